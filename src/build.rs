@@ -1,0 +1,339 @@
+//! Compiling: one cargo invocation per Rust target, artifact paths taken from cargo's own
+//! `compiler-artifact` messages.
+//!
+//! Paths are never guessed: a binary that cargo did not report in this run is not packed, so a
+//! stale file left in the target directory by an earlier build can never reach an artifact.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::output::Shell;
+use crate::settings::{Options, Unit};
+use crate::target::{GlibcVersion, Libc, RustTarget};
+use crate::toolchain::Linker;
+use crate::workspace::Workspace;
+
+/// One cargo invocation: every package and bin needed for one Rust target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BuildRequest {
+    #[serde(serialize_with = "serialize_display")]
+    pub target: RustTarget,
+    pub linker: Linker,
+    /// The glibc the binaries are linked against (zig, gnu targets): the oldest runtime's, so one
+    /// build serves every runtime that uses this target.
+    pub glibc: Option<GlibcVersion>,
+    pub packages: Vec<String>,
+    pub bins: Vec<String>,
+}
+
+fn serialize_display<S: serde::Serializer>(value: &RustTarget, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+impl BuildRequest {
+    /// The target as cargo-zigbuild spells it, with the glibc pin: `x86_64-unknown-linux-gnu.2.26`.
+    fn zig_target(&self) -> String {
+        match self.glibc {
+            Some(glibc) => format!("{}.{glibc}", self.target),
+            None => self.target.triple(),
+        }
+    }
+}
+
+/// Groups units into one request per Rust target. `choices` gives each architecture's target and
+/// linker (see [`crate::toolchain::choose`]).
+pub fn requests(
+    units: &[Unit],
+    choice_for: impl Fn(&Unit) -> (RustTarget, Linker),
+) -> Vec<BuildRequest> {
+    let mut by_target: BTreeMap<RustTarget, BuildRequest> = BTreeMap::new();
+    for unit in units {
+        let (target, linker) = choice_for(unit);
+        let request = by_target.entry(target).or_insert_with(|| BuildRequest {
+            target,
+            linker,
+            glibc: None,
+            packages: Vec::new(),
+            bins: Vec::new(),
+        });
+        if linker == Linker::Zig && target.libc == Libc::Gnu {
+            let floor = unit.runtime.glibc();
+            request.glibc = Some(request.glibc.map_or(floor, |g| g.min(floor)));
+        }
+        if !request.packages.contains(&unit.package) {
+            request.packages.push(unit.package.clone());
+        }
+        if !request.bins.contains(&unit.bin) {
+            request.bins.push(unit.bin.clone());
+        }
+    }
+    let mut requests: Vec<BuildRequest> = by_target.into_values().collect();
+    for request in &mut requests {
+        request.packages.sort();
+        request.bins.sort();
+    }
+    requests
+}
+
+/// A file cargo reported building.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuiltBinary {
+    pub package: String,
+    pub bin: String,
+    pub target: RustTarget,
+    pub path: PathBuf,
+}
+
+/// Every binary built in this run, by (package, bin, target).
+pub type BuiltBinaries = BTreeMap<(String, String, RustTarget), BuiltBinary>;
+
+/// Builds the cargo command for a request, with the linker set up.
+pub fn command(
+    request: &BuildRequest,
+    options: &Options,
+    color: bool,
+    quiet: bool,
+) -> Result<Command> {
+    let mut build = cargo_options::Build {
+        manifest_path: options.manifest_path.clone(),
+        packages: request.packages.clone(),
+        bin: request.bins.clone(),
+        ..Default::default()
+    };
+    let common = &mut build.common;
+    common.profile = Some(options.profile.clone());
+    common.features = options.features.clone();
+    common.all_features = options.all_features;
+    common.no_default_features = options.no_default_features;
+    common.target = vec![request.zig_target()];
+    common.target_dir = options.target_dir.clone();
+    common.message_format = vec!["json-render-diagnostics".to_string()];
+    common.jobs = options.jobs.map(|j| j as usize);
+    common.locked = options.locked;
+    common.offline = options.offline;
+    common.frozen = options.frozen;
+    common.quiet = quiet;
+    common.verbose = match options.verbosity {
+        crate::settings::Verbosity::VeryVerbose => 2,
+        crate::settings::Verbosity::Verbose => 1,
+        _ => 0,
+    };
+    common.color = Some(if color { "always" } else { "never" }.to_string());
+
+    let mut command = match request.linker {
+        Linker::Zig => {
+            let zigbuild = cargo_zigbuild::Build {
+                cargo: build,
+                ..Default::default()
+            };
+            zigbuild.build_command().map_err(|err| {
+                Error::toolchain(format!("could not set up zig to link `{}`: {err:#}", request.zig_target()))
+                    .with_help("check that `python3 -m ziglang version` (or `zig version`) works, or use --compiler cargo")
+            })?
+        }
+        Linker::RustLld | Linker::Host => build.command(),
+    };
+    if request.linker == Linker::RustLld {
+        let variable = request.target.linker_env_var();
+        // A linker the user configured in the environment wins; otherwise rust-lld from the
+        // toolchain, which links musl statically with no C toolchain at all.
+        if std::env::var_os(&variable).is_none() {
+            command.env(variable, "rust-lld");
+        }
+    }
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    Ok(command)
+}
+
+/// Renders a command for people (`-v` and `plan`): environment that we set, then the argv.
+pub fn render_command(command: &Command) -> String {
+    let mut text = String::new();
+    for (key, value) in command.get_envs() {
+        if let (Some(value), Some(key)) = (value, key.to_str())
+            && key.ends_with("_LINKER")
+        {
+            text.push_str(&format!("{key}={} ", value.to_string_lossy()));
+        }
+    }
+    text.push_str(&command.get_program().to_string_lossy());
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+/// Runs one request, forwarding cargo's stderr unchanged and reading artifacts from stdout.
+pub fn run(
+    request: &BuildRequest,
+    workspace: &Workspace,
+    options: &Options,
+    shell: &Shell,
+) -> Result<Vec<BuiltBinary>> {
+    let progress_shown = shell.progress_enabled();
+    let mut command = command(
+        request,
+        options,
+        shell.err_color(),
+        progress_shown || options.verbosity == crate::settings::Verbosity::Quiet,
+    )?;
+    command.current_dir(&workspace.root);
+    shell.verbose(|| format!("Running `{}`", render_command(&command)));
+    let mut child = command.spawn().map_err(|err| {
+        Error::toolchain(format!(
+            "could not run cargo (`{}`): {err}",
+            options.cargo.display()
+        ))
+        .with_help("run this as `cargo lambda-pack`, or set $CARGO to the cargo binary")
+    })?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+
+    let progress = shell.progress(&format!("Building {}", request.target));
+    let packages_by_id: BTreeMap<String, String> = workspace
+        .members
+        .iter()
+        .map(|p| (p.id.clone(), p.name.clone()))
+        .collect();
+    let (built, parse_result) = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                shell.cargo_stderr_line(&line);
+            }
+        });
+        let mut compiled = 0usize;
+        let result = parse_messages(
+            BufReader::new(stdout),
+            &packages_by_id,
+            request.target,
+            |name| {
+                compiled += 1;
+                progress.set_message(format!("{compiled} crates compiled, last: {name}"));
+            },
+        );
+        (child.wait(), result)
+    });
+    progress.finish();
+    let status =
+        built.map_err(|err| Error::internal(format!("could not wait for cargo: {err}")))?;
+    if !status.success() {
+        return Err(Error::new(
+            ErrorKind::BuildFailed,
+            format!(
+                "cargo could not build the workspace for `{}`",
+                request.target
+            ),
+        )
+        .with_help(
+            "fix the errors cargo printed above; nothing was written to the output directory",
+        ));
+    }
+    let built = parse_result?;
+    check_complete(request, &built)?;
+    Ok(built)
+}
+
+/// Reads cargo's JSON message stream and returns the workspace binaries it built. `on_artifact`
+/// is called with each crate's name as cargo finishes it (for progress).
+pub fn parse_messages(
+    reader: impl BufRead,
+    packages_by_id: &BTreeMap<String, String>,
+    target: RustTarget,
+    mut on_artifact: impl FnMut(&str),
+) -> Result<Vec<BuiltBinary>> {
+    let mut built = Vec::new();
+    for message in cargo_metadata::Message::parse_stream(reader) {
+        let message = message
+            .map_err(|err| Error::internal(format!("could not read cargo's output: {err}")))?;
+        let cargo_metadata::Message::CompilerArtifact(artifact) = message else {
+            continue;
+        };
+        on_artifact(&artifact.target.name);
+        let Some(package) = packages_by_id.get(&artifact.package_id.repr) else {
+            continue;
+        };
+        if artifact.target.is_bin()
+            && let Some(executable) = artifact.executable
+        {
+            built.push(BuiltBinary {
+                package: package.clone(),
+                bin: artifact.target.name.clone(),
+                target,
+                path: executable.into_std_path_buf(),
+            });
+        }
+    }
+    Ok(built)
+}
+
+/// Every bin we asked for must have been reported; anything else is a bug worth stopping for
+/// rather than packing a stale file.
+fn check_complete(request: &BuildRequest, built: &[BuiltBinary]) -> Result<()> {
+    let reported: BTreeSet<&str> = built.iter().map(|b| b.bin.as_str()).collect();
+    let missing: Vec<&str> = request
+        .bins
+        .iter()
+        .map(String::as_str)
+        .filter(|bin| !reported.contains(bin))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::internal(format!(
+            "cargo finished but did not report building {} for `{}`",
+            missing.join(", "),
+            request.target
+        ))
+        .with_help("run again with -v to see cargo's command line; this is a bug worth reporting"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real lines as cargo 1.95 prints them with --message-format=json-render-diagnostics.
+    const STREAM: &str = r#"{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#itoa@1.0.15","manifest_path":"/r/itoa/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"itoa","src_path":"/r/itoa/src/lib.rs","edition":"2018","doc":true,"doctest":true,"test":true},"profile":{"opt_level":"3","debuginfo":0,"debug_assertions":false,"overflow_checks":false,"test":false},"features":[],"filenames":["/t/x86_64-unknown-linux-musl/release/deps/libitoa-1.rlib"],"executable":null,"fresh":true}
+{"reason":"compiler-artifact","package_id":"path+file:///ws/fn-a#0.1.0","manifest_path":"/ws/fn-a/Cargo.toml","target":{"kind":["bin"],"crate_types":["bin"],"name":"fn-a","src_path":"/ws/fn-a/src/main.rs","edition":"2021","doc":true,"doctest":false,"test":true},"profile":{"opt_level":"3","debuginfo":0,"debug_assertions":false,"overflow_checks":false,"test":false},"features":[],"filenames":["/t/x86_64-unknown-linux-musl/release/fn-a"],"executable":"/t/x86_64-unknown-linux-musl/release/fn-a","fresh":false}
+{"reason":"build-finished","success":true}
+"#;
+
+    #[test]
+    fn reads_workspace_binaries_from_cargo_messages() {
+        let ids = BTreeMap::from([("path+file:///ws/fn-a#0.1.0".to_string(), "fn-a".to_string())]);
+        let target = RustTarget::parse("x86_64-unknown-linux-musl").unwrap();
+        let mut seen = Vec::new();
+        let built = parse_messages(STREAM.as_bytes(), &ids, target, |n| {
+            seen.push(n.to_string())
+        })
+        .unwrap();
+        assert_eq!(seen, ["itoa", "fn-a"]);
+        assert_eq!(
+            built,
+            [BuiltBinary {
+                package: "fn-a".into(),
+                bin: "fn-a".into(),
+                target,
+                path: "/t/x86_64-unknown-linux-musl/release/fn-a".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn missing_binary_is_an_error() {
+        let request = BuildRequest {
+            target: RustTarget::parse("x86_64-unknown-linux-musl").unwrap(),
+            linker: Linker::RustLld,
+            glibc: None,
+            packages: vec!["fn-a".into()],
+            bins: vec!["fn-a".into(), "fn-b".into()],
+        };
+        let err = check_complete(&request, &[]).unwrap_err();
+        assert!(err.to_string().contains("fn-a, fn-b"), "{err}");
+    }
+}

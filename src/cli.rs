@@ -1,0 +1,263 @@
+//! Command-line types, mirroring cargo's flag names and help headings. No logic lives here:
+//! [`crate::settings`] turns these raw values into validated settings.
+
+use std::path::PathBuf;
+
+use clap::builder::styling::{AnsiColor, Effects, Styles};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const PACKAGE_SELECTION: &str = "Package Selection";
+const TARGET_SELECTION: &str = "Target Selection";
+const FEATURE_SELECTION: &str = "Feature Selection";
+const COMPILATION_OPTIONS: &str = "Compilation Options";
+const LAMBDA_OPTIONS: &str = "Lambda Options";
+const MANIFEST_OPTIONS: &str = "Manifest Options";
+
+/// cargo's own help colours, so `cargo lambda-pack --help` reads like `cargo build --help`.
+fn cargo_styles() -> Styles {
+    Styles::styled()
+        .header(AnsiColor::Green.on_default().effects(Effects::BOLD))
+        .usage(AnsiColor::Green.on_default().effects(Effects::BOLD))
+        .literal(AnsiColor::Cyan.on_default().effects(Effects::BOLD))
+        .placeholder(AnsiColor::Cyan.on_default())
+        .error(AnsiColor::Red.on_default().effects(Effects::BOLD))
+        .valid(AnsiColor::Cyan.on_default().effects(Effects::BOLD))
+        .invalid(AnsiColor::Yellow.on_default().effects(Effects::BOLD))
+}
+
+/// cargo runs a subcommand `cargo-X` as `cargo-X X <args>`; this outer level absorbs the `X`.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = cargo_styles())]
+pub enum CargoCli {
+    #[command(name = "lambda-pack", version, about, long_about = None)]
+    LambdaPack(Box<LambdaPackCli>),
+    /// The linker wrapper scripts written for zig call back into this binary as `zig cc -- ...`.
+    #[command(subcommand, hide = true)]
+    Zig(cargo_zigbuild::Zig),
+}
+
+/// Cross-compile the workspace for AWS Lambda and write each crate's artifact.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LambdaPackCli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub pack: PackArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build and measure, then show every artifact that a pack would write, and why; writes nothing
+    /// under the output directory.
+    Plan(PackArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum CompilerChoice {
+    #[default]
+    /// zig (pinned glibc) when it is installed, else musl linked by rust-lld
+    Auto,
+    /// zig through cargo-zigbuild; an error when zig is missing
+    Zig,
+    /// plain cargo: rust-lld for musl targets, the host linker for a host gnu target
+    Cargo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    #[value(name = "x86_64")]
+    X86_64,
+    #[value(name = "arm64")]
+    Arm64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeArg {
+    #[value(name = "provided.al2023")]
+    ProvidedAl2023,
+    #[value(name = "provided.al2")]
+    ProvidedAl2,
+}
+
+/// Everything a pack (or a plan) takes.
+#[derive(Clone, Debug, Default, Args)]
+pub struct PackArgs {
+    /// Output format for data on stdout: `json` prints the manifest
+    #[arg(long, value_enum, value_name = "FMT")]
+    pub message_format: Option<MessageFormat>,
+
+    /// Use verbose output (-vv very verbose)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Do not print cargo log messages or progress
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Coloring
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+
+    /// Package(s) to pack
+    #[arg(short, long = "package", value_name = "SPEC", help_heading = PACKAGE_SELECTION)]
+    pub packages: Vec<String>,
+
+    /// Pack all packages in the workspace
+    #[arg(long, help_heading = PACKAGE_SELECTION)]
+    pub workspace: bool,
+
+    /// Exclude packages from the pack (with --workspace)
+    #[arg(long, value_name = "SPEC", help_heading = PACKAGE_SELECTION)]
+    pub exclude: Vec<String>,
+
+    /// Pack only the specified binary
+    #[arg(long = "bin", value_name = "NAME", help_heading = TARGET_SELECTION)]
+    pub bins: Vec<String>,
+
+    /// Space or comma separated list of features to activate
+    #[arg(short = 'F', long, value_name = "FEATURES", help_heading = FEATURE_SELECTION)]
+    pub features: Vec<String>,
+
+    /// Activate all available features
+    #[arg(long, help_heading = FEATURE_SELECTION)]
+    pub all_features: bool,
+
+    /// Do not activate the `default` feature
+    #[arg(long, help_heading = FEATURE_SELECTION)]
+    pub no_default_features: bool,
+
+    /// Build artifacts with the specified profile [default: release]
+    #[arg(long, value_name = "PROFILE-NAME", help_heading = COMPILATION_OPTIONS)]
+    pub profile: Option<String>,
+
+    /// Number of parallel jobs, defaults to # of CPUs
+    #[arg(short, long, value_name = "N", help_heading = COMPILATION_OPTIONS)]
+    pub jobs: Option<u32>,
+
+    /// Build for this exact Rust target triple (e.g. x86_64-unknown-linux-gnu) for every crate
+    #[arg(long, value_name = "TRIPLE", conflicts_with = "arch", help_heading = COMPILATION_OPTIONS)]
+    pub target: Option<String>,
+
+    /// Directory for all generated artifacts
+    #[arg(long, value_name = "DIRECTORY", help_heading = COMPILATION_OPTIONS)]
+    pub target_dir: Option<PathBuf>,
+
+    /// Lambda architecture for every crate, overriding the metadata
+    #[arg(long, value_enum, value_name = "ARCH", help_heading = LAMBDA_OPTIONS)]
+    pub arch: Option<ArchArg>,
+
+    /// Lambda runtime for every crate, overriding the metadata
+    #[arg(long, value_enum, value_name = "RUNTIME", help_heading = LAMBDA_OPTIONS)]
+    pub runtime: Option<RuntimeArg>,
+
+    /// How to compile and link
+    #[arg(long, value_enum, value_name = "COMPILER", default_value = "auto", help_heading = LAMBDA_OPTIONS)]
+    pub compiler: CompilerChoice,
+
+    /// Where to write artifacts and manifest.json [default: <target-dir>/lambda-pack]
+    #[arg(long, value_name = "PATH", help_heading = LAMBDA_OPTIONS)]
+    pub out_dir: Option<PathBuf>,
+
+    /// Path to Cargo.toml
+    #[arg(long, value_name = "PATH", help_heading = MANIFEST_OPTIONS)]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Assert that `Cargo.lock` will remain unchanged
+    #[arg(long, help_heading = MANIFEST_OPTIONS)]
+    pub locked: bool,
+
+    /// Run without accessing the network
+    #[arg(long, help_heading = MANIFEST_OPTIONS)]
+    pub offline: bool,
+
+    /// Equivalent to specifying both --locked and --offline
+    #[arg(long, help_heading = MANIFEST_OPTIONS)]
+    pub frozen: bool,
+}
+
+/// Parses argv as cargo hands it over (`cargo-lambda-pack lambda-pack ...`). When the binary is
+/// run directly (`cargo-lambda-pack --help`), the missing subcommand name is supplied.
+pub fn parse_from<I, T>(args: I) -> Result<CargoCli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let first = args.get(1).and_then(|a| a.to_str());
+    if !matches!(first, Some("lambda-pack" | "zig")) {
+        args.insert(1.min(args.len()), "lambda-pack".into());
+    }
+    CargoCli::try_parse_from(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        CargoCli::command().debug_assert();
+    }
+
+    #[test]
+    fn cargo_style_invocation_parses() {
+        let CargoCli::LambdaPack(cli) = parse_from([
+            "cargo-lambda-pack",
+            "lambda-pack",
+            "-p",
+            "orders",
+            "--arch",
+            "arm64",
+            "-F",
+            "a,b",
+        ])
+        .unwrap() else {
+            panic!("expected lambda-pack")
+        };
+        assert_eq!(cli.pack.packages, ["orders"]);
+        assert_eq!(cli.pack.arch, Some(ArchArg::Arm64));
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn direct_invocation_and_plan_subcommand_parse() {
+        let CargoCli::LambdaPack(cli) =
+            parse_from(["cargo-lambda-pack", "plan", "--runtime", "provided.al2"]).unwrap()
+        else {
+            panic!("expected lambda-pack")
+        };
+        let Some(Command::Plan(args)) = cli.command else {
+            panic!("expected plan")
+        };
+        assert_eq!(args.runtime, Some(RuntimeArg::ProvidedAl2));
+    }
+
+    #[test]
+    fn target_excludes_arch() {
+        let err = parse_from([
+            "cargo-lambda-pack",
+            "--arch",
+            "arm64",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+}

@@ -1,0 +1,1378 @@
+//! Facts read from a binary's own bytes, and the checks that hold them against a Lambda runtime.
+//!
+//! [`inspect_bytes`] / [`inspect_file`] parse an ELF file with the `object` crate (no external
+//! tools) into [`BinaryFacts`]: class, machine, file kind, linkage and interpreter, libc, the
+//! `DT_NEEDED` list, the `GLIBC_x.y` symbol versions it needs, and whether it is stripped.
+//! [`check_binary`] is pure: it compares those facts with the architecture, runtime and libc a
+//! binary is meant for and returns [`Finding`]s that quote the error Lambda would print.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use object::elf;
+use object::read::elf::{Dyn, ElfFile, FileHeader, ProgramHeader, SectionHeader};
+use object::{Endianness, Object, ObjectSymbol};
+use serde::Serialize;
+
+use crate::target::{Arch, GlibcVersion, Libc, Runtime, RustTarget};
+
+/// Why a file could not be inspected.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is empty, not an ELF binary", subject(.path))]
+    Empty { path: Option<PathBuf> },
+    #[error("{} is not an ELF binary: it looks like {found}", subject(.path))]
+    NotElf {
+        path: Option<PathBuf>,
+        found: String,
+    },
+    #[error("{} is a truncated or malformed ELF file: {reason}", subject(.path))]
+    Malformed {
+        path: Option<PathBuf>,
+        reason: String,
+    },
+}
+
+impl InspectError {
+    /// The file the error is about, when the input came from a file.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            InspectError::Read { path, .. } => Some(path),
+            InspectError::Empty { path }
+            | InspectError::NotElf { path, .. }
+            | InspectError::Malformed { path, .. } => path.as_deref(),
+        }
+    }
+
+    fn with_path(mut self, file: &Path) -> Self {
+        match &mut self {
+            InspectError::Read { .. } => {}
+            InspectError::Empty { path }
+            | InspectError::NotElf { path, .. }
+            | InspectError::Malformed { path, .. } => *path = Some(file.to_path_buf()),
+        }
+        self
+    }
+}
+
+fn subject(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(path) => format!("`{}`", path.display()),
+        None => "the input".to_string(),
+    }
+}
+
+/// What kind of ELF file it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ElfKind {
+    /// `ET_EXEC`: a position-dependent executable.
+    Executable,
+    /// `ET_DYN` marked `DF_1_PIE`, or with an interpreter and no soname.
+    PieExecutable,
+    /// `ET_DYN` that is a library.
+    SharedObject,
+    /// `ET_REL`: an object file, not linked.
+    Relocatable,
+    /// `ET_CORE`: a core dump.
+    Core,
+    /// Any other `e_type`.
+    Other,
+}
+
+impl ElfKind {
+    /// Whether the kernel can start a file of this kind as a program.
+    pub fn is_executable(self) -> bool {
+        matches!(self, ElfKind::Executable | ElfKind::PieExecutable)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ElfKind::Executable => "an executable",
+            ElfKind::PieExecutable => "a position-independent executable",
+            ElfKind::SharedObject => "a shared library",
+            ElfKind::Relocatable => "an unlinked object file",
+            ElfKind::Core => "a core dump",
+            ElfKind::Other => "an ELF file of unknown type",
+        }
+    }
+}
+
+/// Whether the binary needs the dynamic loader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Linkage {
+    /// No interpreter and no `DT_NEEDED`: runs on its own (static and static-pie binaries).
+    Static,
+    /// Has an interpreter (`PT_INTERP`) or needs shared libraries.
+    Dynamic,
+}
+
+/// Byte order of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByteOrder {
+    Little,
+    Big,
+}
+
+/// Everything the checks need to know about one binary, read from its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BinaryFacts {
+    /// 32 or 64 (`EI_CLASS`).
+    pub elf_class: u8,
+    pub byte_order: ByteOrder,
+    /// `e_machine`.
+    pub machine: u16,
+    /// The `EM_*` name of `e_machine` (`EM_X86_64`, `EM_AARCH64`, ...), or `EM_<number>`.
+    pub machine_name: String,
+    /// The Lambda architecture `e_machine` stands for, if Lambda has it.
+    pub arch: Option<Arch>,
+    pub kind: ElfKind,
+    pub linkage: Linkage,
+    /// The `PT_INTERP` path, e.g. `/lib64/ld-linux-x86-64.so.2`.
+    pub interpreter: Option<String>,
+    /// The C library the binary was linked against, when the file shows it.
+    pub libc: Option<Libc>,
+    /// What the `libc` guess rests on, e.g. `interpreter /lib/ld-musl-x86_64.so.1`.
+    pub libc_evidence: Option<String>,
+    /// Every `DT_NEEDED` soname, in file order.
+    pub needed: Vec<String>,
+    /// `DT_SONAME`, for libraries.
+    pub soname: Option<String>,
+    /// The newest glibc the binary needs, from its `GLIBC_*` version needs.
+    pub max_glibc: Option<GlibcVersion>,
+    /// Every `GLIBC_*` version it needs, oldest first: `GLIBC_2.2.5`, `GLIBC_2.3`, ...
+    /// `GLIBC_2.34`. `GLIBC_ABI_DT_RELR` counts as 2.36; `GLIBC_PRIVATE` is left out.
+    pub glibc_versions: Vec<String>,
+    /// No `.symtab` section.
+    pub stripped: bool,
+    /// Has a `.debug_info` section.
+    pub debug_info: bool,
+    /// File size in bytes.
+    pub size: u64,
+}
+
+impl BinaryFacts {
+    /// The `GLIBC_*` version name that sets [`BinaryFacts::max_glibc`].
+    pub fn max_glibc_name(&self) -> Option<&str> {
+        self.glibc_versions.last().map(String::as_str)
+    }
+}
+
+/// Reads and inspects one file. Errors name the file.
+pub fn inspect_file(path: &Path) -> Result<BinaryFacts, InspectError> {
+    let bytes = std::fs::read(path).map_err(|source| InspectError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    inspect_bytes(&bytes).map_err(|error| error.with_path(path))
+}
+
+/// Inspects an ELF file held in memory.
+pub fn inspect_bytes(bytes: &[u8]) -> Result<BinaryFacts, InspectError> {
+    if bytes.is_empty() {
+        return Err(InspectError::Empty { path: None });
+    }
+    if !bytes.starts_with(&elf::ELFMAG) {
+        return Err(InspectError::NotElf {
+            path: None,
+            found: describe_non_elf(bytes),
+        });
+    }
+    let malformed = |reason: String| InspectError::Malformed { path: None, reason };
+    // `e_ident[EI_CLASS]`
+    match bytes.get(4).copied().map(elf::FileClass) {
+        Some(elf::ELFCLASS64) => inspect_elf::<elf::FileHeader64<Endianness>>(bytes),
+        Some(elf::ELFCLASS32) => inspect_elf::<elf::FileHeader32<Endianness>>(bytes),
+        Some(other) => Err(malformed(format!("unknown ELF class {}", other.0))),
+        None => Err(malformed(format!(
+            "only {} bytes, shorter than an ELF header",
+            bytes.len()
+        ))),
+    }
+}
+
+fn inspect_elf<Elf: FileHeader<Endian = Endianness>>(
+    bytes: &[u8],
+) -> Result<BinaryFacts, InspectError> {
+    let malformed = |reason: String| InspectError::Malformed { path: None, reason };
+    let file = ElfFile::<Elf>::parse(bytes).map_err(read_error)?;
+    let endian = file.endian();
+    let header = file.elf_header();
+    let size = bytes.len() as u64;
+
+    // `object` checks the header tables, not that every segment and section lies inside the
+    // file; a cut-off download fails here rather than later with a confusing reason.
+    for (index, segment) in file.elf_program_headers().iter().enumerate() {
+        let (offset, length) = segment.file_range(endian);
+        if offset.checked_add(length).is_none_or(|end| end > size) {
+            return Err(malformed(format!(
+                "segment {index} needs bytes {offset}..{} but the file has {size} bytes",
+                offset.saturating_add(length)
+            )));
+        }
+    }
+    let sections = file.elf_section_table();
+    for (index, section) in sections.iter().enumerate() {
+        if let Some((offset, length)) = section.file_range(endian)
+            && offset.checked_add(length).is_none_or(|end| end > size)
+        {
+            return Err(malformed(format!(
+                "section {index} needs bytes {offset}..{} but the file has {size} bytes",
+                offset.saturating_add(length)
+            )));
+        }
+    }
+
+    let elf_class = if header.is_class_64() { 64 } else { 32 };
+    let byte_order = if header.is_little_endian() {
+        ByteOrder::Little
+    } else {
+        ByteOrder::Big
+    };
+    let machine = header.e_machine(endian);
+    let machine_name = machine
+        .name()
+        .map_or_else(|| format!("EM_{}", machine.0), str::to_string);
+    let arch = Arch::ALL
+        .into_iter()
+        .find(|arch| arch.elf_machine() == machine.0);
+
+    let mut interpreter = None;
+    for segment in file.elf_program_headers() {
+        if let Some(path) = segment.interpreter(endian, bytes).map_err(read_error)? {
+            interpreter = Some(String::from_utf8_lossy(path).into_owned());
+        }
+    }
+
+    let dynamic = if sections
+        .dynamic_table(endian, bytes)
+        .map_err(read_error)?
+        .is_empty()
+    {
+        // No section headers (e.g. after `sstrip`): read what the loader reads instead.
+        dynamic_from_segments(&file, bytes)?
+    } else {
+        dynamic_from_sections(&file, bytes)?
+    };
+    let DynamicInfo {
+        needed,
+        soname,
+        flags_1,
+        mut glibc,
+    } = dynamic;
+    glibc.sort_by(compare_glibc_needs);
+    glibc.dedup_by(|a, b| a.1 == b.1);
+    let max_glibc = glibc.last().map(|(version, _)| version.effective());
+    let glibc_versions: Vec<String> = glibc.into_iter().map(|(_, name)| name).collect();
+
+    let kind = match header.e_type(endian) {
+        elf::ET_EXEC => ElfKind::Executable,
+        elf::ET_DYN => {
+            if flags_1 & elf::DF_1_PIE.0 != 0 {
+                ElfKind::PieExecutable
+            } else if soname.is_none() && interpreter.is_some() {
+                // Linkers before binutils 2.31 did not mark PIEs.
+                ElfKind::PieExecutable
+            } else {
+                ElfKind::SharedObject
+            }
+        }
+        elf::ET_REL => ElfKind::Relocatable,
+        elf::ET_CORE => ElfKind::Core,
+        _ => ElfKind::Other,
+    };
+    let linkage = if interpreter.is_some() || !needed.is_empty() {
+        Linkage::Dynamic
+    } else {
+        Linkage::Static
+    };
+
+    let stripped = sections.section_by_name(endian, b".symtab").is_none();
+    let debug_info = sections.section_by_name(endian, b".debug_info").is_some()
+        || sections.section_by_name(endian, b".zdebug_info").is_some();
+
+    let (libc, libc_evidence) =
+        match guess_libc(interpreter.as_deref(), &needed, !glibc_versions.is_empty()) {
+            Some((libc, evidence)) => (Some(libc), Some(evidence)),
+            None => match static_libc_evidence(&file, bytes)? {
+                Some((libc, evidence)) => (Some(libc), Some(evidence)),
+                None => (None, None),
+            },
+        };
+
+    Ok(BinaryFacts {
+        elf_class,
+        byte_order,
+        machine: machine.0,
+        machine_name,
+        arch,
+        kind,
+        linkage,
+        interpreter,
+        libc,
+        libc_evidence,
+        needed,
+        soname,
+        max_glibc,
+        glibc_versions,
+        stripped,
+        debug_info,
+        size,
+    })
+}
+
+/// What the dynamic table and the version needs say.
+#[derive(Default)]
+struct DynamicInfo {
+    needed: Vec<String>,
+    soname: Option<String>,
+    flags_1: u64,
+    glibc: Vec<(GlibcNeed, String)>,
+}
+
+impl DynamicInfo {
+    fn add_version_need(&mut self, name: &[u8]) {
+        let name = String::from_utf8_lossy(name);
+        if let Some(version) = glibc_version_need(&name) {
+            self.glibc.push((version, name.into_owned()));
+        }
+    }
+}
+
+fn read_error(error: object::read::Error) -> InspectError {
+    InspectError::Malformed {
+        path: None,
+        reason: error.to_string(),
+    }
+}
+
+/// Reads `SHT_DYNAMIC` and `SHT_GNU_VERNEED` through the section headers.
+fn dynamic_from_sections<Elf: FileHeader<Endian = Endianness>>(
+    file: &ElfFile<'_, Elf>,
+    bytes: &[u8],
+) -> Result<DynamicInfo, InspectError> {
+    let endian = file.endian();
+    let sections = file.elf_section_table();
+    let mut info = DynamicInfo::default();
+    let dynamic = file.elf_dynamic_table().map_err(read_error)?;
+    for entry in dynamic.dynamics() {
+        let tag = entry.tag(endian);
+        if tag == elf::DT_NULL {
+            break;
+        }
+        if tag == elf::DT_NEEDED || tag == elf::DT_SONAME {
+            let name = entry
+                .string(endian, *dynamic.strings())
+                .map_err(read_error)?;
+            let name = String::from_utf8_lossy(name).into_owned();
+            if tag == elf::DT_NEEDED {
+                info.needed.push(name);
+            } else {
+                info.soname = Some(name);
+            }
+        } else if tag == elf::DT_FLAGS_1 {
+            info.flags_1 = entry.val(endian);
+        }
+    }
+    if let Some((mut verneeds, link)) = sections.gnu_verneed(endian, bytes).map_err(read_error)? {
+        let strings = sections.strings(endian, bytes, link).map_err(read_error)?;
+        while let Some((_, mut aux)) = verneeds.next().map_err(read_error)? {
+            while let Some(vernaux) = aux.next().map_err(read_error)? {
+                info.add_version_need(vernaux.name(endian, strings).map_err(read_error)?);
+            }
+        }
+    }
+    Ok(info)
+}
+
+/// Reads `PT_DYNAMIC`, and the string table and version needs it points at, through the
+/// program headers, the way the loader does.
+fn dynamic_from_segments<Elf: FileHeader<Endian = Endianness>>(
+    file: &ElfFile<'_, Elf>,
+    bytes: &[u8],
+) -> Result<DynamicInfo, InspectError> {
+    let endian = file.endian();
+    let malformed = |reason: &str| InspectError::Malformed {
+        path: None,
+        reason: reason.to_string(),
+    };
+    let segments = file.elf_program_headers();
+    let mut entries = None;
+    for segment in segments {
+        if let Some(found) = segment.dynamic(endian, bytes).map_err(read_error)? {
+            entries = Some(found);
+        }
+    }
+    let Some(entries) = entries else {
+        return Ok(DynamicInfo::default());
+    };
+    // A virtual address inside a loaded segment, as a file offset.
+    let file_offset = |address: u64| -> Option<usize> {
+        segments.iter().find_map(|segment| {
+            if segment.p_type(endian) != elf::PT_LOAD {
+                return None;
+            }
+            let start: u64 = segment.p_vaddr(endian).into();
+            let size: u64 = segment.p_filesz(endian).into();
+            let offset: u64 = segment.p_offset(endian).into();
+            let delta = address.checked_sub(start)?;
+            (delta < size).then(|| usize::try_from(offset + delta).ok())?
+        })
+    };
+
+    let mut info = DynamicInfo::default();
+    let (mut strtab, mut strsz, mut verneed, mut verneednum) = (None, None, None, 0u64);
+    let mut names = Vec::new();
+    for entry in entries {
+        let tag = entry.tag(endian);
+        let value = entry.val(endian);
+        match tag {
+            elf::DT_NULL => break,
+            elf::DT_NEEDED | elf::DT_SONAME => names.push((tag, value)),
+            elf::DT_FLAGS_1 => info.flags_1 = value,
+            elf::DT_STRTAB => strtab = Some(value),
+            elf::DT_STRSZ => strsz = Some(value),
+            elf::DT_VERNEED => verneed = Some(value),
+            elf::DT_VERNEEDNUM => verneednum = value,
+            _ => {}
+        }
+    }
+    let (Some(strtab), Some(strsz)) = (strtab, strsz) else {
+        if names.is_empty() {
+            return Ok(info);
+        }
+        return Err(malformed(
+            "dynamic table has names but no DT_STRTAB/DT_STRSZ",
+        ));
+    };
+    let start = file_offset(strtab)
+        .ok_or_else(|| malformed("DT_STRTAB is outside every loaded segment"))?;
+    let strings = object::read::StringTable::new(bytes, start as u64, start as u64 + strsz);
+    let string = |offset: u64| -> Result<String, InspectError> {
+        let name = u32::try_from(offset)
+            .ok()
+            .and_then(|offset| strings.get(offset).ok())
+            .ok_or_else(|| malformed("dynamic string offset is out of bounds"))?;
+        Ok(String::from_utf8_lossy(name).into_owned())
+    };
+    for (tag, value) in names {
+        if tag == elf::DT_NEEDED {
+            info.needed.push(string(value)?);
+        } else {
+            info.soname = Some(string(value)?);
+        }
+    }
+
+    if let Some(verneed) = verneed {
+        let mut at = file_offset(verneed)
+            .ok_or_else(|| malformed("DT_VERNEED is outside every loaded segment"))?;
+        let data = object::read::Bytes(bytes);
+        for _ in 0..verneednum {
+            let need = data
+                .read_at::<elf::Verneed<Endianness>>(at)
+                .map_err(|()| malformed("version need entry is out of bounds"))?;
+            let mut aux_at = at.checked_add(need.vn_aux.get(endian) as usize);
+            for _ in 0..need.vn_cnt.get(endian) {
+                let aux = aux_at
+                    .and_then(|aux_at| data.read_at::<elf::Vernaux<Endianness>>(aux_at).ok())
+                    .ok_or_else(|| malformed("version need auxiliary entry is out of bounds"))?;
+                let name = string(aux.vna_name.get(endian).into())?;
+                info.add_version_need(name.as_bytes());
+                let next = aux.vna_next.get(endian) as usize;
+                if next == 0 {
+                    break;
+                }
+                aux_at = aux_at.and_then(|aux_at| aux_at.checked_add(next));
+            }
+            let next = need.vn_next.get(endian) as usize;
+            if next == 0 {
+                break;
+            }
+            at = at
+                .checked_add(next)
+                .ok_or_else(|| malformed("version need entry is out of bounds"))?;
+        }
+    }
+    Ok(info)
+}
+
+/// A `GLIBC_*` version need: the numeric parts of `GLIBC_2.2.5`, or the glibc release that
+/// introduced a marker such as `GLIBC_ABI_DT_RELR`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct GlibcNeed(Vec<u32>);
+
+impl GlibcNeed {
+    fn effective(&self) -> GlibcVersion {
+        GlibcVersion::new(
+            self.0.first().copied().unwrap_or(0),
+            self.0.get(1).copied().unwrap_or(0),
+        )
+    }
+}
+
+/// Parses a version-need name. `GLIBC_PRIVATE` and names that are not glibc's give `None`.
+fn glibc_version_need(name: &str) -> Option<GlibcNeed> {
+    let rest = name.strip_prefix("GLIBC_")?;
+    if rest == "ABI_DT_RELR" {
+        // Binaries linked with `-z pack-relative-relocs` need the loader from glibc 2.36.
+        return Some(GlibcNeed(vec![2, 36]));
+    }
+    let parts: Option<Vec<u32>> = rest.split('.').map(|part| part.parse().ok()).collect();
+    let parts = parts?;
+    (parts.len() >= 2).then_some(GlibcNeed(parts))
+}
+
+fn compare_glibc_needs(a: &(GlibcNeed, String), b: &(GlibcNeed, String)) -> Ordering {
+    // On a tie (GLIBC_2.36 and GLIBC_ABI_DT_RELR) the numeric name sorts last, so it is the
+    // one reported as the newest.
+    a.0.cmp(&b.0).then_with(|| {
+        let a_marker = a.1.starts_with("GLIBC_ABI_");
+        let b_marker = b.1.starts_with("GLIBC_ABI_");
+        b_marker.cmp(&a_marker).then_with(|| a.1.cmp(&b.1))
+    })
+}
+
+/// The libc a dynamically linked file uses, from its interpreter, needs and versions.
+fn guess_libc(
+    interpreter: Option<&str>,
+    needed: &[String],
+    has_glibc_versions: bool,
+) -> Option<(Libc, String)> {
+    if let Some(interpreter) = interpreter {
+        let file_name = interpreter.rsplit('/').next().unwrap_or(interpreter);
+        if file_name.starts_with("ld-musl-") {
+            return Some((Libc::Musl, format!("interpreter {interpreter}")));
+        }
+        if file_name.starts_with("ld-linux") || file_name.starts_with("ld64.so") {
+            return Some((Libc::Gnu, format!("interpreter {interpreter}")));
+        }
+    }
+    for soname in needed {
+        if soname == "libc.so.6" {
+            return Some((Libc::Gnu, format!("needs {soname}")));
+        }
+        if soname == "libc.so" || soname.starts_with("libc.musl-") {
+            return Some((Libc::Musl, format!("needs {soname}")));
+        }
+    }
+    if has_glibc_versions {
+        return Some((Libc::Gnu, "needs GLIBC_* symbol versions".to_string()));
+    }
+    None
+}
+
+/// Symbols only one libc's static start-up code defines.
+const MUSL_SYMBOLS: [&[u8]; 2] = [b"__init_libc", b"__libc_start_init"];
+const GLIBC_SYMBOLS: [&[u8]; 2] = [b"__libc_setup_tls", b"_dl_aux_init"];
+
+/// The libc of a file without dynamic evidence: glibc's start files add an `NT_GNU_ABI_TAG`
+/// note, and an unstripped binary names each libc's start-up functions. A stripped static
+/// musl binary shows nothing certain, and gets `None`.
+fn static_libc_evidence<Elf: FileHeader<Endian = Endianness>>(
+    file: &ElfFile<'_, Elf>,
+    bytes: &[u8],
+) -> Result<Option<(Libc, String)>, InspectError> {
+    let endian = file.endian();
+    for section in file.elf_section_table().iter() {
+        if let Some(mut notes) = section.notes(endian, bytes).map_err(read_error)? {
+            while let Some(note) = notes.next().map_err(read_error)? {
+                if note.name() == elf::ELF_NOTE_GNU && note.n_type(endian) == elf::NT_GNU_ABI_TAG {
+                    return Ok(Some((Libc::Gnu, "GNU ABI tag note".to_string())));
+                }
+            }
+        }
+    }
+    for symbol in file.symbols() {
+        let Ok(name) = symbol.name_bytes() else {
+            continue;
+        };
+        if MUSL_SYMBOLS.contains(&name) {
+            let name = String::from_utf8_lossy(name);
+            return Ok(Some((Libc::Musl, format!("symbol {name}"))));
+        }
+        if GLIBC_SYMBOLS.contains(&name) {
+            let name = String::from_utf8_lossy(name);
+            return Ok(Some((Libc::Gnu, format!("symbol {name}"))));
+        }
+    }
+    Ok(None)
+}
+
+/// A short description of what a non-ELF file looks like, for the error message.
+fn describe_non_elf(bytes: &[u8]) -> String {
+    const MACH_O: [[u8; 4]; 4] = [
+        [0xfe, 0xed, 0xfa, 0xce],
+        [0xce, 0xfa, 0xed, 0xfe],
+        [0xfe, 0xed, 0xfa, 0xcf],
+        [0xcf, 0xfa, 0xed, 0xfe],
+    ];
+    let found = if MACH_O.iter().any(|magic| bytes.starts_with(magic)) {
+        "a Mach-O binary (macOS); Lambda runs Linux ELF binaries"
+    } else if bytes.starts_with(&[0xca, 0xfe, 0xba, 0xbe]) {
+        "a universal Mach-O binary (macOS) or a Java class file"
+    } else if bytes.starts_with(b"MZ") {
+        "a PE executable (Windows); Lambda runs Linux ELF binaries"
+    } else if bytes.starts_with(b"\0asm") {
+        "a WebAssembly module"
+    } else if bytes.starts_with(b"#!") {
+        "a script (it starts with #!)"
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        "a ZIP archive"
+    } else if bytes.starts_with(b"!<arch>\n") {
+        "an ar archive (a static library)"
+    } else if bytes.first() == Some(&0x7f) || !looks_like_text(bytes) {
+        let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return format!("unrecognised data (first bytes {})", head.join(" "));
+    } else {
+        "a text file"
+    };
+    found.to_string()
+}
+
+/// Whether the start of `bytes` is UTF-8 text without control characters other than whitespace.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // A multi-byte character cut at the 4096-byte boundary is still text.
+        Err(error) if error.error_len().is_none() => {
+            std::str::from_utf8(&head[..error.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    text.chars()
+        .all(|c| !c.is_control() || c.is_ascii_whitespace())
+}
+
+/// What a binary is meant to be: the architecture, runtime and libc it was built for, and the
+/// path it has on Lambda (quoted in messages, the way Lambda quotes it).
+///
+/// A `role_path` whose file name contains `.so` (e.g. `/opt/lib/libfoo.so.1`) is taken to be a
+/// library; anything else must be an executable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckTarget {
+    pub arch: Arch,
+    pub runtime: Runtime,
+    pub libc: Libc,
+    /// e.g. `/var/task/bootstrap` or `/opt/extensions/telemetry`.
+    pub role_path: String,
+}
+
+impl CheckTarget {
+    fn expects_library(&self) -> bool {
+        let file_name = self.role_path.rsplit('/').next().unwrap_or(&self.role_path);
+        file_name.ends_with(".so") || file_name.contains(".so.")
+    }
+}
+
+/// How bad a finding is: errors stop the function from starting, warnings do not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// One problem [`check_binary`] found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable kebab-case id, see [`codes`].
+    pub code: &'static str,
+    pub severity: Severity,
+    /// One line: what is wrong.
+    pub message: String,
+    /// What Lambda prints when the function starts, for problems that stop it.
+    pub lambda_error: Option<String>,
+    /// How to fix it.
+    pub help: String,
+}
+
+/// The stable ids of [`Finding::code`].
+pub mod codes {
+    pub const ELF_32_BIT: &str = "32-bit";
+    pub const WRONG_ARCHITECTURE: &str = "wrong-architecture";
+    pub const NOT_EXECUTABLE_ELF: &str = "not-executable-elf";
+    pub const NOT_SHARED_OBJECT: &str = "not-shared-object";
+    pub const DYNAMIC_MUSL: &str = "dynamic-musl";
+    pub const FOREIGN_INTERPRETER: &str = "foreign-interpreter";
+    pub const MISSING_LIBRARY: &str = "missing-library";
+    pub const GLIBC_TOO_NEW: &str = "glibc-too-new";
+    pub const UNEXPECTED_LIBC: &str = "unexpected-libc";
+    pub const DEBUG_INFO: &str = "debug-info";
+}
+
+/// The interpreter paths glibc's loader has on Amazon Linux for each architecture.
+fn lambda_interpreters(arch: Arch) -> &'static [&'static str] {
+    match arch {
+        Arch::X86_64 => &[
+            "/lib64/ld-linux-x86-64.so.2",
+            "/usr/lib64/ld-linux-x86-64.so.2",
+        ],
+        Arch::Arm64 => &[
+            "/lib/ld-linux-aarch64.so.1",
+            "/lib64/ld-linux-aarch64.so.1",
+            "/usr/lib/ld-linux-aarch64.so.1",
+            "/usr/lib64/ld-linux-aarch64.so.1",
+        ],
+    }
+}
+
+fn libc_name(libc: Libc) -> &'static str {
+    match libc {
+        Libc::Gnu => "glibc",
+        Libc::Musl => "musl",
+    }
+}
+
+/// Checks one binary's facts against what it is meant to run on. Pure: no I/O.
+///
+/// Findings come in the order Lambda would hit them: the kernel's checks first (class,
+/// architecture, file kind, interpreter), then the loader's (missing libraries, then glibc
+/// versions), then warnings.
+pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let role = expected.role_path.as_str();
+    let runtime = expected.runtime;
+    let target = RustTarget::new(expected.arch, expected.libc);
+    let exec_format_error = || Some("exec format error".to_string());
+    let no_such_file = || Some(format!("fork/exec {role}: no such file or directory"));
+
+    if facts.elf_class == 32 {
+        findings.push(Finding {
+            code: codes::ELF_32_BIT,
+            severity: Severity::Error,
+            message: format!(
+                "`{role}` is a 32-bit ELF binary ({}); Lambda runs 64-bit binaries only",
+                facts.machine_name
+            ),
+            lambda_error: exec_format_error(),
+            help: format!("build for the 64-bit target {target}"),
+        });
+    }
+    if facts.machine != expected.arch.elf_machine() {
+        let built_for = match facts.arch {
+            Some(arch) => format!("{arch} (e_machine {})", facts.machine),
+            None => format!("{} (e_machine {})", facts.machine_name, facts.machine),
+        };
+        let help = match facts.arch {
+            Some(arch) => format!(
+                "build for {target}, or deploy the function with architecture {}",
+                arch.lambda_name()
+            ),
+            None => format!("build for {target}"),
+        };
+        findings.push(Finding {
+            code: codes::WRONG_ARCHITECTURE,
+            severity: Severity::Error,
+            message: format!(
+                "`{role}` is built for {built_for}, but the function runs on {} (e_machine {})",
+                expected.arch,
+                expected.arch.elf_machine()
+            ),
+            lambda_error: exec_format_error(),
+            help,
+        });
+    }
+
+    if expected.expects_library() {
+        if facts.kind != ElfKind::SharedObject {
+            findings.push(Finding {
+                code: codes::NOT_SHARED_OBJECT,
+                severity: Severity::Error,
+                message: format!(
+                    "`{role}` is {}, not a shared library",
+                    facts.kind.describe()
+                ),
+                lambda_error: None,
+                help: "build the crate as a `cdylib` to ship it as a library".to_string(),
+            });
+        }
+    } else if !facts.kind.is_executable() {
+        let lambda_error = match facts.kind {
+            // The kernel maps a library without an interpreter and jumps to its entry point.
+            ElfKind::SharedObject => None,
+            _ => exec_format_error(),
+        };
+        findings.push(Finding {
+            code: codes::NOT_EXECUTABLE_ELF,
+            severity: Severity::Error,
+            message: format!("`{role}` is {}, not an executable", facts.kind.describe()),
+            lambda_error,
+            help: "package the crate's `bin` target, not a library or object file".to_string(),
+        });
+    }
+
+    let musl_loader = facts.interpreter.as_deref().is_some_and(|path| {
+        path.rsplit('/')
+            .next()
+            .unwrap_or(path)
+            .starts_with("ld-musl-")
+    });
+    let dynamic_musl =
+        facts.libc == Some(Libc::Musl) && facts.linkage == Linkage::Dynamic || musl_loader;
+    if dynamic_musl {
+        let loader = facts
+            .interpreter
+            .as_deref()
+            .map(|path| format!(" through {path}"))
+            .unwrap_or_default();
+        findings.push(Finding {
+            code: codes::DYNAMIC_MUSL,
+            severity: Severity::Error,
+            message: format!(
+                "`{role}` is linked dynamically against musl{loader}; Lambda has no musl loader"
+            ),
+            lambda_error: no_such_file(),
+            help: "link musl statically: build for *-unknown-linux-musl without \
+                   `-C target-feature=-crt-static`"
+                .to_string(),
+        });
+    } else if let Some(interpreter) = facts.interpreter.as_deref()
+        && facts.arch == Some(expected.arch)
+        && !lambda_interpreters(expected.arch).contains(&interpreter)
+    {
+        findings.push(Finding {
+            code: codes::FOREIGN_INTERPRETER,
+            severity: Severity::Error,
+            message: format!(
+                "`{role}` asks for the loader {interpreter}, which does not exist on {runtime}"
+            ),
+            lambda_error: no_such_file(),
+            help: format!(
+                "link with the standard loader {} (binaries built on NixOS or Guix carry a \
+                 store path): use --compiler zig or musl",
+                lambda_interpreters(expected.arch)[0]
+            ),
+        });
+    }
+
+    if !dynamic_musl {
+        for soname in &facts.needed {
+            if runtime.provides_library(soname) {
+                continue;
+            }
+            findings.push(Finding {
+                code: codes::MISSING_LIBRARY,
+                severity: Severity::Error,
+                message: format!(
+                    "`{role}` needs {soname}, which {runtime} does not promise to provide"
+                ),
+                lambda_error: Some(format!(
+                    "error while loading shared libraries: {soname}: cannot open shared object \
+                     file: No such file or directory"
+                )),
+                help: format!(
+                    "ship {soname} in a layer's lib/ (on LD_LIBRARY_PATH as /opt/lib), or link \
+                     the dependency statically (e.g. a `vendored`/`bundled` crate feature)"
+                ),
+            });
+        }
+    }
+
+    if let (Some(needs), Some(name)) = (facts.max_glibc, facts.max_glibc_name()) {
+        let has = runtime.glibc();
+        if needs > has {
+            findings.push(Finding {
+                code: codes::GLIBC_TOO_NEW,
+                severity: Severity::Error,
+                message: format!(
+                    "`{role}` needs glibc {needs} ({name}), but {runtime} has glibc {has}"
+                ),
+                lambda_error: Some(format!("version `{name}' not found (required by {role})")),
+                help: format!(
+                    "needs GLIBC_{needs}, {runtime} has {has}: use --compiler zig or musl"
+                ),
+            });
+        }
+    }
+
+    if let Some(libc) = facts.libc
+        && libc != expected.libc
+        && !dynamic_musl
+    {
+        findings.push(Finding {
+            code: codes::UNEXPECTED_LIBC,
+            severity: Severity::Warning,
+            message: format!(
+                "`{role}` is linked against {}, but it was meant for {} ({target})",
+                libc_name(libc),
+                libc_name(expected.libc)
+            ),
+            lambda_error: None,
+            help: format!("check that the packaged file is the one built for {target}"),
+        });
+    }
+
+    if facts.debug_info {
+        findings.push(Finding {
+            code: codes::DEBUG_INFO,
+            severity: Severity::Warning,
+            message: format!(
+                "`{role}` carries debug info ({} bytes in all), which Lambda never uses",
+                facts.size
+            ),
+            lambda_error: None,
+            help: "set `strip = true` (or `debug = false`) in [profile.release] to shrink the \
+                   package"
+                .to_string(),
+        });
+    }
+
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glibc_binary() -> BinaryFacts {
+        BinaryFacts {
+            elf_class: 64,
+            byte_order: ByteOrder::Little,
+            machine: 62,
+            machine_name: "EM_X86_64".to_string(),
+            arch: Some(Arch::X86_64),
+            kind: ElfKind::PieExecutable,
+            linkage: Linkage::Dynamic,
+            interpreter: Some("/lib64/ld-linux-x86-64.so.2".to_string()),
+            libc: Some(Libc::Gnu),
+            libc_evidence: Some("interpreter /lib64/ld-linux-x86-64.so.2".to_string()),
+            needed: vec![
+                "libgcc_s.so.1".to_string(),
+                "libm.so.6".to_string(),
+                "libc.so.6".to_string(),
+            ],
+            soname: None,
+            max_glibc: Some(GlibcVersion::new(2, 17)),
+            glibc_versions: vec![
+                "GLIBC_2.2.5".to_string(),
+                "GLIBC_2.3".to_string(),
+                "GLIBC_2.17".to_string(),
+            ],
+            stripped: true,
+            debug_info: false,
+            size: 1_000_000,
+        }
+    }
+
+    fn static_musl_binary(arch: Arch) -> BinaryFacts {
+        BinaryFacts {
+            machine: arch.elf_machine(),
+            machine_name: match arch {
+                Arch::X86_64 => "EM_X86_64".to_string(),
+                Arch::Arm64 => "EM_AARCH64".to_string(),
+            },
+            arch: Some(arch),
+            kind: ElfKind::PieExecutable,
+            linkage: Linkage::Static,
+            interpreter: None,
+            libc: Some(Libc::Musl),
+            libc_evidence: Some("symbol __init_libc".to_string()),
+            needed: Vec::new(),
+            max_glibc: None,
+            glibc_versions: Vec::new(),
+            ..glibc_binary()
+        }
+    }
+
+    fn target(arch: Arch, runtime: Runtime, libc: Libc) -> CheckTarget {
+        CheckTarget {
+            arch,
+            runtime,
+            libc,
+            role_path: "/var/task/bootstrap".to_string(),
+        }
+    }
+
+    fn codes_of(findings: &[Finding]) -> Vec<&'static str> {
+        findings.iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn a_fitting_binary_has_no_findings() {
+        for runtime in Runtime::ALL {
+            let findings = check_binary(&glibc_binary(), target(Arch::X86_64, runtime, Libc::Gnu));
+            assert_eq!(findings, Vec::new(), "{runtime}");
+            for arch in Arch::ALL {
+                let findings =
+                    check_binary(&static_musl_binary(arch), target(arch, runtime, Libc::Musl));
+                assert_eq!(findings, Vec::new(), "{runtime} {arch}");
+            }
+        }
+    }
+
+    #[test]
+    fn glibc_newer_than_the_runtime_is_an_error_quoting_the_loader() {
+        let facts = BinaryFacts {
+            max_glibc: Some(GlibcVersion::new(2, 36)),
+            glibc_versions: vec![
+                "GLIBC_2.2.5".to_string(),
+                "GLIBC_2.34".to_string(),
+                "GLIBC_2.36".to_string(),
+            ],
+            ..glibc_binary()
+        };
+        let findings = check_binary(
+            &facts,
+            target(Arch::X86_64, Runtime::ProvidedAl2, Libc::Gnu),
+        );
+        assert_eq!(codes_of(&findings), ["glibc-too-new"]);
+        let finding = &findings[0];
+        assert_eq!(finding.severity, Severity::Error);
+        assert_eq!(
+            finding.lambda_error.as_deref(),
+            Some("version `GLIBC_2.36' not found (required by /var/task/bootstrap)")
+        );
+        assert_eq!(
+            finding.help,
+            "needs GLIBC_2.36, provided.al2 has 2.26: use --compiler zig or musl"
+        );
+
+        let findings = check_binary(
+            &facts,
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Gnu),
+        );
+        assert_eq!(
+            findings[0].help,
+            "needs GLIBC_2.36, provided.al2023 has 2.34: use --compiler zig or musl"
+        );
+
+        // Exactly at the ceiling is fine.
+        let facts = BinaryFacts {
+            max_glibc: Some(GlibcVersion::new(2, 34)),
+            glibc_versions: vec!["GLIBC_2.34".to_string()],
+            ..glibc_binary()
+        };
+        let al2023 = target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Gnu);
+        assert_eq!(check_binary(&facts, al2023), Vec::new());
+        let al2 = target(Arch::X86_64, Runtime::ProvidedAl2, Libc::Gnu);
+        assert_eq!(codes_of(&check_binary(&facts, al2)), ["glibc-too-new"]);
+    }
+
+    #[test]
+    fn glibc_versions_compare_numerically() {
+        let mut needs: Vec<(GlibcNeed, String)> = [
+            "GLIBC_2.34",
+            "GLIBC_2.9",
+            "GLIBC_2.17",
+            "GLIBC_2.2.5",
+            "GLIBC_2.3",
+            "GLIBC_ABI_DT_RELR",
+            "GLIBC_2.36",
+        ]
+        .into_iter()
+        .map(|name| (glibc_version_need(name).unwrap(), name.to_string()))
+        .collect();
+        needs.sort_by(compare_glibc_needs);
+        let names: Vec<&str> = needs.iter().map(|(_, name)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "GLIBC_2.2.5",
+                "GLIBC_2.3",
+                "GLIBC_2.9",
+                "GLIBC_2.17",
+                "GLIBC_2.34",
+                "GLIBC_ABI_DT_RELR",
+                "GLIBC_2.36"
+            ]
+        );
+        assert!(glibc_version_need("GLIBC_2.9") < glibc_version_need("GLIBC_2.17"));
+        assert_eq!(
+            glibc_version_need("GLIBC_2.2.5").unwrap().effective(),
+            GlibcVersion::new(2, 2)
+        );
+        assert_eq!(glibc_version_need("GLIBC_PRIVATE"), None);
+        assert_eq!(glibc_version_need("GCC_3.0"), None);
+        assert_eq!(glibc_version_need("GLIBCXX_3.4.30"), None);
+    }
+
+    #[test]
+    fn relr_marker_alone_means_glibc_2_36() {
+        let facts = BinaryFacts {
+            max_glibc: Some(GlibcVersion::new(2, 36)),
+            glibc_versions: vec!["GLIBC_2.2.5".to_string(), "GLIBC_ABI_DT_RELR".to_string()],
+            ..glibc_binary()
+        };
+        let findings = check_binary(
+            &facts,
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Gnu),
+        );
+        assert_eq!(codes_of(&findings), ["glibc-too-new"]);
+        assert_eq!(
+            findings[0].lambda_error.as_deref(),
+            Some("version `GLIBC_ABI_DT_RELR' not found (required by /var/task/bootstrap)")
+        );
+        assert!(
+            findings[0]
+                .help
+                .starts_with("needs GLIBC_2.36, provided.al2023 has 2.34")
+        );
+    }
+
+    #[test]
+    fn wrong_architecture_is_an_exec_format_error() {
+        let findings = check_binary(
+            &static_musl_binary(Arch::Arm64),
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Musl),
+        );
+        assert_eq!(codes_of(&findings), ["wrong-architecture"]);
+        let finding = &findings[0];
+        assert_eq!(finding.lambda_error.as_deref(), Some("exec format error"));
+        assert_eq!(
+            finding.message,
+            "`/var/task/bootstrap` is built for arm64 (e_machine 183), but the function runs \
+             on x86_64 (e_machine 62)"
+        );
+        assert!(finding.help.contains("x86_64-unknown-linux-musl"));
+        assert!(finding.help.contains("architecture arm64"));
+    }
+
+    #[test]
+    fn a_32_bit_binary_is_reported() {
+        let facts = BinaryFacts {
+            elf_class: 32,
+            machine: 3,
+            machine_name: "EM_386".to_string(),
+            arch: None,
+            ..static_musl_binary(Arch::X86_64)
+        };
+        let findings = check_binary(
+            &facts,
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Musl),
+        );
+        assert_eq!(codes_of(&findings), ["32-bit", "wrong-architecture"]);
+        assert!(findings[1].message.contains("EM_386 (e_machine 3)"));
+    }
+
+    #[test]
+    fn dynamic_musl_cannot_start() {
+        let facts = BinaryFacts {
+            interpreter: Some("/lib/ld-musl-x86_64.so.1".to_string()),
+            linkage: Linkage::Dynamic,
+            needed: vec!["libc.so".to_string()],
+            ..static_musl_binary(Arch::X86_64)
+        };
+        let findings = check_binary(
+            &facts,
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Musl),
+        );
+        // The musl libc.so is not reported on top: the loader itself is missing.
+        assert_eq!(codes_of(&findings), ["dynamic-musl"]);
+        assert_eq!(
+            findings[0].lambda_error.as_deref(),
+            Some("fork/exec /var/task/bootstrap: no such file or directory")
+        );
+    }
+
+    #[test]
+    fn each_missing_library_is_named() {
+        let mut facts = glibc_binary();
+        facts.needed = vec![
+            "libssl.so.1.1".to_string(),
+            "libc.so.6".to_string(),
+            "libsqlite3.so.0".to_string(),
+            "libssl.so.3".to_string(),
+        ];
+        let findings = check_binary(
+            &facts,
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Gnu),
+        );
+        assert_eq!(codes_of(&findings), ["missing-library", "missing-library"]);
+        assert_eq!(
+            findings[0].lambda_error.as_deref(),
+            Some(
+                "error while loading shared libraries: libssl.so.1.1: cannot open shared object \
+                 file: No such file or directory"
+            )
+        );
+        assert!(findings[1].message.contains("libsqlite3.so.0"));
+
+        // provided.al2 has OpenSSL 1.0: libssl.so.3 is missing there instead.
+        let findings = check_binary(
+            &facts,
+            target(Arch::X86_64, Runtime::ProvidedAl2, Libc::Gnu),
+        );
+        let missing: Vec<bool> = ["libssl.so.1.1", "libsqlite3.so.0", "libssl.so.3"]
+            .iter()
+            .map(|soname| findings.iter().any(|f| f.message.contains(soname)))
+            .collect();
+        assert_eq!(missing, [true, true, true]);
+    }
+
+    #[test]
+    fn foreign_interpreter_is_reported() {
+        let facts = BinaryFacts {
+            interpreter: Some("/nix/store/abc-glibc-2.39/lib/ld-linux-x86-64.so.2".to_string()),
+            ..glibc_binary()
+        };
+        let findings = check_binary(
+            &facts,
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Gnu),
+        );
+        assert_eq!(codes_of(&findings), ["foreign-interpreter"]);
+    }
+
+    #[test]
+    fn kinds_are_checked_against_the_role() {
+        let library = BinaryFacts {
+            kind: ElfKind::SharedObject,
+            interpreter: None,
+            soname: Some("libfoo.so".to_string()),
+            ..glibc_binary()
+        };
+        let findings = check_binary(
+            &library,
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Gnu),
+        );
+        assert_eq!(codes_of(&findings), ["not-executable-elf"]);
+
+        let mut in_layer = target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Gnu);
+        in_layer.role_path = "/opt/lib/libfoo.so".to_string();
+        assert_eq!(check_binary(&library, in_layer.clone()), Vec::new());
+        assert_eq!(
+            codes_of(&check_binary(&glibc_binary(), in_layer)),
+            ["not-shared-object"]
+        );
+
+        let object_file = BinaryFacts {
+            kind: ElfKind::Relocatable,
+            ..static_musl_binary(Arch::X86_64)
+        };
+        let findings = check_binary(
+            &object_file,
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Musl),
+        );
+        assert_eq!(codes_of(&findings), ["not-executable-elf"]);
+        assert_eq!(
+            findings[0].lambda_error.as_deref(),
+            Some("exec format error")
+        );
+    }
+
+    #[test]
+    fn warnings_do_not_block() {
+        let facts = BinaryFacts {
+            debug_info: true,
+            stripped: false,
+            ..static_musl_binary(Arch::X86_64)
+        };
+        let findings = check_binary(
+            &facts,
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Gnu),
+        );
+        assert_eq!(codes_of(&findings), ["unexpected-libc", "debug-info"]);
+        assert!(findings.iter().all(|f| f.severity == Severity::Warning));
+        assert!(findings.iter().all(|f| f.lambda_error.is_none()));
+    }
+
+    #[test]
+    fn findings_serialize_with_stable_names() {
+        let mut facts = glibc_binary();
+        facts.needed.push("libsqlite3.so.0".to_string());
+        let findings = check_binary(
+            &facts,
+            target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Gnu),
+        );
+        let json = serde_json::to_value(&findings).unwrap();
+        assert_eq!(json[0]["code"], "missing-library");
+        assert_eq!(json[0]["severity"], "error");
+        for key in ["message", "lambda_error", "help"] {
+            assert!(json[0][key].is_string(), "{key}");
+        }
+        let json = serde_json::to_value(glibc_binary()).unwrap();
+        assert_eq!(json["kind"], "pie_executable");
+        assert_eq!(json["linkage"], "dynamic");
+        assert_eq!(json["arch"], "x86_64");
+        assert_eq!(json["libc"], "gnu");
+        assert_eq!(json["max_glibc"]["minor"], 17);
+    }
+
+    #[test]
+    fn runtime_library_table() {
+        for runtime in Runtime::ALL {
+            for soname in [
+                "libc.so.6",
+                "libm.so.6",
+                "libpthread.so.0",
+                "libdl.so.2",
+                "librt.so.1",
+                "libutil.so.1",
+                "libresolv.so.2",
+                "ld-linux-x86-64.so.2",
+                "ld-linux-aarch64.so.1",
+                "libgcc_s.so.1",
+                "libstdc++.so.6",
+                "libz.so.1",
+            ] {
+                assert!(runtime.provides_library(soname), "{runtime} {soname}");
+            }
+            // Seen on the images, never promised.
+            for soname in [
+                "libsqlite3.so.0",
+                "libcurl.so.4",
+                "libzstd.so.1",
+                "liblzma.so.5",
+                "libssl.so.1.1",
+            ] {
+                assert!(!runtime.provides_library(soname), "{runtime} {soname}");
+            }
+        }
+        let (al2023, al2) = (Runtime::ProvidedAl2023, Runtime::ProvidedAl2);
+        assert!(al2023.provides_library("libssl.so.3"));
+        assert!(al2023.provides_library("libcrypto.so.3"));
+        assert!(!al2023.provides_library("libssl.so.10"));
+        assert!(al2.provides_library("libssl.so.10"));
+        assert!(al2.provides_library("libcrypto.so.10"));
+        assert!(!al2.provides_library("libssl.so.3"));
+        // libxcrypt on al2023, glibc's own libcrypt on al2.
+        assert!(al2023.provides_library("libcrypt.so.2"));
+        assert!(!al2023.provides_library("libcrypt.so.1"));
+        assert!(al2.provides_library("libcrypt.so.1"));
+        assert!(!al2.provides_library("libcrypt.so.2"));
+    }
+
+    #[test]
+    fn non_elf_inputs_are_described() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"hello world\n", "a text file"),
+            (&[0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1], "Mach-O"),
+            (b"MZ\x90\x00", "PE executable"),
+            (b"#!/bin/sh\necho hi\n", "script"),
+            (
+                &[0x00, 0xff, 0xfe, 0x80, 0x81],
+                "unrecognised data (first bytes 00 ff fe 80)",
+            ),
+            (b"\x7fEL", "unrecognised data"),
+        ];
+        for (bytes, expected) in cases {
+            let error = inspect_bytes(bytes).unwrap_err();
+            assert!(matches!(error, InspectError::NotElf { .. }), "{error}");
+            assert!(error.to_string().contains(expected), "{error}");
+        }
+        assert!(matches!(
+            inspect_bytes(b""),
+            Err(InspectError::Empty { path: None })
+        ));
+        let error = inspect_bytes(b"\x7fELF").unwrap_err();
+        assert!(matches!(error, InspectError::Malformed { .. }), "{error}");
+    }
+}

@@ -1,0 +1,287 @@
+//! cargo-lambda-pack: cross-compile a Cargo workspace for AWS Lambda and package every crate
+//! as the artifact its role needs.
+//!
+//! The pipeline, one stage per module, each handing a value to the next:
+//! [`cli`] → [`settings`] → [`workspace`] → [`toolchain`] → [`build`] → facts ([`include`]) →
+//! [`plan`] (pure) → [`emit`] → [`report`]. Only [`output`] writes to the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod build;
+pub mod cli;
+pub mod emit;
+pub mod error;
+pub mod include;
+pub mod inspect;
+pub mod metadata;
+pub mod output;
+pub mod plan;
+pub mod report;
+pub mod settings;
+pub mod target;
+pub mod toolchain;
+pub mod workspace;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use cli::{CargoCli, Command, MessageFormat, PackArgs};
+use error::{Error, ErrorKind, Result};
+use output::Shell;
+use plan::{PlanInputs, UnitFacts};
+use report::Manifest;
+use settings::Options;
+use target::Arch;
+use toolchain::Linker;
+use workspace::Workspace;
+
+/// Whether a run writes artifacts or only shows what it would write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Pack,
+    Plan,
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: CargoCli) -> i32 {
+    match cli {
+        CargoCli::Zig(zig) => match zig.execute() {
+            Ok(()) => 0,
+            Err(err) => {
+                Shell::fallback().error(&Error::toolchain(format!("zig failed: {err:#}")));
+                ErrorKind::ToolchainMissing.exit_code()
+            }
+        },
+        CargoCli::LambdaPack(cli) => {
+            let (args, mode) = match cli.command {
+                Some(Command::Plan(args)) => (args, Mode::Plan),
+                None => (cli.pack, Mode::Pack),
+            };
+            run_pack(args, mode)
+        }
+    }
+}
+
+fn run_pack(args: PackArgs, mode: Mode) -> i32 {
+    let options = match Options::from_args(args, |key| std::env::var(key).ok()) {
+        Ok(options) => options,
+        Err(err) => {
+            Shell::fallback().error(&err);
+            return err.exit_code();
+        }
+    };
+    let shell = Shell::new(options.verbosity, options.color, options.message_format);
+    match pack(&options, &shell, mode) {
+        Ok(()) => 0,
+        Err(err) => {
+            shell.error(&err);
+            err.exit_code()
+        }
+    }
+}
+
+fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
+    let started = Instant::now();
+    let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
+    let selected = workspace.select(&options.selection)?;
+    let units = settings::resolve_units(&workspace, &selected, options)?;
+    if units.is_empty() {
+        return Err(Error::new(
+            ErrorKind::NothingToPack,
+            format!(
+                "nothing to pack: no binary target in {}",
+                if selected.is_empty() { "the selected packages".to_string() } else {
+                    selected.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ")
+                }
+            ),
+        )
+        .with_note(format!("workspace: `{}`", workspace.root_manifest.display()))
+        .with_help("a Lambda function is a binary crate (src/main.rs or [[bin]]); select one with -p, or add one"));
+    }
+
+    // Pick a Rust target and linker per architecture, then make sure they are installed.
+    let zig = match options.compiler {
+        cli::CompilerChoice::Cargo => None,
+        _ => toolchain::detect_zig(),
+    };
+    let architectures: BTreeSet<Arch> = units.iter().map(|u| u.arch).collect();
+    let mut choices = BTreeMap::new();
+    for arch in architectures {
+        let choice = toolchain::choose(
+            arch,
+            options.compiler,
+            options.target,
+            zig.is_some(),
+            Arch::host(),
+        )?;
+        choices.insert(arch, choice);
+    }
+    if let Some(zig) = &zig
+        && choices.values().any(|(_, linker)| *linker == Linker::Zig)
+    {
+        shell.verbose(|| format!("zig found: `{}`", zig.command));
+    }
+    let targets: BTreeSet<_> = choices.values().map(|(target, _)| *target).collect();
+    for target in &targets {
+        if toolchain::ensure_rust_target(&workspace.root, *target, options.network_forbidden())? {
+            shell.note(format!(
+                "installed the Rust standard library for `{target}` (rustup target add {target})"
+            ));
+        }
+    }
+    for (target, linker) in choices.values() {
+        if *linker == Linker::Host {
+            shell.warn(format!(
+                "`{target}` is linked by the host's linker: the binaries need this machine's glibc, which may be newer than the Lambda runtime's"
+            ));
+        }
+    }
+
+    // Build: one cargo invocation per Rust target.
+    let requests = build::requests(&units, |unit| choices[&unit.arch]);
+    let mut built = BTreeMap::new();
+    for request in &requests {
+        shell.status(
+            "Building",
+            format!(
+                "{} with {}{} ({})",
+                request.target,
+                request.linker.describe(),
+                request
+                    .glibc
+                    .map(|g| format!(", glibc {g}"))
+                    .unwrap_or_default(),
+                request.bins.join(", ")
+            ),
+        );
+        for binary in build::run(request, &workspace, options, shell)? {
+            built.insert((binary.package.clone(), binary.bin.clone()), binary);
+        }
+    }
+
+    // Gather facts about what was built and what is included.
+    let mut include_cache: BTreeMap<(String, String), Vec<include::IncludedFile>> = BTreeMap::new();
+    let mut facts = Vec::new();
+    for unit in &units {
+        let (target, linker) = choices[&unit.arch];
+        let binary = built
+            .get(&(unit.package.clone(), unit.bin.clone()))
+            .ok_or_else(|| {
+                Error::internal(format!("cargo did not report building `{}`", unit.bin))
+            })?;
+        let binary_size = std::fs::metadata(&binary.path)
+            .map_err(|e| Error::read(&binary.path, &e))?
+            .len();
+        let package = workspace
+            .package(&unit.package)
+            .expect("units come from workspace members");
+        let key = (unit.package.clone(), format!("{:?}", unit.includes));
+        let includes = match include_cache.get(&key) {
+            Some(files) => files.clone(),
+            None => {
+                let files = include::resolve(&package.dir, &package.manifest_path, &unit.includes)?;
+                include_cache.insert(key, files.clone());
+                files
+            }
+        };
+        let glibc = requests
+            .iter()
+            .find(|r| r.target == target)
+            .and_then(|r| r.glibc);
+        facts.push(UnitFacts {
+            unit: unit.clone(),
+            target,
+            linker,
+            glibc,
+            binary: binary.path.clone(),
+            binary_size,
+            includes,
+        });
+    }
+
+    let out_dir = options.out_dir(&workspace);
+    let previous = match Manifest::read_previous(&out_dir) {
+        Ok(previous) => previous,
+        Err(note) => {
+            shell.note(note);
+            None
+        }
+    };
+    let inputs = PlanInputs {
+        units: facts,
+        builds: requests,
+        source_date_epoch: options.source_date_epoch,
+        previous: previous
+            .map(|m| {
+                m.artifacts
+                    .into_iter()
+                    .map(|a| (a.path, a.package))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        selected_packages: selected.iter().map(|p| p.name.clone()).collect(),
+        workspace_packages: workspace.members.iter().map(|p| p.name.clone()).collect(),
+    };
+    let plan = plan::plan(&inputs)?;
+
+    if mode == Mode::Plan {
+        if options.message_format == MessageFormat::Json {
+            let json = serde_json::to_string_pretty(&plan).expect("the plan always serializes");
+            shell.print_data(&json).map_err(stdout_error)?;
+        } else {
+            shell.print_block(&report::plan_listing(&plan, &out_dir));
+        }
+        shell.status(
+            "Planned",
+            format!("{} artifact(s); nothing was written", plan.artifacts.len()),
+        );
+        return Ok(());
+    }
+
+    let emitted = emit::emit(&plan, &out_dir, |artifact, emitted| {
+        shell.status(
+            if emitted.unchanged { "Fresh" } else { "Packed" },
+            format!(
+                "{} ({}, {})",
+                artifact.name,
+                artifact.arch,
+                plan::human_bytes(emitted.size_zipped)
+            ),
+        );
+    })?;
+    let manifest = report::manifest(&plan, &emitted);
+    emit::write_atomic(
+        &out_dir.join(report::MANIFEST_FILE),
+        manifest.to_json().as_bytes(),
+    )?;
+    emit::remove_stale(&out_dir, &plan.stale)?;
+    for stale in &plan.stale {
+        shell.status(
+            "Removed",
+            format!("{} (no longer produced)", out_dir.join(stale).display()),
+        );
+    }
+    shell.status(
+        "Finished",
+        format!(
+            "{} artifact(s) in {:.1}s; manifest: {}",
+            manifest.artifacts.len(),
+            started.elapsed().as_secs_f64(),
+            out_dir.join(report::MANIFEST_FILE).display()
+        ),
+    );
+    shell.print_block(&report::summary_table(&manifest, &out_dir));
+    if options.message_format == MessageFormat::Json {
+        shell
+            .print_data(&manifest.to_json())
+            .map_err(stdout_error)?;
+    }
+    Ok(())
+}
+
+fn stdout_error(err: std::io::Error) -> Error {
+    Error::new(
+        ErrorKind::WriteFailed,
+        format!("could not write to stdout: {err}"),
+    )
+    .with_help("check the pipe or file stdout is redirected to")
+}

@@ -1,0 +1,507 @@
+//! Reading `[package.metadata.lambda-pack]` and `[workspace.metadata.lambda-pack]`.
+//!
+//! cargo has already parsed the TOML (a malformed Cargo.toml fails in `cargo metadata`, with cargo's
+//! own message); this module validates the table it hands back as JSON. Validation is by hand rather
+//! than through serde's derive so that every error can name the file, the exact key, the value it got
+//! and the values it accepts, and suggest the nearest key for a typo.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::target::{Arch, Runtime};
+
+/// The table name under `[package.metadata]` and `[workspace.metadata]`.
+pub const TABLE: &str = "lambda-pack";
+
+/// What a crate is packed as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Function,
+    Extension,
+    Layer,
+}
+
+impl Role {
+    const NAMES: [&'static str; 3] = ["function", "extension", "layer"];
+
+    fn parse(value: &str) -> Option<Role> {
+        match value {
+            "function" => Some(Role::Function),
+            "extension" => Some(Role::Extension),
+            "layer" => Some(Role::Layer),
+            _ => None,
+        }
+    }
+}
+
+/// How a function is delivered: a ZIP, a container image, or whichever fits (`auto`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageFormat {
+    #[default]
+    Auto,
+    Zip,
+    Image,
+}
+
+impl PackageFormat {
+    const NAMES: [&'static str; 3] = ["auto", "zip", "image"];
+
+    fn parse(value: &str) -> Option<PackageFormat> {
+        match value {
+            "auto" => Some(PackageFormat::Auto),
+            "zip" => Some(PackageFormat::Zip),
+            "image" => Some(PackageFormat::Image),
+            _ => None,
+        }
+    }
+}
+
+/// One `include` entry: `"assets/**"` or `"config/app.toml:etc/app.toml"`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IncludeSpec {
+    /// A path or glob relative to the package directory.
+    pub pattern: String,
+    /// Where the files land in the artifact: the file's path for a single file, a directory for a
+    /// glob or a directory. `None` keeps the path relative to the package directory.
+    pub dest: Option<String>,
+}
+
+impl IncludeSpec {
+    /// The text as the user wrote it, for messages.
+    pub fn display(&self) -> String {
+        match &self.dest {
+            Some(dest) => format!("{}:{dest}", self.pattern),
+            None => self.pattern.clone(),
+        }
+    }
+}
+
+/// The keys of one `lambda-pack` table (package level, per-bin level, or workspace defaults).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MetadataTable {
+    pub arch: Option<Arch>,
+    pub runtime: Option<Runtime>,
+    pub include: Option<Vec<IncludeSpec>>,
+    pub role: Option<Role>,
+    pub layers: Option<Vec<String>>,
+    pub package: Option<PackageFormat>,
+}
+
+/// `[package.metadata.lambda-pack]` with its `[package.metadata.lambda-pack.bin.<name>]` overrides.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PackageMetadata {
+    pub table: MetadataTable,
+    pub bins: BTreeMap<String, MetadataTable>,
+}
+
+/// Where a table sits, which decides the keys it may hold and how messages name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Level<'a> {
+    Workspace,
+    Package,
+    Bin(&'a str),
+}
+
+impl Level<'_> {
+    fn header(&self) -> String {
+        match self {
+            Level::Workspace => format!("[workspace.metadata.{TABLE}]"),
+            Level::Package => format!("[package.metadata.{TABLE}]"),
+            Level::Bin(name) => format!("[package.metadata.{TABLE}.bin.{name}]"),
+        }
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        match self {
+            Level::Workspace => &["arch", "runtime", "package"],
+            Level::Package => &[
+                "arch", "runtime", "include", "role", "layers", "package", "bin",
+            ],
+            Level::Bin(_) => &["arch", "runtime", "include", "role", "layers", "package"],
+        }
+    }
+}
+
+/// Reads `[package.metadata.lambda-pack]` out of a package's `metadata` value. A package without
+/// the table gets the defaults.
+pub fn parse_package(metadata: &Value, manifest_path: &Path) -> Result<PackageMetadata> {
+    let Some(value) = metadata.get(TABLE) else {
+        return Ok(PackageMetadata::default());
+    };
+    let ctx = Context {
+        manifest_path,
+        level: Level::Package,
+    };
+    let map = ctx.expect_table(value, None)?;
+    let table = ctx.parse_table(map)?;
+    let mut bins = BTreeMap::new();
+    if let Some(bin_value) = map.get("bin") {
+        let bin_map = ctx.expect_table(bin_value, Some("bin"))?;
+        for (name, value) in bin_map {
+            let bin_ctx = Context {
+                manifest_path,
+                level: Level::Bin(name),
+            };
+            let map = bin_ctx.expect_table(value, None)?;
+            bins.insert(name.clone(), bin_ctx.parse_table(map)?);
+        }
+    }
+    Ok(PackageMetadata { table, bins })
+}
+
+/// Reads `[workspace.metadata.lambda-pack]`: defaults for every package of the workspace.
+pub fn parse_workspace(metadata: &Value, manifest_path: &Path) -> Result<MetadataTable> {
+    let Some(value) = metadata.get(TABLE) else {
+        return Ok(MetadataTable::default());
+    };
+    let ctx = Context {
+        manifest_path,
+        level: Level::Workspace,
+    };
+    let map = ctx.expect_table(value, None)?;
+    ctx.parse_table(map)
+}
+
+struct Context<'a> {
+    manifest_path: &'a Path,
+    level: Level<'a>,
+}
+
+impl Context<'_> {
+    fn location(&self) -> String {
+        format!(
+            "{} in `{}`",
+            self.level.header(),
+            self.manifest_path.display()
+        )
+    }
+
+    fn expect_table<'v>(
+        &self,
+        value: &'v Value,
+        key: Option<&str>,
+    ) -> Result<&'v Map<String, Value>> {
+        value.as_object().ok_or_else(|| {
+            let what = match key {
+                Some(key) => format!("key `{key}` of {}", self.location()),
+                None => self.location(),
+            };
+            Error::config(format!("{what} must be a table, found {}", describe(value))).with_help(
+                format!(
+                    "write it as `{}` followed by `key = value` lines",
+                    self.level.header()
+                ),
+            )
+        })
+    }
+
+    fn parse_table(&self, map: &Map<String, Value>) -> Result<MetadataTable> {
+        let allowed = self.level.keys();
+        for key in map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                return Err(self.unknown_key(key, allowed));
+            }
+        }
+        let mut table = MetadataTable::default();
+        if let Some(value) = map.get("arch") {
+            table.arch = Some(self.enum_value(value, "arch", &["x86_64", "arm64"], Arch::parse)?);
+        }
+        if let Some(value) = map.get("runtime") {
+            let names: Vec<&str> = Runtime::ALL.iter().map(|r| r.name()).collect();
+            table.runtime = Some(self.enum_value(value, "runtime", &names, Runtime::parse)?);
+        }
+        if let Some(value) = map.get("role") {
+            table.role = Some(self.enum_value(value, "role", &Role::NAMES, Role::parse)?);
+        }
+        if let Some(value) = map.get("package") {
+            table.package = Some(self.enum_value(
+                value,
+                "package",
+                &PackageFormat::NAMES,
+                PackageFormat::parse,
+            )?);
+        }
+        if let Some(value) = map.get("layers") {
+            table.layers = Some(self.string_list(value, "layers")?);
+        }
+        if let Some(value) = map.get("include") {
+            let entries = self.string_list(value, "include")?;
+            let specs = entries
+                .iter()
+                .map(|entry| self.include_spec(entry))
+                .collect::<Result<Vec<_>>>()?;
+            table.include = Some(specs);
+        }
+        Ok(table)
+    }
+
+    fn unknown_key(&self, key: &str, allowed: &[&str]) -> Error {
+        let suggestion = allowed
+            .iter()
+            .map(|candidate| (strsim::jaro_winkler(key, candidate), *candidate))
+            .filter(|(score, _)| *score > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, candidate)| candidate);
+        let help = match suggestion {
+            Some(candidate) => format!("did you mean `{candidate}`?"),
+            None if self.level == Level::Workspace => format!(
+                "workspace defaults may set only {}; put other keys in each package's [package.metadata.{TABLE}]",
+                quoted_list(allowed)
+            ),
+            None => "remove the key, or check its spelling against README.md".to_string(),
+        };
+        Error::config(format!("unknown key `{key}` in {}", self.location()))
+            .with_note(format!("expected one of: {}", quoted_list(allowed)))
+            .with_help(help)
+    }
+
+    fn enum_value<T>(
+        &self,
+        value: &Value,
+        key: &str,
+        names: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T> {
+        let parsed = value.as_str().and_then(&parse);
+        parsed.ok_or_else(|| {
+            let choices = names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Error::config(format!(
+                "invalid value {} for key `{key}` in {}",
+                render(value),
+                self.location()
+            ))
+            .with_note(format!("expected one of: {choices}"))
+            .with_help(format!("set `{key} = \"{}\"`, for example", names[0]))
+        })
+    }
+
+    fn string_list(&self, value: &Value, key: &str) -> Result<Vec<String>> {
+        let invalid = || {
+            Error::config(format!(
+                "key `{key}` in {} must be an array of strings, found {}",
+                self.location(),
+                render(value)
+            ))
+            .with_help(format!("write it as `{key} = [\"...\", \"...\"]`"))
+        };
+        let items = value.as_array().ok_or_else(invalid)?;
+        items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned).ok_or_else(invalid))
+            .collect()
+    }
+
+    fn include_spec(&self, entry: &str) -> Result<IncludeSpec> {
+        let (pattern, dest) = match entry.split_once(':') {
+            Some((pattern, dest)) => (pattern, Some(dest)),
+            None => (entry, None),
+        };
+        let bad = |what: String| {
+            Error::config(format!(
+                "include \"{entry}\" in {} {what}",
+                self.location()
+            ))
+            .with_help(
+                "write `\"path/or/glob\"` or `\"source:destination\"`, both relative (source to the package directory, destination to the artifact root)",
+            )
+        };
+        if pattern.is_empty() {
+            return Err(bad("has an empty source".into()));
+        }
+        check_relative(pattern).map_err(|why| bad(format!("has a source that {why}")))?;
+        if let Err(err) = globset::Glob::new(pattern) {
+            return Err(bad(format!("is not a valid glob: {}", err.kind())));
+        }
+        if let Some(dest) = dest {
+            if dest.trim_matches('/').is_empty() {
+                return Err(bad("has an empty destination".into()));
+            }
+            check_relative(dest).map_err(|why| bad(format!("has a destination that {why}")))?;
+            if dest.contains(['*', '?', '[', '{']) {
+                return Err(bad("has a glob in its destination".into()));
+            }
+        }
+        Ok(IncludeSpec {
+            pattern: pattern.to_owned(),
+            dest: dest.map(|d| d.trim_end_matches('/').to_owned()),
+        })
+    }
+}
+
+/// A path written in the metadata must stay inside its root: no absolute paths, no `..`.
+fn check_relative(path: &str) -> std::result::Result<(), &'static str> {
+    if path.starts_with('/') || path.starts_with('\\') || path.contains(":\\") {
+        return Err("is absolute");
+    }
+    if path.split(['/', '\\']).any(|part| part == "..") {
+        return Err("leaves its directory through `..`");
+    }
+    Ok(())
+}
+
+fn quoted_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn render(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("\"{s}\""),
+        other => other.to_string(),
+    }
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a table",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<PackageMetadata> {
+        parse_package(
+            &json!({ "lambda-pack": value }),
+            Path::new("/ws/fn-a/Cargo.toml"),
+        )
+    }
+
+    #[test]
+    fn absent_table_gives_defaults() {
+        let parsed = parse_package(&Value::Null, Path::new("/ws/Cargo.toml")).unwrap();
+        assert_eq!(parsed, PackageMetadata::default());
+    }
+
+    #[test]
+    fn full_table_parses() {
+        let parsed = parse(json!({
+            "arch": "arm64",
+            "runtime": "provided.al2",
+            "include": ["assets/**", "config/app.toml:etc/app.toml"],
+            "role": "function",
+            "layers": ["tools"],
+            "package": "zip",
+            "bin": { "other": { "arch": "x86_64" } }
+        }))
+        .unwrap();
+        assert_eq!(parsed.table.arch, Some(Arch::Arm64));
+        assert_eq!(parsed.table.runtime, Some(Runtime::ProvidedAl2));
+        assert_eq!(
+            parsed.table.include.as_ref().unwrap()[1],
+            IncludeSpec {
+                pattern: "config/app.toml".into(),
+                dest: Some("etc/app.toml".into())
+            }
+        );
+        assert_eq!(
+            parsed.table.layers.as_deref(),
+            Some(&["tools".to_string()][..])
+        );
+        assert_eq!(parsed.bins["other"].arch, Some(Arch::X86_64));
+    }
+
+    #[test]
+    fn unknown_key_names_file_key_and_suggestion() {
+        let err = parse(json!({ "archh": "arm64" })).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "unknown key `archh` in [package.metadata.lambda-pack] in `/ws/fn-a/Cargo.toml`"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("help: did you mean `arch`?"), "{text}");
+        assert_eq!(err.exit_code(), 3);
+    }
+
+    #[test]
+    fn bad_arch_lists_allowed_values() {
+        let err = parse(json!({ "arch": "x86" })).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("invalid value \"x86\" for key `arch`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("expected one of: \"x86_64\", \"arm64\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bin_override_rejects_nested_bin_table() {
+        let err = parse(json!({ "bin": { "a": { "bin": {} } } })).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("[package.metadata.lambda-pack.bin.a]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn workspace_table_allows_only_defaults() {
+        let err = parse_workspace(
+            &json!({ "lambda-pack": { "include": ["x"] } }),
+            Path::new("/ws/Cargo.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("[workspace.metadata.lambda-pack]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn include_rejects_escapes_and_bad_globs() {
+        for entry in [
+            "../secret",
+            "/etc/passwd",
+            "a:../b",
+            "a:/b",
+            "a[:b",
+            "x:",
+            "a:b*",
+        ] {
+            let err = parse(json!({ "include": [entry] })).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("include \"{entry}\"")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_types_are_reported() {
+        let err = parse(json!({ "layers": "tools" })).unwrap_err();
+        assert!(
+            err.to_string().contains("must be an array of strings"),
+            "{err}"
+        );
+        let err = parse(json!("arm64")).unwrap_err();
+        assert!(
+            err.to_string().contains("must be a table, found a string"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! What a run tells its users: the JSON manifest (for scripts) and the summary table and plan
+//! listing (for people). Rendering only; printing goes through [`crate::output::Shell`].
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::emit::Emitted;
+use crate::error::{Error, Result};
+use crate::plan::{ArtifactKind, Format, Plan, PlannedArtifact, human_bytes};
+
+/// The manifest's file name inside the output directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `manifest.json`: every artifact this run wrote, with hashes. Documented in README.md.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub artifacts: Vec<ManifestArtifact>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestArtifact {
+    pub name: String,
+    pub package: String,
+    pub bin: Option<String>,
+    pub kind: String,
+    pub format: String,
+    pub arch: String,
+    pub runtime: String,
+    /// The Rust target triple the binaries were built for.
+    pub target: String,
+    /// Relative to the manifest's directory, `/`-separated.
+    pub path: String,
+    /// Hex SHA-256 of the file.
+    pub sha256: String,
+    /// Base64 SHA-256 of the file, as Lambda reports `CodeSha256`.
+    pub code_sha256: String,
+    pub size_zipped: u64,
+    pub size_unzipped: u64,
+    /// Artifact names of the layers the function attaches, in order.
+    pub layers: Vec<String>,
+    /// glibc the binaries were linked against, when pinned (zig, gnu targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<String>,
+}
+
+fn kind_name(kind: ArtifactKind) -> &'static str {
+    match kind {
+        ArtifactKind::Function => "function",
+        ArtifactKind::Extension => "extension",
+        ArtifactKind::Layer => "layer",
+    }
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Zip => "zip",
+        Format::Image => "image",
+    }
+}
+
+pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
+    let artifacts = plan
+        .artifacts
+        .iter()
+        .zip(emitted)
+        .map(|(artifact, emitted)| ManifestArtifact {
+            name: artifact.name.clone(),
+            package: artifact.package.clone(),
+            bin: artifact.bin.clone(),
+            kind: kind_name(artifact.kind).to_string(),
+            format: format_name(artifact.format).to_string(),
+            arch: artifact.arch.to_string(),
+            runtime: artifact.runtime.to_string(),
+            target: artifact.target.clone(),
+            path: artifact.path.clone(),
+            sha256: emitted.sha256.clone(),
+            code_sha256: emitted.code_sha256.clone(),
+            size_zipped: emitted.size_zipped,
+            size_unzipped: artifact.size_unzipped,
+            layers: artifact.layers.clone(),
+            glibc: artifact.glibc.clone(),
+        })
+        .collect();
+    Manifest {
+        schema_version: SCHEMA_VERSION,
+        artifacts,
+    }
+}
+
+impl Manifest {
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("the manifest always serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Reads the manifest of an earlier run, if there is one. A manifest that cannot be read is
+    /// treated as absent (it will be replaced), except that its failure is returned for a note.
+    pub fn read_previous(out_dir: &Path) -> std::result::Result<Option<Manifest>, String> {
+        let path = out_dir.join(MANIFEST_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(format!("could not read `{}`: {err}", path.display())),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|err| format!("ignoring unreadable `{}`: {err}", path.display()))
+    }
+
+    /// Reads a manifest a user points at (for commands that consume one).
+    pub fn read(path: &Path) -> Result<Manifest> {
+        let bytes = std::fs::read(path).map_err(|err| {
+            Error::config(format!(
+                "could not read manifest `{}`: {err}",
+                path.display()
+            ))
+            .with_help("run `cargo lambda-pack` first, or pass the manifest's path")
+        })?;
+        serde_json::from_slice(&bytes).map_err(|err| {
+            Error::config(format!(
+                "`{}` is not a lambda-pack manifest: {err}",
+                path.display()
+            ))
+            .with_help("regenerate it with `cargo lambda-pack`")
+        })
+    }
+}
+
+/// The summary table printed on stderr after a pack.
+pub fn summary_table(manifest: &Manifest, out_dir: &Path) -> String {
+    let header = ["artifact", "kind", "arch", "zipped", "unzipped", "path"];
+    let mut rows: Vec<[String; 6]> = vec![header.map(str::to_string)];
+    for artifact in &manifest.artifacts {
+        rows.push([
+            artifact.name.clone(),
+            artifact.kind.clone(),
+            artifact.arch.clone(),
+            human_bytes(artifact.size_zipped),
+            human_bytes(artifact.size_unzipped),
+            out_dir.join(&artifact.path).display().to_string(),
+        ]);
+    }
+    render_table(&rows)
+}
+
+fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if index + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// The human rendering of a plan: builds, then each artifact with its entries and reasons.
+pub fn plan_listing(plan: &Plan, out_dir: &Path) -> String {
+    let mut text = String::new();
+    for build in &plan.builds {
+        text.push_str(&format!(
+            "build {} with {}{}: packages {}; bins {}\n",
+            build.target,
+            build.linker.describe(),
+            build
+                .glibc
+                .map(|g| format!(" (glibc {g})"))
+                .unwrap_or_default(),
+            build.packages.join(", "),
+            build.bins.join(", ")
+        ));
+    }
+    for artifact in &plan.artifacts {
+        text.push_str(&artifact_listing(artifact, out_dir));
+    }
+    for stale in &plan.stale {
+        text.push_str(&format!(
+            "remove {} (no longer produced)\n",
+            out_dir.join(stale).display()
+        ));
+    }
+    text
+}
+
+fn artifact_listing(artifact: &PlannedArtifact, out_dir: &Path) -> String {
+    let mut text = format!(
+        "{}: {} {} {} -> {}\n",
+        artifact.name,
+        kind_name(artifact.kind),
+        format_name(artifact.format),
+        artifact.arch,
+        out_dir.join(&artifact.path).display()
+    );
+    for reason in &artifact.reasons {
+        text.push_str(&format!("    {reason}\n"));
+    }
+    for entry in &artifact.entries {
+        text.push_str(&format!(
+            "    {:o} {:>10} {}\n",
+            entry.mode,
+            human_bytes(entry.size),
+            entry.path
+        ));
+    }
+    text
+}

@@ -1,0 +1,217 @@
+//! Which Rust target and linker serve each architecture, and making sure they are installed.
+//!
+//! The choice itself ([`choose`]) is pure; detecting zig and adding rustup targets are the only
+//! side effects here and happen at the edges ([`detect_zig`], [`ensure_rust_target`]).
+
+use std::path::Path;
+use std::process::Command;
+
+use serde::Serialize;
+
+use crate::cli::CompilerChoice;
+use crate::error::{Error, Result};
+use crate::target::{Arch, Libc, RustTarget};
+
+/// What links the final binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Linker {
+    /// `zig cc` through cargo-zigbuild's wrappers; gnu targets get a pinned glibc.
+    Zig,
+    /// The toolchain's own `rust-lld`, for static musl binaries; needs only the rustup target.
+    RustLld,
+    /// Whatever cargo would use on its own: the host's `cc` for the host's gnu target.
+    Host,
+}
+
+impl Linker {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Linker::Zig => "zig",
+            Linker::RustLld => "rust-lld",
+            Linker::Host => "host linker",
+        }
+    }
+}
+
+/// How to get zig: the first thing cargo-zigbuild finds (`python3 -m ziglang`, then `zig`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZigInstall {
+    pub command: String,
+}
+
+/// Picks the Rust target and linker for one architecture.
+///
+/// `zig` says whether zig is installed; `host` is the build machine's architecture.
+pub fn choose(
+    arch: Arch,
+    compiler: CompilerChoice,
+    target_override: Option<RustTarget>,
+    zig: bool,
+    host: Option<Arch>,
+) -> Result<(RustTarget, Linker)> {
+    let missing_zig = || {
+        Error::toolchain("--compiler zig was given but zig is not installed")
+            .with_note("cargo-lambda-pack looks for `python3 -m ziglang` and then `zig` on PATH")
+            .with_help("install it with `pip install ziglang` (or put `zig` on PATH), or use --compiler auto to fall back to musl")
+    };
+    if let Some(target) = target_override {
+        return match (compiler, target.libc) {
+            (CompilerChoice::Zig, _) if !zig => Err(missing_zig()),
+            (CompilerChoice::Zig, _) | (CompilerChoice::Auto, _) if zig => Ok((target, Linker::Zig)),
+            (_, Libc::Musl) => Ok((target, Linker::RustLld)),
+            (_, Libc::Gnu) if host == Some(target.arch) => Ok((target, Linker::Host)),
+            (_, Libc::Gnu) => Err(Error::toolchain(format!(
+                "cannot link `{target}` on this {} machine without zig",
+                host.map_or("non-Lambda".to_string(), |h| h.to_string())
+            ))
+            .with_help(format!(
+                "install zig with `pip install ziglang` and use --compiler auto or zig, or build `{}` instead",
+                RustTarget::new(target.arch, Libc::Musl)
+            ))),
+        };
+    }
+    match compiler {
+        CompilerChoice::Zig if !zig => Err(missing_zig()),
+        CompilerChoice::Zig | CompilerChoice::Auto if zig => {
+            Ok((RustTarget::new(arch, Libc::Gnu), Linker::Zig))
+        }
+        _ => Ok((RustTarget::new(arch, Libc::Musl), Linker::RustLld)),
+    }
+}
+
+/// Finds zig the way cargo-zigbuild will when it writes its wrappers.
+pub fn detect_zig() -> Option<ZigInstall> {
+    let (program, args) = cargo_zigbuild::Zig::find_zig().ok()?;
+    let mut command = program.display().to_string();
+    for arg in args {
+        command.push(' ');
+        command.push_str(&arg);
+    }
+    Some(ZigInstall { command })
+}
+
+/// Makes sure the standard library for `target` is installed, adding it with rustup unless the
+/// network is off. Returns `true` when it had to install it (the caller prints a note).
+pub fn ensure_rust_target(
+    workspace_root: &Path,
+    target: RustTarget,
+    network_forbidden: bool,
+) -> Result<bool> {
+    let triple = target.triple();
+    if rust_target_installed(workspace_root, &triple)? {
+        return Ok(false);
+    }
+    let add_command = format!("rustup target add {triple}");
+    if network_forbidden {
+        return Err(Error::toolchain(format!(
+            "the Rust standard library for `{triple}` is not installed, and --offline/--frozen forbids downloading it"
+        ))
+        .with_help(format!("run `{add_command}` once with network access")));
+    }
+    let output = Command::new("rustup")
+        .args(["target", "add", &triple])
+        .current_dir(workspace_root)
+        .output()
+        .map_err(|err| {
+            Error::toolchain(format!(
+                "the Rust standard library for `{triple}` is not installed and rustup could not be run: {err}"
+            ))
+            .with_help(format!("install rustup, then run `{add_command}`"))
+        })?;
+    if !output.status.success() {
+        return Err(Error::toolchain(format!(
+            "`{add_command}` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+        .with_help(format!(
+            "run `{add_command}` yourself and look at its output"
+        )));
+    }
+    Ok(true)
+}
+
+/// A target is installed when the active toolchain's sysroot holds its standard library. Asking
+/// `rustc` (from the workspace, so `rust-toolchain.toml` applies) works with and without rustup.
+fn rust_target_installed(workspace_root: &Path, triple: &str) -> Result<bool> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .current_dir(workspace_root)
+        .output()
+        .map_err(|err| {
+            Error::toolchain(format!("could not run `rustc --print sysroot`: {err}"))
+                .with_help("install Rust with rustup (https://rustup.rs)")
+        })?;
+    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    Ok(Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(triple)
+        .join("lib")
+        .is_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Libc;
+
+    const HOST: Option<Arch> = Some(Arch::X86_64);
+
+    #[test]
+    fn auto_prefers_zig_gnu_then_musl() {
+        let (target, linker) = choose(Arch::Arm64, CompilerChoice::Auto, None, true, HOST).unwrap();
+        assert_eq!(
+            (target.triple().as_str(), linker),
+            ("aarch64-unknown-linux-gnu", Linker::Zig)
+        );
+        let (target, linker) =
+            choose(Arch::Arm64, CompilerChoice::Auto, None, false, HOST).unwrap();
+        assert_eq!(
+            (target.triple().as_str(), linker),
+            ("aarch64-unknown-linux-musl", Linker::RustLld)
+        );
+    }
+
+    #[test]
+    fn zig_without_zig_says_how_to_install() {
+        let err = choose(Arch::X86_64, CompilerChoice::Zig, None, false, HOST).unwrap_err();
+        assert_eq!(err.exit_code(), 6);
+        assert!(err.to_string().contains("pip install ziglang"), "{err}");
+    }
+
+    #[test]
+    fn cargo_compiler_uses_musl_or_host_gnu() {
+        let (target, linker) =
+            choose(Arch::X86_64, CompilerChoice::Cargo, None, true, HOST).unwrap();
+        assert_eq!((target.libc, linker), (Libc::Musl, Linker::RustLld));
+        let gnu = RustTarget::new(Arch::X86_64, Libc::Gnu);
+        assert_eq!(
+            choose(Arch::X86_64, CompilerChoice::Cargo, Some(gnu), true, HOST).unwrap(),
+            (gnu, Linker::Host)
+        );
+        let foreign = RustTarget::new(Arch::Arm64, Libc::Gnu);
+        let err = choose(
+            Arch::Arm64,
+            CompilerChoice::Cargo,
+            Some(foreign),
+            true,
+            HOST,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("without zig"), "{err}");
+    }
+
+    #[test]
+    fn explicit_target_with_auto_uses_zig_when_present() {
+        let musl = RustTarget::new(Arch::Arm64, Libc::Musl);
+        assert_eq!(
+            choose(Arch::Arm64, CompilerChoice::Auto, Some(musl), true, HOST).unwrap(),
+            (musl, Linker::Zig)
+        );
+        assert_eq!(
+            choose(Arch::Arm64, CompilerChoice::Auto, Some(musl), false, HOST).unwrap(),
+            (musl, Linker::RustLld)
+        );
+    }
+}

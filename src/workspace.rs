@@ -1,0 +1,198 @@
+//! The workspace as cargo describes it: members, their binaries and their lambda-pack metadata.
+//!
+//! `cargo metadata` runs through `$CARGO` (the cargo that invoked us), so toolchain overrides,
+//! `CARGO_TARGET_DIR` and `.cargo/config.toml` are honoured exactly as cargo itself would.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::metadata::{self, MetadataTable, PackageMetadata};
+
+/// A workspace member, reduced to what packing needs.
+#[derive(Clone, Debug)]
+pub struct Package {
+    pub name: String,
+    /// cargo's package id, which `compiler-artifact` messages refer to.
+    pub id: String,
+    pub manifest_path: PathBuf,
+    /// The directory holding the package's Cargo.toml; includes are relative to it.
+    pub dir: PathBuf,
+    /// Names of the package's `bin` targets, sorted.
+    pub bins: Vec<String>,
+    /// Names of the package's `cdylib` library targets.
+    pub cdylibs: Vec<String>,
+    /// Names of the package's normal (non-dev, non-build) dependencies.
+    pub dependencies: BTreeSet<String>,
+    pub metadata: PackageMetadata,
+}
+
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub root_manifest: PathBuf,
+    /// cargo's target directory (`--target-dir` is applied later, by the settings).
+    pub target_dir: PathBuf,
+    /// `[workspace.metadata.lambda-pack]`.
+    pub defaults: MetadataTable,
+    /// Every member, sorted by name.
+    pub members: Vec<Package>,
+    /// Names of the members cargo builds when no package is named (`default-members`).
+    pub default_members: BTreeSet<String>,
+}
+
+/// Which packages and bins the user asked for, in cargo's terms.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub packages: Vec<String>,
+    pub workspace: bool,
+    pub exclude: Vec<String>,
+    pub bins: Vec<String>,
+}
+
+impl Workspace {
+    /// Runs `cargo metadata --no-deps` and reads every member's lambda-pack table.
+    pub fn load(cargo: &Path, manifest_path: Option<&Path>) -> Result<Workspace> {
+        let mut command = cargo_metadata::MetadataCommand::new();
+        command.cargo_path(cargo).no_deps();
+        if let Some(path) = manifest_path {
+            command.manifest_path(path);
+        }
+        let metadata = command.exec().map_err(metadata_error)?;
+        Workspace::from_metadata(metadata)
+    }
+
+    /// Builds the model from parsed `cargo metadata` output; separate from [`Workspace::load`] so
+    /// tests can feed canned metadata.
+    pub fn from_metadata(metadata: cargo_metadata::Metadata) -> Result<Workspace> {
+        let root = metadata.workspace_root.clone().into_std_path_buf();
+        let root_manifest = root.join("Cargo.toml");
+        let defaults = metadata::parse_workspace(&metadata.workspace_metadata, &root_manifest)?;
+        let member_ids: BTreeSet<_> = metadata.workspace_members.iter().collect();
+        let mut members = Vec::new();
+        for package in &metadata.packages {
+            if !member_ids.contains(&package.id) {
+                continue;
+            }
+            let manifest_path = package.manifest_path.clone().into_std_path_buf();
+            let dir = manifest_path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.clone());
+            let mut bins = Vec::new();
+            let mut cdylibs = Vec::new();
+            for target in &package.targets {
+                if target.is_bin() {
+                    bins.push(target.name.clone());
+                } else if target.is_cdylib() {
+                    cdylibs.push(target.name.clone());
+                }
+            }
+            bins.sort();
+            cdylibs.sort();
+            let dependencies = package
+                .dependencies
+                .iter()
+                .filter(|d| d.kind == cargo_metadata::DependencyKind::Normal)
+                .map(|d| d.name.clone())
+                .collect();
+            let package_metadata = metadata::parse_package(&package.metadata, &manifest_path)?;
+            members.push(Package {
+                name: package.name.to_string(),
+                id: package.id.repr.clone(),
+                manifest_path,
+                dir,
+                bins,
+                cdylibs,
+                dependencies,
+                metadata: package_metadata,
+            });
+        }
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        let default_members = if metadata.workspace_default_members.is_available() {
+            metadata
+                .workspace_default_packages()
+                .iter()
+                .map(|p| p.name.to_string())
+                .collect()
+        } else {
+            members.iter().map(|p| p.name.clone()).collect()
+        };
+        Ok(Workspace {
+            root,
+            root_manifest,
+            target_dir: metadata.target_directory.into_std_path_buf(),
+            defaults,
+            members,
+            default_members,
+        })
+    }
+
+    pub fn package(&self, name: &str) -> Option<&Package> {
+        self.members.iter().find(|p| p.name == name)
+    }
+
+    /// Applies `-p`, `--workspace` and `--exclude` the way cargo does: named packages, else every
+    /// member with `--workspace`, else the default members.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<&Package>> {
+        for name in selection.packages.iter().chain(&selection.exclude) {
+            if self.package(name).is_none() {
+                return Err(self.unknown_package(name));
+            }
+        }
+        if !selection.exclude.is_empty() && !selection.workspace {
+            return Err(
+                Error::config("--exclude can only be used together with --workspace")
+                    .with_help("add --workspace, or name the packages to pack with -p"),
+            );
+        }
+        let selected = self
+            .members
+            .iter()
+            .filter(|p| {
+                if !selection.packages.is_empty() {
+                    selection.packages.contains(&p.name)
+                } else if selection.workspace {
+                    !selection.exclude.contains(&p.name)
+                } else {
+                    self.default_members.contains(&p.name)
+                }
+            })
+            .collect();
+        Ok(selected)
+    }
+
+    fn unknown_package(&self, name: &str) -> Error {
+        let names: Vec<&str> = self.members.iter().map(|p| p.name.as_str()).collect();
+        let mut error = Error::config(format!(
+            "package `{name}` is not a member of the workspace at `{}`",
+            self.root.display()
+        ))
+        .with_note(format!("members: {}", names.join(", ")));
+        if let Some(near) = names
+            .iter()
+            .find(|candidate| strsim::jaro_winkler(name, candidate) > 0.85)
+        {
+            error = error.with_help(format!("did you mean `{near}`?"));
+        } else {
+            error = error.with_help("pass one of the members above to -p");
+        }
+        error
+    }
+}
+
+fn metadata_error(err: cargo_metadata::Error) -> Error {
+    match err {
+        cargo_metadata::Error::CargoMetadata { stderr } => {
+            let text = stderr.trim().trim_start_matches("error: ").to_string();
+            Error::config(format!("`cargo metadata` failed: {text}"))
+                .with_help("fix the manifest cargo names above; `cargo metadata --no-deps` shows the same error")
+        }
+        cargo_metadata::Error::Io(io) => Error::new(
+            ErrorKind::ToolchainMissing,
+            format!("could not run cargo: {io}"),
+        )
+        .with_help("run this as `cargo lambda-pack`, or set $CARGO to the cargo binary"),
+        other => Error::internal(format!("could not read `cargo metadata` output: {other}")),
+    }
+}

@@ -1,0 +1,234 @@
+//! Shared helpers for the integration tests: fixture copies, running the real binary, and reading
+//! archives back with independent readers (Info-ZIP's `zipinfo` and Python's `zipfile`).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository's `fixtures/` directory.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A private copy of `fixtures/<name>` in a temporary directory, so a test may change it freely.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn copy(name: &str) -> Fixture {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("lambda-pack-{name}-"))
+            .tempdir()
+            .expect("temp dir");
+        copy_tree(&fixtures_dir().join(name), dir.path());
+        Fixture { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        self.path().join("target/lambda-pack")
+    }
+
+    /// Runs `cargo lambda-pack <args>` in the fixture, the way cargo runs a subcommand.
+    pub fn pack(&self, args: &[&str]) -> Run {
+        self.pack_with_env(args, &[])
+    }
+
+    pub fn pack_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = lambda_pack();
+        command.args(args).current_dir(self.path());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Run::new(command.output().expect("run cargo-lambda-pack"))
+    }
+
+    pub fn write(&self, relative: &str, contents: &str) {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path().join(relative)).unwrap()
+    }
+}
+
+/// The binary under test, invoked as cargo invokes subcommands (`cargo-lambda-pack lambda-pack ...`),
+/// with `$CARGO` pointing at the cargo running the tests.
+pub fn lambda_pack() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-lambda-pack"));
+    command.arg("lambda-pack");
+    command.env(
+        "CARGO",
+        std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+    );
+    command.env_remove("CARGO_TARGET_DIR");
+    command.env_remove("SOURCE_DATE_EPOCH");
+    command
+}
+
+pub struct Run {
+    pub output: Output,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn new(output: Output) -> Run {
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            output,
+        }
+    }
+
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    #[track_caller]
+    pub fn assert_success(&self) -> &Run {
+        assert!(
+            self.output.status.success(),
+            "cargo lambda-pack failed with {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.output.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let relative = entry.path().strip_prefix(from).unwrap();
+        if relative.components().any(|c| c.as_os_str() == "target") {
+            continue;
+        }
+        let dest = to.join(relative);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// `zipinfo` output for an archive (Info-ZIP, independent of the `zip` crate that wrote it).
+pub fn zipinfo(archive: &Path) -> String {
+    let output = Command::new("zipinfo")
+        .arg(archive)
+        .output()
+        .expect("zipinfo is installed by scripts/test.sh (Debian package `unzip`)");
+    assert!(
+        output.status.success(),
+        "zipinfo failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// One archive entry as Python's `zipfile` reads it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct PyEntry {
+    pub name: String,
+    pub create_system: u8,
+    pub mode: u32,
+    pub date_time: Vec<u32>,
+    pub compress_type: u32,
+    pub extra_len: usize,
+    pub file_size: u64,
+    /// ELF `e_machine` when the entry is an ELF file.
+    pub elf_machine: Option<u16>,
+}
+
+const PY_LIST: &str = r#"
+import json, struct, sys, zipfile
+entries = []
+with zipfile.ZipFile(sys.argv[1]) as z:
+    assert z.testzip() is None
+    for i in z.infolist():
+        data = z.read(i)
+        machine = struct.unpack('<H', data[18:20])[0] if data[:4] == b'\x7fELF' else None
+        entries.append(dict(name=i.filename, create_system=i.create_system, mode=i.external_attr >> 16,
+                            date_time=list(i.date_time), compress_type=i.compress_type,
+                            extra_len=len(i.extra), file_size=i.file_size, elf_machine=machine))
+print(json.dumps(entries))
+"#;
+
+/// Every entry of an archive, read by Python's `zipfile` (which also checks each CRC).
+pub fn python_entries(archive: &Path) -> Vec<PyEntry> {
+    let output = Command::new("python3")
+        .args(["-c", PY_LIST])
+        .arg(archive)
+        .output()
+        .expect("python3 is installed by scripts/test.sh");
+    assert!(
+        output.status.success(),
+        "python zipfile failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+pub fn python_entry(archive: &Path, name: &str) -> PyEntry {
+    python_entries(archive)
+        .into_iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{name} not in {}", archive.display()))
+}
+
+/// Reads `manifest.json` as plain JSON (not through the crate's own types).
+pub fn manifest(out_dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out_dir.join("manifest.json")).expect("manifest.json");
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn artifact<'a>(manifest: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no artifact {name} in {manifest:#}"))
+}
+
+/// Every file under `dir` with its length and mtime, to prove a command rewrote nothing.
+/// (Directories are left out: their mtime moves whenever a temporary file comes and goes.)
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let mut files: Vec<_> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            (e.path().to_path_buf(), meta.len(), meta.modified().unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+pub const EM_X86_64: u16 = 62;
+pub const EM_AARCH64: u16 = 183;

@@ -1,0 +1,370 @@
+//! End-to-end packing of real fixture workspaces with real cargo, read back with independent readers.
+
+mod common;
+
+use common::*;
+
+/// The plain path: musl targets linked by the toolchain's rust-lld, no zig involved.
+#[test]
+fn musl_pack_cross_compiles_both_architectures_into_lambda_zips() {
+    let fixture = Fixture::copy("basic");
+    let run = fixture.pack(&["--compiler", "cargo"]);
+    run.assert_success();
+    let out = fixture.out_dir();
+    let manifest = manifest(&out);
+    assert_eq!(manifest["schema_version"], 1);
+    let names: Vec<&str> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    // `shared` has no binary and is not packed; `multi` gives one function per bin.
+    assert_eq!(names, ["fn-x86", "multi-a", "fn-arm", "multi-b"]);
+
+    for (name, arch, machine, triple) in [
+        ("fn-x86", "x86_64", EM_X86_64, "x86_64-unknown-linux-musl"),
+        ("multi-a", "x86_64", EM_X86_64, "x86_64-unknown-linux-musl"),
+        ("fn-arm", "arm64", EM_AARCH64, "aarch64-unknown-linux-musl"),
+        ("multi-b", "arm64", EM_AARCH64, "aarch64-unknown-linux-musl"),
+    ] {
+        let entry = artifact(&manifest, name);
+        assert_eq!(entry["arch"], arch);
+        assert_eq!(entry["target"], triple);
+        assert_eq!(entry["kind"], "function");
+        assert_eq!(entry["format"], "zip");
+        assert_eq!(entry["runtime"], "provided.al2023");
+        assert_eq!(entry["path"], format!("{arch}/{name}.zip"));
+        let zip = out.join(entry["path"].as_str().unwrap());
+        let bootstrap = python_entry(&zip, "bootstrap");
+        assert_eq!(
+            bootstrap.elf_machine,
+            Some(machine),
+            "{name}: bootstrap is built for {arch}"
+        );
+        assert_eq!(bootstrap.create_system, 3, "{name}: version made by Unix");
+        assert_eq!(
+            bootstrap.mode, 0o100755,
+            "{name}: bootstrap is a regular file 0755"
+        );
+        assert_eq!(bootstrap.compress_type, 8, "{name}: Deflate");
+        assert_eq!(
+            bootstrap.extra_len, 0,
+            "{name}: no host-dependent extra fields"
+        );
+        assert_eq!(bootstrap.date_time, [1980, 1, 1, 0, 0, 0]);
+        assert_eq!(
+            entry["size_zipped"].as_u64().unwrap(),
+            std::fs::metadata(&zip).unwrap().len()
+        );
+        let bytes = std::fs::read(&zip).unwrap();
+        assert_eq!(entry["sha256"].as_str().unwrap(), sha256_hex(&bytes));
+        assert_eq!(entry["code_sha256"].as_str().unwrap(), code_sha256(&bytes));
+    }
+
+    // Info-ZIP agrees on the modes and the Unix origin of every entry.
+    let listing = zipinfo(&out.join("x86_64/fn-x86.zip"));
+    let line = |name: &str| {
+        listing
+            .lines()
+            .find(|l| l.ends_with(&format!(" {name}")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{listing}"))
+            .to_string()
+    };
+    assert!(
+        line("bootstrap").starts_with("-rwxr-xr-x") && line("bootstrap").contains(" unx "),
+        "{listing}"
+    );
+    // The include with a rename, and the glob keeping its paths.
+    assert!(line("etc/app.toml").starts_with("-rw-r--r--"), "{listing}");
+    assert!(
+        line("assets/readme.txt").starts_with("-rw-r--r--"),
+        "{listing}"
+    );
+    assert!(line("assets/img/logo.png").contains(" unx "), "{listing}");
+    assert!(line("etc/").starts_with("drwxr-xr-x"), "{listing}");
+    assert!(
+        !listing.contains("config/app.toml"),
+        "the renamed include keeps only its destination:\n{listing}"
+    );
+
+    // The human summary is on stderr, stdout stays empty without --message-format json.
+    assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
+    assert!(
+        run.stderr.contains("artifact  kind      arch"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The zig path: gnu targets with glibc pinned to the runtime's (al2 here, 2.26).
+#[test]
+fn zig_pack_pins_glibc_for_both_architectures() {
+    let fixture = Fixture::copy("basic");
+    fixture
+        .pack(&[
+            "--compiler",
+            "zig",
+            "--runtime",
+            "provided.al2",
+            "-p",
+            "fn-x86",
+            "-p",
+            "fn-arm",
+        ])
+        .assert_success();
+    let out = fixture.out_dir();
+    let manifest = manifest(&out);
+    for (name, machine, triple) in [
+        ("fn-x86", EM_X86_64, "x86_64-unknown-linux-gnu"),
+        ("fn-arm", EM_AARCH64, "aarch64-unknown-linux-gnu"),
+    ] {
+        let entry = artifact(&manifest, name);
+        assert_eq!(entry["target"], triple);
+        assert_eq!(entry["runtime"], "provided.al2");
+        assert_eq!(entry["glibc"], "2.26");
+        let zip = out.join(entry["path"].as_str().unwrap());
+        assert_eq!(python_entry(&zip, "bootstrap").elf_machine, Some(machine));
+        // The newest glibc symbol version the binary needs is within provided.al2's 2.26.
+        let bootstrap = extract(&zip, "bootstrap");
+        let newest = newest_glibc(&bootstrap);
+        assert!(
+            newest <= (2, 26),
+            "{name} needs GLIBC_{}.{}",
+            newest.0,
+            newest.1
+        );
+    }
+    assert_eq!(
+        manifest["artifacts"].as_array().unwrap().len(),
+        2,
+        "-p selects only the named packages"
+    );
+}
+
+#[test]
+fn zips_are_identical_across_clean_target_dirs() {
+    let fixture = Fixture::copy("basic");
+    let first = fixture.path().join("target-one");
+    let second = fixture.path().join("target-two");
+    for target in [&first, &second] {
+        fixture
+            .pack(&[
+                "--compiler",
+                "cargo",
+                "--target-dir",
+                target.to_str().unwrap(),
+            ])
+            .assert_success();
+    }
+    let one = manifest(&first.join("lambda-pack"));
+    let two = manifest(&second.join("lambda-pack"));
+    assert_eq!(
+        one, two,
+        "same sources give byte-identical artifacts and manifest"
+    );
+    let bytes_one = std::fs::read(first.join("lambda-pack/x86_64/fn-x86.zip")).unwrap();
+    let bytes_two = std::fs::read(second.join("lambda-pack/x86_64/fn-x86.zip")).unwrap();
+    assert_eq!(bytes_one, bytes_two);
+}
+
+#[test]
+fn source_date_epoch_sets_every_timestamp() {
+    let fixture = Fixture::copy("basic");
+    fixture
+        .pack_with_env(
+            &["--compiler", "cargo", "-p", "fn-x86"],
+            &[("SOURCE_DATE_EPOCH", "1700000000")],
+        )
+        .assert_success();
+    for entry in python_entries(&fixture.out_dir().join("x86_64/fn-x86.zip")) {
+        assert_eq!(
+            entry.date_time,
+            [2023, 11, 14, 22, 13, 20],
+            "{}",
+            entry.name
+        );
+    }
+}
+
+#[test]
+fn removed_binary_is_not_packed_again_and_its_zip_is_removed() {
+    let fixture = Fixture::copy("basic");
+    fixture
+        .pack(&["--compiler", "cargo", "-p", "multi"])
+        .assert_success();
+    assert!(fixture.out_dir().join("arm64/multi-b.zip").is_file());
+    // Remove the bin from the package; its old binary stays in target/ from the first build.
+    let manifest_text = fixture.read("multi/Cargo.toml");
+    let without_b = manifest_text
+        .replace(
+            "[[bin]]\nname = \"multi-b\"\npath = \"src/bin/multi-b.rs\"\n",
+            "",
+        )
+        .replace(
+            "[package.metadata.lambda-pack.bin.multi-b]\narch = \"arm64\"\n",
+            "",
+        );
+    assert_ne!(manifest_text, without_b);
+    fixture.write("multi/Cargo.toml", &without_b);
+    std::fs::remove_file(fixture.path().join("multi/src/bin/multi-b.rs")).unwrap();
+    assert!(
+        fixture
+            .path()
+            .join("target/aarch64-unknown-linux-musl/release/multi-b")
+            .is_file(),
+        "the stale binary is still in target/"
+    );
+
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "multi"]);
+    run.assert_success();
+    let manifest = manifest(&fixture.out_dir());
+    let names: Vec<&str> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["multi-a"]);
+    assert!(
+        !fixture.out_dir().join("arm64/multi-b.zip").exists(),
+        "the stale ZIP is removed"
+    );
+    assert!(run.stderr.contains("Removed"), "{}", run.stderr);
+}
+
+#[test]
+fn plan_writes_nothing_and_shows_what_pack_does() {
+    let fixture = Fixture::copy("basic");
+    let out = fixture.out_dir();
+    let before = snapshot(&out);
+    let run = fixture.pack(&["plan", "--compiler", "cargo", "--message-format", "json"]);
+    run.assert_success();
+    assert_eq!(
+        snapshot(&out),
+        before,
+        "plan leaves the output directory as it was"
+    );
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("plan JSON on stdout");
+    let planned: Vec<(String, String)> = plan["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+
+    fixture.pack(&["--compiler", "cargo"]).assert_success();
+    let manifest = manifest(&out);
+    let packed: Vec<(String, String)> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(planned, packed);
+    for (planned, packed) in plan["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(manifest["artifacts"].as_array().unwrap())
+    {
+        assert_eq!(planned["size_unzipped"], packed["size_unzipped"]);
+        assert_eq!(planned["target"], packed["target"]);
+    }
+
+    // The human plan names every artifact and its entries.
+    let human = fixture.pack(&["plan", "--compiler", "cargo"]);
+    human.assert_success();
+    assert!(
+        human.stderr.contains("fn-x86: function zip x86_64"),
+        "{}",
+        human.stderr
+    );
+    assert!(human.stderr.contains("etc/app.toml"), "{}", human.stderr);
+    assert!(
+        human.stderr.contains("nothing was written"),
+        "{}",
+        human.stderr
+    );
+}
+
+#[test]
+fn message_format_json_prints_the_manifest_on_stdout() {
+    let fixture = Fixture::copy("basic");
+    let run = fixture.pack(&[
+        "--compiler",
+        "cargo",
+        "--message-format",
+        "json",
+        "-p",
+        "fn-arm",
+    ]);
+    run.assert_success();
+    let printed: serde_json::Value =
+        serde_json::from_str(&run.stdout).expect("only the manifest on stdout");
+    assert_eq!(printed, manifest(&fixture.out_dir()));
+}
+
+#[test]
+fn second_run_leaves_unchanged_artifacts_untouched() {
+    let fixture = Fixture::copy("basic");
+    fixture.pack(&["--compiler", "cargo"]).assert_success();
+    let before = snapshot(&fixture.out_dir());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let run = fixture.pack(&["--compiler", "cargo"]);
+    run.assert_success();
+    assert_eq!(
+        snapshot(&fixture.out_dir()),
+        before,
+        "same bytes, same mtimes"
+    );
+    assert!(run.stderr.contains("Fresh"), "{}", run.stderr);
+}
+
+fn extract(zip: &std::path::Path, name: &str) -> Vec<u8> {
+    let output = std::process::Command::new("unzip")
+        .arg("-p")
+        .arg(zip)
+        .arg(name)
+        .output()
+        .expect("unzip");
+    assert!(output.status.success());
+    output.stdout
+}
+
+/// The newest `GLIBC_x.y` version string in a binary's bytes (they sit in .dynstr).
+fn newest_glibc(bytes: &[u8]) -> (u32, u32) {
+    let text = String::from_utf8_lossy(bytes);
+    text.match_indices("GLIBC_2.")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + 8..];
+            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            digits.parse().ok().map(|minor| (2, minor))
+        })
+        .max()
+        .expect("a dynamically linked gnu binary names GLIBC versions")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn code_sha256(bytes: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
