@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what cargo-lambda-pack and its test suite need on a fresh Debian/Ubuntu machine with
+# rustup: Rust targets for both Lambda architectures, zig (from PyPI) for glibc-pinned builds,
+# Info-ZIP (an independent ZIP reader for the tests) and qemu-user (to run arm64 binaries).
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+say() { printf '\033[1;32m%12s\033[0m %s\n' "$1" "$2" >&2; }
+
+apt_packages=()
+command -v zipinfo >/dev/null || apt_packages+=(unzip)
+command -v zip >/dev/null || apt_packages+=(zip)
+command -v python3 >/dev/null || apt_packages+=(python3 python3-pip)
+command -v cc >/dev/null || apt_packages+=(gcc)
+command -v qemu-aarch64-static >/dev/null || apt_packages+=(qemu-user-static)
+[ -d /usr/aarch64-linux-gnu/lib ] || apt_packages+=(libc6-arm64-cross)
+[ -e /usr/include/sqlite3.h ] || apt_packages+=(libsqlite3-dev)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  say Installing "${apt_packages[*]} (apt-get)"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+targets=(x86_64-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-gnu aarch64-unknown-linux-musl)
+installed=$(rustup target list --installed)
+for target in "${targets[@]}"; do
+  if ! grep -qx "$target" <<<"$installed"; then
+    say Installing "Rust target $target (rustup)"
+    rustup target add "$target" >/dev/null
+  fi
+done
+
+if ! python3 -m ziglang version >/dev/null 2>&1 && ! command -v zig >/dev/null; then
+  say Installing "zig (pip install ziglang)"
+  python3 -m pip install --quiet ziglang 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages ziglang
+fi
+say Ready "zig $(python3 -m ziglang version 2>/dev/null || zig version), $(rustc --version)"
