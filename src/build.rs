@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Shell;
 use crate::settings::{Options, Unit};
-use crate::target::{GlibcVersion, Libc, RustTarget};
+use crate::target::{Arch, GlibcVersion, Libc, RustTarget};
 use crate::toolchain::Linker;
 use crate::workspace::Workspace;
 
@@ -29,6 +29,8 @@ pub struct BuildRequest {
     pub glibc: Option<GlibcVersion>,
     pub packages: Vec<String>,
     pub bins: Vec<String>,
+    /// cdylib targets needed (by layers); built with `--lib`.
+    pub cdylibs: Vec<String>,
 }
 
 fn serialize_display<S: serde::Serializer>(value: &RustTarget, s: S) -> Result<S::Ok, S::Error> {
@@ -45,52 +47,70 @@ impl BuildRequest {
     }
 }
 
-/// Groups units into one request per Rust target. `choices` gives each architecture's target and
-/// linker (see [`crate::toolchain::choose`]).
+/// Groups units into one request per Rust target. `choice_for` gives each architecture's target
+/// and linker (see [`crate::toolchain::choose`]).
 pub fn requests(
     units: &[Unit],
-    choice_for: impl Fn(&Unit) -> (RustTarget, Linker),
+    choice_for: impl Fn(Arch) -> (RustTarget, Linker),
 ) -> Vec<BuildRequest> {
     let mut by_target: BTreeMap<RustTarget, BuildRequest> = BTreeMap::new();
-    for unit in units {
-        let (target, linker) = choice_for(unit);
-        let request = by_target.entry(target).or_insert_with(|| BuildRequest {
-            target,
-            linker,
-            glibc: None,
-            packages: Vec::new(),
-            bins: Vec::new(),
-        });
-        if linker == Linker::Zig && target.libc == Libc::Gnu {
-            let floor = unit.runtime.glibc();
-            request.glibc = Some(request.glibc.map_or(floor, |g| g.min(floor)));
-        }
-        if !request.packages.contains(&unit.package) {
+    // A layer made only of included files has nothing to compile.
+    for unit in units
+        .iter()
+        .filter(|u| !u.bins.is_empty() || !u.cdylibs.is_empty())
+    {
+        for arch in &unit.archs {
+            let (target, linker) = choice_for(*arch);
+            let request = by_target.entry(target).or_insert_with(|| BuildRequest {
+                target,
+                linker,
+                glibc: None,
+                packages: Vec::new(),
+                bins: Vec::new(),
+                cdylibs: Vec::new(),
+            });
+            if linker == Linker::Zig && target.libc == Libc::Gnu {
+                for runtime in &unit.runtimes {
+                    let floor = runtime.glibc();
+                    request.glibc = Some(request.glibc.map_or(floor, |g| g.min(floor)));
+                }
+            }
             request.packages.push(unit.package.clone());
-        }
-        if !request.bins.contains(&unit.bin) {
-            request.bins.push(unit.bin.clone());
+            request.bins.extend(unit.bins.iter().cloned());
+            request.cdylibs.extend(unit.cdylibs.iter().cloned());
         }
     }
     let mut requests: Vec<BuildRequest> = by_target.into_values().collect();
     for request in &mut requests {
-        request.packages.sort();
-        request.bins.sort();
+        for list in [
+            &mut request.packages,
+            &mut request.bins,
+            &mut request.cdylibs,
+        ] {
+            list.sort();
+            list.dedup();
+        }
     }
     requests
+}
+
+/// What kind of Cargo target a built file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TargetKind {
+    Bin,
+    Cdylib,
 }
 
 /// A file cargo reported building.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuiltBinary {
     pub package: String,
-    pub bin: String,
+    /// The Cargo target's name.
+    pub name: String,
+    pub kind: TargetKind,
     pub target: RustTarget,
     pub path: PathBuf,
 }
-
-/// Every binary built in this run, by (package, bin, target).
-pub type BuiltBinaries = BTreeMap<(String, String, RustTarget), BuiltBinary>;
 
 /// Builds the cargo command for a request, with the linker set up.
 pub fn command(
@@ -103,6 +123,7 @@ pub fn command(
         manifest_path: options.manifest_path.clone(),
         packages: request.packages.clone(),
         bin: request.bins.clone(),
+        lib: !request.cdylibs.is_empty(),
         ..Default::default()
     };
     let common = &mut build.common;
@@ -262,9 +283,23 @@ pub fn parse_messages(
         {
             built.push(BuiltBinary {
                 package: package.clone(),
-                bin: artifact.target.name.clone(),
+                name: artifact.target.name.clone(),
+                kind: TargetKind::Bin,
                 target,
                 path: executable.into_std_path_buf(),
+            });
+        } else if artifact.target.is_cdylib()
+            && let Some(library) = artifact
+                .filenames
+                .iter()
+                .find(|f| f.extension() == Some("so"))
+        {
+            built.push(BuiltBinary {
+                package: package.clone(),
+                name: artifact.target.name.clone(),
+                kind: TargetKind::Cdylib,
+                target,
+                path: library.clone().into_std_path_buf(),
             });
         }
     }
@@ -274,12 +309,21 @@ pub fn parse_messages(
 /// Every bin we asked for must have been reported; anything else is a bug worth stopping for
 /// rather than packing a stale file.
 fn check_complete(request: &BuildRequest, built: &[BuiltBinary]) -> Result<()> {
-    let reported: BTreeSet<&str> = built.iter().map(|b| b.bin.as_str()).collect();
-    let missing: Vec<&str> = request
+    let reported: BTreeSet<(&str, TargetKind)> =
+        built.iter().map(|b| (b.name.as_str(), b.kind)).collect();
+    let expected = request
         .bins
         .iter()
-        .map(String::as_str)
-        .filter(|bin| !reported.contains(bin))
+        .map(|b| (b.as_str(), TargetKind::Bin))
+        .chain(
+            request
+                .cdylibs
+                .iter()
+                .map(|c| (c.as_str(), TargetKind::Cdylib)),
+        );
+    let missing: Vec<&str> = expected
+        .filter(|key| !reported.contains(key))
+        .map(|(name, _)| name)
         .collect();
     if missing.is_empty() {
         Ok(())
@@ -317,7 +361,8 @@ mod tests {
             built,
             [BuiltBinary {
                 package: "fn-a".into(),
-                bin: "fn-a".into(),
+                name: "fn-a".into(),
+                kind: TargetKind::Bin,
                 target,
                 path: "/t/x86_64-unknown-linux-musl/release/fn-a".into(),
             }]
@@ -332,6 +377,7 @@ mod tests {
             glibc: None,
             packages: vec!["fn-a".into()],
             bins: vec!["fn-a".into(), "fn-b".into()],
+            cdylibs: vec![],
         };
         let err = check_complete(&request, &[]).unwrap_err();
         assert!(err.to_string().contains("fn-a, fn-b"), "{err}");

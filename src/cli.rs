@@ -169,6 +169,10 @@ pub struct PackArgs {
     #[arg(long, value_enum, value_name = "COMPILER", default_value = "auto", help_heading = LAMBDA_OPTIONS)]
     pub compiler: CompilerChoice,
 
+    /// Downgrade a binary-check finding to a warning (e.g. glibc-too-new)
+    #[arg(long, value_name = "FINDING", value_parser = clap::builder::PossibleValuesParser::new(crate::inspect::codes::ALL), help_heading = LAMBDA_OPTIONS)]
+    pub allow: Vec<String>,
+
     /// Where to write artifacts and manifest.json [default: <target-dir>/lambda-pack]
     #[arg(long, value_name = "PATH", help_heading = LAMBDA_OPTIONS)]
     pub out_dir: Option<PathBuf>,

@@ -22,6 +22,11 @@ pub enum ErrorKind {
     ToolchainMissing,
     /// Writing an artifact or the manifest failed; nothing already there was replaced.
     WriteFailed,
+    /// A binary would fail on Lambda (wrong architecture, glibc too new, a missing library), or
+    /// a file given to `inspect` is not a readable ELF binary.
+    BinaryCheck,
+    /// An artifact breaks one of Lambda's limits (size, layer count) and no other format fits.
+    LimitExceeded,
 }
 
 impl ErrorKind {
@@ -34,6 +39,8 @@ impl ErrorKind {
             ErrorKind::NothingToPack => 5,
             ErrorKind::ToolchainMissing => 6,
             ErrorKind::WriteFailed => 7,
+            ErrorKind::BinaryCheck => 8,
+            ErrorKind::LimitExceeded => 9,
         }
     }
 }

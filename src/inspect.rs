@@ -717,6 +717,20 @@ pub mod codes {
     pub const GLIBC_TOO_NEW: &str = "glibc-too-new";
     pub const UNEXPECTED_LIBC: &str = "unexpected-libc";
     pub const DEBUG_INFO: &str = "debug-info";
+
+    /// Every code, for validating `--allow` and `allow = [...]`.
+    pub const ALL: [&str; 10] = [
+        ELF_32_BIT,
+        WRONG_ARCHITECTURE,
+        NOT_EXECUTABLE_ELF,
+        NOT_SHARED_OBJECT,
+        DYNAMIC_MUSL,
+        FOREIGN_INTERPRETER,
+        MISSING_LIBRARY,
+        GLIBC_TOO_NEW,
+        UNEXPECTED_LIBC,
+        DEBUG_INFO,
+    ];
 }
 
 /// The interpreter paths glibc's loader has on Amazon Linux for each architecture.

@@ -19,6 +19,7 @@ pub mod report;
 pub mod settings;
 pub mod target;
 pub mod toolchain;
+pub mod verify;
 pub mod workspace;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +29,7 @@ use cli::{CargoCli, Command, MessageFormat, PackArgs};
 use error::{Error, ErrorKind, Result};
 use output::Shell;
 use plan::{PlanInputs, UnitFacts};
+
 use report::Manifest;
 use settings::Options;
 use target::Arch;
@@ -83,13 +85,19 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     let started = Instant::now();
     let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
     let selected = workspace.select(&options.selection)?;
-    let units = settings::resolve_units(&workspace, &selected, options)?;
+    let resolved = settings::resolve_units(&workspace, &selected, options)?;
+    for warning in &resolved.warnings {
+        shell.warn(warning);
+    }
+    let units = resolved.units;
     if units.is_empty() {
         return Err(Error::new(
             ErrorKind::NothingToPack,
             format!(
-                "nothing to pack: no binary target in {}",
-                if selected.is_empty() { "the selected packages".to_string() } else {
+                "nothing to pack: no binary or cdylib target in {}",
+                if selected.is_empty() {
+                    "the selected packages".to_string()
+                } else {
                     selected.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ")
                 }
             ),
@@ -103,7 +111,8 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         cli::CompilerChoice::Cargo => None,
         _ => toolchain::detect_zig(),
     };
-    let architectures: BTreeSet<Arch> = units.iter().map(|u| u.arch).collect();
+    let architectures: BTreeSet<Arch> =
+        units.iter().flat_map(|u| u.archs.iter().copied()).collect();
     let mut choices = BTreeMap::new();
     for arch in architectures {
         let choice = toolchain::choose(
@@ -136,10 +145,27 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         }
     }
 
+    // Static musl has no shared libraries, so a cdylib needs a gnu target (zig).
+    for unit in units.iter().filter(|u| !u.cdylibs.is_empty()) {
+        for arch in &unit.archs {
+            let (target, _) = choices[arch];
+            if target.libc == target::Libc::Musl {
+                return Err(Error::toolchain(format!(
+                    "layer `{}` has a cdylib (`{}`), which cannot be built for `{target}`: static musl binaries have no shared libraries",
+                    unit.name,
+                    unit.cdylibs.join("`, `")
+                ))
+                .with_help("install zig (`pip install ziglang`) and use --compiler auto or zig to build glibc targets"));
+            }
+        }
+    }
+
     // Build: one cargo invocation per Rust target.
-    let requests = build::requests(&units, |unit| choices[&unit.arch]);
+    let requests = build::requests(&units, |arch| choices[&arch]);
     let mut built = BTreeMap::new();
     for request in &requests {
+        let mut what: Vec<String> = request.bins.clone();
+        what.extend(request.cdylibs.iter().map(|c| format!("lib{c}")));
         shell.status(
             "Building",
             format!(
@@ -150,27 +176,26 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
                     .glibc
                     .map(|g| format!(", glibc {g}"))
                     .unwrap_or_default(),
-                request.bins.join(", ")
+                what.join(", ")
             ),
         );
         for binary in build::run(request, &workspace, options, shell)? {
-            built.insert((binary.package.clone(), binary.bin.clone()), binary);
+            built.insert(
+                (
+                    binary.package.clone(),
+                    binary.name.clone(),
+                    binary.kind,
+                    binary.target,
+                ),
+                binary,
+            );
         }
     }
 
-    // Gather facts about what was built and what is included.
+    // Gather facts: each built file read as ELF, each include resolved.
     let mut include_cache: BTreeMap<(String, String), Vec<include::IncludedFile>> = BTreeMap::new();
     let mut facts = Vec::new();
     for unit in &units {
-        let (target, linker) = choices[&unit.arch];
-        let binary = built
-            .get(&(unit.package.clone(), unit.bin.clone()))
-            .ok_or_else(|| {
-                Error::internal(format!("cargo did not report building `{}`", unit.bin))
-            })?;
-        let binary_size = std::fs::metadata(&binary.path)
-            .map_err(|e| Error::read(&binary.path, &e))?
-            .len();
         let package = workspace
             .package(&unit.package)
             .expect("units come from workspace members");
@@ -183,19 +208,51 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
                 files
             }
         };
-        let glibc = requests
-            .iter()
-            .find(|r| r.target == target)
-            .and_then(|r| r.glibc);
-        facts.push(UnitFacts {
-            unit: unit.clone(),
-            target,
-            linker,
-            glibc,
-            binary: binary.path.clone(),
-            binary_size,
-            includes,
-        });
+        for arch in &unit.archs {
+            let (target, linker) = choices[arch];
+            let read = |name: &String, kind: build::TargetKind| -> Result<plan::BinaryInput> {
+                let binary = built
+                    .get(&(unit.package.clone(), name.clone(), kind, target))
+                    .ok_or_else(|| {
+                        Error::internal(format!(
+                            "cargo did not report building `{name}` for `{target}`"
+                        ))
+                    })?;
+                let facts = inspect::inspect_file(&binary.path).map_err(|err| {
+                    Error::new(ErrorKind::BinaryCheck, format!("cargo built `{}`, but it cannot be read as an ELF binary: {err}", binary.path.display()))
+                        .with_help("check the linker configured for this target; `file` on the path shows what it is")
+                })?;
+                Ok(plan::BinaryInput {
+                    name: name.clone(),
+                    path: binary.path.clone(),
+                    facts,
+                })
+            };
+            let binaries = unit
+                .bins
+                .iter()
+                .map(|b| read(b, build::TargetKind::Bin))
+                .collect::<Result<Vec<_>>>()?;
+            let cdylibs = unit
+                .cdylibs
+                .iter()
+                .map(|c| read(c, build::TargetKind::Cdylib))
+                .collect::<Result<Vec<_>>>()?;
+            let glibc = requests
+                .iter()
+                .find(|r| r.target == target)
+                .and_then(|r| r.glibc);
+            facts.push(UnitFacts {
+                unit: unit.clone(),
+                arch: *arch,
+                target,
+                linker,
+                glibc,
+                binaries,
+                cdylibs,
+                includes: includes.clone(),
+            });
+        }
     }
 
     let out_dir = options.out_dir(&workspace);
@@ -218,10 +275,18 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
                     .collect()
             })
             .unwrap_or_default(),
-        selected_packages: selected.iter().map(|p| p.name.clone()).collect(),
+        selected_packages: resolved.packages,
         workspace_packages: workspace.members.iter().map(|p| p.name.clone()).collect(),
     };
     let plan = plan::plan(&inputs)?;
+    for warning in &plan.warnings {
+        shell.warn(warning);
+    }
+    for artifact in &plan.artifacts {
+        for finding in artifact.findings.iter().filter(|f| !f.is_blocking()) {
+            shell.warn(report::finding_line(artifact, finding));
+        }
+    }
 
     if mode == Mode::Plan {
         if options.message_format == MessageFormat::Json {
@@ -230,18 +295,21 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         } else {
             shell.print_block(&report::plan_listing(&plan, &out_dir));
         }
+        check_findings(&plan)?;
         shell.status(
             "Planned",
             format!("{} artifact(s); nothing was written", plan.artifacts.len()),
         );
         return Ok(());
     }
+    check_findings(&plan)?;
 
     let emitted = emit::emit(&plan, &out_dir, |artifact, emitted| {
         shell.status(
             if emitted.unchanged { "Fresh" } else { "Packed" },
             format!(
-                "{} ({}, {})",
+                "{} {} ({}, {})",
+                settings::role_name(artifact.kind),
                 artifact.name,
                 artifact.arch,
                 plan::human_bytes(emitted.size_zipped)
@@ -260,6 +328,19 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             format!("{} (no longer produced)", out_dir.join(stale).display()),
         );
     }
+    for artifact in manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.upload.as_deref() == Some("s3"))
+    {
+        shell.warn(format!(
+            "{} ({}) is {} zipped, over the {} Lambda accepts in a direct upload: upload it to S3 and pass its location",
+            artifact.name,
+            artifact.arch,
+            plan::human_bytes(artifact.size_zipped),
+            plan::human_bytes(report::MAX_DIRECT_UPLOAD_BYTES)
+        ));
+    }
     shell.status(
         "Finished",
         format!(
@@ -276,6 +357,30 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             .map_err(stdout_error)?;
     }
     Ok(())
+}
+
+/// Errors among the binary checks stop the run before anything is written.
+fn check_findings(plan: &plan::Plan) -> Result<()> {
+    let blocking: Vec<String> = plan
+        .blocking_findings()
+        .map(|(artifact, finding)| report::finding_line(artifact, finding))
+        .collect();
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    let mut error = Error::new(
+        ErrorKind::BinaryCheck,
+        format!(
+            "{} binary check(s) failed; these artifacts would not start on Lambda",
+            blocking.len()
+        ),
+    );
+    for line in blocking {
+        error = error.with_note(line);
+    }
+    Err(error.with_help(
+        "fix the build as each finding says, or, if you know better, downgrade a finding with --allow <code> or allow = [\"<code>\"] in [package.metadata.lambda-pack]",
+    ))
 }
 
 fn stdout_error(err: std::io::Error) -> Error {

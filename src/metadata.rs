@@ -91,6 +91,8 @@ pub struct MetadataTable {
     pub role: Option<Role>,
     pub layers: Option<Vec<String>>,
     pub package: Option<PackageFormat>,
+    /// Finding codes downgraded from errors to warnings.
+    pub allow: Option<Vec<String>>,
 }
 
 /// `[package.metadata.lambda-pack]` with its `[package.metadata.lambda-pack.bin.<name>]` overrides.
@@ -119,11 +121,28 @@ impl Level<'_> {
 
     fn keys(&self) -> &'static [&'static str] {
         match self {
-            Level::Workspace => &["arch", "runtime", "package"],
+            Level::Workspace => &["arch", "runtime", "package", "allow"],
             Level::Package => &[
-                "arch", "runtime", "include", "role", "layers", "package", "bin",
+                "arch",
+                "runtime",
+                "include",
+                "role",
+                "layers",
+                "package",
+                "allow",
+                "extension",
+                "bin",
             ],
-            Level::Bin(_) => &["arch", "runtime", "include", "role", "layers", "package"],
+            Level::Bin(_) => &[
+                "arch",
+                "runtime",
+                "include",
+                "role",
+                "layers",
+                "package",
+                "allow",
+                "extension",
+            ],
         }
     }
 }
@@ -229,6 +248,43 @@ impl Context<'_> {
         }
         if let Some(value) = map.get("layers") {
             table.layers = Some(self.string_list(value, "layers")?);
+        }
+        if let Some(value) = map.get("allow") {
+            let codes = self.string_list(value, "allow")?;
+            for code in &codes {
+                if !crate::inspect::codes::ALL.contains(&code.as_str()) {
+                    return Err(Error::config(format!(
+                        "unknown finding `{code}` in key `allow` of {}",
+                        self.location()
+                    ))
+                    .with_note(format!(
+                        "expected one of: {}",
+                        quoted_list(&crate::inspect::codes::ALL)
+                    ))
+                    .with_help("use a code that `cargo lambda-pack plan` printed for a finding"));
+                }
+            }
+            table.allow = Some(codes);
+        }
+        if let Some(value) = map.get("extension") {
+            // Lambda runs internal extensions inside the function's own process: they are part of
+            // the function's binary, not a layer, so there is nothing separate to pack.
+            match value.as_str() {
+                Some("external") => {}
+                Some("internal") => {
+                    return Err(Error::config(format!(
+                        "`extension = \"internal\"` in {} cannot be packed as a layer",
+                        self.location()
+                    ))
+                    .with_note("internal extensions run inside the function's own process, started by the function's code")
+                    .with_help("link the extension into the function crate (e.g. lambda-extension's internal API), or drop the key to pack an external extension"));
+                }
+                _ => {
+                    return Err(self
+                        .enum_value(value, "extension", &["external"], |_| None::<()>)
+                        .unwrap_err());
+                }
+            }
         }
         if let Some(value) = map.get("include") {
             let entries = self.string_list(value, "include")?;
@@ -489,6 +545,25 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn allow_takes_finding_codes_and_internal_extensions_are_refused() {
+        let parsed = parse(json!({ "allow": ["glibc-too-new"] })).unwrap();
+        assert_eq!(
+            parsed.table.allow.as_deref(),
+            Some(&["glibc-too-new".to_string()][..])
+        );
+        let err = parse(json!({ "allow": ["glibc"] })).unwrap_err();
+        assert!(err.to_string().contains("unknown finding `glibc`"), "{err}");
+        let err = parse(json!({ "extension": "internal" })).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("inside the function's own process"),
+            "{err}"
+        );
+        assert!(err.help.is_some());
+        assert!(parse(json!({ "extension": "external" })).is_ok());
     }
 
     #[test]

@@ -4,18 +4,26 @@
 //! gathered about built binaries and includes. The same inputs give the same plan, byte for byte
 //! once serialized; `emit` then carries it out without making a decision of its own, and
 //! `cargo lambda-pack plan` prints it without writing anything.
+//!
+//! Layouts, as Lambda extracts them:
+//! - function ZIP → `/var/task`: `bootstrap` (0755) and includes;
+//! - extension layer → `/opt`: `extensions/<bin>` (0755; the file name is the name the extension
+//!   registers under) and includes;
+//! - shared-code layer → `/opt`: `bin/<bin>` (on PATH), `lib/lib<name>.so` (on LD_LIBRARY_PATH) and
+//!   includes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::build::BuildRequest;
 use crate::emit::zip::ZipTimestamp;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::include::IncludedFile;
+use crate::inspect::{BinaryFacts, CheckTarget, Finding, Severity};
 use crate::metadata::Role;
-use crate::settings::Unit;
+use crate::settings::{Unit, role_name};
 use crate::target::{Arch, GlibcVersion, Runtime, RustTarget};
 use crate::toolchain::Linker;
 
@@ -24,20 +32,36 @@ pub const BOOTSTRAP: &str = "bootstrap";
 /// Lambda's limit on a function and all its layers, unzipped (`Unzipped size must be smaller
 /// than 262144000 bytes`).
 pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
+/// Lambda's limit on layers per function.
+pub const MAX_LAYERS: usize = 5;
+/// Lambda's limit on extensions per function.
+pub const MAX_EXTENSIONS: usize = 10;
 /// The mode of executables and directories in archives.
 pub const MODE_EXECUTABLE: u32 = 0o755;
 /// The mode of other files in archives.
 pub const MODE_FILE: u32 = 0o644;
 
-/// Everything known about one unit once its binary is built.
+/// A built binary or cdylib, as the planner sees it.
+#[derive(Clone, Debug)]
+pub struct BinaryInput {
+    /// The Cargo target's name (bin name, or lib name for a cdylib).
+    pub name: String,
+    pub path: PathBuf,
+    pub facts: BinaryFacts,
+}
+
+/// Everything known about one unit on one architecture once its binaries are built.
 #[derive(Clone, Debug)]
 pub struct UnitFacts {
     pub unit: Unit,
+    pub arch: Arch,
     pub target: RustTarget,
     pub linker: Linker,
     pub glibc: Option<GlibcVersion>,
-    pub binary: PathBuf,
-    pub binary_size: u64,
+    /// In the order of `unit.bins`.
+    pub binaries: Vec<BinaryInput>,
+    /// In the order of `unit.cdylibs`.
+    pub cdylibs: Vec<BinaryInput>,
     pub includes: Vec<IncludedFile>,
 }
 
@@ -52,14 +76,6 @@ pub struct PlanInputs {
     pub selected_packages: BTreeSet<String>,
     /// Every workspace member; artifacts of packages that left the workspace are stale too.
     pub workspace_packages: BTreeSet<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ArtifactKind {
-    Function,
-    Extension,
-    Layer,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -80,23 +96,47 @@ pub struct Entry {
     pub size: u64,
 }
 
+/// A binary-check finding, placed: which entry it concerns and whether `allow` downgraded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlannedFinding {
+    /// The entry's path inside the artifact.
+    pub entry: String,
+    /// True when `--allow` or `allow = [...]` downgraded an error to a warning.
+    pub allowed: bool,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+impl PlannedFinding {
+    pub fn is_blocking(&self) -> bool {
+        self.finding.severity == Severity::Error && !self.allowed
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PlannedArtifact {
     pub name: String,
     pub package: String,
     pub bin: Option<String>,
-    pub kind: ArtifactKind,
+    pub kind: Role,
     pub format: Format,
     pub arch: Arch,
+    /// The function's runtime; for layers and extensions the first of `runtimes`.
     pub runtime: Runtime,
+    /// Runtimes the artifact is compatible with (a layer's CompatibleRuntimes).
+    pub runtimes: Vec<Runtime>,
     pub target: String,
     pub linker: Linker,
     pub glibc: Option<String>,
     /// Where the artifact goes, relative to the output directory, `/`-separated.
     pub path: String,
     pub entries: Vec<Entry>,
+    /// Artifact names of the attached layers and extensions, in merge order (functions only).
     pub layers: Vec<String>,
     pub size_unzipped: u64,
+    /// The function plus every attached layer, unzipped (functions only): what Lambda limits.
+    pub size_unzipped_with_layers: Option<u64>,
+    pub findings: Vec<PlannedFinding>,
     /// Why the artifact looks the way it does, one decision per line, for `plan`.
     pub reasons: Vec<String>,
 }
@@ -109,6 +149,18 @@ pub struct Plan {
     /// Files of earlier runs to delete, relative to the output directory: artifacts of packages
     /// packed in this run (or gone from the workspace) that this run no longer produces.
     pub stale: Vec<String>,
+    /// Things worth a person's attention that do not stop the run (overlapping layer paths).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Findings that stop a pack: errors nobody allowed.
+    pub fn blocking_findings(&self) -> impl Iterator<Item = (&PlannedArtifact, &PlannedFinding)> {
+        self.artifacts
+            .iter()
+            .flat_map(|a| a.findings.iter().map(move |f| (a, f)))
+            .filter(|(_, f)| f.is_blocking())
+    }
 }
 
 pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
@@ -118,6 +170,7 @@ pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
         .map(plan_unit)
         .collect::<Result<Vec<_>>>()?;
     artifacts.sort_by(|a, b| (a.arch, &a.name).cmp(&(b.arch, &b.name)));
+    let warnings = attach_layers(&mut artifacts)?;
     let produced: BTreeSet<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
     let mut stale: Vec<String> = inputs
         .previous
@@ -136,32 +189,98 @@ pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
         timestamp: ZipTimestamp::from_epoch(inputs.source_date_epoch),
         artifacts,
         stale,
+        warnings,
     })
+}
+
+/// Where a role's binaries go inside its archive, and the path Lambda sees them at.
+fn binary_entry(role: Role, name: &str) -> (String, String) {
+    match role {
+        Role::Function => (BOOTSTRAP.to_string(), format!("/var/task/{BOOTSTRAP}")),
+        Role::Extension => (
+            format!("extensions/{name}"),
+            format!("/opt/extensions/{name}"),
+        ),
+        Role::Layer => (format!("bin/{name}"), format!("/opt/bin/{name}")),
+    }
 }
 
 fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
     let unit = &facts.unit;
-    let mut entries = vec![Entry {
-        path: BOOTSTRAP.to_string(),
-        mode: MODE_EXECUTABLE,
-        source: Some(facts.binary.clone()),
-        size: facts.binary_size,
-    }];
-    let mut directories = BTreeSet::new();
+    let mut files: Vec<Entry> = Vec::new();
+    let mut findings = Vec::new();
+    let check = |input: &BinaryInput,
+                 entry: &str,
+                 lambda_path: String,
+                 findings: &mut Vec<PlannedFinding>| {
+        let target = CheckTarget {
+            arch: facts.arch,
+            runtime: unit.runtimes[0],
+            libc: facts.target.libc,
+            role_path: lambda_path,
+        };
+        // A layer serves every runtime of its attachers: check against each, keep each finding once.
+        let mut seen = BTreeSet::new();
+        for runtime in &unit.runtimes {
+            let target = CheckTarget {
+                runtime: *runtime,
+                ..target.clone()
+            };
+            for finding in crate::inspect::check_binary(&input.facts, target) {
+                if seen.insert((finding.code, finding.message.clone())) {
+                    findings.push(PlannedFinding {
+                        entry: entry.to_string(),
+                        allowed: finding.severity == Severity::Error
+                            && unit.allow.iter().any(|a| a == finding.code),
+                        finding,
+                    });
+                }
+            }
+        }
+    };
+    for binary in &facts.binaries {
+        let (entry, lambda_path) = binary_entry(unit.role, &binary.name);
+        check(binary, &entry, lambda_path, &mut findings);
+        files.push(Entry {
+            path: entry,
+            mode: MODE_EXECUTABLE,
+            source: Some(binary.path.clone()),
+            size: binary.facts.size,
+        });
+    }
+    for cdylib in &facts.cdylibs {
+        let file_name = format!("lib{}.so", cdylib.name.replace('-', "_"));
+        let entry = format!("lib/{file_name}");
+        check(
+            cdylib,
+            &entry,
+            format!("/opt/lib/{file_name}"),
+            &mut findings,
+        );
+        files.push(Entry {
+            path: entry,
+            mode: MODE_EXECUTABLE,
+            source: Some(cdylib.path.clone()),
+            size: cdylib.facts.size,
+        });
+    }
+    let owned: BTreeSet<String> = files.iter().map(|e| e.path.clone()).collect();
     for file in &facts.includes {
-        if file.dest == BOOTSTRAP || file.dest.starts_with("bootstrap/") {
+        if owned.contains(&file.dest)
+            || owned
+                .iter()
+                .any(|p| file.dest.starts_with(&format!("{p}/")))
+        {
             return Err(Error::config(format!(
-                "include \"{}\" of package `{}` would overwrite `{BOOTSTRAP}`, the function's executable",
-                file.spec, unit.package
+                "include \"{}\" of package `{}` would overwrite `{}`, a binary of the {}",
+                file.spec,
+                unit.package,
+                file.dest,
+                role_name(unit.role)
             ))
             .with_help("give the include another destination with `source:destination`"));
         }
-        let mut parent = file.dest.as_str();
-        while let Some((dir, _)) = parent.rsplit_once('/') {
-            directories.insert(format!("{dir}/"));
-            parent = dir;
-        }
-        entries.push(Entry {
+        files.push(Entry {
             path: file.dest.clone(),
             mode: if file.executable {
                 MODE_EXECUTABLE
@@ -172,6 +291,15 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
             size: file.size,
         });
     }
+    let mut directories = BTreeSet::new();
+    for file in &files {
+        let mut parent = file.path.as_str();
+        while let Some((dir, _)) = parent.rsplit_once('/') {
+            directories.insert(format!("{dir}/"));
+            parent = dir;
+        }
+    }
+    let mut entries = files;
     entries.extend(directories.into_iter().map(|path| Entry {
         path,
         mode: MODE_EXECUTABLE,
@@ -181,19 +309,14 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let size_unzipped = entries.iter().map(|e| e.size).sum();
 
-    let mut reasons = vec![format!(
-        "function: bin `{}` of package `{}`{}",
-        unit.bin,
-        unit.package,
-        if unit.role == Role::Function {
-            ""
-        } else {
-            " (role not yet supported; packed as a function)"
-        }
-    )];
+    let mut reasons = unit.reasons.clone();
     reasons.push(format!(
-        "{} ({}), runtime {}",
-        unit.arch, unit.arch_source, unit.runtime
+        "runtime {}",
+        unit.runtimes
+            .iter()
+            .map(|r| r.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     reasons.push(match facts.glibc {
         Some(glibc) => format!(
@@ -206,29 +329,128 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
     if !facts.includes.is_empty() {
         reasons.push(format!("{} included file(s)", facts.includes.len()));
     }
-    reasons.push(format!(
-        "zip: {} unzipped, within the {} limit",
-        human_bytes(size_unzipped),
-        human_bytes(MAX_UNZIPPED_BYTES)
-    ));
-
     Ok(PlannedArtifact {
         name: unit.name.clone(),
         package: unit.package.clone(),
-        bin: Some(unit.bin.clone()),
-        kind: ArtifactKind::Function,
+        bin: (unit.role != Role::Layer).then(|| unit.bins[0].clone()),
+        kind: unit.role,
         format: Format::Zip,
-        arch: unit.arch,
-        runtime: unit.runtime,
+        arch: facts.arch,
+        runtime: unit.runtimes[0],
+        runtimes: unit.runtimes.clone(),
         target: facts.target.triple(),
         linker: facts.linker,
         glibc: facts.glibc.map(|g| g.to_string()),
-        path: format!("{}/{}.zip", unit.arch, unit.name),
+        path: format!("{}/{}.zip", facts.arch, unit.name),
         entries,
         layers: unit.layers.clone(),
         size_unzipped,
+        size_unzipped_with_layers: None,
+        findings,
         reasons,
     })
+}
+
+/// Checks each function's attachments against Lambda's limits, totals its unzipped size with its
+/// layers, and warns where two layers write the same path (the later one wins, as in Lambda).
+fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<String>> {
+    let by_key: BTreeMap<(Arch, String), (u64, Role, Vec<String>)> = artifacts
+        .iter()
+        .filter(|a| a.kind != Role::Function)
+        .map(|a| {
+            let files = a
+                .entries
+                .iter()
+                .filter(|e| e.source.is_some())
+                .map(|e| e.path.clone())
+                .collect();
+            ((a.arch, a.name.clone()), (a.size_unzipped, a.kind, files))
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    for artifact in artifacts.iter_mut().filter(|a| a.kind == Role::Function) {
+        let layers: Vec<&(u64, Role, Vec<String>)> = artifact
+            .layers
+            .iter()
+            .map(|name| {
+                by_key
+                    .get(&(artifact.arch, name.clone()))
+                    .expect("attached artifacts are planned for the function's architecture")
+            })
+            .collect();
+        if layers.len() > MAX_LAYERS {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "function `{}` attaches {} layers ({}); Lambda allows at most {MAX_LAYERS}",
+                    artifact.name,
+                    layers.len(),
+                    artifact.layers.join(", ")
+                ),
+            )
+            .with_help("merge some layer crates into one, or attach fewer"));
+        }
+        let extensions: usize = layers
+            .iter()
+            .filter(|l| l.1 == Role::Extension)
+            .map(|l| l.2.len())
+            .sum();
+        if extensions > MAX_EXTENSIONS {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!("function `{}` attaches {extensions} extensions; Lambda allows at most {MAX_EXTENSIONS}", artifact.name),
+            )
+            .with_help("attach fewer extensions"));
+        }
+        let total = artifact.size_unzipped + layers.iter().map(|l| l.0).sum::<u64>();
+        artifact.size_unzipped_with_layers = Some(total);
+        if total > MAX_UNZIPPED_BYTES {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "function `{}` ({}) is {total} bytes unzipped with its layers; Lambda allows at most {MAX_UNZIPPED_BYTES}",
+                    artifact.name, artifact.arch
+                ),
+            )
+            .with_help("shrink the includes or the binary (strip = true, opt-level = \"z\"), or attach fewer layers"));
+        }
+        artifact.reasons.push(if artifact.layers.is_empty() {
+            format!(
+                "zip: {} unzipped, within the {} limit",
+                human_bytes(total),
+                human_bytes(MAX_UNZIPPED_BYTES)
+            )
+        } else {
+            format!(
+                "zip: {} unzipped with layers {}, within the {} limit",
+                human_bytes(total),
+                artifact.layers.join(", "),
+                human_bytes(MAX_UNZIPPED_BYTES)
+            )
+        });
+        // Later layers win; report each shared path once, naming the winner.
+        let mut writers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (name, layer) in artifact.layers.iter().zip(&layers) {
+            for path in &layer.2 {
+                writers
+                    .entry(path.as_str())
+                    .or_default()
+                    .push(name.as_str());
+            }
+        }
+        for (path, names) in writers {
+            if names.len() > 1 {
+                warnings.push(format!(
+                    "layers {} of function `{}` ({}) all write /opt/{path}; `{}` wins because it is attached last",
+                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" and "),
+                    artifact.name,
+                    artifact.arch,
+                    names.last().expect("at least two")
+                ));
+            }
+        }
+    }
+    Ok(warnings)
 }
 
 /// Sizes the way people read them: `1.2 MB` (decimal, as AWS's console shows limits).
@@ -247,163 +469,4 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metadata::{IncludeSpec, PackageFormat};
-    use crate::target::Libc;
-
-    fn facts(name: &str, arch: Arch, includes: Vec<IncludedFile>) -> UnitFacts {
-        UnitFacts {
-            unit: Unit {
-                package: format!("pkg-{name}"),
-                bin: name.into(),
-                name: name.into(),
-                role: Role::Function,
-                arch,
-                runtime: Runtime::ProvidedAl2023,
-                includes: vec![IncludeSpec {
-                    pattern: "x".into(),
-                    dest: None,
-                }],
-                layers: vec![],
-                format: PackageFormat::Auto,
-                arch_source: "package metadata",
-            },
-            target: RustTarget::new(arch, Libc::Musl),
-            linker: Linker::RustLld,
-            glibc: None,
-            binary: format!("/t/{name}").into(),
-            binary_size: 1000,
-            includes,
-        }
-    }
-
-    fn include(dest: &str, size: u64, executable: bool) -> IncludedFile {
-        IncludedFile {
-            source: format!("/ws/{dest}").into(),
-            dest: dest.into(),
-            size,
-            executable,
-            spec: dest.into(),
-        }
-    }
-
-    #[test]
-    fn function_zip_has_bootstrap_includes_and_their_directories() {
-        let inputs = PlanInputs {
-            units: vec![facts(
-                "fn-a",
-                Arch::X86_64,
-                vec![
-                    include("etc/app.toml", 5, false),
-                    include("bin/tool", 7, true),
-                ],
-            )],
-            builds: vec![],
-            source_date_epoch: None,
-            ..empty_inputs()
-        };
-        let plan = plan(&inputs).unwrap();
-        let artifact = &plan.artifacts[0];
-        assert_eq!(artifact.path, "x86_64/fn-a.zip");
-        let listing: Vec<(&str, u32)> = artifact
-            .entries
-            .iter()
-            .map(|e| (e.path.as_str(), e.mode))
-            .collect();
-        assert_eq!(
-            listing,
-            [
-                ("bin/", 0o755),
-                ("bin/tool", 0o755),
-                ("bootstrap", 0o755),
-                ("etc/", 0o755),
-                ("etc/app.toml", 0o644)
-            ]
-        );
-        assert_eq!(artifact.size_unzipped, 1012);
-    }
-
-    #[test]
-    fn include_may_not_replace_bootstrap() {
-        let inputs = PlanInputs {
-            units: vec![facts(
-                "fn-a",
-                Arch::X86_64,
-                vec![include("bootstrap", 5, true)],
-            )],
-            builds: vec![],
-            source_date_epoch: None,
-            ..empty_inputs()
-        };
-        let err = plan(&inputs).unwrap_err();
-        assert!(
-            err.to_string().contains("would overwrite `bootstrap`"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn plan_is_deterministic_and_sorted() {
-        let inputs = PlanInputs {
-            units: vec![
-                facts("zeta", Arch::X86_64, vec![]),
-                facts("alpha", Arch::Arm64, vec![]),
-                facts("beta", Arch::X86_64, vec![]),
-            ],
-            builds: vec![],
-            source_date_epoch: Some(1_700_000_000),
-            ..empty_inputs()
-        };
-        let first = serde_json::to_string(&plan(&inputs).unwrap()).unwrap();
-        let second = serde_json::to_string(&plan(&inputs).unwrap()).unwrap();
-        assert_eq!(first, second);
-        let names: Vec<String> = plan(&inputs)
-            .unwrap()
-            .artifacts
-            .into_iter()
-            .map(|a| a.path)
-            .collect();
-        assert_eq!(
-            names,
-            ["x86_64/beta.zip", "x86_64/zeta.zip", "arm64/alpha.zip"]
-        );
-    }
-
-    fn empty_inputs() -> PlanInputs {
-        PlanInputs {
-            units: vec![],
-            builds: vec![],
-            source_date_epoch: None,
-            previous: vec![],
-            selected_packages: BTreeSet::new(),
-            workspace_packages: BTreeSet::new(),
-        }
-    }
-
-    #[test]
-    fn stale_artifacts_of_selected_or_removed_packages_are_removed() {
-        let inputs = PlanInputs {
-            units: vec![facts("fn-a", Arch::X86_64, vec![])],
-            previous: vec![
-                ("x86_64/fn-a.zip".into(), "pkg-fn-a".into()),
-                ("x86_64/old-bin.zip".into(), "pkg-fn-a".into()),
-                ("x86_64/other.zip".into(), "pkg-other".into()),
-                ("x86_64/gone.zip".into(), "pkg-gone".into()),
-            ],
-            selected_packages: ["pkg-fn-a".to_string()].into(),
-            workspace_packages: ["pkg-fn-a".to_string(), "pkg-other".to_string()].into(),
-            ..empty_inputs()
-        };
-        assert_eq!(
-            plan(&inputs).unwrap().stale,
-            ["x86_64/gone.zip", "x86_64/old-bin.zip"]
-        );
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(262_144_000), "262.1 MB");
-    }
-}
+mod tests;

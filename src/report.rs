@@ -7,11 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::emit::Emitted;
 use crate::error::{Error, Result};
-use crate::plan::{ArtifactKind, Format, Plan, PlannedArtifact, human_bytes};
+use crate::metadata::Role;
+use crate::plan::{Format, Plan, PlannedArtifact, PlannedFinding, human_bytes};
+use crate::settings::role_name;
 
 /// The manifest's file name inside the output directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SCHEMA_VERSION: u32 = 1;
+/// The largest ZIP Lambda accepts inline (`ZipFile`): the API refuses requests over 69,905,067
+/// bytes, and base64 makes 3 bytes into 4, so 52,428,800 bytes (50 MiB) of ZIP fit. Larger
+/// artifacts have to go through S3.
+pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 52_428_800;
 
 /// `manifest.json`: every artifact this run wrote, with hashes. Documented in README.md.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,17 +47,46 @@ pub struct ManifestArtifact {
     pub size_unzipped: u64,
     /// Artifact names of the layers the function attaches, in order.
     pub layers: Vec<String>,
+    /// The function plus its attached layers, unzipped (functions only): what Lambda limits to
+    /// 262,144,000 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_unzipped_with_layers: Option<u64>,
+    /// For layers and extensions: PublishLayerVersion's CompatibleArchitectures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatible_architectures: Option<Vec<String>>,
+    /// For layers and extensions: PublishLayerVersion's CompatibleRuntimes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatible_runtimes: Option<Vec<String>>,
+    /// For ZIPs: `direct` when Lambda accepts the file inline, `s3` when it is too large for that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
     /// glibc the binaries were linked against, when pinned (zig, gnu targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glibc: Option<String>,
+    /// Binary-check findings that did not stop the run (warnings, and errors allowed by `allow`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
-fn kind_name(kind: ArtifactKind) -> &'static str {
-    match kind {
-        ArtifactKind::Function => "function",
-        ArtifactKind::Extension => "extension",
-        ArtifactKind::Layer => "layer",
+fn kind_name(kind: Role) -> &'static str {
+    role_name(kind)
+}
+
+/// One line for a finding: `fn-a (x86_64) bootstrap: [glibc-too-new] needs ...; help: ...`.
+pub fn finding_line(artifact: &PlannedArtifact, finding: &PlannedFinding) -> String {
+    let mut line = format!(
+        "{} ({}) {}: [{}] {}",
+        artifact.name, artifact.arch, finding.entry, finding.finding.code, finding.finding.message
+    );
+    if let Some(lambda) = &finding.finding.lambda_error {
+        line.push_str(&format!("; Lambda would fail with: {lambda}"));
     }
+    if finding.allowed {
+        line.push_str(" (allowed)");
+    } else {
+        line.push_str(&format!("; help: {}", finding.finding.help));
+    }
+    line
 }
 
 fn format_name(format: Format) -> &'static str {
@@ -81,7 +116,26 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
             size_zipped: emitted.size_zipped,
             size_unzipped: artifact.size_unzipped,
             layers: artifact.layers.clone(),
+            size_unzipped_with_layers: artifact.size_unzipped_with_layers,
+            compatible_architectures: (artifact.kind != Role::Function)
+                .then(|| vec![artifact.arch.to_string()]),
+            compatible_runtimes: (artifact.kind != Role::Function)
+                .then(|| artifact.runtimes.iter().map(|r| r.to_string()).collect()),
+            upload: (artifact.format == Format::Zip).then(|| {
+                if emitted.size_zipped > MAX_DIRECT_UPLOAD_BYTES {
+                    "s3"
+                } else {
+                    "direct"
+                }
+                .to_string()
+            }),
             glibc: artifact.glibc.clone(),
+            warnings: artifact
+                .findings
+                .iter()
+                .filter(|f| !f.is_blocking())
+                .map(|f| finding_line(artifact, f))
+                .collect(),
         })
         .collect();
     Manifest {
@@ -135,13 +189,17 @@ pub fn summary_table(manifest: &Manifest, out_dir: &Path) -> String {
     let header = ["artifact", "kind", "arch", "zipped", "unzipped", "path"];
     let mut rows: Vec<[String; 6]> = vec![header.map(str::to_string)];
     for artifact in &manifest.artifacts {
+        let mut path = out_dir.join(&artifact.path).display().to_string();
+        if artifact.upload.as_deref() == Some("s3") {
+            path.push_str("  (upload via S3)");
+        }
         rows.push([
             artifact.name.clone(),
             artifact.kind.clone(),
             artifact.arch.clone(),
             human_bytes(artifact.size_zipped),
             human_bytes(artifact.size_unzipped),
-            out_dir.join(&artifact.path).display().to_string(),
+            path,
         ]);
     }
     render_table(&rows)
@@ -209,6 +267,23 @@ fn artifact_listing(artifact: &PlannedArtifact, out_dir: &Path) -> String {
     );
     for reason in &artifact.reasons {
         text.push_str(&format!("    {reason}\n"));
+    }
+    if !artifact.layers.is_empty() {
+        text.push_str(&format!(
+            "    layers, in merge order: {}\n",
+            artifact.layers.join(", ")
+        ));
+    }
+    for finding in &artifact.findings {
+        let label = if finding.is_blocking() {
+            "error"
+        } else {
+            "warning"
+        };
+        text.push_str(&format!(
+            "    {label}: {}\n",
+            finding_line(artifact, finding)
+        ));
     }
     for entry in &artifact.entries {
         text.push_str(&format!(

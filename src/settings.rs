@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use crate::cli::{self, ArchArg, CompilerChoice, MessageFormat, PackArgs, RuntimeArg};
 use crate::error::{Error, Result};
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::metadata::{IncludeSpec, MetadataTable, PackageFormat, Role};
 use crate::target::{Arch, Runtime, RustTarget};
 use crate::workspace::{Package, Selection, Workspace};
@@ -54,6 +56,8 @@ pub struct Options {
     pub color: cli::ColorChoice,
     /// Seconds since the epoch for every ZIP entry's timestamp (`SOURCE_DATE_EPOCH`).
     pub source_date_epoch: Option<u64>,
+    /// Finding codes downgraded to warnings for every crate (`--allow`).
+    pub allow: Vec<String>,
 }
 
 impl Options {
@@ -128,6 +132,7 @@ impl Options {
             verbosity,
             color: args.color.unwrap_or(cli::ColorChoice::Auto),
             source_date_epoch,
+            allow: args.allow,
         })
     }
 
@@ -149,30 +154,102 @@ impl Options {
     }
 }
 
-/// One binary of one package, with its settings merged: what becomes one artifact.
+/// One artifact-to-be, with every setting merged: a function or an extension (one bin each) or
+/// a layer (a whole package). It is built and packed once per architecture in `archs`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unit {
-    pub package: String,
-    pub bin: String,
-    /// The artifact's name: the bin's name.
+    /// The artifact's name: the bin's for functions and extensions, the package's for layers.
     pub name: String,
+    pub package: String,
     pub role: Role,
-    pub arch: Arch,
-    pub runtime: Runtime,
+    /// Binaries packed: the one bin of a function or extension, every bin of a layer.
+    pub bins: Vec<String>,
+    /// cdylib targets packed into a layer's `lib/`.
+    pub cdylibs: Vec<String>,
+    /// Sorted, non-empty.
+    pub archs: Vec<Arch>,
+    /// Runtimes the artifact serves, sorted and non-empty: a function has exactly one; a layer or
+    /// extension has those of the functions attaching it.
+    pub runtimes: Vec<Runtime>,
     pub includes: Vec<IncludeSpec>,
+    /// Names of the layer and extension artifacts a function attaches, in merge order.
     pub layers: Vec<String>,
     pub format: PackageFormat,
-    /// Which table set the architecture, for `plan` to explain.
-    pub arch_source: &'static str,
+    /// Finding codes downgraded to warnings.
+    pub allow: Vec<String>,
+    /// Why the unit looks the way it does (role, architecture), for `plan`.
+    pub reasons: Vec<String>,
 }
 
-/// Merges settings for every selected bin. Packages without bins are skipped; `--bin` narrows
-/// the bins and must match at least one.
+/// The units of a run, with the warnings met while resolving them.
+#[derive(Clone, Debug, Default)]
+pub struct Resolved {
+    pub units: Vec<Unit>,
+    pub warnings: Vec<String>,
+    /// Packages whose artifacts this run produces (the selection plus attached crates).
+    pub packages: BTreeSet<String>,
+}
+
+/// Crate names that mark a binary as speaking the Runtime API.
+const RUNTIME_CRATES: [&str; 2] = ["lambda_runtime", "lambda_http"];
+/// The crate that marks a binary as an extension.
+const EXTENSION_CRATE: &str = "lambda-extension";
+
+/// A unit before architectures and attachments are settled.
+struct Draft {
+    unit: Unit,
+    /// The first table (bin, package, workspace) that set each key, for the strongest-wins merge.
+    explicit_arch: Option<(Arch, &'static str)>,
+    explicit_runtime: Option<Runtime>,
+    /// `layers = [...]` as written: package names.
+    attach: Vec<String>,
+    manifest_path: std::path::PathBuf,
+}
+
+/// Merges settings, decides each crate's role, expands attachments and architectures.
+///
+/// Packages without a bin or cdylib are skipped. `--bin` narrows functions and extensions to
+/// the named bins. Crates attached by a selected function are packed even when not selected
+/// themselves, like cargo builds dependencies.
 pub fn resolve_units(
     workspace: &Workspace,
     packages: &[&Package],
     options: &Options,
-) -> Result<Vec<Unit>> {
+) -> Result<Resolved> {
+    check_bin_selection(packages, options)?;
+    let mut warnings = Vec::new();
+    let mut drafts: Vec<Draft> = Vec::new();
+    let mut selected: BTreeSet<String> = packages.iter().map(|p| p.name.clone()).collect();
+    // Crates attached by selected functions join the run.
+    let mut queue: Vec<&Package> = packages.to_vec();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    while let Some(package) = queue.pop() {
+        if !seen.insert(package.name.clone()) {
+            continue;
+        }
+        let narrow = selected.contains(&package.name);
+        for draft in package_drafts(workspace, package, options, narrow, &mut warnings)? {
+            for name in &draft.attach {
+                if let Some(attached) = workspace.package(name)
+                    && !seen.contains(name)
+                {
+                    queue.push(attached);
+                }
+            }
+            drafts.push(draft);
+        }
+    }
+    selected.extend(seen);
+    let units = settle(workspace, drafts)?;
+    check_unique_names(&units)?;
+    Ok(Resolved {
+        units,
+        warnings,
+        packages: selected,
+    })
+}
+
+fn check_bin_selection(packages: &[&Package], options: &Options) -> Result<()> {
     for name in &options.selection.bins {
         if !packages.iter().any(|p| p.bins.contains(name)) {
             let known: Vec<&str> = packages
@@ -193,90 +270,629 @@ pub fn resolve_units(
             .with_help("pass one of the available binaries to --bin"));
         }
     }
-    let mut units = Vec::new();
-    for package in packages {
-        for bin_name in package.metadata.bins.keys() {
-            if !package.bins.contains(bin_name) {
-                return Err(Error::config(format!(
-                    "[package.metadata.lambda-pack.bin.{bin_name}] in `{}` names no binary of package `{}`",
-                    package.manifest_path.display(),
-                    package.name
-                ))
-                .with_note(format!("binaries of `{}`: {}", package.name, package.bins.join(", ")))
-                .with_help("rename the table after one of the binaries, or remove it"));
-            }
-        }
-        for bin in &package.bins {
-            if !options.selection.bins.is_empty() && !options.selection.bins.contains(bin) {
-                continue;
-            }
-            units.push(resolve_unit(workspace, package, bin, options));
-        }
-    }
-    let mut seen = std::collections::BTreeMap::new();
-    for unit in &units {
-        if let Some(first) = seen.insert((unit.name.clone(), unit.arch), &unit.package) {
-            return Err(Error::config(format!(
-                "two artifacts would be named `{}` for {}: the bins of packages `{first}` and `{}`",
-                unit.name, unit.arch, unit.package
-            ))
-            .with_help("rename one of the bins ([[bin]] name = \"...\" in its Cargo.toml) so each artifact has its own name"));
-        }
-    }
-    Ok(units)
+    Ok(())
 }
 
-fn resolve_unit(workspace: &Workspace, package: &Package, bin: &str, options: &Options) -> Unit {
+/// The first table (strongest) that sets a key wins: bin, then package, then workspace.
+fn pick<'a, T>(
+    tables: &[(&'a MetadataTable, &'static str)],
+    get: impl Fn(&'a MetadataTable) -> Option<T>,
+) -> Option<(T, &'static str)> {
+    tables
+        .iter()
+        .find_map(|(table, source)| get(table).map(|v| (v, *source)))
+}
+
+/// Splits one package into drafts: one per function or extension bin, one for a layer.
+fn package_drafts(
+    workspace: &Workspace,
+    package: &Package,
+    options: &Options,
+    narrow_to_selected_bins: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Draft>> {
+    for bin_name in package.metadata.bins.keys() {
+        if !package.bins.contains(bin_name) {
+            return Err(Error::config(format!(
+                "[package.metadata.lambda-pack.bin.{bin_name}] in `{}` names no binary of package `{}`",
+                package.manifest_path.display(),
+                package.name
+            ))
+            .with_note(format!("binaries of `{}`: {}", package.name, package.bins.join(", ")))
+            .with_help("rename the table after one of the binaries, or remove it"));
+        }
+    }
     let empty = MetadataTable::default();
-    let bin_table = package.metadata.bins.get(bin).unwrap_or(&empty);
-    let tables: [(&MetadataTable, &'static str); 3] = [
-        (bin_table, "bin table"),
+    let package_tables = [
         (&package.metadata.table, "package metadata"),
         (&workspace.defaults, "workspace metadata"),
     ];
-    // The first table (strongest) that sets a key wins.
-    fn pick<'a, T: Clone>(
-        tables: &[(&'a MetadataTable, &'static str)],
-        get: impl Fn(&'a MetadataTable) -> Option<T>,
-    ) -> Option<(T, &'static str)> {
-        tables
-            .iter()
-            .find_map(|(table, source)| get(table).map(|v| (v, *source)))
+    let depends = |name: &str| package.dependencies.contains(name);
+    // The package-level role, explicit or inferred.
+    let (package_role, package_reason) = match package.metadata.table.role {
+        Some(role) => (
+            Some(role),
+            format!(
+                "role = \"{}\" in [package.metadata.lambda-pack]",
+                role_name(role)
+            ),
+        ),
+        None if depends(EXTENSION_CRATE) => (
+            Some(Role::Extension),
+            format!("depends on {EXTENSION_CRATE}"),
+        ),
+        None if !package.cdylibs.is_empty() && package.bins.is_empty() => (
+            Some(Role::Layer),
+            "a cdylib library and no binaries".to_string(),
+        ),
+        None => (None, String::new()),
+    };
+    let mut drafts = Vec::new();
+    let mut layer_bins = Vec::new();
+    for bin in &package.bins {
+        let bin_table = package.metadata.bins.get(bin).unwrap_or(&empty);
+        let (role, reason) = match bin_table.role {
+            Some(Role::Layer) => {
+                return Err(Error::config(format!(
+                    "role = \"layer\" in [package.metadata.lambda-pack.bin.{bin}] of `{}`: a layer is a whole package",
+                    package.manifest_path.display()
+                ))
+                .with_help("set role = \"layer\" in [package.metadata.lambda-pack] to pack the package's bins, cdylibs and includes as one layer"));
+            }
+            Some(role) => (
+                role,
+                format!(
+                    "role = \"{}\" in [package.metadata.lambda-pack.bin.{bin}]",
+                    role_name(role)
+                ),
+            ),
+            None => match package_role {
+                Some(role) => (role, package_reason.clone()),
+                None if RUNTIME_CRATES.iter().any(|c| depends(c)) => {
+                    let crate_name = RUNTIME_CRATES.iter().find(|c| depends(c)).expect("checked");
+                    (
+                        Role::Function,
+                        format!("a binary that depends on {crate_name}"),
+                    )
+                }
+                None => {
+                    warnings.push(format!(
+                        "bin `{bin}` of package `{}` is packed as a function, but the package depends on neither lambda_runtime nor lambda_http: it may not speak the Lambda Runtime API (set role = \"function\" in its [package.metadata.lambda-pack] to confirm)",
+                        package.name
+                    ));
+                    (
+                        Role::Function,
+                        "a binary with no role set (inferred)".to_string(),
+                    )
+                }
+            },
+        };
+        if role == Role::Layer {
+            layer_bins.push(bin.clone());
+            continue;
+        }
+        if narrow_to_selected_bins
+            && !options.selection.bins.is_empty()
+            && !options.selection.bins.contains(bin)
+        {
+            continue;
+        }
+        let mut tables = vec![(bin_table, "bin table")];
+        tables.extend(package_tables);
+        drafts.push(draft(
+            package,
+            options,
+            &tables,
+            role,
+            bin.clone(),
+            vec![bin.clone()],
+            Vec::new(),
+            reason,
+        )?);
+    }
+    if package_role == Some(Role::Layer) {
+        drafts.push(draft(
+            package,
+            options,
+            &package_tables,
+            Role::Layer,
+            package.name.clone(),
+            layer_bins,
+            package.cdylibs.clone(),
+            package_reason,
+        )?);
+    }
+    Ok(drafts)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draft(
+    package: &Package,
+    options: &Options,
+    tables: &[(&MetadataTable, &'static str)],
+    role: Role,
+    name: String,
+    bins: Vec<String>,
+    cdylibs: Vec<String>,
+    reason: String,
+) -> Result<Draft> {
+    let attach = pick(tables, |t| t.layers.clone())
+        .map(|(v, _)| v)
+        .unwrap_or_default();
+    if role != Role::Function && !attach.is_empty() {
+        return Err(Error::config(format!(
+            "`layers` in `{}` is set on {} `{name}`: only functions attach layers",
+            package.manifest_path.display(),
+            role_name(role)
+        ))
+        .with_help("move `layers` to the functions that use these crates"));
+    }
+    let mut allow = options.allow.clone();
+    allow.extend(
+        pick(tables, |t| t.allow.clone())
+            .map(|(v, _)| v)
+            .unwrap_or_default(),
+    );
+    allow.sort();
+    allow.dedup();
+    let explicit_arch = if let Some(target) = options.target {
+        Some((target.arch, "--target"))
+    } else if let Some(arch) = options.arch {
+        Some((arch, "--arch"))
+    } else {
+        pick(tables, |t| t.arch)
+    };
+    let explicit_runtime = options
+        .runtime
+        .or_else(|| pick(tables, |t| t.runtime).map(|(v, _)| v));
+    Ok(Draft {
+        unit: Unit {
+            name,
+            package: package.name.clone(),
+            role,
+            bins,
+            cdylibs,
+            archs: Vec::new(),
+            runtimes: Vec::new(),
+            includes: pick(tables, |t| t.include.clone())
+                .map(|(v, _)| v)
+                .unwrap_or_default(),
+            layers: Vec::new(),
+            format: pick(tables, |t| t.package)
+                .map(|(v, _)| v)
+                .unwrap_or_default(),
+            allow,
+            reasons: vec![format!("{}: {reason}", role_name(role))],
+        },
+        explicit_arch,
+        explicit_runtime,
+        attach,
+        manifest_path: package.manifest_path.clone(),
+    })
+}
+
+/// Resolves attachments and gives every layer and extension the architectures and runtimes of
+/// the functions that attach it.
+/// What flows from the functions attaching a layer or extension to it.
+#[derive(Default)]
+struct Flow {
+    archs: BTreeSet<Arch>,
+    runtimes: BTreeSet<Runtime>,
+    attached_by: Vec<String>,
+}
+
+fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Unit>> {
+    // Artifact names each package contributes as an attachment.
+    let mut attachable: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for draft in &drafts {
+        if draft.unit.role != Role::Function {
+            attachable
+                .entry(draft.unit.package.as_str())
+                .or_default()
+                .push(draft.unit.name.as_str());
+        }
+    }
+    let mut resolved_layers: Vec<Vec<String>> = Vec::new();
+    for draft in &drafts {
+        let mut names = Vec::new();
+        for crate_name in &draft.attach {
+            let location = format!("`layers` in `{}`", draft.manifest_path.display());
+            if *crate_name == draft.unit.package {
+                return Err(Error::config(format!("{location} attaches `{crate_name}`, the function's own package"))
+                    .with_help("a function cannot be its own layer; move the shared code into a separate layer crate"));
+            }
+            let Some(package) = workspace.package(crate_name) else {
+                let members: Vec<&str> =
+                    workspace.members.iter().map(|p| p.name.as_str()).collect();
+                return Err(Error::config(format!(
+                    "{location} names `{crate_name}`, which is not a crate of this workspace"
+                ))
+                .with_note(format!("members: {}", members.join(", ")))
+                .with_help("attach workspace crates whose role is layer or extension"));
+            };
+            match attachable.get(crate_name.as_str()) {
+                Some(artifacts) => names.extend(artifacts.iter().map(|s| s.to_string())),
+                None => {
+                    let what = if package.bins.is_empty() && package.cdylibs.is_empty() {
+                        "has no binary or cdylib to pack".to_string()
+                    } else {
+                        "is a function, not a layer or extension".to_string()
+                    };
+                    return Err(Error::config(format!("{location} attaches `{crate_name}`, which {what}"))
+                        .with_help(format!("set role = \"layer\" or role = \"extension\" in `{}`, or remove it from `layers`", package.manifest_path.display())));
+                }
+            }
+        }
+        resolved_layers.push(names);
+    }
+    // Architectures and runtimes flow from functions to what they attach.
+    let mut flows: BTreeMap<String, Flow> = BTreeMap::new();
+    for (draft, layers) in drafts.iter().zip(&resolved_layers) {
+        if draft.unit.role != Role::Function {
+            continue;
+        }
+        let arch = draft.explicit_arch.map(|(a, _)| a).unwrap_or(DEFAULT_ARCH);
+        let runtime = draft.explicit_runtime.unwrap_or(DEFAULT_RUNTIME);
+        for layer in layers {
+            let flow = flows.entry(layer.clone()).or_default();
+            flow.archs.insert(arch);
+            flow.runtimes.insert(runtime);
+            if !flow.attached_by.contains(&draft.unit.name) {
+                flow.attached_by.push(draft.unit.name.clone());
+                flow.attached_by.sort();
+            }
+        }
+    }
+    let mut units = Vec::new();
+    for (draft, layers) in drafts.into_iter().zip(resolved_layers) {
+        let mut unit = draft.unit;
+        unit.layers = layers;
+        let flow = flows.get(&unit.name);
+        let mut archs: BTreeSet<Arch> = flow.map(|f| f.archs.clone()).unwrap_or_default();
+        let mut runtimes: BTreeSet<Runtime> = flow.map(|f| f.runtimes.clone()).unwrap_or_default();
+        match draft.explicit_arch {
+            Some((arch, source)) => {
+                archs.insert(arch);
+                unit.reasons.push(format!("{arch} from {source}"));
+            }
+            None if archs.is_empty() => {
+                archs.insert(DEFAULT_ARCH);
+                unit.reasons.push(format!("{DEFAULT_ARCH} (default)"));
+            }
+            None => {}
+        }
+        if let Some(flow) = flow {
+            unit.reasons.push(format!(
+                "attached by {}: built for {}",
+                flow.attached_by.join(", "),
+                flow.archs
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if unit.role == Role::Function || runtimes.is_empty() || draft.explicit_runtime.is_some() {
+            runtimes.insert(draft.explicit_runtime.unwrap_or(DEFAULT_RUNTIME));
+        }
+        unit.archs = archs.into_iter().collect();
+        unit.runtimes = runtimes.into_iter().collect();
+        units.push(unit);
+    }
+    units.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(units)
+}
+
+fn check_unique_names(units: &[Unit]) -> Result<()> {
+    let mut seen: BTreeMap<&str, &Unit> = BTreeMap::new();
+    for unit in units {
+        if let Some(first) = seen.insert(unit.name.as_str(), unit) {
+            return Err(Error::config(format!(
+                "two artifacts would be named `{}`: the {} of package `{}` and the {} of package `{}`",
+                unit.name,
+                role_name(first.role),
+                first.package,
+                role_name(unit.role),
+                unit.package
+            ))
+            .with_help("rename one of them ([[bin]] name = \"...\" or the package name) so each artifact has its own name"));
+        }
+    }
+    Ok(())
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Function => "function",
+        Role::Extension => "extension",
+        Role::Layer => "layer",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::PackageMetadata;
+    use std::path::PathBuf;
+
+    fn package(
+        name: &str,
+        bins: &[&str],
+        cdylibs: &[&str],
+        deps: &[&str],
+        table: MetadataTable,
+    ) -> Package {
+        Package {
+            name: name.into(),
+            id: format!("path+file:///ws/{name}#0.1.0"),
+            manifest_path: PathBuf::from(format!("/ws/{name}/Cargo.toml")),
+            dir: PathBuf::from(format!("/ws/{name}")),
+            bins: bins.iter().map(|s| s.to_string()).collect(),
+            cdylibs: cdylibs.iter().map(|s| s.to_string()).collect(),
+            dependencies: deps.iter().map(|s| s.to_string()).collect(),
+            metadata: PackageMetadata {
+                table,
+                bins: Default::default(),
+            },
+        }
     }
 
-    let (arch, arch_source) = if let Some(target) = options.target {
-        (target.arch, "--target")
-    } else if let Some(arch) = options.arch {
-        (arch, "--arch")
-    } else {
-        pick(&tables, |t| t.arch).unwrap_or((DEFAULT_ARCH, "default"))
-    };
-    let runtime = options
-        .runtime
-        .or_else(|| pick(&tables, |t| t.runtime).map(|(v, _)| v))
-        .unwrap_or(DEFAULT_RUNTIME);
-    let includes = pick(&tables, |t| t.include.clone())
-        .map(|(v, _)| v)
-        .unwrap_or_default();
-    let layers = pick(&tables, |t| t.layers.clone())
-        .map(|(v, _)| v)
-        .unwrap_or_default();
-    let role = pick(&tables, |t| t.role)
-        .map(|(v, _)| v)
-        .unwrap_or(Role::Function);
-    let format = pick(&tables, |t| t.package)
-        .map(|(v, _)| v)
-        .unwrap_or_default();
-    Unit {
-        package: package.name.clone(),
-        bin: bin.to_string(),
-        name: bin.to_string(),
-        role,
-        arch,
-        runtime,
-        includes,
-        layers,
-        format,
-        arch_source,
+    fn workspace(members: Vec<Package>) -> Workspace {
+        Workspace {
+            root: "/ws".into(),
+            root_manifest: "/ws/Cargo.toml".into(),
+            target_dir: "/ws/target".into(),
+            defaults: MetadataTable::default(),
+            default_members: members.iter().map(|p| p.name.clone()).collect(),
+            members,
+        }
+    }
+
+    fn options() -> Options {
+        Options::from_args(crate::cli::PackArgs::default(), |_| None).unwrap()
+    }
+
+    fn resolve(ws: &Workspace) -> Result<Resolved> {
+        let selected = ws.select(&Selection::default())?;
+        resolve_units(ws, &selected, &options())
+    }
+
+    fn layers(names: &[&str]) -> MetadataTable {
+        MetadataTable {
+            layers: Some(names.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn roles_are_inferred_and_explained() {
+        let ws = workspace(vec![
+            package(
+                "api",
+                &["api"],
+                &[],
+                &["lambda_http"],
+                MetadataTable::default(),
+            ),
+            package(
+                "ext",
+                &["ext"],
+                &[],
+                &["lambda-extension"],
+                MetadataTable::default(),
+            ),
+            package("codec", &[], &["codec"], &[], MetadataTable::default()),
+            package("plain", &["plain"], &[], &[], MetadataTable::default()),
+            package("util", &[], &[], &[], MetadataTable::default()),
+        ]);
+        let resolved = resolve(&ws).unwrap();
+        let roles: Vec<(&str, Role, &str)> = resolved
+            .units
+            .iter()
+            .map(|u| (u.name.as_str(), u.role, u.reasons[0].as_str()))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                (
+                    "api",
+                    Role::Function,
+                    "function: a binary that depends on lambda_http"
+                ),
+                (
+                    "codec",
+                    Role::Layer,
+                    "layer: a cdylib library and no binaries"
+                ),
+                (
+                    "ext",
+                    Role::Extension,
+                    "extension: depends on lambda-extension"
+                ),
+                (
+                    "plain",
+                    Role::Function,
+                    "function: a binary with no role set (inferred)"
+                ),
+            ],
+            "`util` has neither a bin nor a cdylib and is skipped"
+        );
+        assert_eq!(resolved.warnings.len(), 1);
+        assert!(
+            resolved.warnings[0].contains("bin `plain` of package `plain`"),
+            "{:?}",
+            resolved.warnings
+        );
+        assert!(resolved.warnings[0].contains("may not speak the Lambda Runtime API"));
+    }
+
+    #[test]
+    fn attached_crates_follow_their_functions_architectures() {
+        let x86 = MetadataTable {
+            arch: Some(Arch::X86_64),
+            ..layers(&["tools"])
+        };
+        let arm = MetadataTable {
+            arch: Some(Arch::Arm64),
+            runtime: Some(Runtime::ProvidedAl2),
+            ..layers(&["tools", "ext"])
+        };
+        let layer = MetadataTable {
+            role: Some(Role::Layer),
+            ..Default::default()
+        };
+        let ws = workspace(vec![
+            package("fn-x", &["fn-x"], &[], &["lambda_runtime"], x86),
+            package("fn-a", &["fn-a"], &[], &["lambda_runtime"], arm),
+            package("tools", &["tool"], &["tools"], &[], layer),
+            package(
+                "ext",
+                &["ext"],
+                &[],
+                &["lambda-extension"],
+                MetadataTable::default(),
+            ),
+        ]);
+        let units = resolve(&ws).unwrap().units;
+        let get = |name: &str| units.iter().find(|u| u.name == name).unwrap();
+        assert_eq!(get("tools").archs, [Arch::X86_64, Arch::Arm64]);
+        assert_eq!(
+            get("tools").runtimes,
+            [Runtime::ProvidedAl2023, Runtime::ProvidedAl2]
+        );
+        assert_eq!(get("tools").bins, ["tool"]);
+        assert_eq!(get("tools").cdylibs, ["tools"]);
+        assert_eq!(get("ext").archs, [Arch::Arm64]);
+        assert_eq!(get("fn-a").layers, ["tools", "ext"]);
+        assert!(
+            get("tools")
+                .reasons
+                .iter()
+                .any(|r| r == "attached by fn-a, fn-x: built for x86_64, arm64"),
+            "{:?}",
+            get("tools").reasons
+        );
+    }
+
+    #[test]
+    fn attaching_a_missing_crate_a_function_or_itself_is_an_error() {
+        for (attach, expected) in [
+            (
+                "nope",
+                "names `nope`, which is not a crate of this workspace",
+            ),
+            (
+                "other",
+                "attaches `other`, which is a function, not a layer or extension",
+            ),
+            ("fn-a", "the function's own package"),
+        ] {
+            let ws = workspace(vec![
+                package(
+                    "fn-a",
+                    &["fn-a"],
+                    &[],
+                    &["lambda_runtime"],
+                    layers(&[attach]),
+                ),
+                package(
+                    "other",
+                    &["other"],
+                    &[],
+                    &["lambda_runtime"],
+                    MetadataTable::default(),
+                ),
+            ]);
+            let err = resolve(&ws).unwrap_err();
+            assert!(err.to_string().contains(expected), "{attach}: {err}");
+            assert!(err.to_string().contains("/ws/fn-a/Cargo.toml"), "{err}");
+            assert!(err.help.is_some());
+        }
+    }
+
+    #[test]
+    fn attached_crates_join_the_selection() {
+        let ws = workspace(vec![
+            package(
+                "fn-a",
+                &["fn-a"],
+                &[],
+                &["lambda_runtime"],
+                layers(&["ext"]),
+            ),
+            package(
+                "ext",
+                &["ext"],
+                &[],
+                &["lambda-extension"],
+                MetadataTable::default(),
+            ),
+        ]);
+        let only_fn = Selection {
+            packages: vec!["fn-a".into()],
+            ..Default::default()
+        };
+        let selected = ws.select(&only_fn).unwrap();
+        let resolved = resolve_units(&ws, &selected, &options()).unwrap();
+        let names: Vec<&str> = resolved.units.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["ext", "fn-a"]);
+        assert!(resolved.packages.contains("ext"));
+    }
+
+    #[test]
+    fn same_artifact_name_twice_is_an_error() {
+        let ws = workspace(vec![
+            package(
+                "a",
+                &["same"],
+                &[],
+                &["lambda_runtime"],
+                MetadataTable::default(),
+            ),
+            package(
+                "b",
+                &["same"],
+                &[],
+                &["lambda_runtime"],
+                MetadataTable::default(),
+            ),
+        ]);
+        let err = resolve(&ws).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("two artifacts would be named `same`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_functions_attach_layers_and_layer_is_a_package_role() {
+        let ext_with_layers = MetadataTable {
+            role: Some(Role::Extension),
+            ..layers(&["x"])
+        };
+        let ws = workspace(vec![package("ext", &["ext"], &[], &[], ext_with_layers)]);
+        assert!(
+            resolve(&ws)
+                .unwrap_err()
+                .to_string()
+                .contains("only functions attach layers")
+        );
+
+        let mut bin_layer = package("p", &["p"], &[], &[], MetadataTable::default());
+        bin_layer.metadata.bins.insert(
+            "p".into(),
+            MetadataTable {
+                role: Some(Role::Layer),
+                ..Default::default()
+            },
+        );
+        let ws = workspace(vec![bin_layer]);
+        assert!(
+            resolve(&ws)
+                .unwrap_err()
+                .to_string()
+                .contains("a layer is a whole package")
+        );
     }
 }

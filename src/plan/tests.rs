@@ -1,0 +1,368 @@
+use super::*;
+use crate::inspect::{ByteOrder, ElfKind, Linkage};
+use crate::metadata::{IncludeSpec, PackageFormat};
+use crate::target::Libc;
+
+/// Facts of a static musl executable (or a shared object) for `arch`, as the inspector reports them.
+fn elf(arch: Arch, size: u64, shared: bool) -> BinaryFacts {
+    BinaryFacts {
+        elf_class: 64,
+        byte_order: ByteOrder::Little,
+        machine: arch.elf_machine(),
+        machine_name: String::new(),
+        arch: Some(arch),
+        kind: if shared {
+            ElfKind::SharedObject
+        } else {
+            ElfKind::PieExecutable
+        },
+        linkage: Linkage::Static,
+        interpreter: None,
+        libc: Some(Libc::Musl),
+        libc_evidence: None,
+        needed: vec![],
+        soname: None,
+        max_glibc: None,
+        glibc_versions: vec![],
+        stripped: true,
+        debug_info: false,
+        size,
+    }
+}
+
+fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
+    Unit {
+        name: name.into(),
+        package: format!("pkg-{name}"),
+        role,
+        bins: vec![name.into()],
+        cdylibs: vec![],
+        archs: archs.to_vec(),
+        runtimes: vec![Runtime::ProvidedAl2023],
+        includes: vec![IncludeSpec {
+            pattern: "x".into(),
+            dest: None,
+        }],
+        layers: vec![],
+        format: PackageFormat::Auto,
+        allow: vec![],
+        reasons: vec![format!("{}: test", role_name(role))],
+    }
+}
+
+fn facts(unit: Unit, arch: Arch, includes: Vec<IncludedFile>) -> UnitFacts {
+    let binaries = unit
+        .bins
+        .iter()
+        .map(|bin| BinaryInput {
+            name: bin.clone(),
+            path: format!("/t/{bin}").into(),
+            facts: elf(arch, 1000, false),
+        })
+        .collect();
+    let cdylibs = unit
+        .cdylibs
+        .iter()
+        .map(|lib| BinaryInput {
+            name: lib.clone(),
+            path: format!("/t/lib{lib}.so").into(),
+            facts: elf(arch, 500, true),
+        })
+        .collect();
+    UnitFacts {
+        unit,
+        arch,
+        target: RustTarget::new(arch, Libc::Musl),
+        linker: Linker::RustLld,
+        glibc: None,
+        binaries,
+        cdylibs,
+        includes,
+    }
+}
+
+fn include(dest: &str, size: u64, executable: bool) -> IncludedFile {
+    IncludedFile {
+        source: format!("/ws/{dest}").into(),
+        dest: dest.into(),
+        size,
+        executable,
+        spec: dest.into(),
+    }
+}
+
+fn inputs(units: Vec<UnitFacts>) -> PlanInputs {
+    PlanInputs {
+        units,
+        builds: vec![],
+        source_date_epoch: None,
+        previous: vec![],
+        selected_packages: BTreeSet::new(),
+        workspace_packages: BTreeSet::new(),
+    }
+}
+
+fn listing(artifact: &PlannedArtifact) -> Vec<(&str, u32)> {
+    artifact
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), e.mode))
+        .collect()
+}
+
+fn find<'a>(plan: &'a Plan, name: &str, arch: Arch) -> &'a PlannedArtifact {
+    plan.artifacts
+        .iter()
+        .find(|a| a.name == name && a.arch == arch)
+        .unwrap()
+}
+
+#[test]
+fn function_zip_has_bootstrap_includes_and_their_directories() {
+    let unit = unit("fn-a", Role::Function, &[Arch::X86_64]);
+    let plan = plan(&inputs(vec![facts(
+        unit,
+        Arch::X86_64,
+        vec![
+            include("etc/app.toml", 5, false),
+            include("bin/tool", 7, true),
+        ],
+    )]))
+    .unwrap();
+    let artifact = &plan.artifacts[0];
+    assert_eq!(artifact.path, "x86_64/fn-a.zip");
+    assert_eq!(
+        listing(artifact),
+        [
+            ("bin/", 0o755),
+            ("bin/tool", 0o755),
+            ("bootstrap", 0o755),
+            ("etc/", 0o755),
+            ("etc/app.toml", 0o644)
+        ]
+    );
+    assert_eq!(artifact.size_unzipped, 1012);
+    assert_eq!(artifact.size_unzipped_with_layers, Some(1012));
+    assert!(artifact.findings.is_empty(), "{:?}", artifact.findings);
+}
+
+#[test]
+fn extension_layer_puts_the_binary_under_extensions() {
+    let unit = unit("audit-ext", Role::Extension, &[Arch::Arm64]);
+    let plan = plan(&inputs(vec![facts(
+        unit,
+        Arch::Arm64,
+        vec![include("share/audit.conf", 3, false)],
+    )]))
+    .unwrap();
+    let artifact = &plan.artifacts[0];
+    assert_eq!(artifact.kind, Role::Extension);
+    assert_eq!(artifact.bin.as_deref(), Some("audit-ext"));
+    assert_eq!(
+        listing(artifact),
+        [
+            ("extensions/", 0o755),
+            ("extensions/audit-ext", 0o755),
+            ("share/", 0o755),
+            ("share/audit.conf", 0o644)
+        ]
+    );
+}
+
+#[test]
+fn shared_code_layer_holds_bins_cdylibs_and_includes() {
+    let mut layer = unit("tools", Role::Layer, &[Arch::X86_64]);
+    layer.bins = vec!["convert".into()];
+    layer.cdylibs = vec!["img-codec".into()];
+    let plan = plan(&inputs(vec![facts(
+        layer,
+        Arch::X86_64,
+        vec![include("share/tools/table.csv", 9, false)],
+    )]))
+    .unwrap();
+    let artifact = &plan.artifacts[0];
+    assert_eq!(artifact.bin, None);
+    assert_eq!(
+        listing(artifact),
+        [
+            ("bin/", 0o755),
+            ("bin/convert", 0o755),
+            ("lib/", 0o755),
+            ("lib/libimg_codec.so", 0o755),
+            ("share/", 0o755),
+            ("share/tools/", 0o755),
+            ("share/tools/table.csv", 0o644)
+        ]
+    );
+    assert!(
+        artifact.findings.is_empty(),
+        "a shared object under lib/ is what a layer should hold: {:?}",
+        artifact.findings
+    );
+}
+
+#[test]
+fn include_may_not_replace_a_binary() {
+    let unit = unit("fn-a", Role::Function, &[Arch::X86_64]);
+    let err = plan(&inputs(vec![facts(
+        unit,
+        Arch::X86_64,
+        vec![include("bootstrap", 5, true)],
+    )]))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("would overwrite `bootstrap`"),
+        "{err}"
+    );
+}
+
+/// A function attaching `n` layers, each a layer artifact of its own.
+fn function_with_layers(n: usize) -> Vec<UnitFacts> {
+    let mut function = unit("fn-a", Role::Function, &[Arch::X86_64]);
+    let mut units = Vec::new();
+    for i in 0..n {
+        let name = format!("layer-{i}");
+        function.layers.push(name.clone());
+        let mut layer = unit(&name, Role::Layer, &[Arch::X86_64]);
+        layer.bins = vec![];
+        units.push(facts(
+            layer,
+            Arch::X86_64,
+            vec![
+                include(&format!("share/{i}.txt"), 100, false),
+                include("share/common.txt", 1, false),
+            ],
+        ));
+    }
+    units.push(facts(function, Arch::X86_64, vec![]));
+    units
+}
+
+#[test]
+fn five_layers_fit_and_six_do_not() {
+    let plan = plan(&inputs(function_with_layers(5))).unwrap();
+    let function = find(&plan, "fn-a", Arch::X86_64);
+    assert_eq!(function.layers.len(), 5);
+    assert_eq!(function.size_unzipped_with_layers, Some(1000 + 5 * 101));
+    let err = super::plan(&inputs(function_with_layers(6))).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LimitExceeded);
+    assert!(err.to_string().contains("attaches 6 layers"), "{err}");
+    assert!(err.help.is_some());
+}
+
+#[test]
+fn overlapping_layer_paths_warn_and_name_the_winner() {
+    let plan = plan(&inputs(function_with_layers(2))).unwrap();
+    assert_eq!(
+        plan.warnings,
+        [
+            "layers `layer-0` and `layer-1` of function `fn-a` (x86_64) all write /opt/share/common.txt; `layer-1` wins because it is attached last"
+        ]
+    );
+}
+
+#[test]
+fn over_the_unzipped_limit_is_an_error_naming_both_sizes() {
+    let unit = unit("fn-big", Role::Function, &[Arch::X86_64]);
+    let err = plan(&inputs(vec![facts(
+        unit,
+        Arch::X86_64,
+        vec![include("big.bin", MAX_UNZIPPED_BYTES, false)],
+    )]))
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LimitExceeded);
+    assert!(
+        err.to_string()
+            .contains(&format!("{} bytes unzipped", MAX_UNZIPPED_BYTES + 1000)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("262144000"), "{err}");
+}
+
+#[test]
+fn wrong_architecture_blocks_unless_allowed() {
+    let mut unit_facts = facts(
+        unit("fn-a", Role::Function, &[Arch::X86_64]),
+        Arch::X86_64,
+        vec![],
+    );
+    unit_facts.binaries[0].facts = elf(Arch::Arm64, 1000, false);
+    let blocked = plan(&inputs(vec![unit_facts.clone()])).unwrap();
+    let (_, finding) = blocked
+        .blocking_findings()
+        .next()
+        .expect("a blocking finding");
+    assert_eq!(finding.finding.code, "wrong-architecture");
+    assert_eq!(finding.entry, "bootstrap");
+    unit_facts.unit.allow = vec!["wrong-architecture".into()];
+    let allowed = plan(&inputs(vec![unit_facts])).unwrap();
+    assert_eq!(allowed.blocking_findings().count(), 0);
+    assert!(allowed.artifacts[0].findings[0].allowed);
+}
+
+#[test]
+fn plan_is_deterministic_and_sorted() {
+    let units = vec![
+        facts(
+            unit("zeta", Role::Function, &[Arch::X86_64]),
+            Arch::X86_64,
+            vec![],
+        ),
+        facts(
+            unit("alpha", Role::Function, &[Arch::Arm64]),
+            Arch::Arm64,
+            vec![],
+        ),
+        facts(
+            unit("beta", Role::Function, &[Arch::X86_64]),
+            Arch::X86_64,
+            vec![],
+        ),
+    ];
+    let inputs = PlanInputs {
+        source_date_epoch: Some(1_700_000_000),
+        ..inputs(units)
+    };
+    let first = serde_json::to_string(&plan(&inputs).unwrap()).unwrap();
+    let second = serde_json::to_string(&plan(&inputs).unwrap()).unwrap();
+    assert_eq!(first, second);
+    let paths: Vec<String> = plan(&inputs)
+        .unwrap()
+        .artifacts
+        .into_iter()
+        .map(|a| a.path)
+        .collect();
+    assert_eq!(
+        paths,
+        ["x86_64/beta.zip", "x86_64/zeta.zip", "arm64/alpha.zip"]
+    );
+}
+
+#[test]
+fn stale_artifacts_of_selected_or_removed_packages_are_removed() {
+    let inputs = PlanInputs {
+        previous: vec![
+            ("x86_64/fn-a.zip".into(), "pkg-fn-a".into()),
+            ("x86_64/old-bin.zip".into(), "pkg-fn-a".into()),
+            ("x86_64/other.zip".into(), "pkg-other".into()),
+            ("x86_64/gone.zip".into(), "pkg-gone".into()),
+        ],
+        selected_packages: ["pkg-fn-a".to_string()].into(),
+        workspace_packages: ["pkg-fn-a".to_string(), "pkg-other".to_string()].into(),
+        ..inputs(vec![facts(
+            unit("fn-a", Role::Function, &[Arch::X86_64]),
+            Arch::X86_64,
+            vec![],
+        )])
+    };
+    assert_eq!(
+        plan(&inputs).unwrap().stale,
+        ["x86_64/gone.zip", "x86_64/old-bin.zip"]
+    );
+}
+
+#[test]
+fn human_sizes() {
+    assert_eq!(human_bytes(999), "999 B");
+    assert_eq!(human_bytes(262_144_000), "262.1 MB");
+}

@@ -1,0 +1,404 @@
+//! The HTTP side: Runtime API, Extensions API and stub Logs/Telemetry APIs on one loopback port.
+//!
+//! Long polls (`/invocation/next`, `/event/next`) park until the lifecycle puts an invocation or
+//! an extension event into the shared state (see `state.rs`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::MAX_RESPONSE_BYTES;
+use super::extensions_api::{extension_error, extension_next, register};
+use super::report::{InitErrorReport, InvokeOutcome};
+use super::state::{Current, Shared};
+
+const RUNTIME: &str = "/2018-06-01/runtime";
+const EXTENSION: &str = "/2020-01-01/extension";
+/// A streamed response may reach 200 MB; beyond that the stream is refused.
+const MAX_STREAM_BYTES: u64 = 200 * 1024 * 1024;
+/// Error documents are small; keep at most this much of one.
+const MAX_ERROR_BYTES: usize = 1024 * 1024;
+/// Connections served at once; a process opening more waits for a free slot.
+const MAX_CONNECTIONS: usize = 64;
+
+/// Serves the APIs on `listener` until the task is dropped.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of file descriptors or similar: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| handle(shared.clone(), request));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(slot);
+        });
+    }
+}
+
+pub(super) type Answer = Response<Full<Bytes>>;
+
+pub(super) fn answer(status: StatusCode, body: impl Into<Bytes>) -> Answer {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+pub(super) fn error(status: StatusCode, error_type: &str, message: &str) -> Answer {
+    let body = json!({ "errorType": error_type, "errorMessage": message });
+    answer(status, body.to_string())
+}
+
+pub(super) fn accepted() -> Answer {
+    answer(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+}
+
+pub(super) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+pub(super) fn set_header(response: &mut Answer, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Answer, Infallible> {
+    shared.lock().requests += 1;
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    let response = if let Some(rest) = path.strip_prefix(RUNTIME) {
+        match (rest, &method) {
+            ("/invocation/next", &Method::GET) => runtime_next(&shared).await,
+            ("/init/error", &Method::POST) => runtime_init_error(&shared, request).await,
+            (rest, &Method::POST) if rest.starts_with("/invocation/") => {
+                let parts: Vec<&str> = rest.split('/').collect();
+                match parts.as_slice() {
+                    ["", "invocation", id, "response"] => {
+                        invocation_response(&shared, id, request).await
+                    }
+                    ["", "invocation", id, "error"] => invocation_error(&shared, id, request).await,
+                    _ => not_found(&path),
+                }
+            }
+            _ => not_found(&path),
+        }
+    } else if let Some(rest) = path.strip_prefix(EXTENSION) {
+        match (rest, &method) {
+            ("/register", &Method::POST) => register(&shared, request).await,
+            ("/event/next", &Method::GET) => extension_next(&shared, request.headers()).await,
+            ("/init/error", &Method::POST) | ("/exit/error", &Method::POST) => {
+                extension_error(&shared, rest, request.headers())
+            }
+            _ => not_found(&path),
+        }
+    } else if (path == "/2020-08-15/logs" || path == "/2022-07-01/telemetry")
+        && method == Method::PUT
+    {
+        // Subscriptions are accepted; this emulator does not deliver logs or telemetry.
+        answer(StatusCode::OK, "")
+    } else {
+        not_found(&path)
+    };
+    Ok(response)
+}
+
+fn not_found(path: &str) -> Answer {
+    error(
+        StatusCode::NOT_FOUND,
+        "InvalidRequest",
+        &format!("no such API: {path}"),
+    )
+}
+
+/// Takes a parked long poll off the count again when its connection goes away.
+pub(super) struct Parked<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) extension: Option<String>,
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.shared.update(|s| match &self.extension {
+            None => s.runtime_waiting = s.runtime_waiting.saturating_sub(1),
+            Some(id) => {
+                if let Some(ext) = s.extensions.iter_mut().find(|e| &e.id == id) {
+                    ext.waiting = ext.waiting.saturating_sub(1);
+                }
+            }
+        });
+    }
+}
+
+async fn runtime_next(shared: &Shared) -> Answer {
+    shared.update(|s| s.runtime_waiting += 1);
+    let _parked = Parked {
+        shared,
+        extension: None,
+    };
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let Some(invocation) = shared
+        .wait_for(far, |s| {
+            let invocation = s.runtime_inbox.take()?;
+            s.current = Some(Current {
+                request_id: invocation.request_id.clone(),
+                outcome: None,
+            });
+            Some(invocation)
+        })
+        .await
+    else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            "no event",
+        );
+    };
+    let arn = shared.lock().config.arn.clone();
+    let mut response = answer(StatusCode::OK, invocation.body);
+    set_header(
+        &mut response,
+        "lambda-runtime-aws-request-id",
+        &invocation.request_id,
+    );
+    set_header(
+        &mut response,
+        "lambda-runtime-deadline-ms",
+        &invocation.deadline_ms.to_string(),
+    );
+    set_header(&mut response, "lambda-runtime-invoked-function-arn", &arn);
+    set_header(
+        &mut response,
+        "lambda-runtime-trace-id",
+        &invocation.trace_id,
+    );
+    response
+}
+
+/// Reads a body up to `keep` bytes (the rest is counted, up to `limit`), with its trailers.
+pub(super) struct ReadBody {
+    pub(super) data: Vec<u8>,
+    pub(super) len: u64,
+    pub(super) over_limit: bool,
+    pub(super) trailers: Option<HeaderMap>,
+}
+
+pub(super) async fn read_body(
+    mut body: Incoming,
+    keep: usize,
+    limit: u64,
+) -> Result<ReadBody, hyper::Error> {
+    let mut read = ReadBody {
+        data: Vec::new(),
+        len: 0,
+        over_limit: false,
+        trailers: None,
+    };
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        match frame.into_data() {
+            Ok(chunk) => {
+                read.len += chunk.len() as u64;
+                if read.len > limit {
+                    read.over_limit = true;
+                    return Ok(read);
+                }
+                let room = keep.saturating_sub(read.data.len());
+                read.data.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    read.trailers = Some(trailers);
+                }
+            }
+        }
+    }
+    Ok(read)
+}
+
+/// The refusal when `id` is not the invocation in flight or was already answered.
+fn refuse_unless_current(shared: &Shared, id: &str) -> Option<Answer> {
+    let state = shared.lock();
+    match &state.current {
+        Some(current) if current.request_id == id && current.outcome.is_none() => None,
+        Some(current) if current.request_id == id => Some(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidStateTransition",
+            &format!("invocation {id} was already answered"),
+        )),
+        _ => Some(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestID",
+            &format!("invalid request id {id}: no such invocation is in flight"),
+        )),
+    }
+}
+
+fn finish(shared: &Shared, id: &str, outcome: InvokeOutcome) {
+    shared.update(|s| {
+        if let Some(current) = s.current.as_mut().filter(|c| c.request_id == id) {
+            current.outcome.get_or_insert(outcome);
+        }
+    });
+}
+
+async fn invocation_response(shared: &Shared, id: &str, request: Request<Incoming>) -> Answer {
+    if let Some(refused) = refuse_unless_current(shared, id) {
+        return refused;
+    }
+    let streamed = header(request.headers(), "lambda-runtime-function-response-mode")
+        .is_some_and(|mode| mode.eq_ignore_ascii_case("streaming"));
+    let limit = if streamed {
+        MAX_STREAM_BYTES
+    } else {
+        MAX_RESPONSE_BYTES as u64
+    };
+    let too_large = if !streamed
+        && header(request.headers(), "content-length")
+            .and_then(|len| len.parse::<u64>().ok())
+            .is_some_and(|len| len > limit)
+    {
+        true
+    } else {
+        match read_body(request.into_body(), MAX_RESPONSE_BYTES, limit).await {
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    "the response body could not be read",
+                );
+            }
+            Ok(read) if read.over_limit => true,
+            Ok(read) => {
+                let trailers = read.trailers.as_ref();
+                let error_type =
+                    trailers.and_then(|t| header(t, "lambda-runtime-function-error-type"));
+                let outcome = match error_type {
+                    Some(error_type) => {
+                        let body = trailers
+                            .and_then(|t| header(t, "lambda-runtime-function-error-body"))
+                            .unwrap_or_default();
+                        function_error(error_type, decode_error_body(&body))
+                    }
+                    None => InvokeOutcome::response(read.data, read.len, streamed),
+                };
+                finish(shared, id, outcome);
+                return accepted();
+            }
+        }
+    };
+    debug_assert!(too_large);
+    let message =
+        format!("Response payload size exceeded maximum allowed payload size ({limit} bytes).");
+    finish(
+        shared,
+        id,
+        InvokeOutcome::FunctionError {
+            error_type: "Function.ResponseSizeTooLarge".into(),
+            error_message: Some(message.clone()),
+            body: String::new(),
+        },
+    );
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        &message,
+    )
+}
+
+/// Streaming error trailers carry the error document base64-encoded; accept plain text too.
+fn decode_error_body(body: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| body.to_string())
+}
+
+/// Builds the outcome of an `/error` call: the body's `errorType` wins over the header's.
+fn function_error(header_type: String, body: String) -> InvokeOutcome {
+    let parsed: Option<Value> = serde_json::from_str(&body).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    InvokeOutcome::FunctionError {
+        error_type: field("errorType").unwrap_or(header_type),
+        error_message: field("errorMessage"),
+        body,
+    }
+}
+
+async fn read_error(request: Request<Incoming>) -> (String, String) {
+    let error_type = header(request.headers(), "lambda-runtime-function-error-type")
+        .unwrap_or_else(|| "Unhandled".to_string());
+    let body = match read_body(request.into_body(), MAX_ERROR_BYTES, u64::MAX).await {
+        Ok(read) => String::from_utf8_lossy(&read.data).into_owned(),
+        Err(_) => String::new(),
+    };
+    (error_type, body)
+}
+
+async fn invocation_error(shared: &Shared, id: &str, request: Request<Incoming>) -> Answer {
+    if let Some(refused) = refuse_unless_current(shared, id) {
+        return refused;
+    }
+    let (error_type, body) = read_error(request).await;
+    finish(shared, id, function_error(error_type, body));
+    accepted()
+}
+
+async fn runtime_init_error(shared: &Shared, request: Request<Incoming>) -> Answer {
+    let (error_type, body) = read_error(request).await;
+    if let InvokeOutcome::FunctionError {
+        error_type,
+        error_message,
+        body,
+    } = function_error(error_type, body)
+    {
+        shared.update(|s| {
+            s.init_error.get_or_insert(InitErrorReport {
+                source: "runtime".into(),
+                error_type,
+                error_message,
+                body,
+            });
+        });
+    }
+    accepted()
+}

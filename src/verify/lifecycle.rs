@@ -1,0 +1,484 @@
+//! Lambda's execution-environment lifecycle: init (extensions, then the runtime), one invoke per
+//! event, shutdown (SIGTERM, SHUTDOWN events with a 2 s budget, SIGKILL). Every wait has a
+//! deadline; every process is killed, by process group, before [`run_function`] returns.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+use super::api;
+use super::report::{InvokeOutcome, InvokeReport, RunReport, describe_exit};
+use super::sandbox::{Sandbox, Spawned, exec_error, executable};
+use super::state::{self, ApiConfig, Invocation, Shared, State};
+use super::{FunctionRun, VerifyError, function_arn};
+use crate::target::Arch;
+
+const BOOTSTRAP_MISSING: &str =
+    "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]";
+
+/// Runs the function in `run` like Lambda would and reports what happened. Blocking: it builds
+/// its own (single-threaded) tokio runtime, so call it from outside any async context.
+///
+/// `Err` means the verification itself could not run (no emulator, no free port, unreadable
+/// directories); a function that fails in any way yields `Ok` with [`RunReport::error_type`] set.
+pub fn run_function(run: &FunctionRun) -> Result<RunReport, VerifyError> {
+    for (role, dir) in [("task", &run.task_dir), ("layers (opt)", &run.opt_dir)] {
+        if !dir.is_dir() {
+            return Err(VerifyError::MissingDir {
+                role,
+                path: dir.clone(),
+            });
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(VerifyError::Server)?;
+    let report = runtime.block_on(run_async(run));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    report
+}
+
+pub(super) struct Proc {
+    pub(super) name: String,
+    /// Index into `State::exits`.
+    pub(super) index: usize,
+    pub(super) visible: PathBuf,
+    pub(super) spawned: Spawned,
+}
+
+enum Stop {
+    InitError,
+    RuntimeExited(String),
+    ExtensionExited(String, String),
+}
+
+pub(super) struct Life<'a> {
+    pub(super) run: &'a FunctionRun,
+    pub(super) sandbox: Sandbox,
+    pub(super) shared: Arc<Shared>,
+    pub(super) runtime: Option<Proc>,
+    pub(super) extensions: Vec<Proc>,
+    /// Extensions that could not be started.
+    pub(super) unstarted: Vec<(String, PathBuf, String)>,
+    pub(super) report: RunReport,
+}
+
+async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(VerifyError::Server)?;
+    let port = listener.local_addr().map_err(VerifyError::Server)?.port();
+    let workdir = tempfile::Builder::new()
+        .prefix("lambda-verify-")
+        .tempdir()
+        .map_err(|e| VerifyError::io("create a temporary directory in", std::env::temp_dir(), e))?;
+    let sandbox = Sandbox::prepare(run, workdir.path(), &format!("127.0.0.1:{port}"))?;
+    let names = list_extensions(&run.opt_dir)?;
+    let config = ApiConfig {
+        function_name: run.function_name.clone(),
+        handler: run.handler.clone(),
+        arn: function_arn(&run.region, &run.function_name),
+    };
+    let shared = Shared::new(config, names.clone());
+    let server = tokio::spawn(api::serve(listener, shared.clone()));
+    let report = RunReport {
+        function_name: run.function_name.clone(),
+        arch: run.arch,
+        emulator: sandbox
+            .emulator
+            .as_ref()
+            .map(|e| e.program.display().to_string()),
+        private_mount_namespace: sandbox.namespace.is_some(),
+        namespace_note: sandbox.note.clone(),
+        init_duration_ms: 0.0,
+        init_error: None,
+        invocations: Vec::new(),
+        events_not_run: 0,
+        extensions: Vec::new(),
+        runtime: None,
+        error_type: None,
+        error_message: None,
+        api_requests: 0,
+    };
+    let mut life = Life {
+        run,
+        sandbox,
+        shared,
+        runtime: None,
+        extensions: Vec::new(),
+        unstarted: Vec::new(),
+        report,
+    };
+    let reason = life.init_and_invoke(&names).await;
+    let statuses = life.shutdown(reason).await;
+    server.abort();
+    Ok(life.finish(statuses).await)
+}
+
+/// Every regular file directly in `opt/extensions`, by name.
+fn list_extensions(opt: &Path) -> Result<Vec<String>, VerifyError> {
+    let dir = opt.join("extensions");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| VerifyError::io("list", &dir, e))?;
+        if entry.path().is_file() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+pub(super) fn epoch_ms(after: Duration) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (now + after).as_millis() as u64
+}
+
+impl Life<'_> {
+    fn fail(&mut self, error_type: &str, message: String) {
+        if self.report.error_type.is_none() {
+            self.report.error_type = Some(error_type.to_string());
+            self.report.error_message = Some(message);
+        }
+    }
+
+    fn spawn(&mut self, name: &str, host: &Path, visible: PathBuf) -> Result<Proc, String> {
+        let spawned = self
+            .sandbox
+            .spawn(host, &visible)
+            .map_err(|e| exec_error(&visible, &e))?;
+        let index = self.shared.update(|s| {
+            s.exits.push(None);
+            s.exits.len() - 1
+        });
+        let mut proc = Proc {
+            name: name.to_string(),
+            index,
+            visible,
+            spawned,
+        };
+        if let Some(mut child) = proc.spawned.child.take() {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                if let Ok(status) = child.wait().await {
+                    shared.update(|s| s.exits[index] = Some(status));
+                }
+            });
+        }
+        Ok(proc)
+    }
+
+    /// Init, then the events; returns the SHUTDOWN reason.
+    async fn init_and_invoke(&mut self, names: &[String]) -> &'static str {
+        let run = self.run;
+        let events = run.events.len();
+        self.report.events_not_run = events;
+        let started = Instant::now();
+        let init_deadline = started + run.init_timeout;
+
+        let Some((host, visible)) = self.find_bootstrap() else {
+            self.fail("Runtime.InvalidEntrypoint", BOOTSTRAP_MISSING.into());
+            return "failure";
+        };
+        for name in names {
+            let host_path = run.opt_dir.join("extensions").join(name);
+            let visible_path = self.sandbox.visible_opt(&format!("extensions/{name}"));
+            let started = executable(&host_path, &visible_path, self.machine())
+                .and_then(|()| self.spawn(name, &host_path, visible_path.clone()));
+            match started {
+                Ok(proc) => self.extensions.push(proc),
+                Err(message) => {
+                    self.fail("Extension.LaunchError", message.clone());
+                    self.unstarted.push((name.clone(), visible_path, message));
+                }
+            }
+        }
+        if self.report.error_type.is_some() {
+            return "failure";
+        }
+        let registered = self
+            .wait(init_deadline, |s, exts| {
+                if let Some(stop) = stopped(s, None, exts, true) {
+                    return Some(Err(stop));
+                }
+                exts.iter()
+                    .all(|(name, _)| s.extension(name).is_some())
+                    .then_some(Ok(()))
+            })
+            .await;
+        if !self.check_init(registered, run.init_timeout) {
+            return "failure";
+        }
+
+        if let Err(message) = executable(&host, &visible, self.machine()) {
+            self.fail("Runtime.InvalidEntrypoint", message);
+            return "failure";
+        }
+        match self.spawn("bootstrap", &host, visible) {
+            Ok(proc) => self.runtime = Some(proc),
+            Err(message) => {
+                self.fail("Runtime.InvalidEntrypoint", message);
+                return "failure";
+            }
+        }
+        let ready = self.wait_ready(init_deadline, true).await;
+        self.report.init_duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if !self.check_init(ready, run.init_timeout) {
+            return "failure";
+        }
+
+        for (i, event) in run.events.iter().enumerate() {
+            if i > 0 {
+                let ready = self
+                    .wait_ready(Instant::now() + run.invoke_timeout, false)
+                    .await;
+                if let Some(reason) = self.check_invoke(ready, None, run.invoke_timeout) {
+                    return reason;
+                }
+            }
+            self.report.events_not_run = events - i;
+            let reason = self.invoke(Bytes::from(event.clone())).await;
+            self.report.events_not_run = events - i - 1;
+            if let Some(reason) = reason {
+                return reason;
+            }
+        }
+        "spindown"
+    }
+
+    /// The ELF machine the processes execute as: the emulated one under qemu, else the host's.
+    fn machine(&self) -> u16 {
+        match (&self.sandbox.emulator, Arch::host()) {
+            (None, Some(host)) => host.elf_machine(),
+            _ => self.run.arch.elf_machine(),
+        }
+    }
+
+    fn find_bootstrap(&self) -> Option<(PathBuf, PathBuf)> {
+        let task = self.run.task_dir.join("bootstrap");
+        if task.exists() {
+            return Some((task, self.sandbox.visible_task("bootstrap")));
+        }
+        let opt = self.run.opt_dir.join("bootstrap");
+        opt.exists()
+            .then(|| (opt, self.sandbox.visible_opt("bootstrap")))
+    }
+
+    /// Waits on the API state; `ready` also sees each extension process (name, exit index).
+    async fn wait<T>(
+        &self,
+        deadline: Instant,
+        mut ready: impl FnMut(&State, &[(String, usize)]) -> Option<T>,
+    ) -> Option<T> {
+        let exts: Vec<(String, usize)> = self
+            .extensions
+            .iter()
+            .map(|p| (p.name.clone(), p.index))
+            .collect();
+        self.shared.wait_for(deadline, |s| ready(s, &exts)).await
+    }
+
+    /// Until the runtime and every registered extension are parked on `next`.
+    async fn wait_ready(&self, deadline: Instant, during_init: bool) -> Option<Result<(), Stop>> {
+        let runtime = self.runtime.as_ref().map(|p| p.index);
+        self.wait(deadline, |s, exts| {
+            if let Some(stop) = stopped(s, runtime, exts, during_init) {
+                return Some(Err(stop));
+            }
+            let extensions_parked = s.extensions.iter().all(|e| e.waiting > 0);
+            (s.runtime_waiting > 0 && extensions_parked).then_some(Ok(()))
+        })
+        .await
+    }
+
+    /// Records an init failure; true when init may go on.
+    fn check_init(&mut self, outcome: Option<Result<(), Stop>>, limit: Duration) -> bool {
+        match outcome {
+            Some(Ok(())) => true,
+            None => {
+                let message = format!(
+                    "Init timed out after {:.2} seconds (the runtime and every extension must \
+                     call next within the init timeout)",
+                    limit.as_secs_f64()
+                );
+                self.fail("Sandbox.Timeout", message);
+                false
+            }
+            Some(Err(stop)) => {
+                self.stop(stop, None);
+                false
+            }
+        }
+    }
+
+    /// Records an invoke-phase failure; `Some(reason)` means the environment is finished.
+    fn check_invoke(
+        &mut self,
+        outcome: Option<Result<(), Stop>>,
+        request_id: Option<&str>,
+        limit: Duration,
+    ) -> Option<&'static str> {
+        match outcome {
+            Some(Ok(())) => None,
+            None => {
+                let message = format!("Task timed out after {:.2} seconds", limit.as_secs_f64());
+                self.fail("Sandbox.Timeout", with_request(request_id, &message));
+                Some("timeout")
+            }
+            Some(Err(stop)) => {
+                self.stop(stop, request_id);
+                Some("failure")
+            }
+        }
+    }
+
+    fn stop(&mut self, stop: Stop, request_id: Option<&str>) {
+        match stop {
+            Stop::InitError => {
+                let init_error = self.shared.lock().init_error.clone();
+                if let Some(init) = init_error {
+                    let message = init.error_message.clone().unwrap_or_default();
+                    self.fail(&init.error_type, message);
+                    self.report.init_error = Some(init);
+                }
+            }
+            Stop::RuntimeExited(exit) => {
+                let message = if exit == "exit status 0" {
+                    "Runtime exited without providing a reason".to_string()
+                } else {
+                    format!("Runtime exited with error: {exit}")
+                };
+                self.fail("Runtime.ExitError", with_request(request_id, &message));
+            }
+            Stop::ExtensionExited(name, exit) => {
+                let message = format!("extension {name} exited: {exit}");
+                self.fail("Extension.Crash", with_request(request_id, &message));
+            }
+        }
+    }
+
+    /// One invoke; `Some(reason)` when the environment must shut down afterwards.
+    async fn invoke(&mut self, body: Bytes) -> Option<&'static str> {
+        let timeout = self.run.invoke_timeout;
+        let request_id = state::uuid_v4();
+        let deadline_ms = epoch_ms(timeout);
+        let trace_id = state::trace_id(deadline_ms / 1000);
+        let started = Instant::now();
+        self.shared.update(|s| {
+            let arn = s.config.arn.clone();
+            let event = json!({
+                "eventType": "INVOKE",
+                "deadlineMs": deadline_ms,
+                "requestId": request_id,
+                "invokedFunctionArn": arn,
+                "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_id },
+            });
+            for ext in s
+                .extensions
+                .iter_mut()
+                .filter(|e| e.events.iter().any(|e| e == "INVOKE"))
+            {
+                ext.queue
+                    .push_back(("INVOKE".into(), Bytes::from(event.to_string())));
+            }
+            s.current = None;
+            s.runtime_inbox = Some(Invocation {
+                request_id: request_id.clone(),
+                deadline_ms,
+                trace_id: trace_id.clone(),
+                body,
+            });
+        });
+        let runtime = self.runtime.as_ref().map(|p| p.index);
+        let id = request_id.clone();
+        let answered = self
+            .wait(started + timeout, |s, exts| {
+                let current = s.current.as_ref().filter(|c| c.request_id == id);
+                if let Some(outcome) = current.and_then(|c| c.outcome.clone()) {
+                    return Some(Ok(outcome));
+                }
+                stopped(s, runtime, exts, false).map(Err)
+            })
+            .await;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (outcome, reason) = match answered {
+            Some(Ok(outcome)) => {
+                if let InvokeOutcome::FunctionError {
+                    error_type,
+                    error_message,
+                    ..
+                } = &outcome
+                {
+                    let message = error_message.clone().unwrap_or_default();
+                    self.fail(error_type, message);
+                }
+                (outcome, None)
+            }
+            None => {
+                let reason = self.check_invoke(None, Some(&request_id), timeout);
+                let timeout_ms = timeout.as_millis() as u64;
+                (InvokeOutcome::Timeout { timeout_ms }, reason)
+            }
+            Some(Err(stop)) => {
+                let outcome = match &stop {
+                    Stop::RuntimeExited(exit) => {
+                        InvokeOutcome::RuntimeExited { exit: exit.clone() }
+                    }
+                    Stop::ExtensionExited(extension, exit) => InvokeOutcome::ExtensionCrashed {
+                        extension: extension.clone(),
+                        exit: exit.clone(),
+                    },
+                    Stop::InitError => InvokeOutcome::RuntimeExited {
+                        exit: "init error during invoke".into(),
+                    },
+                };
+                let reason = self.check_invoke(Some(Err(stop)), Some(&request_id), timeout);
+                (outcome, reason)
+            }
+        };
+        self.shared.update(|s| s.runtime_inbox = None);
+        self.report.invocations.push(InvokeReport {
+            request_id,
+            duration_ms,
+            outcome,
+        });
+        reason
+    }
+}
+
+/// Why the environment can no longer go on, if it can't: an init error (only while
+/// `during_init`), the runtime's exit or an extension's exit.
+fn stopped(
+    s: &State,
+    runtime: Option<usize>,
+    exts: &[(String, usize)],
+    during_init: bool,
+) -> Option<Stop> {
+    if during_init && s.init_error.is_some() {
+        return Some(Stop::InitError);
+    }
+    if let Some(status) = runtime.and_then(|i| s.exits[i]) {
+        return Some(Stop::RuntimeExited(describe_exit(&status)));
+    }
+    exts.iter().find_map(|(name, index)| {
+        s.exits[*index].map(|status| Stop::ExtensionExited(name.clone(), describe_exit(&status)))
+    })
+}
+
+fn with_request(request_id: Option<&str>, message: &str) -> String {
+    match request_id {
+        Some(id) => format!("RequestId: {id} Error: {message}"),
+        None => message.to_string(),
+    }
+}

@@ -1,0 +1,189 @@
+//! `cargo lambda-pack verify`: runs a packaged function (bootstrap, layers, extensions) the way
+//! Lambda would, offline and without Docker.
+//!
+//! The pieces:
+//! - [`extract_zip`] unpacks a function ZIP or a layer ZIP, keeping exec bits and symlinks and
+//!   refusing entries that would escape the destination or inflate absurdly.
+//! - [`run_function`] serves the Runtime API, the Extensions API and stub Logs/Telemetry APIs on a
+//!   free loopback port, starts the extensions and then the bootstrap with Lambda's environment,
+//!   delivers each event, shuts everything down like Lambda does and returns a [`RunReport`].
+//! - Where the kernel allows it, every process runs in its own user + mount namespace in which the
+//!   task directory is `/var/task` and the layers are `/opt` (read-only, as on Lambda), so absolute
+//!   paths baked into a function behave as they will in the cloud. Otherwise the processes run
+//!   from the temporary directories and the report says why.
+//!
+//! Dependencies and why:
+//! - `tokio` (current-thread runtime, `net`, `process`, `time`, `sync`): the Runtime API is a
+//!   long-polling HTTP API, so the emulator must hold many parked requests, child processes and
+//!   deadlines at once; tokio is what the Lambda runtime crates themselves run on.
+//! - `hyper` 1.x (`server`, `http1`) with `hyper-util` and `http-body-util`: a conformant HTTP/1.1
+//!   server with chunked bodies and trailers (streamed responses report errors in trailers), the
+//!   same stack the `lambda_runtime` client uses, without a web framework on top (`bytes` is
+//!   hyper's buffer type).
+//! - `libc`: `unshare`, `mount`, `chroot` and `kill` must run between `fork` and `exec`, where only
+//!   async-signal-safe raw system calls on pre-built C strings are sound; thin wrappers that may
+//!   allocate are not.
+//!
+//! Nothing here prints: processes' output is captured into the report.
+
+mod api;
+mod extensions_api;
+mod extract;
+mod lifecycle;
+mod namespace;
+#[cfg(test)]
+mod protocol_tests;
+mod report;
+mod sandbox;
+mod shutdown;
+mod state;
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::target::Arch;
+
+pub use extract::{ExtractStats, extract_zip};
+pub use lifecycle::run_function;
+pub use report::{
+    ExtensionReport, InitErrorReport, InvokeOutcome, InvokeReport, ProcessReport, RunReport,
+    ShutdownStatus,
+};
+
+/// Largest synchronous response payload Lambda accepts (6 MiB).
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+/// Lambda's ARN for a function in the emulated (fake) account and region.
+pub fn function_arn(region: &str, function_name: &str) -> String {
+    format!("arn:aws:lambda:{region}:000000000000:function:{function_name}")
+}
+
+/// Whether processes run in a private mount namespace with `/var/task` and `/opt` in place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NamespaceMode {
+    /// Use a user + mount namespace when the kernel allows it, else run from the temp dirs.
+    #[default]
+    Auto,
+    /// Never create namespaces; run from the temp dirs (what happens when the kernel refuses).
+    Disabled,
+}
+
+/// One function to run, with the directories already laid out (see [`extract_zip`]).
+#[derive(Clone, Debug)]
+pub struct FunctionRun {
+    pub function_name: String,
+    pub arch: Arch,
+    /// Contents of the function ZIP (becomes `/var/task`).
+    pub task_dir: PathBuf,
+    /// Layers extracted in order (becomes `/opt`).
+    pub opt_dir: PathBuf,
+    /// `_HANDLER`, e.g. `bootstrap`.
+    pub handler: String,
+    /// One invoke per event (JSON bytes).
+    pub events: Vec<Vec<u8>>,
+    /// Per invoke; Lambda's default is 3 s, ours 30 s.
+    pub invoke_timeout: Duration,
+    /// 10 s like Lambda.
+    pub init_timeout: Duration,
+    pub memory_mb: u32,
+    /// Set after Lambda's variables, so they may override them.
+    pub extra_env: Vec<(String, String)>,
+    /// `AWS_REGION` and the region in the ARN.
+    pub region: String,
+    pub namespace: NamespaceMode,
+}
+
+impl FunctionRun {
+    /// A run with Lambda's defaults: handler `bootstrap`, 30 s per invoke, 10 s init, 128 MB,
+    /// `us-east-1`, no events.
+    pub fn new(
+        function_name: impl Into<String>,
+        arch: Arch,
+        task_dir: impl Into<PathBuf>,
+        opt_dir: impl Into<PathBuf>,
+    ) -> Self {
+        FunctionRun {
+            function_name: function_name.into(),
+            arch,
+            task_dir: task_dir.into(),
+            opt_dir: opt_dir.into(),
+            handler: "bootstrap".into(),
+            events: Vec::new(),
+            invoke_timeout: Duration::from_secs(30),
+            init_timeout: Duration::from_secs(10),
+            memory_mb: 128,
+            extra_env: Vec::new(),
+            region: "us-east-1".into(),
+            namespace: NamespaceMode::Auto,
+        }
+    }
+}
+
+/// Why a verification could not be carried out (as opposed to the function failing, which is
+/// reported in [`RunReport::error_type`]).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{zip} is not a readable ZIP archive ({source}); rebuild it with `cargo lambda-pack`")]
+    BadZip {
+        zip: PathBuf,
+        #[source]
+        source: zip::result::ZipError,
+    },
+    #[error("refusing to extract {zip}: entry `{entry}` {reason}; nothing was written")]
+    UnsafeEntry {
+        zip: PathBuf,
+        entry: String,
+        reason: String,
+    },
+    #[error(
+        "refusing to extract {zip}: entry `{entry}` inflates {compressed} bytes to {uncompressed} \
+         (limit {limit_ratio}:1); this looks like a ZIP bomb, nothing was written"
+    )]
+    CompressionRatio {
+        zip: PathBuf,
+        entry: String,
+        compressed: u64,
+        uncompressed: u64,
+        limit_ratio: u64,
+    },
+    #[error(
+        "refusing to extract {zip}: it unpacks to {total} bytes, over the {limit}-byte cap; \
+         nothing was written"
+    )]
+    TooLarge {
+        zip: PathBuf,
+        total: u64,
+        limit: u64,
+    },
+    #[error(
+        "running {arch} binaries on this {host} host needs `{program}` on PATH; install it with \
+         `apt-get install qemu-user-static` (Debian/Ubuntu)"
+    )]
+    EmulatorMissing {
+        arch: Arch,
+        host: String,
+        program: String,
+    },
+    #[error("{path} is not a directory; lay out the {role} directory before running the function")]
+    MissingDir { role: &'static str, path: PathBuf },
+    #[error("the local Runtime API could not start: {0}")]
+    Server(#[source] io::Error),
+}
+
+impl VerifyError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        VerifyError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

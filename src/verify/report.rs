@@ -1,0 +1,182 @@
+//! What a run observed, serialisable for the JSON report.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use serde::Serialize;
+
+use crate::target::Arch;
+
+/// Everything one [`super::run_function`] observed.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub function_name: String,
+    pub arch: Arch,
+    /// `Some(path)` when the binaries ran under a user-mode emulator (qemu).
+    pub emulator: Option<String>,
+    /// True when the processes saw the function at `/var/task` and the layers at `/opt`.
+    pub private_mount_namespace: bool,
+    /// Why there was no private mount namespace (or any other caveat about the sandbox).
+    pub namespace_note: Option<String>,
+    /// From starting the first process until the runtime and every extension asked for an event.
+    pub init_duration_ms: f64,
+    pub init_error: Option<InitErrorReport>,
+    pub invocations: Vec<InvokeReport>,
+    /// Events that were never delivered because the environment failed before them.
+    pub events_not_run: usize,
+    pub extensions: Vec<ExtensionReport>,
+    /// The bootstrap process (absent when it could not be started).
+    pub runtime: Option<ProcessReport>,
+    /// Lambda's name for what went wrong first, e.g. `Runtime.ExitError`, `Sandbox.Timeout`,
+    /// `Runtime.InvalidEntrypoint`, `Extension.Crash`, or the function's own error type.
+    pub error_type: Option<String>,
+    pub error_message: Option<String>,
+    /// Requests the API answered (all endpoints); a runtime flooding the API shows here.
+    pub api_requests: u64,
+}
+
+impl RunReport {
+    /// True when init succeeded and every event got a response (no error of any kind).
+    pub fn is_success(&self) -> bool {
+        self.error_type.is_none()
+    }
+}
+
+/// An error reported during init, by the runtime (`/runtime/init/error`) or an extension.
+#[derive(Clone, Debug, Serialize)]
+pub struct InitErrorReport {
+    /// `runtime` or the extension's name.
+    pub source: String,
+    pub error_type: String,
+    pub error_message: Option<String>,
+    pub body: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InvokeReport {
+    pub request_id: String,
+    pub duration_ms: f64,
+    pub outcome: InvokeOutcome,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InvokeOutcome {
+    /// The function answered.
+    Response {
+        /// The payload (up to the 6 MiB cap, or the first 6 MiB of a stream).
+        #[serde(skip)]
+        body: Vec<u8>,
+        len: u64,
+        /// The first 200 bytes as (lossy) text.
+        preview: String,
+        streamed: bool,
+    },
+    /// The function reported a (handled) error; the runtime is still alive.
+    FunctionError {
+        error_type: String,
+        error_message: Option<String>,
+        body: String,
+    },
+    /// No answer before the deadline (`Sandbox.Timeout`).
+    Timeout { timeout_ms: u64 },
+    /// The runtime process ended during the invoke (`Runtime.ExitError`).
+    RuntimeExited { exit: String },
+    /// An extension ended during the invoke (`Extension.Crash`).
+    ExtensionCrashed { extension: String, exit: String },
+}
+
+impl InvokeOutcome {
+    pub(crate) fn response(body: Vec<u8>, len: u64, streamed: bool) -> Self {
+        let preview = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        InvokeOutcome::Response {
+            body,
+            len,
+            preview,
+            streamed,
+        }
+    }
+
+    /// The response payload, if the function answered.
+    pub fn body(&self) -> Option<&[u8]> {
+        match self {
+            InvokeOutcome::Response { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExtensionReport {
+    /// The file name in `/opt/extensions`.
+    pub name: String,
+    pub registered: bool,
+    pub identifier: Option<String>,
+    /// The events it registered for (`INVOKE`, `SHUTDOWN`).
+    pub subscribed: Vec<String>,
+    /// The events delivered to it, in order (`INVOKE`, `SHUTDOWN`).
+    pub received: Vec<String>,
+    pub shutdown: ShutdownStatus,
+    /// Errors it reported through `/init/error` or `/exit/error`.
+    pub reported_errors: Vec<String>,
+    pub process: ProcessReport,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShutdownStatus {
+    /// It exited within the shutdown budget.
+    Exited,
+    /// It took SHUTDOWN and asked for the next event within the budget (done; then killed, as
+    /// Lambda kills what is left).
+    Finished,
+    /// It exited before the shutdown phase began.
+    ExitedEarly,
+    /// Still running when the budget ran out; it was killed.
+    Killed,
+    /// It could not be started.
+    NotStarted,
+}
+
+/// One process: what it was, how it ended and what it wrote.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProcessReport {
+    /// The path the process saw itself started from (`/var/task/bootstrap`, `/opt/extensions/x`).
+    pub path: String,
+    /// `exit status 0`, `signal: killed`, … (Go's spelling, as Lambda prints it).
+    pub exit: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// True when stdout or stderr was longer than the capture limit.
+    pub output_truncated: bool,
+}
+
+/// Spells an exit status the way Lambda's logs do (they come from Go's `os/exec`).
+pub(crate) fn describe_exit(status: &ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    let signal = status.signal().unwrap_or(0);
+    let name = match signal {
+        libc::SIGABRT => "aborted",
+        libc::SIGKILL => "killed",
+        libc::SIGSEGV => "segmentation fault",
+        libc::SIGTERM => "terminated",
+        libc::SIGBUS => "bus error",
+        libc::SIGILL => "illegal instruction",
+        libc::SIGFPE => "floating point exception",
+        _ => "",
+    };
+    let core = if status.core_dumped() {
+        " (core dumped)"
+    } else {
+        ""
+    };
+    if name.is_empty() {
+        format!("signal: {signal}{core}")
+    } else {
+        format!("signal: {name}{core}")
+    }
+}

@@ -1,0 +1,169 @@
+//! The state the API handlers and the lifecycle share, and the ids Lambda hands out.
+//!
+//! Long polls park on a `watch` channel: every change bumps it and each parked request or waiter
+//! re-checks the state.
+
+use std::collections::VecDeque;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::report::{InitErrorReport, InvokeOutcome};
+
+/// What the APIs answer about the function.
+pub(crate) struct ApiConfig {
+    pub function_name: String,
+    pub handler: String,
+    pub arn: String,
+}
+
+/// An event on its way to the runtime.
+pub(crate) struct Invocation {
+    pub request_id: String,
+    pub deadline_ms: u64,
+    pub trace_id: String,
+    pub body: Bytes,
+}
+
+/// The invocation the runtime is working on.
+pub(crate) struct Current {
+    pub request_id: String,
+    pub outcome: Option<InvokeOutcome>,
+}
+
+/// A registered extension.
+pub(crate) struct Extension {
+    pub name: String,
+    pub id: String,
+    pub events: Vec<String>,
+    /// Parked `/event/next` requests.
+    pub waiting: usize,
+    pub queue: VecDeque<(String, Bytes)>,
+    pub received: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+pub(crate) struct State {
+    pub config: ApiConfig,
+    /// Parked `/invocation/next` requests.
+    pub runtime_waiting: usize,
+    pub runtime_inbox: Option<Invocation>,
+    pub current: Option<Current>,
+    /// Names allowed to register (the files in `/opt/extensions`).
+    pub allowed_extensions: Vec<String>,
+    pub extensions: Vec<Extension>,
+    pub init_error: Option<InitErrorReport>,
+    pub requests: u64,
+    /// Exit status of each started process, by the lifecycle's index.
+    pub exits: Vec<Option<ExitStatus>>,
+}
+
+impl State {
+    pub fn extension(&self, name: &str) -> Option<&Extension> {
+        self.extensions.iter().find(|e| e.name == name)
+    }
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub fn new(config: ApiConfig, allowed_extensions: Vec<String>) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(State {
+                config,
+                runtime_waiting: 0,
+                runtime_inbox: None,
+                current: None,
+                allowed_extensions,
+                extensions: Vec::new(),
+                init_error: None,
+                requests: 0,
+                exits: Vec::new(),
+            }),
+            changed: watch::channel(0).0,
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Changes the state and wakes every parked request and waiter.
+    pub fn update<R>(&self, change: impl FnOnce(&mut State) -> R) -> R {
+        let result = change(&mut self.lock());
+        self.changed
+            .send_modify(|version| *version = version.wrapping_add(1));
+        result
+    }
+
+    /// Re-checks `ready` after every change until it yields, or `None` at the deadline.
+    pub async fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        mut ready: impl FnMut(&mut State) -> Option<T>,
+    ) -> Option<T> {
+        let mut changes = self.changed.subscribe();
+        loop {
+            changes.borrow_and_update();
+            if let Some(value) = ready(&mut self.lock()) {
+                return Some(value);
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return ready(&mut self.lock()),
+            }
+        }
+    }
+}
+
+/// A random (version 4) UUID, as Lambda uses for request and extension ids.
+pub(crate) fn uuid_v4() -> String {
+    let mut bytes = random_bytes::<16>();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex(&bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// An X-Ray trace header like Lambda's: `Root=1-<epoch hex>-<96 bits>;Parent=<64 bits>;Sampled=0`.
+pub(crate) fn trace_id(epoch_secs: u64) -> String {
+    format!(
+        "Root=1-{epoch_secs:08x}-{};Parent={};Sampled=0",
+        hex(&random_bytes::<12>()),
+        hex(&random_bytes::<8>())
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // SAFETY: the pointer and length describe `bytes`, which outlives the call.
+    let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), N, 0) };
+    if filled != N as isize {
+        // Uniqueness, not secrecy, is what matters here.
+        use std::hash::{BuildHasher, RandomState};
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            let value = RandomState::new().hash_one(i).to_le_bytes();
+            chunk.copy_from_slice(&value[..chunk.len()]);
+        }
+    }
+    bytes
+}

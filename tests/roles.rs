@@ -1,0 +1,311 @@
+//! Crate roles: extension layers, shared-code layers, and functions that attach them.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn every_role_packs_in_one_run_for_both_architectures() {
+    let fixture = Fixture::copy("roles");
+    // zig (auto): the layer's cdylib needs a gnu target.
+    let run = fixture.pack(&[]);
+    run.assert_success();
+    let out = fixture.out_dir();
+    let manifest = manifest(&out);
+    let listed: Vec<(String, String, String)> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().into(),
+                a["arch"].as_str().unwrap().into(),
+                a["kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("hello", "x86_64", "function"),
+        ("tools", "x86_64", "layer"),
+        ("audit", "arm64", "extension"),
+        ("orders", "arm64", "function"),
+        ("tools", "arm64", "layer"),
+    ];
+    assert_eq!(
+        listed,
+        expected.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    );
+    let find = |name: &str, arch: &str| {
+        manifest["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name && a["arch"] == arch)
+            .unwrap()
+            .clone()
+    };
+
+    // The shared-code layer: bins on PATH, cdylibs on LD_LIBRARY_PATH, assets under the root;
+    // once per architecture of the functions attaching it, each ELF for its machine.
+    for (arch, machine) in [("x86_64", EM_X86_64), ("arm64", EM_AARCH64)] {
+        let layer = find("tools", arch);
+        assert_eq!(layer["compatible_architectures"], serde_json::json!([arch]));
+        assert_eq!(
+            layer["compatible_runtimes"],
+            serde_json::json!(["provided.al2023"])
+        );
+        assert_eq!(layer["bin"], serde_json::Value::Null);
+        let zip = out.join(layer["path"].as_str().unwrap());
+        let entries = python_entries(&zip);
+        let tree: Vec<(&str, u32)> = entries.iter().map(|e| (e.name.as_str(), e.mode)).collect();
+        assert_eq!(
+            tree,
+            [
+                ("bin/", 0o40755),
+                ("bin/tool-echo", 0o100755),
+                ("lib/", 0o40755),
+                ("lib/libtools.so", 0o100755),
+                ("share/", 0o40755),
+                ("share/tools/", 0o40755),
+                ("share/tools/prices.csv", 0o100644),
+            ]
+        );
+        for entry in entries
+            .iter()
+            .filter(|e| e.name == "bin/tool-echo" || e.name == "lib/libtools.so")
+        {
+            assert_eq!(entry.elf_machine, Some(machine), "{arch} {}", entry.name);
+        }
+        let listing = zipinfo(&zip);
+        assert!(
+            listing.lines().any(|l| l.starts_with("-rwxr-xr-x")
+                && l.contains(" unx ")
+                && l.ends_with(" lib/libtools.so")),
+            "{listing}"
+        );
+    }
+
+    // The extension layer: the binary under extensions/, named as it registers.
+    let audit = find("audit", "arm64");
+    assert_eq!(audit["bin"], "audit");
+    assert_eq!(
+        audit["compatible_architectures"],
+        serde_json::json!(["arm64"])
+    );
+    let zip = out.join(audit["path"].as_str().unwrap());
+    let tree: Vec<(String, u32, Option<u16>)> = python_entries(&zip)
+        .into_iter()
+        .map(|e| (e.name, e.mode, e.elf_machine))
+        .collect();
+    assert_eq!(
+        tree,
+        [
+            ("extensions/".to_string(), 0o40755, None),
+            ("extensions/audit".to_string(), 0o100755, Some(EM_AARCH64))
+        ]
+    );
+    let listing = zipinfo(&zip);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("drwxr-xr-x") && l.ends_with(" extensions/")),
+        "{listing}"
+    );
+
+    // Functions list what they attach, in order, and their size with it.
+    let orders = find("orders", "arm64");
+    assert_eq!(orders["layers"], serde_json::json!(["tools", "audit"]));
+    let with_layers = orders["size_unzipped"].as_u64().unwrap()
+        + find("tools", "arm64")["size_unzipped"].as_u64().unwrap()
+        + audit["size_unzipped"].as_u64().unwrap();
+    assert_eq!(
+        orders["size_unzipped_with_layers"].as_u64(),
+        Some(with_layers)
+    );
+    assert_eq!(orders["upload"], "direct");
+    assert_eq!(orders.get("compatible_architectures"), None);
+    let hello = find("hello", "x86_64");
+    assert_eq!(hello["layers"], serde_json::json!(["tools"]));
+    assert_eq!(
+        python_entry(&out.join(hello["path"].as_str().unwrap()), "bootstrap").elf_machine,
+        Some(EM_X86_64)
+    );
+
+    // One cargo invocation per Rust target, however many crates and roles.
+    assert_eq!(
+        run.stderr.matches("    Building ").count(),
+        2,
+        "{}",
+        run.stderr
+    );
+
+    // plan explains each role.
+    let plan = fixture.pack(&["plan"]);
+    plan.assert_success();
+    for reason in [
+        "audit: extension zip arm64",
+        "extension: depends on lambda-extension",
+        "layer: role = \"layer\" in [package.metadata.lambda-pack]",
+        "attached by hello, orders: built for x86_64, arm64",
+        "layers, in merge order: tools, audit",
+    ] {
+        assert!(
+            plan.stderr.contains(reason),
+            "{reason:?} missing from:\n{}",
+            plan.stderr
+        );
+    }
+}
+
+#[test]
+fn a_cdylib_layer_without_zig_is_refused_before_building() {
+    let fixture = Fixture::copy("roles");
+    let run = fixture.pack(&["--compiler", "cargo"]);
+    run.assert_code(6);
+    assert!(
+        run.stderr.contains("layer `tools` has a cdylib"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("pip install ziglang"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("Compiling"),
+        "nothing was built:\n{}",
+        run.stderr
+    );
+}
+
+/// Adds data-only layer crates to a copy of `fixtures/basic` and makes `fn-x86` attach them.
+fn basic_with_layers(layers: &[(&str, &[(&str, &str)])], attach: &[&str]) -> Fixture {
+    let fixture = Fixture::copy("basic");
+    let mut members: Vec<String> = vec![
+        "fn-x86".into(),
+        "fn-arm".into(),
+        "multi".into(),
+        "shared".into(),
+    ];
+    for (name, files) in layers {
+        members.push(name.to_string());
+        fixture.write(
+            &format!("{name}/Cargo.toml"),
+            &format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[package.metadata.lambda-pack]\nrole = \"layer\"\ninclude = [\"data/**:share\"]\n"
+            ),
+        );
+        fixture.write(&format!("{name}/src/lib.rs"), "");
+        for (path, contents) in *files {
+            fixture.write(&format!("{name}/data/{path}"), contents);
+        }
+    }
+    let root = fixture.read("Cargo.toml").replace(
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\"]",
+        &format!(
+            "members = [{}]",
+            members
+                .iter()
+                .map(|m| format!("\"{m}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    fixture.write("Cargo.toml", &root);
+    let list = attach
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let function = fixture.read("fn-x86/Cargo.toml").replace(
+        "arch = \"x86_64\"\n",
+        &format!("arch = \"x86_64\"\nlayers = [{list}]\n"),
+    );
+    fixture.write("fn-x86/Cargo.toml", &function);
+    fixture
+}
+
+#[test]
+fn six_layers_are_more_than_lambda_allows() {
+    let names = ["l1", "l2", "l3", "l4", "l5", "l6"];
+    let layers: Vec<(&str, &[(&str, &str)])> =
+        names.iter().map(|n| (*n, &[("x.txt", "x")][..])).collect();
+    let fixture = basic_with_layers(&layers, &names);
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+    run.assert_code(9);
+    assert!(
+        run.stderr.contains(
+            "function `fn-x86` attaches 6 layers (l1, l2, l3, l4, l5, l6); Lambda allows at most 5"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    assert!(
+        !fixture.out_dir().join("manifest.json").exists(),
+        "nothing written"
+    );
+
+    let five = basic_with_layers(&layers[..5], &names[..5]);
+    five.pack(&["--compiler", "cargo", "-p", "fn-x86"])
+        .assert_success();
+}
+
+#[test]
+fn attaching_a_missing_crate_or_a_function_is_an_error() {
+    for (attach, expected) in [
+        (
+            "nope",
+            "names `nope`, which is not a crate of this workspace",
+        ),
+        (
+            "fn-arm",
+            "attaches `fn-arm`, which is a function, not a layer or extension",
+        ),
+        (
+            "shared",
+            "attaches `shared`, which has no binary or cdylib to pack",
+        ),
+    ] {
+        let fixture = basic_with_layers(&[], &[attach]);
+        let run = fixture.pack(&["--compiler", "cargo"]);
+        run.assert_code(3);
+        assert!(run.stderr.contains(expected), "{attach}: {}", run.stderr);
+        assert!(run.stderr.contains("fn-x86/Cargo.toml"), "{}", run.stderr);
+        assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn layers_writing_the_same_path_warn_and_the_later_wins() {
+    let fixture = basic_with_layers(
+        &[
+            ("base", &[("config.json", "{}"), ("a.txt", "a")]),
+            ("overrides", &[("config.json", "{\"debug\":true}")]),
+        ],
+        &["base", "overrides"],
+    );
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+    run.assert_success();
+    assert!(
+        run.stderr.contains("warning: layers `base` and `overrides` of function `fn-x86` (x86_64) all write /opt/share/config.json; `overrides` wins because it is attached last"),
+        "{}",
+        run.stderr
+    );
+    let manifest = manifest(&fixture.out_dir());
+    assert_eq!(
+        artifact(&manifest, "fn-x86")["layers"],
+        serde_json::json!(["base", "overrides"])
+    );
+    // Data-only layers follow the function's architecture.
+    assert_eq!(artifact(&manifest, "base")["arch"], "x86_64");
+}
+
+#[test]
+fn a_binary_without_a_runtime_crate_is_packed_with_a_warning() {
+    let fixture = Fixture::copy("basic");
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-arm"]);
+    run.assert_success();
+    assert!(
+        run.stderr.contains("bin `fn-arm` of package `fn-arm` is packed as a function, but the package depends on neither lambda_runtime nor lambda_http"),
+        "{}",
+        run.stderr
+    );
+}
