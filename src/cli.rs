@@ -12,6 +12,7 @@ const FEATURE_SELECTION: &str = "Feature Selection";
 const COMPILATION_OPTIONS: &str = "Compilation Options";
 const LAMBDA_OPTIONS: &str = "Lambda Options";
 const MANIFEST_OPTIONS: &str = "Manifest Options";
+const VERIFY_OPTIONS: &str = "Verify Options";
 
 /// cargo's own help colours, so `cargo lambda-pack --help` reads like `cargo build --help`.
 fn cargo_styles() -> Styles {
@@ -52,6 +53,67 @@ pub enum Command {
     /// Build and measure, then show every artifact that a pack would write, and why; writes nothing
     /// under the output directory.
     Plan(PackArgs),
+    /// Run packaged functions, with their layers and extensions, against a local Lambda Runtime and
+    /// Extensions API (offline, no Docker).
+    Verify(VerifyArgs),
+    /// Print what cargo-lambda-pack reads from binaries: architecture, linkage, needed libraries,
+    /// glibc versions; with --runtime, the findings against that runtime.
+    Inspect(InspectArgs),
+}
+
+/// `cargo lambda-pack verify [FUNCTION]...`
+#[derive(Clone, Debug, Args)]
+pub struct VerifyArgs {
+    /// Functions to run, by artifact name [default: every function in the manifest]
+    #[arg(value_name = "FUNCTION")]
+    pub functions: Vec<String>,
+
+    /// JSON event to invoke with [default: {}]
+    #[arg(long, value_name = "FILE", help_heading = VERIFY_OPTIONS)]
+    pub event: Option<PathBuf>,
+
+    /// JSON the response must equal (compared as JSON, not as text)
+    #[arg(long, value_name = "FILE", help_heading = VERIFY_OPTIONS)]
+    pub expect: Option<PathBuf>,
+
+    /// Number of invokes per function
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000), help_heading = VERIFY_OPTIONS)]
+    pub invokes: u32,
+
+    /// Seconds an invoke may take before it counts as timed out
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=900), help_heading = VERIFY_OPTIONS)]
+    pub timeout: u64,
+
+    /// Pack first (with the same package, feature and Lambda options), then verify
+    #[arg(long, help_heading = VERIFY_OPTIONS)]
+    pub build: bool,
+
+    #[command(flatten)]
+    pub pack: PackArgs,
+}
+
+/// `cargo lambda-pack inspect <FILE>...`
+#[derive(Clone, Debug, Args)]
+pub struct InspectArgs {
+    /// Binaries or shared libraries to read
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Also check each file against this runtime
+    #[arg(long, value_enum, value_name = "RUNTIME")]
+    pub runtime: Option<RuntimeArg>,
+
+    /// Architecture to check against with --runtime [default: the file's own]
+    #[arg(long, value_enum, value_name = "ARCH", requires = "runtime")]
+    pub arch: Option<ArchArg>,
+
+    /// Output format: `json` prints the facts (and findings) on stdout
+    #[arg(long, value_enum, value_name = "FMT")]
+    pub message_format: Option<MessageFormat>,
+
+    /// Coloring
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     BinaryCheck,
     /// An artifact breaks one of Lambda's limits (size, layer count) and no other format fits.
     LimitExceeded,
+    /// `verify`: a function failed, timed out, crashed, or answered other than expected.
+    VerifyFailed,
 }
 
 impl ErrorKind {
@@ -41,6 +43,7 @@ impl ErrorKind {
             ErrorKind::WriteFailed => 7,
             ErrorKind::BinaryCheck => 8,
             ErrorKind::LimitExceeded => 9,
+            ErrorKind::VerifyFailed => 10,
         }
     }
 }

@@ -54,11 +54,13 @@ pub fn run(cli: CargoCli) -> i32 {
             }
         },
         CargoCli::LambdaPack(cli) => {
-            let (args, mode) = match cli.command {
-                Some(Command::Plan(args)) => (args, Mode::Plan),
-                None => (cli.pack, Mode::Pack),
-            };
-            run_pack(args, mode)
+            let cli = *cli;
+            match cli.command {
+                Some(Command::Plan(args)) => run_pack(args, Mode::Plan),
+                Some(Command::Verify(args)) => run_verify(args),
+                Some(Command::Inspect(args)) => run_inspect(args),
+                None => run_pack(cli.pack, Mode::Pack),
+            }
         }
     }
 }
@@ -79,6 +81,84 @@ fn run_pack(args: PackArgs, mode: Mode) -> i32 {
             err.exit_code()
         }
     }
+}
+
+/// `cargo lambda-pack verify`: optionally pack, then run the manifest's functions.
+fn run_verify(args: cli::VerifyArgs) -> i32 {
+    let options = match Options::from_args(args.pack.clone(), |key| std::env::var(key).ok()) {
+        Ok(options) => options,
+        Err(err) => {
+            Shell::fallback().error(&err);
+            return err.exit_code();
+        }
+    };
+    let shell = Shell::new(options.verbosity, options.color, options.message_format);
+    let result = (|| {
+        if args.build {
+            pack(&options, &shell, Mode::Pack)?;
+        }
+        verify::command::run(&args, &options, &shell)
+    })();
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            shell.error(&err);
+            err.exit_code()
+        }
+    }
+}
+
+/// `cargo lambda-pack inspect`: facts (and findings) for any binary.
+fn run_inspect(args: cli::InspectArgs) -> i32 {
+    let format = args.message_format.unwrap_or(MessageFormat::Human);
+    let shell = Shell::new(settings::Verbosity::Normal, args.color.unwrap_or(cli::ColorChoice::Auto), format);
+    match inspect_files(&args, &shell, format) {
+        Ok(()) => 0,
+        Err(err) => {
+            shell.error(&err);
+            err.exit_code()
+        }
+    }
+}
+
+fn inspect_files(args: &cli::InspectArgs, shell: &Shell, format: MessageFormat) -> Result<()> {
+    let runtime = args.runtime.map(settings::runtime_from_arg);
+    let mut reports = Vec::new();
+    for file in &args.files {
+        let facts = inspect::inspect_file(file).map_err(|err| {
+            Error::new(ErrorKind::BinaryCheck, err.to_string())
+                .with_help("inspect reads ELF executables and shared libraries, such as a Lambda bootstrap")
+        })?;
+        let findings = match runtime {
+            Some(runtime) => {
+                let arch = args.arch.map(settings::arch_from_arg).or(facts.arch).unwrap_or(Arch::X86_64);
+                let libc = facts.libc.unwrap_or(target::Libc::Gnu);
+                let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let role_path = if name.contains(".so") { format!("/opt/lib/{name}") } else { "/var/task/bootstrap".to_string() };
+                Some(inspect::check_binary(&facts, inspect::CheckTarget { arch, runtime, libc, role_path }))
+            }
+            None => None,
+        };
+        reports.push(report::InspectReport { path: file.display().to_string(), facts, runtime, findings });
+    }
+    if format == MessageFormat::Json {
+        let json = serde_json::to_string_pretty(&reports).expect("facts always serialize");
+        shell.print_data(&json).map_err(stdout_error)?;
+    } else {
+        for entry in &reports {
+            shell.print_data(&report::inspect_listing(entry)).map_err(stdout_error)?;
+        }
+    }
+    let errors = reports
+        .iter()
+        .flat_map(|r| r.findings.iter().flatten())
+        .filter(|f| f.severity == inspect::Severity::Error)
+        .count();
+    if errors > 0 {
+        return Err(Error::new(ErrorKind::BinaryCheck, format!("{errors} finding(s) would stop these binaries on Lambda"))
+            .with_help("each finding above says how to fix it"));
+    }
+    Ok(())
 }
 
 fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {

@@ -295,3 +295,66 @@ fn artifact_listing(artifact: &PlannedArtifact, out_dir: &Path) -> String {
     }
     text
 }
+
+/// What `inspect` reports for one file.
+#[derive(Clone, Debug, Serialize)]
+pub struct InspectReport {
+    pub path: String,
+    pub facts: crate::inspect::BinaryFacts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<crate::target::Runtime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<crate::inspect::Finding>>,
+}
+
+/// The human rendering of [`InspectReport`].
+pub fn inspect_listing(report: &InspectReport) -> String {
+    let facts = &report.facts;
+    let mut text = format!("{}\n", report.path);
+    let kind = serde_json::to_value(facts.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default();
+    let arch = facts.arch.map(|a| a.to_string()).unwrap_or_else(|| "not a Lambda architecture".into());
+    text.push_str(&format!("  machine:      {} ({}, {arch}), ELF{}\n", facts.machine_name, facts.machine, facts.elf_class));
+    text.push_str(&format!("  kind:         {kind}\n"));
+    match &facts.interpreter {
+        Some(interpreter) => text.push_str(&format!("  linkage:      dynamic, interpreter {interpreter}\n")),
+        None => text.push_str("  linkage:      static\n"),
+    }
+    if let Some(libc) = facts.libc {
+        let name = match libc {
+            crate::target::Libc::Gnu => "glibc",
+            crate::target::Libc::Musl => "musl",
+        };
+        text.push_str(&format!("  libc:         {name}\n"));
+    }
+    if !facts.needed.is_empty() {
+        text.push_str(&format!("  needed:       {}\n", facts.needed.join(", ")));
+    }
+    if let Some(soname) = &facts.soname {
+        text.push_str(&format!("  soname:       {soname}\n"));
+    }
+    if let Some(glibc) = facts.max_glibc_name() {
+        text.push_str(&format!("  newest glibc: {glibc}\n"));
+    }
+    text.push_str(&format!(
+        "  stripped:     {}{}\n",
+        if facts.stripped { "yes" } else { "no" },
+        if facts.debug_info { ", has debug info" } else { "" }
+    ));
+    text.push_str(&format!("  size:         {} ({} bytes)\n", human_bytes(facts.size), facts.size));
+    if let (Some(runtime), Some(findings)) = (report.runtime, &report.findings) {
+        if findings.is_empty() {
+            text.push_str(&format!("  {runtime}: no findings\n"));
+        }
+        for finding in findings {
+            text.push_str(&format!("  {runtime}: {} [{}] {}\n", finding.severity, finding.code, finding.message));
+            if let Some(lambda) = &finding.lambda_error {
+                text.push_str(&format!("      Lambda would fail with: {lambda}\n"));
+            }
+            text.push_str(&format!("      help: {}\n", finding.help));
+        }
+    }
+    text
+}

@@ -118,14 +118,8 @@ impl Options {
             frozen: args.frozen,
             target_dir: args.target_dir,
             out_dir: args.out_dir,
-            arch: args.arch.map(|a| match a {
-                ArchArg::X86_64 => Arch::X86_64,
-                ArchArg::Arm64 => Arch::Arm64,
-            }),
-            runtime: args.runtime.map(|r| match r {
-                RuntimeArg::ProvidedAl2023 => Runtime::ProvidedAl2023,
-                RuntimeArg::ProvidedAl2 => Runtime::ProvidedAl2,
-            }),
+            arch: args.arch.map(arch_from_arg),
+            runtime: args.runtime.map(runtime_from_arg),
             target,
             compiler: args.compiler,
             message_format: args.message_format.unwrap_or(MessageFormat::Human),
@@ -151,6 +145,20 @@ impl Options {
         self.out_dir
             .clone()
             .unwrap_or_else(|| self.target_dir(workspace).join(OUT_SUBDIR))
+    }
+}
+
+pub fn arch_from_arg(arg: ArchArg) -> Arch {
+    match arg {
+        ArchArg::X86_64 => Arch::X86_64,
+        ArchArg::Arm64 => Arch::Arm64,
+    }
+}
+
+pub fn runtime_from_arg(arg: RuntimeArg) -> Runtime {
+    match arg {
+        RuntimeArg::ProvidedAl2023 => Runtime::ProvidedAl2023,
+        RuntimeArg::ProvidedAl2 => Runtime::ProvidedAl2,
     }
 }
 

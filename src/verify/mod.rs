@@ -27,6 +27,7 @@
 //! Nothing here prints: processes' output is captured into the report.
 
 mod api;
+pub mod command;
 mod extensions_api;
 mod extract;
 mod lifecycle;
