@@ -111,7 +111,11 @@ fn run_verify(args: cli::VerifyArgs) -> i32 {
 /// `cargo lambda-pack inspect`: facts (and findings) for any binary.
 fn run_inspect(args: cli::InspectArgs) -> i32 {
     let format = args.message_format.unwrap_or(MessageFormat::Human);
-    let shell = Shell::new(settings::Verbosity::Normal, args.color.unwrap_or(cli::ColorChoice::Auto), format);
+    let shell = Shell::new(
+        settings::Verbosity::Normal,
+        args.color.unwrap_or(cli::ColorChoice::Auto),
+        format,
+    );
     match inspect_files(&args, &shell, format) {
         Ok(()) => 0,
         Err(err) => {
@@ -126,27 +130,54 @@ fn inspect_files(args: &cli::InspectArgs, shell: &Shell, format: MessageFormat) 
     let mut reports = Vec::new();
     for file in &args.files {
         let facts = inspect::inspect_file(file).map_err(|err| {
-            Error::new(ErrorKind::BinaryCheck, err.to_string())
-                .with_help("inspect reads ELF executables and shared libraries, such as a Lambda bootstrap")
+            Error::new(ErrorKind::BinaryCheck, err.to_string()).with_help(
+                "inspect reads ELF executables and shared libraries, such as a Lambda bootstrap",
+            )
         })?;
         let findings = match runtime {
             Some(runtime) => {
-                let arch = args.arch.map(settings::arch_from_arg).or(facts.arch).unwrap_or(Arch::X86_64);
+                let arch = args
+                    .arch
+                    .map(settings::arch_from_arg)
+                    .or(facts.arch)
+                    .unwrap_or(Arch::X86_64);
                 let libc = facts.libc.unwrap_or(target::Libc::Gnu);
-                let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let role_path = if name.contains(".so") { format!("/opt/lib/{name}") } else { "/var/task/bootstrap".to_string() };
-                Some(inspect::check_binary(&facts, inspect::CheckTarget { arch, runtime, libc, role_path }))
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let role_path = if name.contains(".so") {
+                    format!("/opt/lib/{name}")
+                } else {
+                    "/var/task/bootstrap".to_string()
+                };
+                Some(inspect::check_binary(
+                    &facts,
+                    inspect::CheckTarget {
+                        arch,
+                        runtime,
+                        libc,
+                        role_path,
+                    },
+                ))
             }
             None => None,
         };
-        reports.push(report::InspectReport { path: file.display().to_string(), facts, runtime, findings });
+        reports.push(report::InspectReport {
+            path: file.display().to_string(),
+            facts,
+            runtime,
+            findings,
+        });
     }
     if format == MessageFormat::Json {
         let json = serde_json::to_string_pretty(&reports).expect("facts always serialize");
         shell.print_data(&json).map_err(stdout_error)?;
     } else {
         for entry in &reports {
-            shell.print_data(&report::inspect_listing(entry)).map_err(stdout_error)?;
+            shell
+                .print_data(&report::inspect_listing(entry))
+                .map_err(stdout_error)?;
         }
     }
     let errors = reports
@@ -155,8 +186,11 @@ fn inspect_files(args: &cli::InspectArgs, shell: &Shell, format: MessageFormat) 
         .filter(|f| f.severity == inspect::Severity::Error)
         .count();
     if errors > 0 {
-        return Err(Error::new(ErrorKind::BinaryCheck, format!("{errors} finding(s) would stop these binaries on Lambda"))
-            .with_help("each finding above says how to fix it"));
+        return Err(Error::new(
+            ErrorKind::BinaryCheck,
+            format!("{errors} finding(s) would stop these binaries on Lambda"),
+        )
+        .with_help("each finding above says how to fix it"));
     }
     Ok(())
 }
@@ -387,13 +421,22 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     let emitted = emit::emit(&plan, &out_dir, |artifact, emitted| {
         shell.status(
             if emitted.unchanged { "Fresh" } else { "Packed" },
-            format!(
-                "{} {} ({}, {})",
-                settings::role_name(artifact.kind),
-                artifact.name,
-                artifact.arch,
-                plan::human_bytes(emitted.size_zipped)
-            ),
+            match artifact.format {
+                plan::Format::Zip => format!(
+                    "{} {} ({}, {})",
+                    settings::role_name(artifact.kind),
+                    artifact.name,
+                    artifact.arch,
+                    plan::human_bytes(emitted.size_zipped)
+                ),
+                plan::Format::Image => format!(
+                    "{} {} ({}, image context of {})",
+                    settings::role_name(artifact.kind),
+                    artifact.name,
+                    artifact.arch,
+                    plan::human_bytes(artifact.size_unzipped)
+                ),
+            },
         );
     })?;
     let manifest = report::manifest(&plan, &emitted);

@@ -93,6 +93,10 @@ pub struct MetadataTable {
     pub package: Option<PackageFormat>,
     /// Finding codes downgraded from errors to warnings.
     pub allow: Option<Vec<String>>,
+    /// The image a function's Dockerfile starts `FROM` (default: AWS's provided base image).
+    pub base_image: Option<String>,
+    /// Whether shared libraries the runtime lacks are bundled into a `<function>-libs` layer.
+    pub bundle_libs: Option<bool>,
 }
 
 /// `[package.metadata.lambda-pack]` with its `[package.metadata.lambda-pack.bin.<name>]` overrides.
@@ -265,6 +269,31 @@ impl Context<'_> {
                 }
             }
             table.allow = Some(codes);
+        }
+        if let Some(value) = map.get("base_image") {
+            match value.as_str() {
+                Some(image) if !image.trim().is_empty() && !image.contains(char::is_whitespace) => {
+                    table.base_image = Some(image.to_string());
+                }
+                _ => {
+                    return Err(Error::config(format!(
+                        "key `base_image` in {} must be an image reference such as \"public.ecr.aws/lambda/provided:al2023-arm64\", found {}",
+                        self.location(),
+                        render(value)
+                    ))
+                    .with_help("set it to a registry/repository:tag string, or remove it to use AWS's provided base image"));
+                }
+            }
+        }
+        if let Some(value) = map.get("bundle_libs") {
+            table.bundle_libs = Some(value.as_bool().ok_or_else(|| {
+                Error::config(format!(
+                    "key `bundle_libs` in {} must be true or false, found {}",
+                    self.location(),
+                    render(value)
+                ))
+                .with_help("write `bundle_libs = false` to turn bundling off")
+            })?);
         }
         if let Some(value) = map.get("extension") {
             // Lambda runs internal extensions inside the function's own process: they are part of

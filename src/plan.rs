@@ -22,7 +22,7 @@ use crate::emit::zip::ZipTimestamp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::include::IncludedFile;
 use crate::inspect::{BinaryFacts, CheckTarget, Finding, Severity};
-use crate::metadata::Role;
+use crate::metadata::{PackageFormat, Role};
 use crate::settings::{Unit, role_name};
 use crate::target::{Arch, GlibcVersion, Runtime, RustTarget};
 use crate::toolchain::Linker;
@@ -36,6 +36,11 @@ pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
 pub const MAX_LAYERS: usize = 5;
 /// Lambda's limit on extensions per function.
 pub const MAX_EXTENSIONS: usize = 10;
+/// Lambda's limit on a container image, all layers uncompressed (10 GB, in AWS's 1024-based units).
+pub const MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+/// What a context's `.dockerignore` holds: everything but the files the Dockerfile copies, so
+/// stray files never reach the image.
+pub const DOCKERIGNORE: &str = "*\n!bootstrap\n!task/\n!opt/\n";
 /// The mode of executables and directories in archives.
 pub const MODE_EXECUTABLE: u32 = 0o755;
 /// The mode of other files in archives.
@@ -136,6 +141,14 @@ pub struct PlannedArtifact {
     pub size_unzipped: u64,
     /// The function plus every attached layer, unzipped (functions only): what Lambda limits.
     pub size_unzipped_with_layers: Option<u64>,
+    /// What the metadata asked for (`package = ...`); `format` is what the plan chose.
+    pub requested_format: PackageFormat,
+    /// For images: the Dockerfile's text (`entries` are then the build context's files).
+    pub dockerfile: Option<String>,
+    /// For images: the `docker build` command, relative to the output directory.
+    pub build_command: Option<String>,
+    /// For images: the Dockerfile's `FROM`, when the metadata overrides AWS's base image.
+    pub base_image: Option<String>,
     pub findings: Vec<PlannedFinding>,
     /// Why the artifact looks the way it does, one decision per line, for `plan`.
     pub reasons: Vec<String>,
@@ -346,30 +359,41 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
         layers: unit.layers.clone(),
         size_unzipped,
         size_unzipped_with_layers: None,
+        requested_format: unit.format,
+        dockerfile: None,
+        build_command: None,
+        base_image: unit.base_image.clone(),
         findings,
         reasons,
     })
 }
 
+/// A layer or extension as a function sees it.
+struct Attachable {
+    size: u64,
+    role: Role,
+    entries: Vec<Entry>,
+}
+
 /// Checks each function's attachments against Lambda's limits, totals its unzipped size with its
-/// layers, and warns where two layers write the same path (the later one wins, as in Lambda).
+/// layers, routes functions that outgrow a ZIP to a container image, and warns where two layers
+/// write the same path (the later one wins, as in Lambda).
 fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<String>> {
-    let by_key: BTreeMap<(Arch, String), (u64, Role, Vec<String>)> = artifacts
+    let by_key: BTreeMap<(Arch, String), Attachable> = artifacts
         .iter()
         .filter(|a| a.kind != Role::Function)
         .map(|a| {
-            let files = a
-                .entries
-                .iter()
-                .filter(|e| e.source.is_some())
-                .map(|e| e.path.clone())
-                .collect();
-            ((a.arch, a.name.clone()), (a.size_unzipped, a.kind, files))
+            let attachable = Attachable {
+                size: a.size_unzipped,
+                role: a.kind,
+                entries: a.entries.clone(),
+            };
+            ((a.arch, a.name.clone()), attachable)
         })
         .collect();
     let mut warnings = Vec::new();
     for artifact in artifacts.iter_mut().filter(|a| a.kind == Role::Function) {
-        let layers: Vec<&(u64, Role, Vec<String>)> = artifact
+        let layers: Vec<&Attachable> = artifact
             .layers
             .iter()
             .map(|name| {
@@ -378,62 +402,68 @@ fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<String>> {
                     .expect("attached artifacts are planned for the function's architecture")
             })
             .collect();
-        if layers.len() > MAX_LAYERS {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded,
-                format!(
-                    "function `{}` attaches {} layers ({}); Lambda allows at most {MAX_LAYERS}",
-                    artifact.name,
-                    layers.len(),
-                    artifact.layers.join(", ")
-                ),
-            )
-            .with_help("merge some layer crates into one, or attach fewer"));
-        }
         let extensions: usize = layers
             .iter()
-            .filter(|l| l.1 == Role::Extension)
-            .map(|l| l.2.len())
+            .filter(|l| l.role == Role::Extension)
+            .map(|l| l.entries.iter().filter(|e| e.source.is_some()).count())
             .sum();
         if extensions > MAX_EXTENSIONS {
             return Err(Error::new(
                 ErrorKind::LimitExceeded,
-                format!("function `{}` attaches {extensions} extensions; Lambda allows at most {MAX_EXTENSIONS}", artifact.name),
+                format!(
+                    "function `{}` attaches {extensions} extensions; Lambda allows at most {MAX_EXTENSIONS}",
+                    artifact.name
+                ),
             )
             .with_help("attach fewer extensions"));
         }
-        let total = artifact.size_unzipped + layers.iter().map(|l| l.0).sum::<u64>();
+        let total = artifact.size_unzipped + layers.iter().map(|l| l.size).sum::<u64>();
         artifact.size_unzipped_with_layers = Some(total);
-        if total > MAX_UNZIPPED_BYTES {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded,
-                format!(
-                    "function `{}` ({}) is {total} bytes unzipped with its layers; Lambda allows at most {MAX_UNZIPPED_BYTES}",
-                    artifact.name, artifact.arch
-                ),
-            )
-            .with_help("shrink the includes or the binary (strip = true, opt-level = \"z\"), or attach fewer layers"));
-        }
-        artifact.reasons.push(if artifact.layers.is_empty() {
-            format!(
-                "zip: {} unzipped, within the {} limit",
+        let too_many_layers = layers.len() > MAX_LAYERS;
+        let too_big = total > MAX_UNZIPPED_BYTES;
+        let why_image = match artifact.requested_format {
+            PackageFormat::Image => Some("package = \"image\"".to_string()),
+            PackageFormat::Auto if too_big => Some(format!(
+                "{} unzipped > {} limit",
                 human_bytes(total),
                 human_bytes(MAX_UNZIPPED_BYTES)
-            )
-        } else {
-            format!(
-                "zip: {} unzipped with layers {}, within the {} limit",
-                human_bytes(total),
-                artifact.layers.join(", "),
-                human_bytes(MAX_UNZIPPED_BYTES)
-            )
-        });
+            )),
+            PackageFormat::Auto if too_many_layers => {
+                Some(format!("{} layers > {MAX_LAYERS} limit", layers.len()))
+            }
+            PackageFormat::Zip if too_big => {
+                return Err(Error::new(
+                    ErrorKind::LimitExceeded,
+                    format!(
+                        "function `{}` ({}) is {total} bytes unzipped with its layers ({}), over Lambda's {MAX_UNZIPPED_BYTES}-byte ({}) limit, and package = \"zip\" forbids a container image",
+                        artifact.name,
+                        artifact.arch,
+                        human_bytes(total),
+                        human_bytes(MAX_UNZIPPED_BYTES)
+                    ),
+                )
+                .with_help("remove package = \"zip\" (or set \"auto\") to get a Dockerfile and build context instead, or shrink the includes or the binary"));
+            }
+            PackageFormat::Zip if too_many_layers => {
+                return Err(Error::new(
+                    ErrorKind::LimitExceeded,
+                    format!(
+                        "function `{}` attaches {} layers ({}); Lambda allows at most {MAX_LAYERS}, and package = \"zip\" forbids a container image",
+                        artifact.name,
+                        layers.len(),
+                        artifact.layers.join(", ")
+                    ),
+                )
+                .with_help("merge some layer crates into one, attach fewer, or remove package = \"zip\" to get a container image"));
+            }
+            _ => None,
+        };
         // Later layers win; report each shared path once, naming the winner.
         let mut writers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (name, layer) in artifact.layers.iter().zip(&layers) {
-            for path in &layer.2 {
+            for entry in layer.entries.iter().filter(|e| e.source.is_some()) {
                 writers
-                    .entry(path.as_str())
+                    .entry(entry.path.as_str())
                     .or_default()
                     .push(name.as_str());
             }
@@ -449,20 +479,158 @@ fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<String>> {
                 ));
             }
         }
+        match why_image {
+            None => artifact.reasons.push(if artifact.layers.is_empty() {
+                format!(
+                    "zip: {} unzipped, within the {} limit",
+                    human_bytes(total),
+                    human_bytes(MAX_UNZIPPED_BYTES)
+                )
+            } else {
+                format!(
+                    "zip: {} unzipped with layers {}, within the {} limit",
+                    human_bytes(total),
+                    artifact.layers.join(", "),
+                    human_bytes(MAX_UNZIPPED_BYTES)
+                )
+            }),
+            Some(why) => {
+                let names = artifact.layers.clone();
+                let named: Vec<(&str, &Attachable)> = names
+                    .iter()
+                    .map(String::as_str)
+                    .zip(layers.iter().copied())
+                    .collect();
+                into_image(artifact, &named, &why)?;
+            }
+        }
     }
     Ok(warnings)
 }
 
-/// Sizes the way people read them: `1.2 MB` (decimal, as AWS's console shows limits).
+/// Turns a function into a container image: a Dockerfile and a build context holding the
+/// bootstrap, the includes and every attached layer's contents.
+///
+/// Context layout (paths relative to `<arch>/<function>/`): `bootstrap`; `task/...` (includes,
+/// copied to `${LAMBDA_TASK_ROOT}`); `opt/NN-<layer>/...` per layer in attachment order (copied
+/// to `/opt`, so later layers win as in Lambda); `Dockerfile`; `.dockerignore`.
+fn into_image(
+    artifact: &mut PlannedArtifact,
+    layers: &[(&str, &Attachable)],
+    why: &str,
+) -> Result<()> {
+    let mut entries = Vec::new();
+    for entry in &artifact.entries {
+        if entry.path == BOOTSTRAP {
+            entries.push(entry.clone());
+        } else {
+            entries.push(Entry {
+                path: format!("task/{}", entry.path),
+                ..entry.clone()
+            });
+        }
+    }
+    let has_task = entries.iter().any(|e| e.path.starts_with("task/"));
+    if has_task {
+        entries.push(Entry {
+            path: "task/".into(),
+            mode: MODE_EXECUTABLE,
+            source: None,
+            size: 0,
+        });
+    }
+    let mut copies = Vec::new();
+    for (index, (name, layer)) in layers.iter().enumerate() {
+        let dir = format!("opt/{:02}-{name}/", index + 1);
+        entries.push(Entry {
+            path: dir.clone(),
+            mode: MODE_EXECUTABLE,
+            source: None,
+            size: 0,
+        });
+        for entry in &layer.entries {
+            entries.push(Entry {
+                path: format!("{dir}{}", entry.path),
+                ..entry.clone()
+            });
+        }
+        copies.push(format!("# layer `{name}`\nCOPY {dir} /opt/\n"));
+    }
+    if !layers.is_empty() {
+        entries.push(Entry {
+            path: "opt/".into(),
+            mode: MODE_EXECUTABLE,
+            source: None,
+            size: 0,
+        });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let size: u64 = entries.iter().map(|e| e.size).sum();
+    if size > MAX_IMAGE_BYTES {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "function `{}` ({}) needs a {size}-byte ({}) image, over Lambda's {} container-image limit",
+                artifact.name,
+                artifact.arch,
+                human_bytes(size),
+                human_bytes(MAX_IMAGE_BYTES)
+            ),
+        )
+        .with_help("shrink the includes: large data belongs in S3 or EFS, not in the function"));
+    }
+    let context = format!("{}/{}", artifact.arch, artifact.name);
+    let build_command = format!(
+        "docker build --platform {} --provenance=false -t {} {context}",
+        artifact.arch.docker_platform(),
+        artifact.name
+    );
+    let mut dockerfile = format!(
+        "# Function `{}` ({}, {}), generated by cargo-lambda-pack.\n\
+         # Build from the directory holding manifest.json:\n\
+         #   {build_command}\n\
+         FROM {}\n",
+        artifact.name,
+        artifact.arch,
+        artifact.runtime,
+        artifact.base_image.clone().unwrap_or_else(|| format!(
+            "public.ecr.aws/lambda/provided:{}-{}",
+            artifact.runtime.image_tag(),
+            artifact.arch
+        )),
+    );
+    for copy in copies {
+        dockerfile.push_str(&copy);
+    }
+    if has_task {
+        dockerfile.push_str("COPY task/ ${LAMBDA_TASK_ROOT}/\n");
+    }
+    dockerfile.push_str("COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\nCMD [\"bootstrap\"]\n");
+    artifact.reasons.push(format!(
+        "image ({why}): {} of content in {}",
+        human_bytes(size),
+        context
+    ));
+    artifact.format = Format::Image;
+    artifact.path = context;
+    artifact.entries = entries;
+    artifact.size_unzipped = size;
+    artifact.dockerfile = Some(dockerfile);
+    artifact.build_command = Some(build_command);
+    Ok(())
+}
+
+/// Sizes the way AWS writes its limits: in steps of 1024, so Lambda's 262,144,000-byte limit
+/// reads `250.0 MB` here as it does in AWS's documentation.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if bytes < 1000 {
+    if bytes < 1024 {
         return format!("{bytes} B");
     }
-    let mut value = bytes as f64 / 1000.0;
+    let mut value = bytes as f64 / 1024.0;
     let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])

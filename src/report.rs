@@ -63,6 +63,15 @@ pub struct ManifestArtifact {
     /// glibc the binaries were linked against, when pinned (zig, gnu targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glibc: Option<String>,
+    /// For images: the Dockerfile, relative to the manifest's directory (`path` is its context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    /// For images: bytes of content the image adds to its base (bootstrap, includes, layers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<u64>,
+    /// For images: the command that builds it, to run in the manifest's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_command: Option<String>,
     /// Binary-check findings that did not stop the run (warnings, and errors allowed by `allow`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -130,6 +139,10 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
                 .to_string()
             }),
             glibc: artifact.glibc.clone(),
+            dockerfile: (artifact.format == Format::Image)
+                .then(|| format!("{}/Dockerfile", artifact.path)),
+            image_size: (artifact.format == Format::Image).then_some(artifact.size_unzipped),
+            build_command: artifact.build_command.clone(),
             warnings: artifact
                 .findings
                 .iter()
@@ -193,11 +206,31 @@ pub fn summary_table(manifest: &Manifest, out_dir: &Path) -> String {
         if artifact.upload.as_deref() == Some("s3") {
             path.push_str("  (upload via S3)");
         }
+        if artifact.format == "image" {
+            path.push_str(&format!(
+                "  (image: docker build --platform {} --provenance=false -t {} {})",
+                if artifact.arch == "arm64" {
+                    "linux/arm64"
+                } else {
+                    "linux/amd64"
+                },
+                artifact.name,
+                out_dir.join(&artifact.path).display()
+            ));
+        }
         rows.push([
             artifact.name.clone(),
-            artifact.kind.clone(),
+            if artifact.format == "image" {
+                format!("{} image", artifact.kind)
+            } else {
+                artifact.kind.clone()
+            },
             artifact.arch.clone(),
-            human_bytes(artifact.size_zipped),
+            if artifact.format == "image" {
+                "-".to_string()
+            } else {
+                human_bytes(artifact.size_zipped)
+            },
             human_bytes(artifact.size_unzipped),
             path,
         ]);
@@ -315,11 +348,19 @@ pub fn inspect_listing(report: &InspectReport) -> String {
         .ok()
         .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
         .unwrap_or_default();
-    let arch = facts.arch.map(|a| a.to_string()).unwrap_or_else(|| "not a Lambda architecture".into());
-    text.push_str(&format!("  machine:      {} ({}, {arch}), ELF{}\n", facts.machine_name, facts.machine, facts.elf_class));
+    let arch = facts
+        .arch
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "not a Lambda architecture".into());
+    text.push_str(&format!(
+        "  machine:      {} ({}, {arch}), ELF{}\n",
+        facts.machine_name, facts.machine, facts.elf_class
+    ));
     text.push_str(&format!("  kind:         {kind}\n"));
     match &facts.interpreter {
-        Some(interpreter) => text.push_str(&format!("  linkage:      dynamic, interpreter {interpreter}\n")),
+        Some(interpreter) => text.push_str(&format!(
+            "  linkage:      dynamic, interpreter {interpreter}\n"
+        )),
         None => text.push_str("  linkage:      static\n"),
     }
     if let Some(libc) = facts.libc {
@@ -341,15 +382,26 @@ pub fn inspect_listing(report: &InspectReport) -> String {
     text.push_str(&format!(
         "  stripped:     {}{}\n",
         if facts.stripped { "yes" } else { "no" },
-        if facts.debug_info { ", has debug info" } else { "" }
+        if facts.debug_info {
+            ", has debug info"
+        } else {
+            ""
+        }
     ));
-    text.push_str(&format!("  size:         {} ({} bytes)\n", human_bytes(facts.size), facts.size));
+    text.push_str(&format!(
+        "  size:         {} ({} bytes)\n",
+        human_bytes(facts.size),
+        facts.size
+    ));
     if let (Some(runtime), Some(findings)) = (report.runtime, &report.findings) {
         if findings.is_empty() {
             text.push_str(&format!("  {runtime}: no findings\n"));
         }
         for finding in findings {
-            text.push_str(&format!("  {runtime}: {} [{}] {}\n", finding.severity, finding.code, finding.message));
+            text.push_str(&format!(
+                "  {runtime}: {} [{}] {}\n",
+                finding.severity, finding.code, finding.message
+            ));
             if let Some(lambda) = &finding.lambda_error {
                 text.push_str(&format!("      Lambda would fail with: {lambda}\n"));
             }

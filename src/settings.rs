@@ -185,6 +185,10 @@ pub struct Unit {
     pub format: PackageFormat,
     /// Finding codes downgraded to warnings.
     pub allow: Vec<String>,
+    /// `FROM` of the function's Dockerfile when it becomes an image.
+    pub base_image: Option<String>,
+    /// Bundle shared libraries the runtime lacks into a `<function>-libs` layer.
+    pub bundle_libs: bool,
     /// Why the unit looks the way it does (role, architecture), for `plan`.
     pub reasons: Vec<String>,
 }
@@ -470,6 +474,10 @@ fn draft(
                 .map(|(v, _)| v)
                 .unwrap_or_default(),
             allow,
+            base_image: pick(tables, |t| t.base_image.clone()).map(|(v, _)| v),
+            bundle_libs: pick(tables, |t| t.bundle_libs)
+                .map(|(v, _)| v)
+                .unwrap_or(true),
             reasons: vec![format!("{}: {reason}", role_name(role))],
         },
         explicit_arch,

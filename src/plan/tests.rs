@@ -46,6 +46,8 @@ fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
         layers: vec![],
         format: PackageFormat::Auto,
         allow: vec![],
+        base_image: None,
+        bundle_libs: true,
         reasons: vec![format!("{}: test", role_name(role))],
     }
 }
@@ -239,12 +241,15 @@ fn function_with_layers(n: usize) -> Vec<UnitFacts> {
 }
 
 #[test]
-fn five_layers_fit_and_six_do_not() {
+fn five_layers_fit_and_six_do_not_in_a_zip() {
     let plan = plan(&inputs(function_with_layers(5))).unwrap();
     let function = find(&plan, "fn-a", Arch::X86_64);
+    assert_eq!(function.format, Format::Zip);
     assert_eq!(function.layers.len(), 5);
     assert_eq!(function.size_unzipped_with_layers, Some(1000 + 5 * 101));
-    let err = super::plan(&inputs(function_with_layers(6))).unwrap_err();
+    let mut six = function_with_layers(6);
+    six.last_mut().unwrap().unit.format = PackageFormat::Zip;
+    let err = super::plan(&inputs(six)).unwrap_err();
     assert_eq!(err.kind, ErrorKind::LimitExceeded);
     assert!(err.to_string().contains("attaches 6 layers"), "{err}");
     assert!(err.help.is_some());
@@ -259,24 +264,6 @@ fn overlapping_layer_paths_warn_and_name_the_winner() {
             "layers `layer-0` and `layer-1` of function `fn-a` (x86_64) all write /opt/share/common.txt; `layer-1` wins because it is attached last"
         ]
     );
-}
-
-#[test]
-fn over_the_unzipped_limit_is_an_error_naming_both_sizes() {
-    let unit = unit("fn-big", Role::Function, &[Arch::X86_64]);
-    let err = plan(&inputs(vec![facts(
-        unit,
-        Arch::X86_64,
-        vec![include("big.bin", MAX_UNZIPPED_BYTES, false)],
-    )]))
-    .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::LimitExceeded);
-    assert!(
-        err.to_string()
-            .contains(&format!("{} bytes unzipped", MAX_UNZIPPED_BYTES + 1000)),
-        "{err}"
-    );
-    assert!(err.to_string().contains("262144000"), "{err}");
 }
 
 #[test]
@@ -364,5 +351,149 @@ fn stale_artifacts_of_selected_or_removed_packages_are_removed() {
 #[test]
 fn human_sizes() {
     assert_eq!(human_bytes(999), "999 B");
-    assert_eq!(human_bytes(262_144_000), "262.1 MB");
+    assert_eq!(human_bytes(262_144_000), "250.0 MB");
+    assert_eq!(human_bytes(52_428_800), "50.0 MB");
+}
+
+#[test]
+fn zip_only_function_over_the_unzipped_limit_is_an_error_naming_both_sizes() {
+    let mut unit = unit("fn-big", Role::Function, &[Arch::X86_64]);
+    unit.format = PackageFormat::Zip;
+    let err = plan(&inputs(vec![facts(
+        unit,
+        Arch::X86_64,
+        vec![include("big.bin", MAX_UNZIPPED_BYTES, false)],
+    )]))
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LimitExceeded);
+    assert!(
+        err.to_string()
+            .contains(&format!("is {} bytes unzipped", MAX_UNZIPPED_BYTES + 1000)),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("262144000-byte (250.0 MB) limit"),
+        "{err}"
+    );
+    assert!(err.help.as_deref().unwrap().contains("Dockerfile"), "{err}");
+}
+
+#[test]
+fn over_the_unzipped_limit_becomes_an_image_and_says_why() {
+    let unit = unit("fn-big", Role::Function, &[Arch::X86_64]);
+    let plan = plan(&inputs(vec![facts(
+        unit,
+        Arch::X86_64,
+        vec![include("data/big.bin", 326_000_000, false)],
+    )]))
+    .unwrap();
+    let artifact = &plan.artifacts[0];
+    assert_eq!(artifact.format, Format::Image);
+    assert_eq!(artifact.path, "x86_64/fn-big");
+    assert!(
+        artifact
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("image (310.9 MB unzipped > 250.0 MB limit)")),
+        "{:?}",
+        artifact.reasons
+    );
+    assert_eq!(
+        listing(artifact),
+        [
+            ("bootstrap", 0o755),
+            ("task/", 0o755),
+            ("task/data/", 0o755),
+            ("task/data/big.bin", 0o644)
+        ]
+    );
+    assert_eq!(
+        artifact.build_command.as_deref(),
+        Some("docker build --platform linux/amd64 --provenance=false -t fn-big x86_64/fn-big")
+    );
+}
+
+#[test]
+fn dockerfile_copies_layers_in_order_then_includes_then_bootstrap() {
+    let mut units = function_with_layers(2);
+    let function = units.last_mut().unwrap();
+    function.unit.format = PackageFormat::Image;
+    function.unit.runtimes = vec![Runtime::ProvidedAl2];
+    function.includes = vec![include("etc/app.toml", 5, false)];
+    let plan = plan(&inputs(units)).unwrap();
+    let artifact = find(&plan, "fn-a", Arch::X86_64);
+    assert_eq!(artifact.format, Format::Image);
+    assert!(
+        artifact
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("image (package = \"image\")")),
+        "{:?}",
+        artifact.reasons
+    );
+    insta::assert_snapshot!(artifact.dockerfile.as_deref().unwrap());
+    let paths: Vec<&str> = artifact.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "bootstrap",
+            "opt/",
+            "opt/01-layer-0/",
+            "opt/01-layer-0/share/",
+            "opt/01-layer-0/share/0.txt",
+            "opt/01-layer-0/share/common.txt",
+            "opt/02-layer-1/",
+            "opt/02-layer-1/share/",
+            "opt/02-layer-1/share/1.txt",
+            "opt/02-layer-1/share/common.txt",
+            "task/",
+            "task/etc/",
+            "task/etc/app.toml",
+        ]
+    );
+}
+
+#[test]
+fn six_layers_make_an_image_unless_zip_is_required() {
+    let plan = plan(&inputs(function_with_layers(6))).unwrap();
+    let artifact = find(&plan, "fn-a", Arch::X86_64);
+    assert_eq!(artifact.format, Format::Image);
+    assert!(
+        artifact
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("image (6 layers > 5 limit)")),
+        "{:?}",
+        artifact.reasons
+    );
+}
+
+#[test]
+fn base_image_overrides_the_from_line() {
+    let mut function = unit("fn-a", Role::Function, &[Arch::Arm64]);
+    function.format = PackageFormat::Image;
+    function.base_image = Some("registry.example/base:1".into());
+    let plan = plan(&inputs(vec![facts(function, Arch::Arm64, vec![])])).unwrap();
+    let dockerfile = plan.artifacts[0].dockerfile.as_deref().unwrap();
+    assert!(
+        dockerfile.contains("\nFROM registry.example/base:1\n"),
+        "{dockerfile}"
+    );
+    assert!(
+        !dockerfile.contains("COPY task/"),
+        "no includes, no task copy: {dockerfile}"
+    );
+}
+
+#[test]
+fn content_over_ten_gigabytes_is_an_error() {
+    let unit = unit("fn-huge", Role::Function, &[Arch::X86_64]);
+    let err = plan(&inputs(vec![facts(
+        unit,
+        Arch::X86_64,
+        vec![include("huge.bin", MAX_IMAGE_BYTES, false)],
+    )]))
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LimitExceeded);
+    assert!(err.to_string().contains("container-image limit"), "{err}");
 }

@@ -1,0 +1,271 @@
+//! Binary checks before upload, container-image routing, and `inspect`.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn host_gnu_build_is_rejected_for_al2_and_the_zig_build_is_accepted() {
+    let fixture = Fixture::copy("basic");
+    // The host's linker: this machine's glibc is newer than provided.al2's 2.26.
+    let host = fixture.pack(&[
+        "-p",
+        "fn-x86",
+        "--target",
+        "x86_64-unknown-linux-gnu",
+        "--compiler",
+        "cargo",
+        "--runtime",
+        "provided.al2",
+    ]);
+    host.assert_code(8);
+    for text in [
+        "[glibc-too-new]",
+        "provided.al2 has 2.26: use --compiler zig or musl",
+        "not found (required by /var/task/bootstrap)",
+        "help:",
+    ] {
+        assert!(
+            host.stderr.contains(text),
+            "{text:?} missing from:\n{}",
+            host.stderr
+        );
+    }
+    assert!(
+        !fixture.out_dir().join("manifest.json").exists(),
+        "nothing written"
+    );
+
+    // The same crate through zig's pinned glibc.
+    fixture
+        .pack(&[
+            "-p",
+            "fn-x86",
+            "--compiler",
+            "zig",
+            "--runtime",
+            "provided.al2",
+        ])
+        .assert_success();
+    let zig_manifest = manifest(&fixture.out_dir());
+    assert_eq!(artifact(&zig_manifest, "fn-x86")["glibc"], "2.26");
+
+    // People who know better can downgrade the finding.
+    let allowed = fixture.pack(&[
+        "-p",
+        "fn-x86",
+        "--target",
+        "x86_64-unknown-linux-gnu",
+        "--compiler",
+        "cargo",
+        "--runtime",
+        "provided.al2",
+        "--allow",
+        "glibc-too-new",
+    ]);
+    allowed.assert_success();
+    let manifest = manifest(&fixture.out_dir());
+    let warnings = artifact(&manifest, "fn-x86")["warnings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("[glibc-too-new]")
+                && w.as_str().unwrap().ends_with("(allowed)")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_function_over_the_zip_limit_becomes_a_dockerfile_and_context() {
+    let fixture = Fixture::copy("basic");
+    // A sparse file: measured at its full size, stored in almost no space.
+    let big = std::fs::File::create(fixture.path().join("fn-x86/assets/model.bin")).unwrap();
+    big.set_len(262_144_001).unwrap();
+    drop(big);
+
+    let plan = fixture.pack(&["plan", "--compiler", "cargo", "-p", "fn-x86"]);
+    plan.assert_success();
+    assert!(
+        plan.stderr.contains("fn-x86: function image x86_64"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stderr
+            .contains("image (250.4 MB unzipped > 250.0 MB limit)"),
+        "{}",
+        plan.stderr
+    );
+
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+    run.assert_success();
+    let out = fixture.out_dir();
+    let manifest = manifest(&out);
+    let entry = artifact(&manifest, "fn-x86");
+    assert_eq!(entry["format"], "image");
+    assert_eq!(entry["path"], "x86_64/fn-x86");
+    assert_eq!(entry["dockerfile"], "x86_64/fn-x86/Dockerfile");
+    assert_eq!(
+        entry["build_command"],
+        "docker build --platform linux/amd64 --provenance=false -t fn-x86 x86_64/fn-x86"
+    );
+    let context = out.join("x86_64/fn-x86");
+    let image_size: u64 = walkdir::WalkDir::new(&context)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            e.file_type().is_file()
+                && e.file_name() != "Dockerfile"
+                && e.file_name() != ".dockerignore"
+        })
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert_eq!(entry["image_size"].as_u64(), Some(image_size));
+    assert!(
+        run.stderr
+            .contains("image: docker build --platform linux/amd64"),
+        "{}",
+        run.stderr
+    );
+
+    // The bootstrap keeps its mode and machine; includes sit under task/.
+    use std::os::unix::fs::PermissionsExt;
+    let bootstrap = context.join("bootstrap");
+    assert_eq!(
+        std::fs::metadata(&bootstrap).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    assert_eq!(
+        u16::from_le_bytes(
+            std::fs::read(&bootstrap).unwrap()[18..20]
+                .try_into()
+                .unwrap()
+        ),
+        EM_X86_64
+    );
+    assert_eq!(
+        std::fs::metadata(context.join("task/assets/model.bin"))
+            .unwrap()
+            .len(),
+        262_144_001
+    );
+    assert_eq!(
+        std::fs::read_to_string(context.join("task/etc/app.toml")).unwrap(),
+        "answer = 42\n"
+    );
+
+    // Every COPY source is in the context, and everything in the context is copied.
+    let dockerfile = std::fs::read_to_string(context.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("\nFROM public.ecr.aws/lambda/provided:al2023-x86_64\n"),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.ends_with("CMD [\"bootstrap\"]\n"),
+        "{dockerfile}"
+    );
+    let sources: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(sources, ["task/", "bootstrap"]);
+    for source in &sources {
+        assert!(
+            context.join(source).exists(),
+            "{source} missing from the context"
+        );
+    }
+    let mut top: Vec<String> = std::fs::read_dir(&context)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().unwrap().is_dir() {
+                format!("{name}/")
+            } else {
+                name
+            }
+        })
+        .filter(|n| n != "Dockerfile" && n != ".dockerignore")
+        .collect();
+    top.sort();
+    let mut copied: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    copied.sort();
+    assert_eq!(top, copied);
+    assert_eq!(
+        std::fs::read_to_string(context.join(".dockerignore")).unwrap(),
+        "*\n!bootstrap\n!task/\n!opt/\n"
+    );
+
+    // Unchanged inputs leave the context as it was.
+    let before = snapshot(&context);
+    let again = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+    again.assert_success();
+    assert!(
+        again.stderr.contains("Fresh function fn-x86"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(snapshot(&context), before);
+
+    // package = "zip" refuses the image and names both sizes.
+    let text = fixture
+        .read("fn-x86/Cargo.toml")
+        .replace("arch = \"x86_64\"", "arch = \"x86_64\"\npackage = \"zip\"");
+    fixture.write("fn-x86/Cargo.toml", &text);
+    let refused = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+    refused.assert_code(9);
+    assert!(refused.stderr.contains("bytes unzipped with its layers (250.4 MB), over Lambda's 262144000-byte (250.0 MB) limit"), "{}", refused.stderr);
+    assert_eq!(
+        snapshot(&context),
+        before,
+        "a refused run leaves the previous output intact"
+    );
+}
+
+#[test]
+fn inspect_reports_facts_and_refuses_what_is_not_elf() {
+    let json = lambda_pack()
+        .args([
+            "inspect",
+            "/bin/ls",
+            "--runtime",
+            "provided.al2023",
+            "--message-format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let reports: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON on stdout");
+    assert_eq!(reports[0]["facts"]["machine"], EM_X86_64);
+    assert_eq!(reports[0]["facts"]["linkage"], "dynamic");
+    assert!(
+        reports[0]["facts"]["needed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "libc.so.6")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a binary\n").unwrap();
+    let truncated = dir.path().join("truncated");
+    std::fs::write(&truncated, &std::fs::read("/bin/ls").unwrap()[..200]).unwrap();
+    for (file, expected) in [(&text, "is not an ELF binary"), (&truncated, "truncated")] {
+        let output = lambda_pack().arg("inspect").arg(file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(8), "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{expected:?} missing from: {stderr}"
+        );
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+        assert!(stderr.contains("help:"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
