@@ -15,6 +15,7 @@ command -v cc >/dev/null || apt_packages+=(gcc)
 command -v qemu-aarch64-static >/dev/null || apt_packages+=(qemu-user-static)
 [ -d /usr/aarch64-linux-gnu/lib ] || apt_packages+=(libc6-arm64-cross)
 [ -e /usr/include/sqlite3.h ] || apt_packages+=(libsqlite3-dev)
+[ -e /usr/lib/x86_64-linux-gnu/libxml2.so.2 ] || apt_packages+=(libxml2)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say Installing "${apt_packages[*]} (apt-get)"
   sudo_cmd=()

@@ -703,6 +703,9 @@ pub struct Finding {
     pub lambda_error: Option<String>,
     /// How to fix it.
     pub help: String,
+    /// For `missing-library`: the soname that is missing, so a bundled layer can satisfy it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soname: Option<String>,
 }
 
 /// The stable ids of [`Finding::code`].
@@ -779,6 +782,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
             ),
             lambda_error: exec_format_error(),
             help: format!("build for the 64-bit target {target}"),
+            soname: None,
         });
     }
     if facts.machine != expected.arch.elf_machine() {
@@ -803,6 +807,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
             ),
             lambda_error: exec_format_error(),
             help,
+            soname: None,
         });
     }
 
@@ -817,6 +822,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
                 ),
                 lambda_error: None,
                 help: "build the crate as a `cdylib` to ship it as a library".to_string(),
+                soname: None,
             });
         }
     } else if !facts.kind.is_executable() {
@@ -831,6 +837,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
             message: format!("`{role}` is {}, not an executable", facts.kind.describe()),
             lambda_error,
             help: "package the crate's `bin` target, not a library or object file".to_string(),
+            soname: None,
         });
     }
 
@@ -858,6 +865,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
             help: "link musl statically: build for *-unknown-linux-musl without \
                    `-C target-feature=-crt-static`"
                 .to_string(),
+            soname: None,
         });
     } else if let Some(interpreter) = facts.interpreter.as_deref()
         && facts.arch == Some(expected.arch)
@@ -875,6 +883,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
                  store path): use --compiler zig or musl",
                 lambda_interpreters(expected.arch)[0]
             ),
+            soname: None,
         });
     }
 
@@ -897,6 +906,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
                     "ship {soname} in a layer's lib/ (on LD_LIBRARY_PATH as /opt/lib), or link \
                      the dependency statically (e.g. a `vendored`/`bundled` crate feature)"
                 ),
+                soname: Some(soname.to_string()),
             });
         }
     }
@@ -914,6 +924,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
                 help: format!(
                     "needs GLIBC_{needs}, {runtime} has {has}: use --compiler zig or musl"
                 ),
+                soname: None,
             });
         }
     }
@@ -932,6 +943,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
             ),
             lambda_error: None,
             help: format!("check that the packaged file is the one built for {target}"),
+            soname: None,
         });
     }
 
@@ -947,6 +959,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
             help: "set `strip = true` (or `debug = false`) in [profile.release] to shrink the \
                    package"
                 .to_string(),
+            soname: None,
         });
     }
 

@@ -12,6 +12,7 @@ pub mod emit;
 pub mod error;
 pub mod include;
 pub mod inspect;
+pub mod libs;
 pub mod metadata;
 pub mod output;
 pub mod plan;
@@ -274,6 +275,27 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         }
     }
 
+    // One run at a time per output directory: a second one waits here, before building.
+    let out_dir = options.out_dir(&workspace);
+    let _lock = match mode {
+        Mode::Pack => {
+            let lock = emit::lock_out_dir(&out_dir, || {
+                shell.status(
+                    "Blocking",
+                    format!("waiting for file lock on {}", out_dir.display()),
+                )
+            })?;
+            let removed = emit::remove_leftovers(&out_dir)?;
+            if removed > 0 {
+                shell.verbose(|| {
+                    format!("removed {removed} temporary file(s) left by an interrupted run")
+                });
+            }
+            Some(lock)
+        }
+        Mode::Plan => None,
+    };
+
     // Build: one cargo invocation per Rust target.
     let requests = build::requests(&units, |arch| choices[&arch]);
     let mut built = BTreeMap::new();
@@ -364,12 +386,14 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
                 glibc,
                 binaries,
                 cdylibs,
+                libraries: Vec::new(),
                 includes: includes.clone(),
             });
         }
     }
+    let generated = bundle_libraries(&mut facts, shell)?;
+    facts.extend(generated);
 
-    let out_dir = options.out_dir(&workspace);
     let previous = match Manifest::read_previous(&out_dir) {
         Ok(previous) => previous,
         Err(note) => {
@@ -377,6 +401,10 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             None
         }
     };
+    let previous_inputs = previous
+        .as_ref()
+        .map(Manifest::previous_inputs)
+        .unwrap_or_default();
     let inputs = PlanInputs {
         units: facts,
         builds: requests,
@@ -418,7 +446,7 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     }
     check_findings(&plan)?;
 
-    let emitted = emit::emit(&plan, &out_dir, |artifact, emitted| {
+    let emitted = emit::emit(&plan, &out_dir, &previous_inputs, |artifact, emitted| {
         shell.status(
             if emitted.unchanged { "Fresh" } else { "Packed" },
             match artifact.format {
@@ -439,6 +467,9 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             },
         );
     })?;
+    // Everything is written; now swap it all in, then the manifest that describes it.
+    emit::commit(emitted.pending)?;
+    let emitted = emitted.emitted;
     let manifest = report::manifest(&plan, &emitted);
     emit::write_atomic(
         &out_dir.join(report::MANIFEST_FILE),
@@ -480,6 +511,82 @@ fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             .map_err(stdout_error)?;
     }
     Ok(())
+}
+
+/// For each function whose binary needs shared libraries its runtime lacks, finds them on the
+/// build host and returns a generated `<function>-libs` layer holding them, attached last.
+fn bundle_libraries(facts: &mut [UnitFacts], shell: &Shell) -> Result<Vec<UnitFacts>> {
+    let extra = std::env::var("LIBRARY_PATH")
+        .map(|v| libs::SearchPath::split_list(&v))
+        .unwrap_or_default();
+    let taken: BTreeSet<String> = facts.iter().map(|f| f.unit.name.clone()).collect();
+    let mut generated = Vec::new();
+    for function in facts.iter_mut() {
+        if function.unit.role != metadata::Role::Function || !function.unit.bundle_libs {
+            continue;
+        }
+        let roots: Vec<(String, &inspect::BinaryFacts)> = function
+            .binaries
+            .iter()
+            .map(|b| (b.name.clone(), &b.facts))
+            .collect();
+        let search = libs::SearchPath::host(function.arch, &extra);
+        let bundled = libs::bundle(&roots, function.arch, function.unit.runtimes[0], &search)?;
+        if bundled.is_empty() {
+            continue;
+        }
+        let name = format!("{}-libs", function.unit.name);
+        if taken.contains(&name) {
+            return Err(Error::config(format!(
+                "function `{}` needs a generated layer `{name}`, but an artifact of that name already exists",
+                function.unit.name
+            ))
+            .with_help("rename the other artifact, or set bundle_libs = false and ship the libraries yourself"));
+        }
+        let sonames: Vec<&str> = bundled.iter().map(|b| b.soname.as_str()).collect();
+        shell.verbose(|| {
+            format!(
+                "bundling {} for `{}` ({})",
+                sonames.join(", "),
+                function.unit.name,
+                function.arch
+            )
+        });
+        let mut unit = function.unit.clone();
+        unit.name = name.clone();
+        unit.role = metadata::Role::Layer;
+        unit.bins = Vec::new();
+        unit.cdylibs = Vec::new();
+        unit.includes = Vec::new();
+        unit.layers = Vec::new();
+        unit.archs = vec![function.arch];
+        unit.reasons = vec![format!(
+            "layer: shared libraries `{}` needs and {} lacks: {}",
+            function.unit.name,
+            function.unit.runtimes[0],
+            sonames.join(", ")
+        )];
+        function.unit.layers.push(name);
+        generated.push(UnitFacts {
+            unit,
+            arch: function.arch,
+            target: function.target,
+            linker: function.linker,
+            glibc: function.glibc,
+            binaries: Vec::new(),
+            cdylibs: Vec::new(),
+            libraries: bundled
+                .into_iter()
+                .map(|library| plan::BinaryInput {
+                    name: library.soname,
+                    path: library.path,
+                    facts: library.facts,
+                })
+                .collect(),
+            includes: Vec::new(),
+        });
+    }
+    Ok(generated)
 }
 
 /// Errors among the binary checks stop the run before anything is written.

@@ -1,4 +1,10 @@
 fn main() {
+    // A file-size limit (`ulimit -f`) should surface as a write error we can report and clean up
+    // after, not as SIGXFSZ killing the process mid-write.
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts is sound.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = match cargo_lambda_pack::cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(err) => err.exit(),

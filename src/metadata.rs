@@ -125,7 +125,14 @@ impl Level<'_> {
 
     fn keys(&self) -> &'static [&'static str] {
         match self {
-            Level::Workspace => &["arch", "runtime", "package", "allow"],
+            Level::Workspace => &[
+                "arch",
+                "runtime",
+                "package",
+                "allow",
+                "base_image",
+                "bundle_libs",
+            ],
             Level::Package => &[
                 "arch",
                 "runtime",
@@ -135,6 +142,8 @@ impl Level<'_> {
                 "package",
                 "allow",
                 "extension",
+                "base_image",
+                "bundle_libs",
                 "bin",
             ],
             Level::Bin(_) => &[
@@ -146,6 +155,8 @@ impl Level<'_> {
                 "package",
                 "allow",
                 "extension",
+                "base_image",
+                "bundle_libs",
             ],
         }
     }
@@ -593,6 +604,30 @@ mod tests {
         );
         assert!(err.help.is_some());
         assert!(parse(json!({ "extension": "external" })).is_ok());
+    }
+
+    #[test]
+    fn base_image_and_bundle_libs_are_validated() {
+        let parsed =
+            parse(json!({ "base_image": "registry.example/base:1", "bundle_libs": false }))
+                .unwrap();
+        assert_eq!(
+            parsed.table.base_image.as_deref(),
+            Some("registry.example/base:1")
+        );
+        assert_eq!(parsed.table.bundle_libs, Some(false));
+        assert!(
+            parse(json!({ "bundle_libs": "no" }))
+                .unwrap_err()
+                .to_string()
+                .contains("must be true or false")
+        );
+        assert!(
+            parse(json!({ "base_image": "" }))
+                .unwrap_err()
+                .to_string()
+                .contains("image reference")
+        );
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct UnitFacts {
     pub binaries: Vec<BinaryInput>,
     /// In the order of `unit.cdylibs`.
     pub cdylibs: Vec<BinaryInput>,
+    /// Shared libraries copied from the build host into a generated layer, each placed at
+    /// `lib/<name>` where `name` is its soname.
+    pub libraries: Vec<BinaryInput>,
     pub includes: Vec<IncludedFile>,
 }
 
@@ -277,7 +280,29 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
             size: cdylib.facts.size,
         });
     }
+    for library in &facts.libraries {
+        let entry = format!("lib/{}", library.name);
+        check(
+            library,
+            &entry,
+            format!("/opt/lib/{}", library.name),
+            &mut findings,
+        );
+        files.push(Entry {
+            path: entry,
+            mode: MODE_EXECUTABLE,
+            source: Some(library.path.clone()),
+            size: library.facts.size,
+        });
+    }
     let owned: BTreeSet<String> = files.iter().map(|e| e.path.clone()).collect();
+    // Libraries this artifact itself puts in lib/ (→ /opt/lib, on LD_LIBRARY_PATH) are not missing.
+    findings.retain(|f| {
+        f.finding
+            .soname
+            .as_ref()
+            .is_none_or(|soname| !owned.contains(&format!("lib/{soname}")))
+    });
     for file in &facts.includes {
         if owned.contains(&file.dest)
             || owned
@@ -419,6 +444,27 @@ fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<String>> {
         }
         let total = artifact.size_unzipped + layers.iter().map(|l| l.size).sum::<u64>();
         artifact.size_unzipped_with_layers = Some(total);
+        // A library an attached layer puts in /opt/lib (on LD_LIBRARY_PATH) is no longer missing.
+        let mut satisfied = Vec::new();
+        artifact.findings.retain(|finding| {
+            let Some(soname) = &finding.finding.soname else {
+                return true;
+            };
+            let path = format!("lib/{soname}");
+            match artifact
+                .layers
+                .iter()
+                .zip(&layers)
+                .find(|(_, l)| l.entries.iter().any(|e| e.path == path))
+            {
+                Some((name, _)) => {
+                    satisfied.push(format!("{soname} comes from layer `{name}` (/opt/lib)"));
+                    false
+                }
+                None => true,
+            }
+        });
+        artifact.reasons.extend(satisfied);
         let too_many_layers = layers.len() > MAX_LAYERS;
         let too_big = total > MAX_UNZIPPED_BYTES;
         let why_image = match artifact.requested_format {

@@ -72,6 +72,10 @@ pub struct ManifestArtifact {
     /// For images: the command that builds it, to run in the manifest's directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_command: Option<String>,
+    /// For ZIPs: hex SHA-256 of everything the archive is made from (entries' paths, modes and
+    /// contents, timestamp, writer); an unchanged value means an unchanged archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_sha256: Option<String>,
     /// Binary-check findings that did not stop the run (warnings, and errors allowed by `allow`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -143,6 +147,7 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
                 .then(|| format!("{}/Dockerfile", artifact.path)),
             image_size: (artifact.format == Format::Image).then_some(artifact.size_unzipped),
             build_command: artifact.build_command.clone(),
+            inputs_sha256: emitted.inputs_sha256.clone(),
             warnings: artifact
                 .findings
                 .iter()
@@ -158,6 +163,24 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
 }
 
 impl Manifest {
+    /// What each ZIP of this manifest was made from, by path, for skipping unchanged work.
+    pub fn previous_inputs(&self) -> std::collections::BTreeMap<String, crate::emit::Previous> {
+        self.artifacts
+            .iter()
+            .filter_map(|a| {
+                Some((
+                    a.path.clone(),
+                    crate::emit::Previous {
+                        inputs_sha256: a.inputs_sha256.clone()?,
+                        sha256: a.sha256.clone(),
+                        code_sha256: a.code_sha256.clone(),
+                        size_zipped: a.size_zipped,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("the manifest always serializes");
         text.push('\n');

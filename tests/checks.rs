@@ -269,3 +269,118 @@ fn inspect_reports_facts_and_refuses_what_is_not_elf() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn missing_shared_libraries_go_into_a_generated_layer() {
+    let fixture = Fixture::copy("sqlite-fn");
+    let args = [
+        "--target",
+        "x86_64-unknown-linux-gnu",
+        "--compiler",
+        "cargo",
+    ];
+    let run = fixture.pack(&args);
+    run.assert_success();
+    let out = fixture.out_dir();
+    let manifest = manifest(&out);
+    let function = artifact(&manifest, "sqlite-fn");
+    assert_eq!(function["layers"], serde_json::json!(["sqlite-fn-libs"]));
+    let layer = artifact(&manifest, "sqlite-fn-libs");
+    assert_eq!(layer["kind"], "layer");
+    assert_eq!(
+        layer["compatible_architectures"],
+        serde_json::json!(["x86_64"])
+    );
+    let entries = python_entries(&out.join(layer["path"].as_str().unwrap()));
+    let library = entries
+        .iter()
+        .find(|e| e.name == "lib/libsqlite3.so.0")
+        .expect("libsqlite3 bundled");
+    assert_eq!(
+        library.mode, 0o100755,
+        "the real file under its soname, not a symlink"
+    );
+    assert_eq!(library.elf_machine, Some(EM_X86_64));
+    assert_eq!(
+        function["size_unzipped_with_layers"].as_u64().unwrap(),
+        function["size_unzipped"].as_u64().unwrap() + layer["size_unzipped"].as_u64().unwrap()
+    );
+
+    // libxml2 pulls in more libraries the runtime lacks: all of them come along.
+    let xml_layer = artifact(&manifest, "xml-fn-libs");
+    let names: Vec<String> = python_entries(&out.join(xml_layer["path"].as_str().unwrap()))
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    for soname in [
+        "lib/libxml2.so.2",
+        "lib/liblzma.so.5",
+        "lib/libicuuc.so.72",
+        "lib/libicudata.so.72",
+    ] {
+        assert!(
+            names.iter().any(|n| n == soname),
+            "{soname} missing from {names:?}"
+        );
+    }
+
+    // Laid out as Lambda would, the loader resolves every soname, libsqlite3 from the layer.
+    for (function, layer) in [("sqlite-fn", "sqlite-fn-libs"), ("xml-fn", "xml-fn-libs")] {
+        let sandbox = tempfile::tempdir().unwrap();
+        for (zip, dir) in [
+            (format!("x86_64/{function}.zip"), "task"),
+            (format!("x86_64/{layer}.zip"), "opt"),
+        ] {
+            let status = std::process::Command::new("unzip")
+                .args(["-q", "-o"])
+                .arg(out.join(zip))
+                .arg("-d")
+                .arg(sandbox.path().join(dir))
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let listing = std::process::Command::new("/lib64/ld-linux-x86-64.so.2")
+            .arg("--library-path")
+            .arg(sandbox.path().join("opt/lib"))
+            .arg("--list")
+            .arg(sandbox.path().join("task/bootstrap"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&listing.stdout);
+        assert!(listing.status.success(), "{text}");
+        assert!(!text.contains("not found"), "{text}");
+        let opt_lib = sandbox.path().join("opt/lib").display().to_string();
+        let wanted = if function == "sqlite-fn" {
+            "libsqlite3.so.0"
+        } else {
+            "libxml2.so.2"
+        };
+        assert!(
+            text.lines()
+                .any(|l| l.contains(wanted) && l.contains(&opt_lib)),
+            "{wanted} resolves into the layer:\n{text}"
+        );
+        let ran = std::process::Command::new(sandbox.path().join("task/bootstrap"))
+            .env("LD_LIBRARY_PATH", sandbox.path().join("opt/lib"))
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    }
+
+    // Turned off, the missing library is a finding that stops the pack.
+    let text =
+        fixture.read("Cargo.toml") + "\n[package.metadata.lambda-pack]\nbundle_libs = false\n";
+    fixture.write("Cargo.toml", &text);
+    let refused = fixture.pack(&args);
+    refused.assert_code(8);
+    assert!(
+        refused.stderr.contains("[missing-library]") && refused.stderr.contains("libsqlite3.so.0"),
+        "{}",
+        refused.stderr
+    );
+}

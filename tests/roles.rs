@@ -223,11 +223,17 @@ fn basic_with_layers(layers: &[(&str, &[(&str, &str)])], attach: &[&str]) -> Fix
 }
 
 #[test]
-fn six_layers_are_more_than_lambda_allows() {
+fn six_layers_are_more_than_a_zip_allows() {
     let names = ["l1", "l2", "l3", "l4", "l5", "l6"];
     let layers: Vec<(&str, &[(&str, &str)])> =
         names.iter().map(|n| (*n, &[("x.txt", "x")][..])).collect();
+
+    // With package = "zip", six layers is an error: Lambda takes at most five.
     let fixture = basic_with_layers(&layers, &names);
+    let text = fixture
+        .read("fn-x86/Cargo.toml")
+        .replace("arch = \"x86_64\"", "arch = \"x86_64\"\npackage = \"zip\"");
+    fixture.write("fn-x86/Cargo.toml", &text);
     let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
     run.assert_code(9);
     assert!(
@@ -243,9 +249,30 @@ fn six_layers_are_more_than_lambda_allows() {
         "nothing written"
     );
 
+    // Left to choose, the function becomes a container image holding all six.
+    let auto = basic_with_layers(&layers, &names);
+    let run = auto.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+    run.assert_success();
+    let manifest = manifest(&auto.out_dir());
+    assert_eq!(artifact(&manifest, "fn-x86")["format"], "image");
+    let dockerfile =
+        std::fs::read_to_string(auto.out_dir().join("x86_64/fn-x86/Dockerfile")).unwrap();
+    assert_eq!(dockerfile.matches("\nCOPY opt/").count(), 6, "{dockerfile}");
+    let plan = auto.pack(&["plan", "--compiler", "cargo", "-p", "fn-x86"]);
+    assert!(
+        plan.stderr.contains("image (6 layers > 5 limit)"),
+        "{}",
+        plan.stderr
+    );
+
     let five = basic_with_layers(&layers[..5], &names[..5]);
     five.pack(&["--compiler", "cargo", "-p", "fn-x86"])
         .assert_success();
+    assert_eq!(artifact(&manifest_of(&five), "fn-x86")["format"], "zip");
+}
+
+fn manifest_of(fixture: &Fixture) -> serde_json::Value {
+    manifest(&fixture.out_dir())
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 pub mod zip;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -29,19 +30,63 @@ pub struct Emitted {
     pub size_zipped: u64,
     /// True when an identical file was already in place and was left alone.
     pub unchanged: bool,
+    /// Hex SHA-256 of everything the file is made from (see [`inputs_digest`]); lets the next run
+    /// skip rebuilding an archive whose inputs did not change.
+    pub inputs_sha256: Option<String>,
 }
 
-/// Writes every artifact of the plan under `out_dir`, in parallel across cores. Results are in
-/// the plan's order. `on_done` is called as each artifact finishes (for status lines).
+/// What an earlier run recorded about an artifact (from its manifest), to skip unchanged work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Previous {
+    pub inputs_sha256: String,
+    pub sha256: String,
+    pub code_sha256: String,
+    pub size_zipped: u64,
+}
+
+/// Identifies how archives are written; part of every inputs digest so that a change in the
+/// writer (version, compression) never reuses an archive written the old way.
+const WRITER_ID: &str = concat!(
+    "cargo-lambda-pack ",
+    env!("CARGO_PKG_VERSION"),
+    " zip deflate-9"
+);
+
+/// A written artifact waiting to be moved to its final name by [`commit`]. Dropping it deletes
+/// the temporary file or directory.
+#[derive(Debug)]
+pub enum Pending {
+    File {
+        temp: tempfile::NamedTempFile,
+        dest: PathBuf,
+    },
+    Dir {
+        temp: tempfile::TempDir,
+        dest: PathBuf,
+    },
+}
+
+/// Artifacts written to temporary names, in the plan's order, ready to [`commit`].
+#[derive(Debug)]
+pub struct Staged {
+    pub emitted: Vec<Emitted>,
+    pub pending: Vec<Pending>,
+}
+
+/// Writes every artifact of the plan to a temporary name beside its final one, in parallel across
+/// cores; nothing under a final name changes until [`commit`]. If any artifact fails, every
+/// temporary is deleted and the output directory is as it was. `on_done` is called as each
+/// artifact is written (for status lines).
 pub fn emit(
     plan: &Plan,
     out_dir: &Path,
+    previous: &BTreeMap<String, Previous>,
     on_done: impl Fn(&PlannedArtifact, &Emitted) + Sync,
-) -> Result<Vec<Emitted>> {
+) -> Result<Staged> {
     let artifacts = &plan.artifacts;
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Emitted>>>> =
-        Mutex::new((0..artifacts.len()).map(|_| None).collect());
+    type Slot = Option<Result<(Emitted, Option<Pending>)>>;
+    let results: Mutex<Vec<Slot>> = Mutex::new((0..artifacts.len()).map(|_| None).collect());
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -55,10 +100,12 @@ pub fn emit(
                         break;
                     };
                     let result = match artifact.format {
-                        Format::Zip => emit_zip(plan, artifact, out_dir),
+                        Format::Zip => {
+                            emit_zip(plan, artifact, out_dir, previous.get(&artifact.path))
+                        }
                         Format::Image => emit_context(artifact, out_dir),
                     };
-                    if let Ok(emitted) = &result {
+                    if let Ok((emitted, _)) = &result {
                         on_done(artifact, emitted);
                     }
                     results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(result);
@@ -66,17 +113,60 @@ pub fn emit(
             });
         }
     });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|r| r.expect("every artifact was emitted"))
-        .collect()
+    let mut staged = Staged {
+        emitted: Vec::new(),
+        pending: Vec::new(),
+    };
+    for slot in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        let (emitted, pending) = slot.expect("every artifact was emitted")?;
+        staged.emitted.push(emitted);
+        staged.pending.extend(pending);
+    }
+    Ok(staged)
 }
 
-fn emit_zip(plan: &Plan, artifact: &PlannedArtifact, out_dir: &Path) -> Result<Emitted> {
+/// Moves every staged artifact to its final name. Renames within one directory are atomic, so
+/// each final name holds either the old or the new complete artifact at every moment.
+pub fn commit(pending: Vec<Pending>) -> Result<()> {
+    for item in pending {
+        match item {
+            Pending::File { temp, dest } => {
+                temp.persist(&dest)
+                    .map_err(|e| Error::write(&dest, &e.error))?;
+            }
+            Pending::Dir { temp, dest } => {
+                replace_dir(temp.keep(), &dest).map_err(|e| Error::write(&dest, &e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn emit_zip(
+    plan: &Plan,
+    artifact: &PlannedArtifact,
+    out_dir: &Path,
+    previous: Option<&Previous>,
+) -> Result<(Emitted, Option<Pending>)> {
     let final_path = out_dir.join(&artifact.path);
     let parent = final_path.parent().unwrap_or(out_dir).to_path_buf();
+    // Same inputs as last time and the file still what was written then: nothing to do. Hashing
+    // the inputs reads them but does not compress them, which is most of a pack's cost.
+    let inputs = inputs_digest(plan, artifact).map_err(|e| Error::read(&final_path, &e))?;
+    if let Some(previous) = previous
+        && previous.inputs_sha256 == inputs
+        && sha256_file(&final_path).ok().map(|d| hex(&d)).as_deref()
+            == Some(previous.sha256.as_str())
+    {
+        let emitted = Emitted {
+            sha256: previous.sha256.clone(),
+            code_sha256: previous.code_sha256.clone(),
+            size_zipped: previous.size_zipped,
+            unchanged: true,
+            inputs_sha256: Some(inputs),
+        };
+        return Ok((emitted, None));
+    }
     std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, &e))?;
     let temp = tempfile::Builder::new()
         .prefix(&format!(".{}.", artifact.name))
@@ -90,22 +180,41 @@ fn emit_zip(plan: &Plan, artifact: &PlannedArtifact, out_dir: &Path) -> Result<E
         .map_err(|e| Error::write(&final_path, &e))?;
     let digest = sha256_file(temp.path()).map_err(|e| Error::write(&final_path, &e))?;
     let unchanged = sha256_file(&final_path).ok() == Some(digest);
-    if !unchanged {
-        temp.persist(&final_path)
-            .map_err(|e| Error::write(&final_path, &e.error))?;
-    }
-    Ok(Emitted {
+    let emitted = Emitted {
         sha256: hex(&digest),
         code_sha256: base64::engine::general_purpose::STANDARD.encode(digest),
         size_zipped,
         unchanged,
-    })
+        inputs_sha256: Some(inputs),
+    };
+    let pending = (!unchanged).then_some(Pending::File {
+        temp,
+        dest: final_path,
+    });
+    Ok((emitted, pending))
+}
+
+/// Hex SHA-256 over everything that decides an archive's bytes: the writer, the timestamp, and
+/// each entry's path, mode and content.
+fn inputs_digest(plan: &Plan, artifact: &PlannedArtifact) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    hasher.update(WRITER_ID.as_bytes());
+    hasher.update(serde_json::to_vec(&plan.timestamp).unwrap_or_default());
+    for entry in &artifact.entries {
+        hasher.update(entry.path.as_bytes());
+        hasher.update(format!("\0{:o}\0", entry.mode).as_bytes());
+        if let Some(source) = &entry.source {
+            hasher.update(sha256_file(source)?);
+        }
+        hasher.update(b"\n");
+    }
+    Ok(hex(&hasher.finalize()))
 }
 
 /// Writes a container image's build context: every entry, the Dockerfile and `.dockerignore`,
 /// into a temporary directory beside the final one, then swaps it into place. A context whose
 /// contents are unchanged is left alone.
-fn emit_context(artifact: &PlannedArtifact, out_dir: &Path) -> Result<Emitted> {
+fn emit_context(artifact: &PlannedArtifact, out_dir: &Path) -> Result<(Emitted, Option<Pending>)> {
     let final_dir = out_dir.join(&artifact.path);
     let parent = final_dir.parent().unwrap_or(out_dir).to_path_buf();
     let dockerfile = artifact.dockerfile.as_deref().unwrap_or_default();
@@ -124,6 +233,7 @@ fn emit_context(artifact: &PlannedArtifact, out_dir: &Path) -> Result<Emitted> {
             .ok()
             .as_deref()
             == Some(dockerfile);
+    let mut pending = None;
     if !in_place {
         std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, &e))?;
         let temp = tempfile::Builder::new()
@@ -133,14 +243,19 @@ fn emit_context(artifact: &PlannedArtifact, out_dir: &Path) -> Result<Emitted> {
             .map_err(|e| Error::write(&parent, &e))?;
         write_context(artifact, dockerfile, temp.path())
             .map_err(|e| Error::write(&final_dir, &e))?;
-        replace_dir(temp.keep(), &final_dir).map_err(|e| Error::write(&final_dir, &e))?;
+        pending = Some(Pending::Dir {
+            temp,
+            dest: final_dir,
+        });
     }
-    Ok(Emitted {
+    let emitted = Emitted {
         sha256: hex(&digest),
         code_sha256: base64::engine::general_purpose::STANDARD.encode(digest),
         size_zipped: 0,
         unchanged: in_place,
-    })
+        inputs_sha256: None,
+    };
+    Ok((emitted, pending))
 }
 
 fn write_context(artifact: &PlannedArtifact, dockerfile: &str, dir: &Path) -> io::Result<()> {
@@ -267,4 +382,58 @@ pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The lock file that serializes runs writing to one output directory.
+pub const LOCK_FILE: &str = ".lambda-pack.lock";
+
+/// Takes the output directory's lock, waiting for another run to finish if it holds it
+/// (`on_wait` is told once). The lock is released when the returned file is dropped, or by the
+/// kernel when the process dies, so a killed run never leaves it stuck.
+pub fn lock_out_dir(out_dir: &Path, on_wait: impl FnOnce()) -> Result<File> {
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::write(out_dir, &e))?;
+    let path = out_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::write(&path, &e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            on_wait();
+            file.lock().map_err(|e| Error::write(&path, &e))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::write(&path, &e)),
+    }
+    Ok(file)
+}
+
+/// Deletes temporary files and directories that an interrupted run left behind (`.<name>.*.tmp`,
+/// `.<name>.old-*`). Call it only while holding the lock: then no other run is writing them.
+pub fn remove_leftovers(out_dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    for entry in walkdir::WalkDir::new(out_dir).min_depth(1).max_depth(2) {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name().to_string_lossy();
+        let leftover = name.starts_with('.')
+            && (name.ends_with(".tmp") || name.contains(".old-"))
+            && name != LOCK_FILE;
+        if !leftover {
+            continue;
+        }
+        let path = entry.path();
+        let result = if entry.file_type().is_dir() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        match result {
+            Ok(()) => removed += 1,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(Error::write(path, &err)),
+        }
+    }
+    Ok(removed)
 }

@@ -79,6 +79,7 @@ fn facts(unit: Unit, arch: Arch, includes: Vec<IncludedFile>) -> UnitFacts {
         glibc: None,
         binaries,
         cdylibs,
+        libraries: vec![],
         includes,
     }
 }

@@ -1,12 +1,869 @@
 //! `cargo lambda-pack verify`: reads the manifest, lays each function out as Lambda would
 //! (function ZIP in the task dir, layers in order in the opt dir) and runs it.
+//!
+//! Everything a user can get wrong (the manifest, the function names, the event and expect
+//! files, an artifact changed since it was packed) is checked before the first function runs;
+//! then every selected function runs, its results are printed, and a single error at the end
+//! says whether any failed.
 
-use crate::cli::VerifyArgs;
-use crate::error::{Error, Result};
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::expect::{self, ExpectReport};
+use super::{
+    FunctionRun, InvokeOutcome, NamespaceMode, RunReport, ShutdownStatus, VerifyError, extract_zip,
+    run_function,
+};
+use crate::cli::{MessageFormat, VerifyArgs};
+use crate::error::{Error, ErrorKind, Result};
 use crate::output::Shell;
+use crate::report::{MANIFEST_FILE, Manifest, ManifestArtifact, SCHEMA_VERSION};
 use crate::settings::Options;
+use crate::target::Arch;
+use crate::workspace::Workspace;
+
+/// Bytes of a response shown in the human output.
+const PREVIEW_BYTES: usize = 200;
+/// Lines of a failed process's stderr shown in the human output.
+const STDERR_TAIL_LINES: usize = 20;
+/// Characters of each JSON value shown for an expect mismatch.
+const SHOWN_JSON_CHARS: usize = 2000;
+/// Mismatching invokes shown in detail in the human output.
+const SHOWN_MISMATCHES: usize = 3;
+/// Indentation of detail lines: under the message of a status line.
+const INDENT: &str = "             ";
 
 pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
-    let _ = (args, options, shell);
-    Err(Error::internal("verify is being wired to the manifest"))
+    let out_dir = match &options.out_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
+            options.out_dir(&workspace)
+        }
+    };
+    let manifest_path = out_dir.join(MANIFEST_FILE);
+    let manifest = read_manifest(&manifest_path)?;
+    let event = match &args.event {
+        Some(path) => read_json(path, "--event")?.0,
+        None => b"{}".to_vec(),
+    };
+    let expected = match &args.expect {
+        Some(path) => Some((path.display().to_string(), read_json(path, "--expect")?.1)),
+        None => None,
+    };
+    let selected = select(&manifest, &args.functions, &manifest_path, shell)?;
+    let mut checked = BTreeSet::new();
+    let prepared = selected
+        .into_iter()
+        .map(|artifact| prepare(artifact, &manifest, &out_dir, &manifest_path, &mut checked))
+        .collect::<Result<Vec<_>>>()?;
+
+    let settings = RunSettings {
+        event,
+        invokes: args.invokes as usize,
+        timeout: Duration::from_secs(args.timeout),
+        expected,
+    };
+    let human = options.message_format == MessageFormat::Human;
+    let mut results = Vec::new();
+    for function in &prepared {
+        shell.status("Verifying", function.describe());
+        let started = Instant::now();
+        let result = verify_function(function, &settings);
+        if human {
+            shell.print_block(&render(&result));
+        }
+        let verb = if result.passed { "Passed" } else { "Failed" };
+        shell.status(
+            verb,
+            format!(
+                "{} ({}) in {:.1}s",
+                result.name,
+                result.arch,
+                started.elapsed().as_secs_f64()
+            ),
+        );
+        results.push(result);
+    }
+
+    let passed = results.iter().filter(|r| r.passed).count();
+    let failed = results.len() - passed;
+    if options.message_format == MessageFormat::Json {
+        let document = JsonDocument {
+            functions: &results,
+            passed,
+            failed,
+        };
+        let text = serde_json::to_string_pretty(&document).expect("the report always serializes");
+        shell.print_data(&text).map_err(|err| {
+            Error::new(
+                ErrorKind::WriteFailed,
+                format!("could not write to stdout: {err}"),
+            )
+            .with_help("check the pipe or file stdout is redirected to")
+        })?;
+    }
+    shell.status(
+        "Finished",
+        format!(
+            "{} function(s): {passed} passed, {failed} failed",
+            results.len()
+        ),
+    );
+    outcome(&results)
+}
+
+/// The single error that ends a run with failures: the environment's (a missing qemu, say)
+/// before the functions' own.
+fn outcome(results: &[FunctionResult]) -> Result<()> {
+    if let Some((result, kind)) = results.iter().find_map(|r| {
+        r.setup_kind
+            .filter(|k| *k != ErrorKind::VerifyFailed)
+            .map(|k| (r, k))
+    }) {
+        let message = result.error.clone().unwrap_or_default();
+        let mut error = Error::new(
+            kind,
+            format!(
+                "could not verify {} ({}): {message}",
+                result.name, result.arch
+            ),
+        );
+        error = match kind {
+            ErrorKind::ToolchainMissing => error.with_help(
+                "install the missing tool, or name only functions of this machine's architecture",
+            ),
+            _ => error.with_help(
+                "this is about this machine, not the function: check that the temporary directory \
+                 (TMPDIR) is writable and has room, and that loopback networking works",
+            ),
+        };
+        return Err(error);
+    }
+    let failed: Vec<&FunctionResult> = results.iter().filter(|r| !r.passed).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let mut error = Error::new(
+        ErrorKind::VerifyFailed,
+        format!(
+            "{} of {} function(s) failed verification",
+            failed.len(),
+            results.len()
+        ),
+    );
+    for result in failed {
+        error = error.with_note(format!(
+            "{} ({}): {}",
+            result.name,
+            result.arch,
+            result.failure_summary()
+        ));
+    }
+    Err(error.with_help(
+        "the output above shows each invoke, any expected and actual responses and the runtime's \
+         stderr; fix the function (or the --expect file), pack again and re-run \
+         `cargo lambda-pack verify` (or pass --build)",
+    ))
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest> {
+    let bytes = std::fs::read(path).map_err(|err| {
+        let what = if err.kind() == std::io::ErrorKind::NotFound {
+            format!("no manifest at `{}`", path.display())
+        } else {
+            format!("could not read manifest `{}`: {err}", path.display())
+        };
+        Error::config(what).with_help(
+            "run `cargo lambda-pack` first, or pass --build (and --out-dir if the artifacts were \
+             written elsewhere)",
+        )
+    })?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|err| {
+        Error::config(format!(
+            "`{}` is not a lambda-pack manifest: {err}",
+            path.display()
+        ))
+        .with_help("regenerate it with `cargo lambda-pack`, or pass --build")
+    })?;
+    if manifest.schema_version > SCHEMA_VERSION {
+        return Err(Error::config(format!(
+            "`{}` has schema version {}; this cargo-lambda-pack reads version {SCHEMA_VERSION}",
+            path.display(),
+            manifest.schema_version
+        ))
+        .with_help("update cargo-lambda-pack, or pack again with this version (--build)"));
+    }
+    Ok(manifest)
+}
+
+/// Reads a JSON file given to `flag`: its bytes (sent as they are) and its value.
+fn read_json(path: &Path, flag: &str) -> Result<(Vec<u8>, Value)> {
+    let bytes = std::fs::read(path).map_err(|err| {
+        Error::config(format!(
+            "could not read the {flag} file `{}`: {err}",
+            path.display()
+        ))
+        .with_help(format!("pass a JSON file to {flag}"))
+    })?;
+    let value = serde_json::from_slice(&bytes).map_err(|err| {
+        Error::config(format!(
+            "the {flag} file `{}` is not valid JSON: {err}",
+            path.display()
+        ))
+        .with_help(format!("fix the JSON in `{}`", path.display()))
+    })?;
+    Ok((bytes, value))
+}
+
+fn is_function(artifact: &ManifestArtifact) -> bool {
+    artifact.kind == "function"
+}
+
+/// The functions to run: those named (every arch of each name), else every function. Image
+/// artifacts are skipped with a note.
+fn select<'a>(
+    manifest: &'a Manifest,
+    names: &[String],
+    manifest_path: &Path,
+    shell: &Shell,
+) -> Result<Vec<&'a ManifestArtifact>> {
+    let mut available: Vec<&str> = manifest
+        .artifacts
+        .iter()
+        .filter(|a| is_function(a))
+        .map(|a| a.name.as_str())
+        .collect();
+    available.sort_unstable();
+    available.dedup();
+    let candidates: Vec<&ManifestArtifact> = if names.is_empty() {
+        manifest
+            .artifacts
+            .iter()
+            .filter(|a| is_function(a))
+            .collect()
+    } else {
+        let unknown: Vec<&String> = names
+            .iter()
+            .filter(|name| !manifest.artifacts.iter().any(|a| &a.name == *name))
+            .collect();
+        if !unknown.is_empty() {
+            let quoted: Vec<String> = unknown.iter().map(|n| format!("`{n}`")).collect();
+            let mut error = Error::config(format!(
+                "no function {} in `{}`",
+                quoted.join(", "),
+                manifest_path.display()
+            ))
+            .with_note(format!("functions in the manifest: {}", list(&available)));
+            let suggestions: Vec<String> = unknown
+                .iter()
+                .filter_map(|name| closest(name, &available).map(|s| format!("`{s}`")))
+                .collect();
+            error = if suggestions.is_empty() {
+                error
+                    .with_help("name functions from the list, or pack their crates first (--build)")
+            } else {
+                error.with_help(format!("did you mean {}?", suggestions.join(", ")))
+            };
+            return Err(error);
+        }
+        let mut chosen = Vec::new();
+        for name in names {
+            let matching: Vec<&ManifestArtifact> = manifest
+                .artifacts
+                .iter()
+                .filter(|a| &a.name == name)
+                .collect();
+            let functions: Vec<&ManifestArtifact> = matching
+                .iter()
+                .copied()
+                .filter(|a| is_function(a))
+                .collect();
+            if functions.is_empty() {
+                let mut users: Vec<&str> = manifest
+                    .artifacts
+                    .iter()
+                    .filter(|a| is_function(a) && a.layers.contains(name))
+                    .map(|a| a.name.as_str())
+                    .collect();
+                users.sort_unstable();
+                users.dedup();
+                let help = if users.is_empty() {
+                    "no function attaches it; name a function instead".to_string()
+                } else {
+                    format!("verify a function that attaches it: {}", users.join(", "))
+                };
+                return Err(Error::config(format!(
+                    "`{name}` is {} {}, not a function; verify runs functions with their layers",
+                    article(&matching[0].kind),
+                    matching[0].kind
+                ))
+                .with_note(format!("functions in the manifest: {}", list(&available)))
+                .with_help(help));
+            }
+            for function in functions {
+                if !chosen
+                    .iter()
+                    .any(|c: &&ManifestArtifact| std::ptr::eq(*c, function))
+                {
+                    chosen.push(function);
+                }
+            }
+        }
+        chosen
+    };
+    let mut selected = Vec::new();
+    for artifact in candidates {
+        if artifact.format == "zip" {
+            selected.push(artifact);
+        } else {
+            shell.note(format!(
+                "skipping {} ({}): {} artifacts are not run by verify yet",
+                artifact.name, artifact.arch, artifact.format
+            ));
+        }
+    }
+    if selected.is_empty() {
+        return Err(Error::config(format!(
+            "nothing to verify: `{}` lists no ZIP function{}",
+            manifest_path.display(),
+            if names.is_empty() {
+                ""
+            } else {
+                " among those named"
+            }
+        ))
+        .with_help("pack a workspace with at least one function crate (--build)"));
+    }
+    Ok(selected)
+}
+
+/// The available name nearest to a mistyped one, if any is near.
+fn closest<'a>(name: &str, available: &[&'a str]) -> Option<&'a str> {
+    available
+        .iter()
+        .map(|candidate| (strsim::levenshtein(name, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= 2.max(name.len() / 3))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// A function with its ZIP and its layers' ZIPs, in merge order, all checked against the
+/// manifest.
+struct Prepared<'a> {
+    artifact: &'a ManifestArtifact,
+    arch: Arch,
+    zip: PathBuf,
+    layers: Vec<PathBuf>,
+}
+
+impl Prepared<'_> {
+    fn describe(&self) -> String {
+        let mut parts = vec![self.arch.to_string()];
+        match self.layers.len() {
+            0 => {}
+            1 => parts.push("1 layer".into()),
+            n => parts.push(format!("{n} layers")),
+        }
+        if Arch::host() != Some(self.arch) {
+            parts.push("qemu".into());
+        }
+        format!("{} ({})", self.artifact.name, parts.join(", "))
+    }
+}
+
+fn prepare<'a>(
+    artifact: &'a ManifestArtifact,
+    manifest: &'a Manifest,
+    out_dir: &Path,
+    manifest_path: &Path,
+    checked: &mut BTreeSet<PathBuf>,
+) -> Result<Prepared<'a>> {
+    let arch = Arch::parse(&artifact.arch).ok_or_else(|| {
+        Error::config(format!(
+            "function `{}` in `{}` has architecture `{}`, which Lambda does not have",
+            artifact.name,
+            manifest_path.display(),
+            artifact.arch
+        ))
+        .with_help("regenerate the manifest with `cargo lambda-pack`")
+    })?;
+    let zip = out_dir.join(&artifact.path);
+    check_sha256(artifact, &zip, checked)?;
+    let mut layers = Vec::new();
+    for name in &artifact.layers {
+        let layer = manifest
+            .artifacts
+            .iter()
+            .find(|a| &a.name == name && a.arch == artifact.arch && !is_function(a))
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "function `{}` ({}) attaches `{name}`, but `{}` has no {} layer or extension `{name}`",
+                    artifact.name,
+                    artifact.arch,
+                    manifest_path.display(),
+                    artifact.arch
+                ))
+                .with_help("pack the workspace again so the manifest lists every attached layer (or pass --build)")
+            })?;
+        let path = out_dir.join(&layer.path);
+        check_sha256(layer, &path, checked)?;
+        layers.push(path);
+    }
+    Ok(Prepared {
+        artifact,
+        arch,
+        zip,
+        layers,
+    })
+}
+
+/// The file must still be the one the manifest describes.
+fn check_sha256(
+    artifact: &ManifestArtifact,
+    path: &Path,
+    checked: &mut BTreeSet<PathBuf>,
+) -> Result<()> {
+    if checked.contains(path) {
+        return Ok(());
+    }
+    let actual = sha256_hex(path).map_err(|err| {
+        Error::config(format!(
+            "could not read {} `{}` ({}) at `{}`: {err}",
+            artifact.kind,
+            artifact.name,
+            artifact.arch,
+            path.display()
+        ))
+        .with_help("pack again (`cargo lambda-pack`, or pass --build) to write it")
+    })?;
+    if !actual.eq_ignore_ascii_case(&artifact.sha256) {
+        return Err(Error::config(format!(
+            "`{}` changed since it was packed: its SHA-256 is {actual}, the manifest says {}",
+            path.display(),
+            artifact.sha256
+        ))
+        .with_help("re-run the pack (`cargo lambda-pack`, or pass --build) so the manifest and the artifacts agree"));
+    }
+    checked.insert(path.to_path_buf());
+    Ok(())
+}
+
+fn sha256_hex(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+struct RunSettings {
+    event: Vec<u8>,
+    invokes: usize,
+    timeout: Duration,
+    /// The `--expect` file's name and JSON.
+    expected: Option<(String, Value)>,
+}
+
+/// What one function did, as printed and as serialised for `--message-format json`.
+#[derive(Debug, Serialize)]
+struct FunctionResult {
+    name: String,
+    arch: String,
+    passed: bool,
+    expect: Option<ExpectReport>,
+    report: Option<RunReport>,
+    /// Why the function could not be run at all (an unsafe ZIP, a missing emulator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// The kind of `error`: an artifact at fault fails verification; a missing tool or a
+    /// broken temporary directory stops it.
+    #[serde(skip)]
+    setup_kind: Option<ErrorKind>,
+}
+
+impl FunctionResult {
+    fn failure_summary(&self) -> String {
+        if let Some(error) = &self.error {
+            return error.clone();
+        }
+        if let Some(report) = &self.report
+            && let Some(error_type) = &report.error_type
+        {
+            return match &report.error_message {
+                Some(message) => format!("{error_type}: {}", first_line(message)),
+                None => error_type.clone(),
+            };
+        }
+        if let Some(expect) = &self.expect
+            && let Some(mismatch) = expect.mismatches.first()
+        {
+            return format!(
+                "the response of invoke {} does not match {}: {}",
+                mismatch.invoke, expect.file, mismatch.reason
+            );
+        }
+        "failed".into()
+    }
+}
+
+/// `--message-format json`: the one document printed on stdout.
+#[derive(Serialize)]
+struct JsonDocument<'a> {
+    functions: &'a [FunctionResult],
+    passed: usize,
+    failed: usize,
+}
+
+/// Lays the function out in a temporary directory and runs it.
+fn verify_function(function: &Prepared<'_>, settings: &RunSettings) -> FunctionResult {
+    let mut result = FunctionResult {
+        name: function.artifact.name.clone(),
+        arch: function.artifact.arch.clone(),
+        passed: false,
+        expect: None,
+        report: None,
+        error: None,
+        setup_kind: None,
+    };
+    let report = match lay_out_and_run(function, settings) {
+        Ok(report) => report,
+        Err((kind, message)) => {
+            result.error = Some(message);
+            result.setup_kind = Some(kind);
+            return result;
+        }
+    };
+    let expect = settings
+        .expected
+        .as_ref()
+        .map(|(file, value)| expect::compare(&report, value, file));
+    result.passed = report.is_success() && expect.as_ref().is_none_or(|e| e.matched);
+    result.expect = expect;
+    result.report = Some(report);
+    result
+}
+
+fn lay_out_and_run(
+    function: &Prepared<'_>,
+    settings: &RunSettings,
+) -> std::result::Result<RunReport, (ErrorKind, String)> {
+    let temp = tempfile::Builder::new()
+        .prefix("lambda-verify-")
+        .tempdir()
+        .map_err(|err| {
+            (
+                ErrorKind::Internal,
+                format!(
+                    "could not create a temporary directory in `{}`: {err}",
+                    std::env::temp_dir().display()
+                ),
+            )
+        })?;
+    let task = temp.path().join("task");
+    let opt = temp.path().join("opt");
+    for dir in [&task, &opt] {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            (
+                ErrorKind::Internal,
+                format!("could not create `{}`: {err}", dir.display()),
+            )
+        })?;
+    }
+    extract_zip(&function.zip, &task).map_err(setup_error)?;
+    for layer in &function.layers {
+        extract_zip(layer, &opt).map_err(setup_error)?;
+    }
+    let mut run = FunctionRun::new(&function.artifact.name, function.arch, &task, &opt);
+    run.events = vec![settings.event.clone(); settings.invokes];
+    run.invoke_timeout = settings.timeout;
+    run.namespace = NamespaceMode::Auto;
+    run_function(&run).map_err(setup_error)
+}
+
+/// Sorts a failure to set up or start a run: an artifact at fault fails verification; a missing
+/// emulator is a missing tool; anything else is this machine's problem.
+fn setup_error(error: VerifyError) -> (ErrorKind, String) {
+    let kind = match &error {
+        VerifyError::BadZip { .. }
+        | VerifyError::UnsafeEntry { .. }
+        | VerifyError::CompressionRatio { .. }
+        | VerifyError::TooLarge { .. } => ErrorKind::VerifyFailed,
+        VerifyError::EmulatorMissing { .. } => ErrorKind::ToolchainMissing,
+        VerifyError::Io { .. } | VerifyError::MissingDir { .. } | VerifyError::Server(_) => {
+            ErrorKind::Internal
+        }
+    };
+    (kind, error.to_string())
+}
+
+/// The human rendering of one function's result (stderr, under its status line).
+fn render(result: &FunctionResult) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    if let Some(error) = &result.error {
+        lines.push(format!("could not run: {error}"));
+    }
+    if let Some(report) = &result.report {
+        render_report(report, &mut lines);
+    }
+    if let Some(expect) = &result.expect {
+        render_expect(expect, &mut lines);
+    }
+    if !result.passed && result.error.is_none() {
+        lines.push(format!("result: FAILED ({})", result.failure_summary()));
+        if let Some(report) = &result.report {
+            render_stderr(report, &mut lines);
+        }
+    }
+    let mut text = String::new();
+    for line in lines {
+        for (index, part) in line.lines().enumerate() {
+            text.push_str(INDENT);
+            if index > 0 {
+                text.push_str("  ");
+            }
+            text.push_str(part);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+fn render_report(report: &RunReport, lines: &mut Vec<String>) {
+    if let Some(emulator) = &report.emulator {
+        lines.push(format!("emulator: {emulator}"));
+    }
+    if report.private_mount_namespace {
+        lines.push(
+            "sandbox: private mount namespace (function at /var/task, layers at /opt, read-only)"
+                .into(),
+        );
+    } else {
+        lines.push(format!(
+            "sandbox: no private mount namespace: {}",
+            report
+                .namespace_note
+                .as_deref()
+                .unwrap_or("ran from the temporary directories")
+        ));
+    }
+    lines.push(format!("init: {:.1} ms", report.init_duration_ms));
+    if let Some(init) = &report.init_error {
+        lines.push(format!(
+            "init error from {}: {}{}",
+            init.source,
+            init.error_type,
+            init.error_message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ));
+    }
+    for (index, invoke) in report.invocations.iter().enumerate() {
+        let what = match &invoke.outcome {
+            InvokeOutcome::Response {
+                len,
+                preview,
+                streamed,
+                ..
+            } => {
+                let more = if *len as usize > PREVIEW_BYTES {
+                    format!("… ({len} bytes)")
+                } else {
+                    String::new()
+                };
+                let kind = if *streamed {
+                    "streamed response"
+                } else {
+                    "response"
+                };
+                format!("{kind} {}{more}", preview.replace('\n', "\\n"))
+            }
+            InvokeOutcome::FunctionError {
+                error_type,
+                error_message,
+                ..
+            } => format!(
+                "error {error_type}{}",
+                error_message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+            InvokeOutcome::Timeout { timeout_ms } => {
+                format!("Sandbox.Timeout: no answer within {timeout_ms} ms")
+            }
+            InvokeOutcome::RuntimeExited { exit } => {
+                format!("Runtime.ExitError: the runtime exited ({exit})")
+            }
+            InvokeOutcome::ExtensionCrashed { extension, exit } => {
+                format!("Extension.Crash: extension {extension} exited ({exit})")
+            }
+        };
+        lines.push(format!(
+            "invoke {} ({}): {:.1} ms, {what}",
+            index + 1,
+            invoke.request_id,
+            invoke.duration_ms
+        ));
+    }
+    if report.events_not_run > 0 {
+        lines.push(format!(
+            "{} invoke(s) not run: the environment failed before them",
+            report.events_not_run
+        ));
+    }
+    for extension in &report.extensions {
+        let registration = if extension.registered {
+            format!("registered for [{}]", extension.subscribed.join(", "))
+        } else {
+            "never registered".into()
+        };
+        let shutdown = match extension.shutdown {
+            ShutdownStatus::Exited => "exited at shutdown",
+            ShutdownStatus::Finished => "finished shutdown",
+            ShutdownStatus::ExitedEarly => "exited before shutdown",
+            ShutdownStatus::Killed => "killed at the end of the shutdown budget",
+            ShutdownStatus::NotStarted => "could not be started",
+        };
+        let mut line = format!(
+            "extension {}: {registration}, received [{}], {shutdown}",
+            extension.name,
+            extension.received.join(", ")
+        );
+        if let Some(exit) = &extension.process.exit {
+            line.push_str(&format!(" ({exit})"));
+        }
+        for error in &extension.reported_errors {
+            line.push_str(&format!("; reported {error}"));
+        }
+        lines.push(line);
+    }
+    match &report.runtime {
+        Some(runtime) => {
+            let exited_itself = report.error_type.as_deref() == Some("Runtime.ExitError")
+                || report
+                    .invocations
+                    .iter()
+                    .any(|i| matches!(i.outcome, InvokeOutcome::RuntimeExited { .. }));
+            let how = if exited_itself {
+                "exited on its own"
+            } else {
+                "stopped at shutdown"
+            };
+            lines.push(format!(
+                "runtime {} {how}: {}",
+                runtime.path,
+                runtime.exit.as_deref().unwrap_or("status unknown")
+            ));
+        }
+        None => lines.push("runtime: not started".into()),
+    }
+}
+
+fn render_expect(expect: &ExpectReport, lines: &mut Vec<String>) {
+    if expect.matched {
+        lines.push(format!("expect: every response equals {}", expect.file));
+        return;
+    }
+    for mismatch in expect.mismatches.iter().take(SHOWN_MISMATCHES) {
+        let mut line = format!(
+            "expect: invoke {} does not match {}: {}",
+            mismatch.invoke, expect.file, mismatch.reason
+        );
+        if !mismatch.actual.is_null() {
+            line.push_str(&format!(
+                "\nexpected: {}\nactual:   {}",
+                shorten(&expect.expected.to_string()),
+                shorten(&match &mismatch.actual {
+                    Value::String(text) if mismatch.path.is_none() => text.clone(),
+                    value => value.to_string(),
+                })
+            ));
+        }
+        lines.push(line);
+    }
+    if expect.mismatches.len() > SHOWN_MISMATCHES {
+        lines.push(format!(
+            "expect: {} more invoke(s) do not match either",
+            expect.mismatches.len() - SHOWN_MISMATCHES
+        ));
+    }
+    if expect.mismatches.is_empty() {
+        lines.push(format!(
+            "expect: no invoke ran, so nothing could be compared with {}",
+            expect.file
+        ));
+    }
+}
+
+fn render_stderr(report: &RunReport, lines: &mut Vec<String>) {
+    let processes = report.runtime.iter().map(|p| ("runtime", p)).chain(
+        report
+            .extensions
+            .iter()
+            .map(|e| (e.name.as_str(), &e.process)),
+    );
+    for (name, process) in processes {
+        let all: Vec<&str> = process.stderr.trim_matches('\n').lines().collect();
+        if all.iter().all(|line| line.trim().is_empty()) {
+            continue;
+        }
+        let tail = &all[all.len().saturating_sub(STDERR_TAIL_LINES)..];
+        let mut text = format!(
+            "stderr of {name}{}:",
+            if tail.len() < all.len() {
+                format!(" (last {} lines)", tail.len())
+            } else {
+                String::new()
+            }
+        );
+        for line in tail {
+            text.push_str(&format!("\n| {line}"));
+        }
+        lines.push(text);
+    }
+}
+
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_JSON_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }

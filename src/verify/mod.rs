@@ -28,6 +28,7 @@
 
 mod api;
 pub mod command;
+mod expect;
 mod extensions_api;
 mod extract;
 mod lifecycle;
