@@ -96,7 +96,13 @@ fn run_verify(args: cli::VerifyArgs) -> i32 {
     let shell = Shell::new(options.verbosity, options.color, options.message_format);
     let result = (|| {
         if args.build {
-            pack(&options, &shell, Mode::Pack)?;
+            // The pack's manifest stays in its file: with --message-format json, stdout carries
+            // verify's one document and nothing else.
+            let pack_options = Options {
+                message_format: MessageFormat::Human,
+                ..options.clone()
+            };
+            pack(&pack_options, &shell, Mode::Pack)?;
         }
         verify::command::run(&args, &options, &shell)
     })();

@@ -32,6 +32,8 @@ pub const BOOTSTRAP: &str = "bootstrap";
 /// Lambda's limit on a function and all its layers, unzipped (`Unzipped size must be smaller
 /// than 262144000 bytes`).
 pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
+/// The most entries a ZIP holds without ZIP64 records, which not every reader handles.
+pub const MAX_ZIP_ENTRIES: usize = 65_535;
 /// Lambda's limit on layers per function.
 pub const MAX_LAYERS: usize = 5;
 /// Lambda's limit on extensions per function.
@@ -345,6 +347,19 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
         size: 0,
     }));
     entries.sort_by(|a, b| a.path.cmp(&b.path));
+    if entries.len() > MAX_ZIP_ENTRIES {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "the {} `{}` ({}) would hold {} entries; a ZIP without ZIP64 records holds at most {MAX_ZIP_ENTRIES}",
+                role_name(unit.role),
+                unit.name,
+                facts.arch,
+                entries.len()
+            ),
+        )
+        .with_help("include fewer files (an archive of them, or a narrower glob), or move data to S3"));
+    }
     let size_unzipped = entries.iter().map(|e| e.size).sum();
 
     let mut reasons = unit.reasons.clone();

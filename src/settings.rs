@@ -567,6 +567,29 @@ fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Unit>> {
         let mut archs: BTreeSet<Arch> = flow.map(|f| f.archs.clone()).unwrap_or_default();
         let mut runtimes: BTreeSet<Runtime> = flow.map(|f| f.runtimes.clone()).unwrap_or_default();
         match draft.explicit_arch {
+            // An architecture written in a layer's or extension's own metadata is a promise about
+            // what it contains; a function of another architecture cannot use it.
+            Some((arch, source))
+                if unit.role != Role::Function
+                    && (source.ends_with("metadata") || source == "bin table") =>
+            {
+                if let Some(other) = archs.iter().find(|a| **a != arch) {
+                    let flow = flow.expect("attached archs come from a flow");
+                    return Err(Error::config(format!(
+                        "{} `{}` is {arch} only (arch = \"{arch}\" in `{}`), but {} attaches it from {other}",
+                        role_name(unit.role),
+                        unit.name,
+                        draft.manifest_path.display(),
+                        flow.attached_by.join(", ")
+                    ))
+                    .with_help(format!(
+                        "remove `arch` from the {} so it is built for every architecture that attaches it, or attach it only from {arch} functions",
+                        role_name(unit.role)
+                    )));
+                }
+                archs.insert(arch);
+                unit.reasons.push(format!("{arch} from {source}"));
+            }
             Some((arch, source)) => {
                 archs.insert(arch);
                 unit.reasons.push(format!("{arch} from {source}"));
@@ -853,6 +876,33 @@ mod tests {
         let names: Vec<&str> = resolved.units.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["ext", "fn-a"]);
         assert!(resolved.packages.contains("ext"));
+    }
+
+    #[test]
+    fn a_layer_pinned_to_one_architecture_cannot_serve_another() {
+        let x86 = MetadataTable {
+            arch: Some(Arch::X86_64),
+            ..layers(&["tools"])
+        };
+        let arm_layer = MetadataTable {
+            role: Some(Role::Layer),
+            arch: Some(Arch::Arm64),
+            ..Default::default()
+        };
+        let ws = workspace(vec![
+            package("fn-x", &["fn-x"], &[], &["lambda_runtime"], x86),
+            package("tools", &["tool"], &[], &[], arm_layer),
+        ]);
+        let err = resolve(&ws).unwrap_err();
+        assert!(
+            err.to_string().contains("layer `tools` is arm64 only"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("fn-x attaches it from x86_64"),
+            "{err}"
+        );
+        assert!(err.help.is_some());
     }
 
     #[test]

@@ -126,3 +126,46 @@ fn offline_without_the_rust_target_names_the_command() {
         .pack(&["--compiler", "cargo", "--frozen", "-p", "fn-arm"])
         .assert_success();
 }
+
+#[test]
+fn an_out_dir_that_cannot_be_created_is_a_write_error() {
+    let fixture = Fixture::copy("basic");
+    let blocker = fixture.path().join("not-a-dir");
+    std::fs::write(&blocker, "a file where the output directory should be").unwrap();
+    let run = fixture.pack(&[
+        "--compiler",
+        "cargo",
+        "-p",
+        "fn-arm",
+        "--out-dir",
+        blocker.to_str().unwrap(),
+    ]);
+    run.assert_code(7);
+    assert!(run.stderr.contains("could not write"), "{}", run.stderr);
+    assert!(run.stderr.contains("not-a-dir"), "{}", run.stderr);
+    assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&blocker).unwrap(),
+        "a file where the output directory should be"
+    );
+}
+
+#[test]
+fn more_entries_than_a_plain_zip_holds_is_an_error() {
+    let fixture = Fixture::copy("basic");
+    let many = fixture.path().join("fn-x86/assets/many");
+    std::fs::create_dir_all(&many).unwrap();
+    for i in 0..65_536 {
+        std::fs::write(many.join(format!("{i}.txt")), "").unwrap();
+    }
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+    run.assert_code(9);
+    assert!(
+        run.stderr
+            .contains("a ZIP without ZIP64 records holds at most 65535"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    assert!(!fixture.out_dir().join("manifest.json").exists());
+}

@@ -1,0 +1,715 @@
+//! `cargo lambda-pack verify` end to end: `fixtures/verify-functions` is packed by the real binary
+//! (musl linked by rust-lld, `--compiler cargo`), then the packed functions, layers and extensions
+//! are run through the command line and judged by exit code and output.
+//!
+//! Needs the musl targets (`rustup target add x86_64-unknown-linux-musl
+//! aarch64-unknown-linux-musl`) and, for the arm64 function, `qemu-user-static`.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+use zip::write::SimpleFileOptions;
+
+/// The fixture, packed once per test binary.
+struct Packed {
+    workspace: PathBuf,
+    out: PathBuf,
+}
+
+/// Where the fixture is built: shared with `tests/verify_run.rs`, which builds the same crates
+/// with the same (dev) profile, so the dependencies are compiled once for both.
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-functions")
+}
+
+fn packed() -> &'static Packed {
+    static PACKED: OnceLock<Packed> = OnceLock::new();
+    PACKED.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-cli");
+        let workspace = root.join("workspace");
+        sync_tree(&fixtures_dir().join("verify-functions"), &workspace);
+        let target_dir = target_dir();
+        let out = target_dir.join("lambda-pack");
+        // `verify --build` with no --out-dir: packs every crate into <target-dir>/lambda-pack,
+        // then finds the manifest there. The dev profile aborts on panic (see the fixture).
+        let mut command = lambda_pack();
+        command
+            .args([
+                "verify",
+                "--build",
+                "--compiler",
+                "cargo",
+                "--profile",
+                "dev",
+            ])
+            .args(["--locked", "--target-dir"])
+            .arg(&target_dir)
+            .arg("quote")
+            .current_dir(&workspace)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET");
+        let run = run(command);
+        assert_eq!(
+            run.code(),
+            0,
+            "packing fixtures/verify-functions failed (are the musl targets installed? `rustup \
+             target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl`)\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("Packed function quote")
+                || run.stderr.contains("Fresh function quote"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("Finished 1 function(s): 1 passed, 0 failed"),
+            "{}",
+            run.stderr
+        );
+        assert!(out.join("manifest.json").is_file());
+        Packed { workspace, out }
+    })
+}
+
+/// Copies `from` over `to`, rewriting only files whose bytes differ, so that their mtimes (and
+/// cargo's fingerprints) hold from one test run to the next.
+fn sync_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let relative = entry.path().strip_prefix(from).unwrap();
+        if relative.components().any(|c| c.as_os_str() == "target") {
+            continue;
+        }
+        let dest = to.join(relative);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+        } else if fs::read(&dest).ok() != Some(fs::read(entry.path()).unwrap()) {
+            fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+fn run(mut command: std::process::Command) -> Run {
+    let output = command.output().expect("run cargo-lambda-pack");
+    Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        output,
+    }
+}
+
+/// `cargo lambda-pack verify --out-dir <out> <args>` in the packed workspace.
+fn verify_in(out: &Path, args: &[&str]) -> Run {
+    let mut command = lambda_pack();
+    command
+        .arg("verify")
+        .arg("--out-dir")
+        .arg(out)
+        .args(args)
+        .current_dir(&packed().workspace);
+    run(command)
+}
+
+fn verify(args: &[&str]) -> Run {
+    verify_in(&packed().out, args)
+}
+
+/// The single JSON document `--message-format json` prints; panics if stdout holds anything else.
+fn json_document(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not one JSON document ({err})\n--- stdout\n{}\n--- stderr\n{}",
+            run.stdout, run.stderr
+        )
+    })
+}
+
+fn function<'a>(document: &'a Value, name: &str) -> &'a Value {
+    document["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no function {name} in {document:#}"))
+}
+
+/// A temporary folder holding `files` (name, contents); returns it and the path of each file.
+fn files(files: &[(&str, &str)]) -> (TempDir, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files
+        .iter()
+        .map(|(name, contents)| {
+            let path = dir.path().join(name);
+            fs::write(&path, contents).unwrap();
+            path.display().to_string()
+        })
+        .collect();
+    (dir, paths)
+}
+
+/// A private copy of the packed output, for tests that tamper with artifacts.
+fn out_copy() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&packed().out, dir.path());
+    dir
+}
+
+/// The path of `name`'s (x86_64) ZIP inside an output folder.
+fn zip_path(out: &Path, name: &str) -> PathBuf {
+    let manifest = manifest(out);
+    out.join(artifact(&manifest, name)["path"].as_str().unwrap())
+}
+
+/// Rewrites a ZIP entry by entry: `mode` may change each entry's mode, `extra` entries are added.
+fn rewrite_zip(path: &Path, mode: impl Fn(&str, u32) -> u32, extra: &[(&str, &[u8])]) {
+    let mut entries = Vec::new();
+    {
+        let mut archive = zip::ZipArchive::new(fs::File::open(path).unwrap()).unwrap();
+        for index in 0..archive.len() {
+            let mut entry = archive.by_index(index).unwrap();
+            let name = entry.name().unwrap().into_owned();
+            let entry_mode = entry.unix_mode().unwrap_or(0o644) & 0o7777;
+            let is_dir = entry.is_dir();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            entries.push((name, entry_mode, is_dir, data));
+        }
+    }
+    let mut writer = zip::ZipWriter::new(fs::File::create(path).unwrap());
+    for (name, entry_mode, is_dir, data) in entries {
+        let options = SimpleFileOptions::default().unix_permissions(mode(&name, entry_mode));
+        if is_dir {
+            writer.add_directory(name.as_str(), options).unwrap();
+        } else {
+            writer.start_file(name.as_str(), options).unwrap();
+            writer.write_all(&data).unwrap();
+        }
+    }
+    for (name, data) in extra {
+        writer
+            .start_file(*name, SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(data).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+/// Records the file's new SHA-256 in the manifest, as if it had been packed that way.
+fn update_sha256(out: &Path, name: &str) {
+    let mut manifest = manifest(out);
+    let artifact = manifest["artifacts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["name"] == name)
+        .unwrap();
+    let bytes = fs::read(out.join(artifact["path"].as_str().unwrap())).unwrap();
+    let hex: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    artifact["sha256"] = Value::String(hex);
+    fs::write(
+        out.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+const ORDER: &str = r#"{"id": "A-1", "items": [{"sku": "pen", "qty": 3, "price_cents": 250},
+                        {"sku": "pad", "qty": 1, "price_cents": 400}]}"#;
+
+#[test]
+fn json_function_answers_and_expect_passes_or_fails() {
+    let (_dir, paths) = files(&[
+        ("order.json", ORDER),
+        // Same JSON as the answer, written differently: compared as JSON, not as text.
+        (
+            "quote.json",
+            "{\n  \"total_cents\": 1150,\n  \"items\": 2,\n  \"order\": \"A-1\"\n}\n",
+        ),
+        (
+            "wrong.json",
+            r#"{"order": "A-1", "items": 2, "total_cents": 999}"#,
+        ),
+    ]);
+    let (order, quote, wrong) = (&paths[0], &paths[1], &paths[2]);
+
+    let run = verify(&[
+        "quote",
+        "--event",
+        order,
+        "--expect",
+        quote,
+        "--invokes",
+        "2",
+    ]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("Verifying quote (x86_64)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches(r#"response {"items":2"#).count(),
+        2,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("expect: every response equals"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Finished 1 function(s): 1 passed, 0 failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+
+    let run = verify(&["quote", "--event", order, "--expect", wrong]);
+    run.assert_code(10);
+    for shown in [
+        "does not match",
+        "differs at $.total_cents",
+        r#"expected: {"items":2,"order":"A-1","total_cents":999}"#,
+        r#"actual:   {"items":2,"order":"A-1","total_cents":1150}"#,
+        "Finished 1 function(s): 0 passed, 1 failed",
+        "error: 1 of 1 function(s) failed verification",
+        "help:",
+    ] {
+        assert!(
+            run.stderr.contains(shown),
+            "{shown:?} missing:\n{}",
+            run.stderr
+        );
+    }
+
+    let run = verify(&[
+        "quote",
+        "--event",
+        order,
+        "--expect",
+        wrong,
+        "--message-format",
+        "json",
+    ]);
+    run.assert_code(10);
+    let document = json_document(&run);
+    let expect = &function(&document, "quote")["expect"];
+    assert_eq!(expect["matched"], false);
+    assert_eq!(expect["mismatches"][0]["path"], "$.total_cents");
+    assert_eq!(expect["mismatches"][0]["actual"]["total_cents"], 1150);
+    assert_eq!(function(&document, "quote")["passed"], false);
+    assert_eq!(document["failed"], 1);
+}
+
+#[test]
+fn http_function_answers_an_api_gateway_v2_event() {
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/pets",
+        "rawQueryString": "",
+        "headers": {"host": "example.execute-api.us-east-1.amazonaws.com"},
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "example",
+            "domainName": "example.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "example",
+            "http": {
+                "method": "GET",
+                "path": "/pets",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "verify-test"
+            },
+            "requestId": "abc",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "24/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000u64
+        },
+        "isBase64Encoded": false
+    });
+    let (_dir, paths) = files(&[("apigw.json", &event.to_string())]);
+    let run = verify(&["http-fn", "--event", &paths[0], "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    let outcome = &function(&document, "http-fn")["report"]["invocations"][0]["outcome"];
+    assert_eq!(outcome["kind"], "response");
+    let preview = outcome["preview"].as_str().unwrap();
+    assert!(outcome["len"].as_u64().unwrap() < 200, "{outcome}");
+    let answer: Value = serde_json::from_str(preview).unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(answer["body"], "hello /pets", "{answer}");
+    assert_eq!(answer["headers"]["content-type"], "text/plain", "{answer}");
+
+    // The same function with the default event `{}`: lambda_http refuses it, the invoke fails.
+    let run = verify(&["http-fn"]);
+    run.assert_code(10);
+    assert!(run.stderr.contains("DeserializeError"), "{}", run.stderr);
+}
+
+#[test]
+fn extension_layer_registers_and_receives_invoke_then_shutdown() {
+    let run = verify(&["tool-user", "--invokes", "2", "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    let result = function(&document, "tool-user");
+    assert_eq!(result["passed"], true);
+    let report = &result["report"];
+    assert_eq!(report["error_type"], Value::Null);
+    let extensions = report["extensions"].as_array().unwrap();
+    assert_eq!(extensions.len(), 1, "{report:#}");
+    let recorder = &extensions[0];
+    assert_eq!(recorder["name"], "recorder");
+    assert_eq!(recorder["registered"], true);
+    assert_eq!(recorder["subscribed"], json!(["INVOKE", "SHUTDOWN"]));
+    assert_eq!(
+        recorder["received"],
+        json!(["INVOKE", "INVOKE", "SHUTDOWN"])
+    );
+    assert_eq!(recorder["shutdown"], "finished", "{recorder:#}");
+    // With an extension registered, Lambda stops the runtime with SIGTERM.
+    assert_eq!(report["runtime"]["signal"], libc::SIGTERM, "{report:#}");
+
+    // The extension itself saw both invokes: it appends `INVOKE <request id>` to
+    // /tmp/recorder-events.txt (the host's /tmp, also inside the private namespace).
+    let recorded = fs::read_to_string("/tmp/recorder-events.txt").unwrap();
+    for invoke in report["invocations"].as_array().unwrap() {
+        let line = format!("INVOKE {}", invoke["request_id"].as_str().unwrap());
+        assert!(recorded.lines().any(|l| l == line), "{line} not recorded");
+    }
+
+    // People get the same facts on stderr.
+    let run = verify(&["tool-user"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("Verifying tool-user (x86_64, 2 layers)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "extension recorder: registered for [INVOKE, SHUTDOWN], received [INVOKE, SHUTDOWN], finished shutdown"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn function_finds_a_tool_from_a_shared_code_layer_on_path() {
+    let (_dir, paths) = files(&[("tool.json", r#"{"tool": "tool-from-layer"}"#)]);
+    let run = verify(&["tool-user", "--expect", &paths[0]]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains(r#"response {"tool":"tool-from-layer"}"#),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("expect: every response equals"),
+        "{}",
+        run.stderr
+    );
+    let manifest = manifest(&packed().out);
+    assert_eq!(
+        artifact(&manifest, "tool-user")["layers"],
+        json!(["tools-layer", "recorder"])
+    );
+}
+
+#[test]
+fn panicking_function_is_a_runtime_exit_error() {
+    let run = verify(&["panicky", "--invokes", "2"]);
+    run.assert_code(10);
+    for shown in [
+        "Runtime.ExitError",
+        "signal: aborted",
+        "1 invoke(s) not run",
+        "this function always panics",
+        "0 passed, 1 failed",
+    ] {
+        assert!(
+            run.stderr.contains(shown),
+            "{shown:?} missing:\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn never_answering_function_times_out() {
+    let started = Instant::now();
+    let run = verify(&["stuck", "--timeout", "1", "--message-format", "json"]);
+    run.assert_code(10);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let document = json_document(&run);
+    let report = &function(&document, "stuck")["report"];
+    assert_eq!(report["error_type"], "Sandbox.Timeout");
+    assert_eq!(report["invocations"][0]["outcome"]["kind"], "timeout");
+    assert_eq!(report["invocations"][0]["outcome"]["timeout_ms"], 1000);
+    assert!(run.stderr.contains("Sandbox.Timeout"), "{}", run.stderr);
+}
+
+#[test]
+fn bootstrap_without_exec_bit_is_an_invalid_entrypoint() {
+    let out = out_copy();
+    let zip = zip_path(out.path(), "echo");
+    rewrite_zip(
+        &zip,
+        |name, mode| if name == "bootstrap" { 0o644 } else { mode },
+        &[],
+    );
+    update_sha256(out.path(), "echo");
+    let run = verify_in(out.path(), &["echo"]);
+    run.assert_code(10);
+    assert!(
+        run.stderr.contains("Runtime.InvalidEntrypoint"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("bootstrap: permission denied"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn artifact_changed_since_packing_is_refused() {
+    let out = out_copy();
+    let zip = zip_path(out.path(), "echo");
+    rewrite_zip(&zip, |_, mode| mode, &[("extra.txt", b"added later")]);
+    let run = verify_in(out.path(), &["echo"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("changed since it was packed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("echo.zip"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("help: re-run the pack"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("Verifying"),
+        "nothing ran:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn zip_with_a_parent_dir_entry_is_refused() {
+    let out = out_copy();
+    let zip = zip_path(out.path(), "echo");
+    rewrite_zip(&zip, |_, mode| mode, &[("../escape.txt", b"evil")]);
+    update_sha256(out.path(), "echo");
+    let run = verify_in(out.path(), &["echo", "quote"]);
+    run.assert_code(10);
+    assert!(run.stderr.contains("`../escape.txt`"), "{}", run.stderr);
+    assert!(run.stderr.contains("refusing to extract"), "{}", run.stderr);
+    // The other function still ran and passed.
+    assert!(
+        run.stderr.contains("2 function(s): 1 passed, 1 failed"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn arm64_function_runs_under_qemu() {
+    let (_dir, paths) = files(&[("event.json", r#"{"on": "arm64"}"#)]);
+    let run = verify(&["tiny", "--event", &paths[0], "--message-format", "json"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("Verifying tiny (arm64, qemu)"),
+        "{}",
+        run.stderr
+    );
+    let document = json_document(&run);
+    let result = function(&document, "tiny");
+    assert_eq!(result["arch"], "arm64");
+    let report = &result["report"];
+    assert!(
+        report["emulator"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("qemu-aarch64-static")),
+        "{report:#}"
+    );
+    let preview = report["invocations"][0]["outcome"]["preview"]
+        .as_str()
+        .unwrap();
+    let seen: Value = serde_json::from_str(preview).unwrap();
+    assert_eq!(seen["arch"], "aarch64");
+    assert_eq!(seen["event"], json!({"on": "arm64"}));
+}
+
+#[test]
+fn every_function_runs_by_default_and_json_is_the_only_stdout() {
+    let run = verify(&["--timeout", "1", "--message-format", "json"]);
+    run.assert_code(10);
+    let document = json_document(&run);
+    let mut names: Vec<&str> = document["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "echo",
+            "failing",
+            "http-fn",
+            "panicky",
+            "quote",
+            "stuck",
+            "tiny",
+            "tool-user"
+        ]
+    );
+    let failed: Vec<&str> = document["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["passed"] == false)
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    // `{}` is no API Gateway event, `failing` returns an error; the others crash or hang.
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    for name in ["failing", "http-fn", "panicky", "stuck"] {
+        assert!(failed.contains(&name), "{failed:?}");
+    }
+    assert_eq!(document["passed"], 4);
+    assert_eq!(document["failed"], 4);
+    assert_eq!(
+        function(&document, "failing")["report"]["error_type"],
+        "OrderNotFound"
+    );
+    // Layers and extensions are not functions: they run only attached.
+    assert!(
+        document["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["name"] != "recorder" && f["name"] != "tools-layer")
+    );
+    assert!(
+        run.stderr
+            .contains("Finished 8 function(s): 4 passed, 4 failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("error: 4 of 8 function(s) failed verification"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn manifest_in_the_default_out_dir_is_found_through_the_workspace() {
+    let mut command = lambda_pack();
+    command
+        .args(["verify", "quote", "--target-dir"])
+        .arg(target_dir())
+        .current_dir(&packed().workspace);
+    let run = run(command);
+    run.assert_code(0);
+    assert!(run.stderr.contains("1 passed, 0 failed"), "{}", run.stderr);
+}
+
+#[test]
+fn bad_input_is_a_configuration_error() {
+    // An unknown function: named, with the functions there are.
+    let run = verify(&["quote", "nope", "qoute"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("no function `nope`, `qoute`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("did you mean `quote`?"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "functions in the manifest: echo, failing, http-fn, panicky, quote, stuck, tiny, tool-user"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("Verifying"),
+        "nothing ran:\n{}",
+        run.stderr
+    );
+
+    // A layer is not a function.
+    let run = verify(&["tools-layer"]);
+    run.assert_code(3);
+    assert!(run.stderr.contains("not a function"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("verify a function that attaches it: tool-user"),
+        "{}",
+        run.stderr
+    );
+
+    // A missing event file, and one that is not JSON.
+    let (dir, paths) = files(&[("broken.json", "{\"id\": ")]);
+    let missing = dir.path().join("missing.json").display().to_string();
+    let run = verify(&["quote", "--event", &missing]);
+    run.assert_code(3);
+    assert!(run.stderr.contains("missing.json"), "{}", run.stderr);
+    let run = verify(&["quote", "--event", &paths[0]]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("broken.json") && run.stderr.contains("not valid JSON"),
+        "{}",
+        run.stderr
+    );
+    let run = verify(&["quote", "--expect", &paths[0]]);
+    run.assert_code(3);
+    assert!(run.stderr.contains("--expect"), "{}", run.stderr);
+
+    // No manifest: say how to get one.
+    let empty = tempfile::tempdir().unwrap();
+    let run = verify_in(empty.path(), &[]);
+    run.assert_code(3);
+    assert!(run.stderr.contains("no manifest at"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("run `cargo lambda-pack` first, or pass --build"),
+        "{}",
+        run.stderr
+    );
+}
