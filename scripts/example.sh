@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install the toolchain pieces and cargo-lambda-pack itself,
-# then pack the example workspace in example/ (two functions, x86_64 and arm64, one run).
+# pack the example workspace in example/ (two functions on x86_64 and arm64, plus an extension
+# layer, in one run), then run the packed artifacts against the local Lambda emulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo install --locked --quiet --path .
 cd example
 cargo lambda-pack "$@"
+cargo lambda-pack verify orders --event events/order.json --expect events/quote.json
+cargo lambda-pack verify thumbnails --event events/image.json
