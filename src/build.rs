@@ -13,9 +13,10 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Shell;
-use crate::settings::{Options, Unit};
+use crate::settings::Options;
 use crate::target::{Arch, GlibcVersion, Libc, RustTarget};
 use crate::toolchain::Linker;
+use crate::units::Unit;
 use crate::workspace::Workspace;
 
 /// One cargo invocation: every package and bin needed for one Rust target.
@@ -111,6 +112,9 @@ pub struct BuiltBinary {
     pub target: RustTarget,
     pub path: PathBuf,
 }
+
+/// Every file built in this run, by (package, Cargo target name, kind, Rust target).
+pub type Built = BTreeMap<(String, String, TargetKind, RustTarget), BuiltBinary>;
 
 /// Builds the cargo command for a request, with the linker set up.
 pub fn command(

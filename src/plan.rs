@@ -23,9 +23,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::include::IncludedFile;
 use crate::inspect::{BinaryFacts, CheckTarget, Finding, Severity};
 use crate::metadata::{PackageFormat, Role};
-use crate::settings::{Unit, role_name};
 use crate::target::{Arch, GlibcVersion, Runtime, RustTarget};
 use crate::toolchain::Linker;
+use crate::units::{Unit, role_name};
 
 /// The file name Lambda's OS-only runtimes execute.
 pub const BOOTSTRAP: &str = "bootstrap";

@@ -9,7 +9,7 @@ use crate::emit::Emitted;
 use crate::error::{Error, Result};
 use crate::metadata::Role;
 use crate::plan::{Format, Plan, PlannedArtifact, PlannedFinding, human_bytes};
-use crate::settings::role_name;
+use crate::units::role_name;
 
 /// The manifest's file name inside the output directory.
 pub const MANIFEST_FILE: &str = "manifest.json";

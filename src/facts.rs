@@ -1,0 +1,170 @@
+//! Facts about what was built and what is included, gathered for the planner.
+//!
+//! This stage does the I/O the pure planner must not: it reads every built binary as ELF,
+//! resolves each unit's includes on disk, and looks for shared libraries a function needs but
+//! its runtime lacks, turning them into a generated layer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::build::{BuildRequest, Built, TargetKind};
+use crate::error::{Error, ErrorKind, Result};
+use crate::output::Shell;
+use crate::plan::{BinaryInput, UnitFacts};
+use crate::target::{Arch, RustTarget};
+use crate::toolchain::Linker;
+use crate::units::Unit;
+use crate::workspace::Workspace;
+use crate::{include, inspect, libs, metadata};
+
+/// One [`UnitFacts`] per unit and architecture, plus a generated `<function>-libs` layer for each
+/// function that needs libraries its runtime lacks.
+pub fn gather(
+    units: &[Unit],
+    built: &Built,
+    choices: &BTreeMap<Arch, (RustTarget, Linker)>,
+    requests: &[BuildRequest],
+    workspace: &Workspace,
+    shell: &Shell,
+) -> Result<Vec<UnitFacts>> {
+    let mut include_cache: BTreeMap<(String, String), Vec<include::IncludedFile>> = BTreeMap::new();
+    let mut facts = Vec::new();
+    for unit in units {
+        let package = workspace
+            .package(&unit.package)
+            .expect("units come from workspace members");
+        let key = (unit.package.clone(), format!("{:?}", unit.includes));
+        let includes = match include_cache.get(&key) {
+            Some(files) => files.clone(),
+            None => {
+                let files = include::resolve(&package.dir, &package.manifest_path, &unit.includes)?;
+                include_cache.insert(key, files.clone());
+                files
+            }
+        };
+        for arch in &unit.archs {
+            let (target, linker) = choices[arch];
+            let read = |name: &String, kind: TargetKind| -> Result<BinaryInput> {
+                let binary = built
+                    .get(&(unit.package.clone(), name.clone(), kind, target))
+                    .ok_or_else(|| {
+                        Error::internal(format!(
+                            "cargo did not report building `{name}` for `{target}`"
+                        ))
+                    })?;
+                let facts = inspect::inspect_file(&binary.path).map_err(|err| {
+                    Error::new(ErrorKind::BinaryCheck, format!("cargo built `{}`, but it cannot be read as an ELF binary: {err}", binary.path.display()))
+                        .with_help("check the linker configured for this target; `file` on the path shows what it is")
+                })?;
+                Ok(BinaryInput {
+                    name: name.clone(),
+                    path: binary.path.clone(),
+                    facts,
+                })
+            };
+            let binaries = unit
+                .bins
+                .iter()
+                .map(|b| read(b, TargetKind::Bin))
+                .collect::<Result<Vec<_>>>()?;
+            let cdylibs = unit
+                .cdylibs
+                .iter()
+                .map(|c| read(c, TargetKind::Cdylib))
+                .collect::<Result<Vec<_>>>()?;
+            let glibc = requests
+                .iter()
+                .find(|r| r.target == target)
+                .and_then(|r| r.glibc);
+            facts.push(UnitFacts {
+                unit: unit.clone(),
+                arch: *arch,
+                target,
+                linker,
+                glibc,
+                binaries,
+                cdylibs,
+                libraries: Vec::new(),
+                includes: includes.clone(),
+            });
+        }
+    }
+    let generated = bundle_libraries(&mut facts, shell)?;
+    facts.extend(generated);
+    Ok(facts)
+}
+
+/// For each function whose binary needs shared libraries its runtime lacks, finds them on the
+/// build host and returns a generated `<function>-libs` layer holding them, attached last.
+fn bundle_libraries(facts: &mut [UnitFacts], shell: &Shell) -> Result<Vec<UnitFacts>> {
+    let extra = std::env::var("LIBRARY_PATH")
+        .map(|v| libs::SearchPath::split_list(&v))
+        .unwrap_or_default();
+    let taken: BTreeSet<String> = facts.iter().map(|f| f.unit.name.clone()).collect();
+    let mut generated = Vec::new();
+    for function in facts.iter_mut() {
+        if function.unit.role != metadata::Role::Function || !function.unit.bundle_libs {
+            continue;
+        }
+        let roots: Vec<(String, &inspect::BinaryFacts)> = function
+            .binaries
+            .iter()
+            .map(|b| (b.name.clone(), &b.facts))
+            .collect();
+        let search = libs::SearchPath::host(function.arch, &extra);
+        let bundled = libs::bundle(&roots, function.arch, function.unit.runtimes[0], &search)?;
+        if bundled.is_empty() {
+            continue;
+        }
+        let name = format!("{}-libs", function.unit.name);
+        if taken.contains(&name) {
+            return Err(Error::config(format!(
+                "function `{}` needs a generated layer `{name}`, but an artifact of that name already exists",
+                function.unit.name
+            ))
+            .with_help("rename the other artifact, or set bundle_libs = false and ship the libraries yourself"));
+        }
+        let sonames: Vec<&str> = bundled.iter().map(|b| b.soname.as_str()).collect();
+        shell.verbose(|| {
+            format!(
+                "bundling {} for `{}` ({})",
+                sonames.join(", "),
+                function.unit.name,
+                function.arch
+            )
+        });
+        let mut unit = function.unit.clone();
+        unit.name = name.clone();
+        unit.role = metadata::Role::Layer;
+        unit.bins = Vec::new();
+        unit.cdylibs = Vec::new();
+        unit.includes = Vec::new();
+        unit.layers = Vec::new();
+        unit.archs = vec![function.arch];
+        unit.reasons = vec![format!(
+            "layer: shared libraries `{}` needs and {} lacks: {}",
+            function.unit.name,
+            function.unit.runtimes[0],
+            sonames.join(", ")
+        )];
+        function.unit.layers.push(name);
+        generated.push(UnitFacts {
+            unit,
+            arch: function.arch,
+            target: function.target,
+            linker: function.linker,
+            glibc: function.glibc,
+            binaries: Vec::new(),
+            cdylibs: Vec::new(),
+            libraries: bundled
+                .into_iter()
+                .map(|library| BinaryInput {
+                    name: library.soname,
+                    path: library.path,
+                    facts: library.facts,
+                })
+                .collect(),
+            includes: Vec::new(),
+        });
+    }
+    Ok(generated)
+}

@@ -1,0 +1,169 @@
+use super::*;
+use serde_json::json;
+
+fn parse(value: Value) -> Result<PackageMetadata> {
+    parse_package(
+        &json!({ "lambda-pack": value }),
+        Path::new("/ws/fn-a/Cargo.toml"),
+    )
+}
+
+#[test]
+fn absent_table_gives_defaults() {
+    let parsed = parse_package(&Value::Null, Path::new("/ws/Cargo.toml")).unwrap();
+    assert_eq!(parsed, PackageMetadata::default());
+}
+
+#[test]
+fn full_table_parses() {
+    let parsed = parse(json!({
+        "arch": "arm64",
+        "runtime": "provided.al2",
+        "include": ["assets/**", "config/app.toml:etc/app.toml"],
+        "role": "function",
+        "layers": ["tools"],
+        "package": "zip",
+        "bin": { "other": { "arch": "x86_64" } }
+    }))
+    .unwrap();
+    assert_eq!(parsed.table.arch, Some(Arch::Arm64));
+    assert_eq!(parsed.table.runtime, Some(Runtime::ProvidedAl2));
+    assert_eq!(
+        parsed.table.include.as_ref().unwrap()[1],
+        IncludeSpec {
+            pattern: "config/app.toml".into(),
+            dest: Some("etc/app.toml".into())
+        }
+    );
+    assert_eq!(
+        parsed.table.layers.as_deref(),
+        Some(&["tools".to_string()][..])
+    );
+    assert_eq!(parsed.bins["other"].arch, Some(Arch::X86_64));
+}
+
+#[test]
+fn unknown_key_names_file_key_and_suggestion() {
+    let err = parse(json!({ "archh": "arm64" })).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "unknown key `archh` in [package.metadata.lambda-pack] in `/ws/fn-a/Cargo.toml`"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("help: did you mean `arch`?"), "{text}");
+    assert_eq!(err.exit_code(), 3);
+}
+
+#[test]
+fn bad_arch_lists_allowed_values() {
+    let err = parse(json!({ "arch": "x86" })).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("invalid value \"x86\" for key `arch`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("expected one of: \"x86_64\", \"arm64\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn bin_override_rejects_nested_bin_table() {
+    let err = parse(json!({ "bin": { "a": { "bin": {} } } })).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("[package.metadata.lambda-pack.bin.a]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn workspace_table_allows_only_defaults() {
+    let err = parse_workspace(
+        &json!({ "lambda-pack": { "include": ["x"] } }),
+        Path::new("/ws/Cargo.toml"),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("[workspace.metadata.lambda-pack]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn include_rejects_escapes_and_bad_globs() {
+    for entry in [
+        "../secret",
+        "/etc/passwd",
+        "a:../b",
+        "a:/b",
+        "a[:b",
+        "x:",
+        "a:b*",
+    ] {
+        let err = parse(json!({ "include": [entry] })).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("include \"{entry}\"")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn allow_takes_finding_codes_and_internal_extensions_are_refused() {
+    let parsed = parse(json!({ "allow": ["glibc-too-new"] })).unwrap();
+    assert_eq!(
+        parsed.table.allow.as_deref(),
+        Some(&["glibc-too-new".to_string()][..])
+    );
+    let err = parse(json!({ "allow": ["glibc"] })).unwrap_err();
+    assert!(err.to_string().contains("unknown finding `glibc`"), "{err}");
+    let err = parse(json!({ "extension": "internal" })).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("inside the function's own process"),
+        "{err}"
+    );
+    assert!(err.help.is_some());
+    assert!(parse(json!({ "extension": "external" })).is_ok());
+}
+
+#[test]
+fn base_image_and_bundle_libs_are_validated() {
+    let parsed =
+        parse(json!({ "base_image": "registry.example/base:1", "bundle_libs": false })).unwrap();
+    assert_eq!(
+        parsed.table.base_image.as_deref(),
+        Some("registry.example/base:1")
+    );
+    assert_eq!(parsed.table.bundle_libs, Some(false));
+    assert!(
+        parse(json!({ "bundle_libs": "no" }))
+            .unwrap_err()
+            .to_string()
+            .contains("must be true or false")
+    );
+    assert!(
+        parse(json!({ "base_image": "" }))
+            .unwrap_err()
+            .to_string()
+            .contains("image reference")
+    );
+}
+
+#[test]
+fn wrong_types_are_reported() {
+    let err = parse(json!({ "layers": "tools" })).unwrap_err();
+    assert!(
+        err.to_string().contains("must be an array of strings"),
+        "{err}"
+    );
+    let err = parse(json!("arm64")).unwrap_err();
+    assert!(
+        err.to_string().contains("must be a table, found a string"),
+        "{err}"
+    );
+}

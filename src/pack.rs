@@ -1,0 +1,300 @@
+//! The pack pipeline: settings → workspace → toolchain → build → facts → plan → emit → report.
+//! Orchestration only: each step is a call into the module that owns it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use crate::cli::{self, MessageFormat};
+use crate::error::{Error, ErrorKind, Result};
+use crate::output::Shell;
+use crate::plan::PlanInputs;
+use crate::report::Manifest;
+use crate::settings::Options;
+use crate::target::{self, Arch};
+use crate::toolchain::{self, Linker};
+use crate::workspace::Workspace;
+use crate::{build, emit, facts, plan, report, stdout_error, units};
+
+/// Whether a run writes artifacts or only shows what it would write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Pack,
+    Plan,
+}
+
+pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
+    let started = Instant::now();
+    let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
+    let selected = workspace.select(&options.selection)?;
+    let resolved = units::resolve_units(&workspace, &selected, options)?;
+    for warning in &resolved.warnings {
+        shell.warn(warning);
+    }
+    let units = resolved.units;
+    if units.is_empty() {
+        return Err(Error::new(
+            ErrorKind::NothingToPack,
+            format!(
+                "nothing to pack: no binary or cdylib target in {}",
+                if selected.is_empty() {
+                    "the selected packages".to_string()
+                } else {
+                    selected.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ")
+                }
+            ),
+        )
+        .with_note(format!("workspace: `{}`", workspace.root_manifest.display()))
+        .with_help("a Lambda function is a binary crate (src/main.rs or [[bin]]); select one with -p, or add one"));
+    }
+
+    // Pick a Rust target and linker per architecture, then make sure they are installed.
+    let zig = match options.compiler {
+        cli::CompilerChoice::Cargo => None,
+        _ => toolchain::detect_zig(),
+    };
+    let architectures: BTreeSet<Arch> =
+        units.iter().flat_map(|u| u.archs.iter().copied()).collect();
+    let mut choices = BTreeMap::new();
+    for arch in architectures {
+        let choice = toolchain::choose(
+            arch,
+            options.compiler,
+            options.target,
+            zig.is_some(),
+            Arch::host(),
+        )?;
+        choices.insert(arch, choice);
+    }
+    if let Some(zig) = &zig
+        && choices.values().any(|(_, linker)| *linker == Linker::Zig)
+    {
+        shell.verbose(|| format!("zig found: `{}`", zig.command));
+    }
+    let targets: BTreeSet<_> = choices.values().map(|(target, _)| *target).collect();
+    for target in &targets {
+        if toolchain::ensure_rust_target(&workspace.root, *target, options.network_forbidden())? {
+            shell.note(format!(
+                "installed the Rust standard library for `{target}` (rustup target add {target})"
+            ));
+        }
+    }
+    for (target, linker) in choices.values() {
+        if *linker == Linker::Host {
+            shell.warn(format!(
+                "`{target}` is linked by the host's linker: the binaries need this machine's glibc, which may be newer than the Lambda runtime's"
+            ));
+        }
+    }
+
+    // Static musl has no shared libraries, so a cdylib needs a gnu target (zig).
+    for unit in units.iter().filter(|u| !u.cdylibs.is_empty()) {
+        for arch in &unit.archs {
+            let (target, _) = choices[arch];
+            if target.libc == target::Libc::Musl {
+                return Err(Error::toolchain(format!(
+                    "layer `{}` has a cdylib (`{}`), which cannot be built for `{target}`: static musl binaries have no shared libraries",
+                    unit.name,
+                    unit.cdylibs.join("`, `")
+                ))
+                .with_help("install zig (`pip install ziglang`) and use --compiler auto or zig to build glibc targets"));
+            }
+        }
+    }
+
+    // One run at a time per output directory: a second one waits here, before building.
+    let out_dir = options.out_dir(&workspace);
+    let _lock = match mode {
+        Mode::Pack => {
+            let lock = emit::lock_out_dir(&out_dir, || {
+                shell.status(
+                    "Blocking",
+                    format!("waiting for file lock on {}", out_dir.display()),
+                )
+            })?;
+            let removed = emit::remove_leftovers(&out_dir)?;
+            if removed > 0 {
+                shell.verbose(|| {
+                    format!("removed {removed} temporary file(s) left by an interrupted run")
+                });
+            }
+            Some(lock)
+        }
+        Mode::Plan => None,
+    };
+
+    // Build: one cargo invocation per Rust target.
+    let requests = build::requests(&units, |arch| choices[&arch]);
+    let mut built = build::Built::new();
+    for request in &requests {
+        let mut what: Vec<String> = request.bins.clone();
+        what.extend(request.cdylibs.iter().map(|c| format!("lib{c}")));
+        shell.status(
+            "Building",
+            format!(
+                "{} with {}{} ({})",
+                request.target,
+                request.linker.describe(),
+                request
+                    .glibc
+                    .map(|g| format!(", glibc {g}"))
+                    .unwrap_or_default(),
+                what.join(", ")
+            ),
+        );
+        for binary in build::run(request, &workspace, options, shell)? {
+            built.insert(
+                (
+                    binary.package.clone(),
+                    binary.name.clone(),
+                    binary.kind,
+                    binary.target,
+                ),
+                binary,
+            );
+        }
+    }
+
+    let facts = facts::gather(&units, &built, &choices, &requests, &workspace, shell)?;
+
+    let previous = match Manifest::read_previous(&out_dir) {
+        Ok(previous) => previous,
+        Err(note) => {
+            shell.note(note);
+            None
+        }
+    };
+    let previous_inputs = previous
+        .as_ref()
+        .map(Manifest::previous_inputs)
+        .unwrap_or_default();
+    let inputs = PlanInputs {
+        units: facts,
+        builds: requests,
+        source_date_epoch: options.source_date_epoch,
+        previous: previous
+            .map(|m| {
+                m.artifacts
+                    .into_iter()
+                    .map(|a| (a.path, a.package))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        selected_packages: resolved.packages,
+        workspace_packages: workspace.members.iter().map(|p| p.name.clone()).collect(),
+    };
+    let plan = plan::plan(&inputs)?;
+    for warning in &plan.warnings {
+        shell.warn(warning);
+    }
+    for artifact in &plan.artifacts {
+        for finding in artifact.findings.iter().filter(|f| !f.is_blocking()) {
+            shell.warn(report::finding_line(artifact, finding));
+        }
+    }
+
+    if mode == Mode::Plan {
+        if options.message_format == MessageFormat::Json {
+            let json = serde_json::to_string_pretty(&plan).expect("the plan always serializes");
+            shell.print_data(&json).map_err(stdout_error)?;
+        } else {
+            shell.print_block(&report::plan_listing(&plan, &out_dir));
+        }
+        check_findings(&plan)?;
+        shell.status(
+            "Planned",
+            format!("{} artifact(s); nothing was written", plan.artifacts.len()),
+        );
+        return Ok(());
+    }
+    check_findings(&plan)?;
+
+    let emitted = emit::emit(&plan, &out_dir, &previous_inputs, |artifact, emitted| {
+        shell.status(
+            if emitted.unchanged { "Fresh" } else { "Packed" },
+            match artifact.format {
+                plan::Format::Zip => format!(
+                    "{} {} ({}, {})",
+                    units::role_name(artifact.kind),
+                    artifact.name,
+                    artifact.arch,
+                    plan::human_bytes(emitted.size_zipped)
+                ),
+                plan::Format::Image => format!(
+                    "{} {} ({}, image context of {})",
+                    units::role_name(artifact.kind),
+                    artifact.name,
+                    artifact.arch,
+                    plan::human_bytes(artifact.size_unzipped)
+                ),
+            },
+        );
+    })?;
+    // Everything is written; now swap it all in, then the manifest that describes it.
+    emit::commit(emitted.pending)?;
+    let emitted = emitted.emitted;
+    let manifest = report::manifest(&plan, &emitted);
+    emit::write_atomic(
+        &out_dir.join(report::MANIFEST_FILE),
+        manifest.to_json().as_bytes(),
+    )?;
+    emit::remove_stale(&out_dir, &plan.stale)?;
+    for stale in &plan.stale {
+        shell.status(
+            "Removed",
+            format!("{} (no longer produced)", out_dir.join(stale).display()),
+        );
+    }
+    for artifact in manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.upload.as_deref() == Some("s3"))
+    {
+        shell.warn(format!(
+            "{} ({}) is {} zipped, over the {} Lambda accepts in a direct upload: upload it to S3 and pass its location",
+            artifact.name,
+            artifact.arch,
+            plan::human_bytes(artifact.size_zipped),
+            plan::human_bytes(report::MAX_DIRECT_UPLOAD_BYTES)
+        ));
+    }
+    shell.status(
+        "Finished",
+        format!(
+            "{} artifact(s) in {:.1}s; manifest: {}",
+            manifest.artifacts.len(),
+            started.elapsed().as_secs_f64(),
+            out_dir.join(report::MANIFEST_FILE).display()
+        ),
+    );
+    shell.print_block(&report::summary_table(&manifest, &out_dir));
+    if options.message_format == MessageFormat::Json {
+        shell
+            .print_data(&manifest.to_json())
+            .map_err(stdout_error)?;
+    }
+    Ok(())
+}
+
+/// Errors among the binary checks stop the run before anything is written.
+fn check_findings(plan: &plan::Plan) -> Result<()> {
+    let blocking: Vec<String> = plan
+        .blocking_findings()
+        .map(|(artifact, finding)| report::finding_line(artifact, finding))
+        .collect();
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    let mut error = Error::new(
+        ErrorKind::BinaryCheck,
+        format!(
+            "{} binary check(s) failed; these artifacts would not start on Lambda",
+            blocking.len()
+        ),
+    );
+    for line in blocking {
+        error = error.with_note(line);
+    }
+    Err(error.with_help(
+        "fix the build as each finding says, or, if you know better, downgrade a finding with --allow <code> or allow = [\"<code>\"] in [package.metadata.lambda-pack]",
+    ))
+}

@@ -1,0 +1,500 @@
+//! Units: what each crate becomes. Roles (explicit or inferred), attachments, and the
+//! architectures and runtimes that flow from functions to the layers and extensions they attach.
+//! Pure: works on the [`Workspace`] model and the validated [`Options`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::{Error, Result};
+use crate::metadata::{IncludeSpec, MetadataTable, PackageFormat, Role};
+use crate::settings::{DEFAULT_ARCH, DEFAULT_RUNTIME, Options};
+use crate::target::{Arch, Runtime};
+use crate::workspace::{Package, Workspace};
+
+/// One artifact-to-be, with every setting merged: a function or an extension (one bin each) or
+/// a layer (a whole package). It is built and packed once per architecture in `archs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unit {
+    /// The artifact's name: the bin's for functions and extensions, the package's for layers.
+    pub name: String,
+    pub package: String,
+    pub role: Role,
+    /// Binaries packed: the one bin of a function or extension, every bin of a layer.
+    pub bins: Vec<String>,
+    /// cdylib targets packed into a layer's `lib/`.
+    pub cdylibs: Vec<String>,
+    /// Sorted, non-empty.
+    pub archs: Vec<Arch>,
+    /// Runtimes the artifact serves, sorted and non-empty: a function has exactly one; a layer or
+    /// extension has those of the functions attaching it.
+    pub runtimes: Vec<Runtime>,
+    pub includes: Vec<IncludeSpec>,
+    /// Names of the layer and extension artifacts a function attaches, in merge order.
+    pub layers: Vec<String>,
+    pub format: PackageFormat,
+    /// Finding codes downgraded to warnings.
+    pub allow: Vec<String>,
+    /// `FROM` of the function's Dockerfile when it becomes an image.
+    pub base_image: Option<String>,
+    /// Bundle shared libraries the runtime lacks into a `<function>-libs` layer.
+    pub bundle_libs: bool,
+    /// Why the unit looks the way it does (role, architecture), for `plan`.
+    pub reasons: Vec<String>,
+}
+
+/// The units of a run, with the warnings met while resolving them.
+#[derive(Clone, Debug, Default)]
+pub struct Resolved {
+    pub units: Vec<Unit>,
+    pub warnings: Vec<String>,
+    /// Packages whose artifacts this run produces (the selection plus attached crates).
+    pub packages: BTreeSet<String>,
+}
+
+/// Crate names that mark a binary as speaking the Runtime API.
+const RUNTIME_CRATES: [&str; 2] = ["lambda_runtime", "lambda_http"];
+/// The crate that marks a binary as an extension.
+const EXTENSION_CRATE: &str = "lambda-extension";
+
+/// A unit before architectures and attachments are settled.
+struct Draft {
+    unit: Unit,
+    /// The first table (bin, package, workspace) that set each key, for the strongest-wins merge.
+    explicit_arch: Option<(Arch, &'static str)>,
+    explicit_runtime: Option<Runtime>,
+    /// `layers = [...]` as written: package names.
+    attach: Vec<String>,
+    manifest_path: std::path::PathBuf,
+}
+
+/// Merges settings, decides each crate's role, expands attachments and architectures.
+///
+/// Packages without a bin or cdylib are skipped. `--bin` narrows functions and extensions to
+/// the named bins. Crates attached by a selected function are packed even when not selected
+/// themselves, like cargo builds dependencies.
+pub fn resolve_units(
+    workspace: &Workspace,
+    packages: &[&Package],
+    options: &Options,
+) -> Result<Resolved> {
+    check_bin_selection(packages, options)?;
+    let mut warnings = Vec::new();
+    let mut drafts: Vec<Draft> = Vec::new();
+    let mut selected: BTreeSet<String> = packages.iter().map(|p| p.name.clone()).collect();
+    // Crates attached by selected functions join the run.
+    let mut queue: Vec<&Package> = packages.to_vec();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    while let Some(package) = queue.pop() {
+        if !seen.insert(package.name.clone()) {
+            continue;
+        }
+        let narrow = selected.contains(&package.name);
+        for draft in package_drafts(workspace, package, options, narrow, &mut warnings)? {
+            for name in &draft.attach {
+                if let Some(attached) = workspace.package(name)
+                    && !seen.contains(name)
+                {
+                    queue.push(attached);
+                }
+            }
+            drafts.push(draft);
+        }
+    }
+    selected.extend(seen);
+    let units = settle(workspace, drafts)?;
+    check_unique_names(&units)?;
+    Ok(Resolved {
+        units,
+        warnings,
+        packages: selected,
+    })
+}
+
+fn check_bin_selection(packages: &[&Package], options: &Options) -> Result<()> {
+    for name in &options.selection.bins {
+        if !packages.iter().any(|p| p.bins.contains(name)) {
+            let known: Vec<&str> = packages
+                .iter()
+                .flat_map(|p| p.bins.iter().map(String::as_str))
+                .collect();
+            return Err(Error::config(format!(
+                "no binary target named `{name}` in the selected packages"
+            ))
+            .with_note(format!(
+                "available binaries: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+            .with_help("pass one of the available binaries to --bin"));
+        }
+    }
+    Ok(())
+}
+
+/// The first table (strongest) that sets a key wins: bin, then package, then workspace.
+fn pick<'a, T>(
+    tables: &[(&'a MetadataTable, &'static str)],
+    get: impl Fn(&'a MetadataTable) -> Option<T>,
+) -> Option<(T, &'static str)> {
+    tables
+        .iter()
+        .find_map(|(table, source)| get(table).map(|v| (v, *source)))
+}
+
+/// Splits one package into drafts: one per function or extension bin, one for a layer.
+fn package_drafts(
+    workspace: &Workspace,
+    package: &Package,
+    options: &Options,
+    narrow_to_selected_bins: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Draft>> {
+    for bin_name in package.metadata.bins.keys() {
+        if !package.bins.contains(bin_name) {
+            return Err(Error::config(format!(
+                "[package.metadata.lambda-pack.bin.{bin_name}] in `{}` names no binary of package `{}`",
+                package.manifest_path.display(),
+                package.name
+            ))
+            .with_note(format!("binaries of `{}`: {}", package.name, package.bins.join(", ")))
+            .with_help("rename the table after one of the binaries, or remove it"));
+        }
+    }
+    let empty = MetadataTable::default();
+    let package_tables = [
+        (&package.metadata.table, "package metadata"),
+        (&workspace.defaults, "workspace metadata"),
+    ];
+    let depends = |name: &str| package.dependencies.contains(name);
+    // The package-level role, explicit or inferred.
+    let (package_role, package_reason) = match package.metadata.table.role {
+        Some(role) => (
+            Some(role),
+            format!(
+                "role = \"{}\" in [package.metadata.lambda-pack]",
+                role_name(role)
+            ),
+        ),
+        None if depends(EXTENSION_CRATE) => (
+            Some(Role::Extension),
+            format!("depends on {EXTENSION_CRATE}"),
+        ),
+        None if !package.cdylibs.is_empty() && package.bins.is_empty() => (
+            Some(Role::Layer),
+            "a cdylib library and no binaries".to_string(),
+        ),
+        None => (None, String::new()),
+    };
+    let mut drafts = Vec::new();
+    let mut layer_bins = Vec::new();
+    for bin in &package.bins {
+        let bin_table = package.metadata.bins.get(bin).unwrap_or(&empty);
+        let (role, reason) = match bin_table.role {
+            Some(Role::Layer) => {
+                return Err(Error::config(format!(
+                    "role = \"layer\" in [package.metadata.lambda-pack.bin.{bin}] of `{}`: a layer is a whole package",
+                    package.manifest_path.display()
+                ))
+                .with_help("set role = \"layer\" in [package.metadata.lambda-pack] to pack the package's bins, cdylibs and includes as one layer"));
+            }
+            Some(role) => (
+                role,
+                format!(
+                    "role = \"{}\" in [package.metadata.lambda-pack.bin.{bin}]",
+                    role_name(role)
+                ),
+            ),
+            None => match package_role {
+                Some(role) => (role, package_reason.clone()),
+                None if RUNTIME_CRATES.iter().any(|c| depends(c)) => {
+                    let crate_name = RUNTIME_CRATES.iter().find(|c| depends(c)).expect("checked");
+                    (
+                        Role::Function,
+                        format!("a binary that depends on {crate_name}"),
+                    )
+                }
+                None => {
+                    warnings.push(format!(
+                        "bin `{bin}` of package `{}` is packed as a function, but the package depends on neither lambda_runtime nor lambda_http: it may not speak the Lambda Runtime API (set role = \"function\" in its [package.metadata.lambda-pack] to confirm)",
+                        package.name
+                    ));
+                    (
+                        Role::Function,
+                        "a binary with no role set (inferred)".to_string(),
+                    )
+                }
+            },
+        };
+        if role == Role::Layer {
+            layer_bins.push(bin.clone());
+            continue;
+        }
+        if narrow_to_selected_bins
+            && !options.selection.bins.is_empty()
+            && !options.selection.bins.contains(bin)
+        {
+            continue;
+        }
+        let mut tables = vec![(bin_table, "bin table")];
+        tables.extend(package_tables);
+        drafts.push(draft(
+            package,
+            options,
+            &tables,
+            role,
+            bin.clone(),
+            vec![bin.clone()],
+            Vec::new(),
+            reason,
+        )?);
+    }
+    if package_role == Some(Role::Layer) {
+        drafts.push(draft(
+            package,
+            options,
+            &package_tables,
+            Role::Layer,
+            package.name.clone(),
+            layer_bins,
+            package.cdylibs.clone(),
+            package_reason,
+        )?);
+    }
+    Ok(drafts)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draft(
+    package: &Package,
+    options: &Options,
+    tables: &[(&MetadataTable, &'static str)],
+    role: Role,
+    name: String,
+    bins: Vec<String>,
+    cdylibs: Vec<String>,
+    reason: String,
+) -> Result<Draft> {
+    let attach = pick(tables, |t| t.layers.clone())
+        .map(|(v, _)| v)
+        .unwrap_or_default();
+    if role != Role::Function && !attach.is_empty() {
+        return Err(Error::config(format!(
+            "`layers` in `{}` is set on {} `{name}`: only functions attach layers",
+            package.manifest_path.display(),
+            role_name(role)
+        ))
+        .with_help("move `layers` to the functions that use these crates"));
+    }
+    let mut allow = options.allow.clone();
+    allow.extend(
+        pick(tables, |t| t.allow.clone())
+            .map(|(v, _)| v)
+            .unwrap_or_default(),
+    );
+    allow.sort();
+    allow.dedup();
+    let explicit_arch = if let Some(target) = options.target {
+        Some((target.arch, "--target"))
+    } else if let Some(arch) = options.arch {
+        Some((arch, "--arch"))
+    } else {
+        pick(tables, |t| t.arch)
+    };
+    let explicit_runtime = options
+        .runtime
+        .or_else(|| pick(tables, |t| t.runtime).map(|(v, _)| v));
+    Ok(Draft {
+        unit: Unit {
+            name,
+            package: package.name.clone(),
+            role,
+            bins,
+            cdylibs,
+            archs: Vec::new(),
+            runtimes: Vec::new(),
+            includes: pick(tables, |t| t.include.clone())
+                .map(|(v, _)| v)
+                .unwrap_or_default(),
+            layers: Vec::new(),
+            format: pick(tables, |t| t.package)
+                .map(|(v, _)| v)
+                .unwrap_or_default(),
+            allow,
+            base_image: pick(tables, |t| t.base_image.clone()).map(|(v, _)| v),
+            bundle_libs: pick(tables, |t| t.bundle_libs)
+                .map(|(v, _)| v)
+                .unwrap_or(true),
+            reasons: vec![format!("{}: {reason}", role_name(role))],
+        },
+        explicit_arch,
+        explicit_runtime,
+        attach,
+        manifest_path: package.manifest_path.clone(),
+    })
+}
+
+/// Resolves attachments and gives every layer and extension the architectures and runtimes of
+/// the functions that attach it.
+/// What flows from the functions attaching a layer or extension to it.
+#[derive(Default)]
+struct Flow {
+    archs: BTreeSet<Arch>,
+    runtimes: BTreeSet<Runtime>,
+    attached_by: Vec<String>,
+}
+
+fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Unit>> {
+    // Artifact names each package contributes as an attachment.
+    let mut attachable: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for draft in &drafts {
+        if draft.unit.role != Role::Function {
+            attachable
+                .entry(draft.unit.package.as_str())
+                .or_default()
+                .push(draft.unit.name.as_str());
+        }
+    }
+    let mut resolved_layers: Vec<Vec<String>> = Vec::new();
+    for draft in &drafts {
+        let mut names = Vec::new();
+        for crate_name in &draft.attach {
+            let location = format!("`layers` in `{}`", draft.manifest_path.display());
+            if *crate_name == draft.unit.package {
+                return Err(Error::config(format!("{location} attaches `{crate_name}`, the function's own package"))
+                    .with_help("a function cannot be its own layer; move the shared code into a separate layer crate"));
+            }
+            let Some(package) = workspace.package(crate_name) else {
+                let members: Vec<&str> =
+                    workspace.members.iter().map(|p| p.name.as_str()).collect();
+                return Err(Error::config(format!(
+                    "{location} names `{crate_name}`, which is not a crate of this workspace"
+                ))
+                .with_note(format!("members: {}", members.join(", ")))
+                .with_help("attach workspace crates whose role is layer or extension"));
+            };
+            match attachable.get(crate_name.as_str()) {
+                Some(artifacts) => names.extend(artifacts.iter().map(|s| s.to_string())),
+                None => {
+                    let what = if package.bins.is_empty() && package.cdylibs.is_empty() {
+                        "has no binary or cdylib to pack".to_string()
+                    } else {
+                        "is a function, not a layer or extension".to_string()
+                    };
+                    return Err(Error::config(format!("{location} attaches `{crate_name}`, which {what}"))
+                        .with_help(format!("set role = \"layer\" or role = \"extension\" in `{}`, or remove it from `layers`", package.manifest_path.display())));
+                }
+            }
+        }
+        resolved_layers.push(names);
+    }
+    // Architectures and runtimes flow from functions to what they attach.
+    let mut flows: BTreeMap<String, Flow> = BTreeMap::new();
+    for (draft, layers) in drafts.iter().zip(&resolved_layers) {
+        if draft.unit.role != Role::Function {
+            continue;
+        }
+        let arch = draft.explicit_arch.map(|(a, _)| a).unwrap_or(DEFAULT_ARCH);
+        let runtime = draft.explicit_runtime.unwrap_or(DEFAULT_RUNTIME);
+        for layer in layers {
+            let flow = flows.entry(layer.clone()).or_default();
+            flow.archs.insert(arch);
+            flow.runtimes.insert(runtime);
+            if !flow.attached_by.contains(&draft.unit.name) {
+                flow.attached_by.push(draft.unit.name.clone());
+                flow.attached_by.sort();
+            }
+        }
+    }
+    let mut units = Vec::new();
+    for (draft, layers) in drafts.into_iter().zip(resolved_layers) {
+        let mut unit = draft.unit;
+        unit.layers = layers;
+        let flow = flows.get(&unit.name);
+        let mut archs: BTreeSet<Arch> = flow.map(|f| f.archs.clone()).unwrap_or_default();
+        let mut runtimes: BTreeSet<Runtime> = flow.map(|f| f.runtimes.clone()).unwrap_or_default();
+        match draft.explicit_arch {
+            // An architecture written in a layer's or extension's own metadata is a promise about
+            // what it contains; a function of another architecture cannot use it.
+            Some((arch, source))
+                if unit.role != Role::Function
+                    && (source.ends_with("metadata") || source == "bin table") =>
+            {
+                if let Some(other) = archs.iter().find(|a| **a != arch) {
+                    let flow = flow.expect("attached archs come from a flow");
+                    return Err(Error::config(format!(
+                        "{} `{}` is {arch} only (arch = \"{arch}\" in `{}`), but {} attaches it from {other}",
+                        role_name(unit.role),
+                        unit.name,
+                        draft.manifest_path.display(),
+                        flow.attached_by.join(", ")
+                    ))
+                    .with_help(format!(
+                        "remove `arch` from the {} so it is built for every architecture that attaches it, or attach it only from {arch} functions",
+                        role_name(unit.role)
+                    )));
+                }
+                archs.insert(arch);
+                unit.reasons.push(format!("{arch} from {source}"));
+            }
+            Some((arch, source)) => {
+                archs.insert(arch);
+                unit.reasons.push(format!("{arch} from {source}"));
+            }
+            None if archs.is_empty() => {
+                archs.insert(DEFAULT_ARCH);
+                unit.reasons.push(format!("{DEFAULT_ARCH} (default)"));
+            }
+            None => {}
+        }
+        if let Some(flow) = flow {
+            unit.reasons.push(format!(
+                "attached by {}: built for {}",
+                flow.attached_by.join(", "),
+                flow.archs
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if unit.role == Role::Function || runtimes.is_empty() || draft.explicit_runtime.is_some() {
+            runtimes.insert(draft.explicit_runtime.unwrap_or(DEFAULT_RUNTIME));
+        }
+        unit.archs = archs.into_iter().collect();
+        unit.runtimes = runtimes.into_iter().collect();
+        units.push(unit);
+    }
+    units.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(units)
+}
+
+fn check_unique_names(units: &[Unit]) -> Result<()> {
+    let mut seen: BTreeMap<&str, &Unit> = BTreeMap::new();
+    for unit in units {
+        if let Some(first) = seen.insert(unit.name.as_str(), unit) {
+            return Err(Error::config(format!(
+                "two artifacts would be named `{}`: the {} of package `{}` and the {} of package `{}`",
+                unit.name,
+                role_name(first.role),
+                first.package,
+                role_name(unit.role),
+                unit.package
+            ))
+            .with_help("rename one of them ([[bin]] name = \"...\" or the package name) so each artifact has its own name"));
+        }
+    }
+    Ok(())
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Function => "function",
+        Role::Extension => "extension",
+        Role::Layer => "layer",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,312 @@
+use super::*;
+use crate::metadata::PackageMetadata;
+use crate::workspace::Selection;
+use std::path::PathBuf;
+
+fn package(
+    name: &str,
+    bins: &[&str],
+    cdylibs: &[&str],
+    deps: &[&str],
+    table: MetadataTable,
+) -> Package {
+    Package {
+        name: name.into(),
+        id: format!("path+file:///ws/{name}#0.1.0"),
+        manifest_path: PathBuf::from(format!("/ws/{name}/Cargo.toml")),
+        dir: PathBuf::from(format!("/ws/{name}")),
+        bins: bins.iter().map(|s| s.to_string()).collect(),
+        cdylibs: cdylibs.iter().map(|s| s.to_string()).collect(),
+        dependencies: deps.iter().map(|s| s.to_string()).collect(),
+        metadata: PackageMetadata {
+            table,
+            bins: Default::default(),
+        },
+    }
+}
+
+fn workspace(members: Vec<Package>) -> Workspace {
+    Workspace {
+        root: "/ws".into(),
+        root_manifest: "/ws/Cargo.toml".into(),
+        target_dir: "/ws/target".into(),
+        defaults: MetadataTable::default(),
+        default_members: members.iter().map(|p| p.name.clone()).collect(),
+        members,
+    }
+}
+
+fn options() -> Options {
+    Options::from_args(crate::cli::PackArgs::default(), |_| None).unwrap()
+}
+
+fn resolve(ws: &Workspace) -> Result<Resolved> {
+    let selected = ws.select(&Selection::default())?;
+    resolve_units(ws, &selected, &options())
+}
+
+fn layers(names: &[&str]) -> MetadataTable {
+    MetadataTable {
+        layers: Some(names.iter().map(|s| s.to_string()).collect()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn roles_are_inferred_and_explained() {
+    let ws = workspace(vec![
+        package(
+            "api",
+            &["api"],
+            &[],
+            &["lambda_http"],
+            MetadataTable::default(),
+        ),
+        package(
+            "ext",
+            &["ext"],
+            &[],
+            &["lambda-extension"],
+            MetadataTable::default(),
+        ),
+        package("codec", &[], &["codec"], &[], MetadataTable::default()),
+        package("plain", &["plain"], &[], &[], MetadataTable::default()),
+        package("util", &[], &[], &[], MetadataTable::default()),
+    ]);
+    let resolved = resolve(&ws).unwrap();
+    let roles: Vec<(&str, Role, &str)> = resolved
+        .units
+        .iter()
+        .map(|u| (u.name.as_str(), u.role, u.reasons[0].as_str()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            (
+                "api",
+                Role::Function,
+                "function: a binary that depends on lambda_http"
+            ),
+            (
+                "codec",
+                Role::Layer,
+                "layer: a cdylib library and no binaries"
+            ),
+            (
+                "ext",
+                Role::Extension,
+                "extension: depends on lambda-extension"
+            ),
+            (
+                "plain",
+                Role::Function,
+                "function: a binary with no role set (inferred)"
+            ),
+        ],
+        "`util` has neither a bin nor a cdylib and is skipped"
+    );
+    assert_eq!(resolved.warnings.len(), 1);
+    assert!(
+        resolved.warnings[0].contains("bin `plain` of package `plain`"),
+        "{:?}",
+        resolved.warnings
+    );
+    assert!(resolved.warnings[0].contains("may not speak the Lambda Runtime API"));
+}
+
+#[test]
+fn attached_crates_follow_their_functions_architectures() {
+    let x86 = MetadataTable {
+        arch: Some(Arch::X86_64),
+        ..layers(&["tools"])
+    };
+    let arm = MetadataTable {
+        arch: Some(Arch::Arm64),
+        runtime: Some(Runtime::ProvidedAl2),
+        ..layers(&["tools", "ext"])
+    };
+    let layer = MetadataTable {
+        role: Some(Role::Layer),
+        ..Default::default()
+    };
+    let ws = workspace(vec![
+        package("fn-x", &["fn-x"], &[], &["lambda_runtime"], x86),
+        package("fn-a", &["fn-a"], &[], &["lambda_runtime"], arm),
+        package("tools", &["tool"], &["tools"], &[], layer),
+        package(
+            "ext",
+            &["ext"],
+            &[],
+            &["lambda-extension"],
+            MetadataTable::default(),
+        ),
+    ]);
+    let units = resolve(&ws).unwrap().units;
+    let get = |name: &str| units.iter().find(|u| u.name == name).unwrap();
+    assert_eq!(get("tools").archs, [Arch::X86_64, Arch::Arm64]);
+    assert_eq!(
+        get("tools").runtimes,
+        [Runtime::ProvidedAl2023, Runtime::ProvidedAl2]
+    );
+    assert_eq!(get("tools").bins, ["tool"]);
+    assert_eq!(get("tools").cdylibs, ["tools"]);
+    assert_eq!(get("ext").archs, [Arch::Arm64]);
+    assert_eq!(get("fn-a").layers, ["tools", "ext"]);
+    assert!(
+        get("tools")
+            .reasons
+            .iter()
+            .any(|r| r == "attached by fn-a, fn-x: built for x86_64, arm64"),
+        "{:?}",
+        get("tools").reasons
+    );
+}
+
+#[test]
+fn attaching_a_missing_crate_a_function_or_itself_is_an_error() {
+    for (attach, expected) in [
+        (
+            "nope",
+            "names `nope`, which is not a crate of this workspace",
+        ),
+        (
+            "other",
+            "attaches `other`, which is a function, not a layer or extension",
+        ),
+        ("fn-a", "the function's own package"),
+    ] {
+        let ws = workspace(vec![
+            package(
+                "fn-a",
+                &["fn-a"],
+                &[],
+                &["lambda_runtime"],
+                layers(&[attach]),
+            ),
+            package(
+                "other",
+                &["other"],
+                &[],
+                &["lambda_runtime"],
+                MetadataTable::default(),
+            ),
+        ]);
+        let err = resolve(&ws).unwrap_err();
+        assert!(err.to_string().contains(expected), "{attach}: {err}");
+        assert!(err.to_string().contains("/ws/fn-a/Cargo.toml"), "{err}");
+        assert!(err.help.is_some());
+    }
+}
+
+#[test]
+fn attached_crates_join_the_selection() {
+    let ws = workspace(vec![
+        package(
+            "fn-a",
+            &["fn-a"],
+            &[],
+            &["lambda_runtime"],
+            layers(&["ext"]),
+        ),
+        package(
+            "ext",
+            &["ext"],
+            &[],
+            &["lambda-extension"],
+            MetadataTable::default(),
+        ),
+    ]);
+    let only_fn = Selection {
+        packages: vec!["fn-a".into()],
+        ..Default::default()
+    };
+    let selected = ws.select(&only_fn).unwrap();
+    let resolved = resolve_units(&ws, &selected, &options()).unwrap();
+    let names: Vec<&str> = resolved.units.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["ext", "fn-a"]);
+    assert!(resolved.packages.contains("ext"));
+}
+
+#[test]
+fn a_layer_pinned_to_one_architecture_cannot_serve_another() {
+    let x86 = MetadataTable {
+        arch: Some(Arch::X86_64),
+        ..layers(&["tools"])
+    };
+    let arm_layer = MetadataTable {
+        role: Some(Role::Layer),
+        arch: Some(Arch::Arm64),
+        ..Default::default()
+    };
+    let ws = workspace(vec![
+        package("fn-x", &["fn-x"], &[], &["lambda_runtime"], x86),
+        package("tools", &["tool"], &[], &[], arm_layer),
+    ]);
+    let err = resolve(&ws).unwrap_err();
+    assert!(
+        err.to_string().contains("layer `tools` is arm64 only"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("fn-x attaches it from x86_64"),
+        "{err}"
+    );
+    assert!(err.help.is_some());
+}
+
+#[test]
+fn same_artifact_name_twice_is_an_error() {
+    let ws = workspace(vec![
+        package(
+            "a",
+            &["same"],
+            &[],
+            &["lambda_runtime"],
+            MetadataTable::default(),
+        ),
+        package(
+            "b",
+            &["same"],
+            &[],
+            &["lambda_runtime"],
+            MetadataTable::default(),
+        ),
+    ]);
+    let err = resolve(&ws).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("two artifacts would be named `same`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn only_functions_attach_layers_and_layer_is_a_package_role() {
+    let ext_with_layers = MetadataTable {
+        role: Some(Role::Extension),
+        ..layers(&["x"])
+    };
+    let ws = workspace(vec![package("ext", &["ext"], &[], &[], ext_with_layers)]);
+    assert!(
+        resolve(&ws)
+            .unwrap_err()
+            .to_string()
+            .contains("only functions attach layers")
+    );
+
+    let mut bin_layer = package("p", &["p"], &[], &[], MetadataTable::default());
+    bin_layer.metadata.bins.insert(
+        "p".into(),
+        MetadataTable {
+            role: Some(Role::Layer),
+            ..Default::default()
+        },
+    );
+    let ws = workspace(vec![bin_layer]);
+    assert!(
+        resolve(&ws)
+            .unwrap_err()
+            .to_string()
+            .contains("a layer is a whole package")
+    );
+}
