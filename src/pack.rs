@@ -208,7 +208,16 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     }
     check_findings(&plan)?;
 
+    let progress = shell.progress("Packing");
+    let total = plan.artifacts.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    progress.set_message(format!("0/{total} artifacts"));
     let emitted = emit::emit(&plan, &out_dir, &previous_inputs, |artifact, emitted| {
+        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress.set_message(format!(
+            "{finished}/{total} artifacts, last: {}",
+            artifact.name
+        ));
         shell.status(
             if emitted.unchanged { "Fresh" } else { "Packed" },
             match artifact.format {
@@ -229,6 +238,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             },
         );
     })?;
+    progress.finish();
     // Everything is written; now swap it all in, then the manifest that describes it.
     emit::commit(emitted.pending)?;
     let emitted = emitted.emitted;

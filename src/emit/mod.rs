@@ -410,6 +410,24 @@ pub fn lock_out_dir(out_dir: &Path, on_wait: impl FnOnce()) -> Result<File> {
     Ok(file)
 }
 
+/// Takes the output directory's lock shared, for readers such as `verify`: they wait while a pack
+/// is writing, and several readers may hold it at once. `None` when no pack ever locked it.
+pub fn lock_out_dir_shared(out_dir: &Path, on_wait: impl FnOnce()) -> Result<Option<File>> {
+    let path = out_dir.join(LOCK_FILE);
+    let Ok(file) = File::open(&path) else {
+        return Ok(None);
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            on_wait();
+            file.lock_shared().map_err(|e| Error::read(&path, &e))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::read(&path, &e)),
+    }
+    Ok(Some(file))
+}
+
 /// Deletes temporary files and directories that an interrupted run left behind (`.<name>.*.tmp`,
 /// `.<name>.old-*`). Call it only while holding the lock: then no other run is writing them.
 pub fn remove_leftovers(out_dir: &Path) -> Result<usize> {

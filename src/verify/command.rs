@@ -47,6 +47,13 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
             options.out_dir(&workspace)
         }
     };
+    // Read the manifest and unpack the artifacts while no pack is writing them; held to the end.
+    let _lock = crate::emit::lock_out_dir_shared(&out_dir, || {
+        shell.status(
+            "Blocking",
+            format!("waiting for a pack to finish in {}", out_dir.display()),
+        )
+    })?;
     let manifest_path = out_dir.join(MANIFEST_FILE);
     let manifest = read_manifest(&manifest_path)?;
     let event = match &args.event {
