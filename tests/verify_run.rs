@@ -605,3 +605,33 @@ fn zip_bomb_is_refused() {
     );
     assert!(error.to_string().contains("`zeros.bin`"), "{error}");
 }
+
+#[test]
+fn a_runtime_flooding_the_api_is_contained_and_killed() {
+    let layout = Layout::new();
+    Layout::install(&layout.task, "bootstrap", &x86("tiny"));
+    let mut run = layout.run("flood", &[json!({})]);
+    run.handler = "flood".into();
+    run.invoke_timeout = Duration::from_secs(3);
+    let started = Instant::now();
+    let report = run_function(&run).unwrap();
+    // A guard against a hang, not a speed goal: the deadline plus the shutdown budget.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            report.error_type.as_deref(),
+            Some("Sandbox.Timeout" | "Function.ResponseSizeTooLarge")
+        ),
+        "{report:#?}"
+    );
+    assert!(
+        report.api_requests > 1000,
+        "the flood reached the API: {} requests",
+        report.api_requests
+    );
+    assert!(report.runtime.is_some(), "{report:#?}");
+}
