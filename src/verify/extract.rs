@@ -71,10 +71,12 @@ pub fn extract_zip(zip: &Path, dest: &Path) -> Result<ExtractStats, VerifyError>
         let target = dest.join(&entry.path);
         match entry.kind {
             Kind::Dir { .. } => {
+                refuse_links_on_the_way(dest, &entry.path, zip)?;
                 fs::create_dir_all(&target).map_err(|e| VerifyError::io("create", &target, e))?;
                 stats.dirs += 1;
             }
             Kind::File { mode, size } => {
+                refuse_links_on_the_way(dest, &entry.path, zip)?;
                 let mut data = archive.by_index(entry.index).map_err(bad_zip)?;
                 write_file(&mut data, &target, mode, size, zip, &entry.path)?;
                 stats.files += 1;
@@ -83,16 +85,31 @@ pub fn extract_zip(zip: &Path, dest: &Path) -> Result<ExtractStats, VerifyError>
             Kind::Symlink { .. } => {}
         }
     }
-    for entry in &plan {
-        if let Kind::Symlink { target: link } = &entry.kind {
-            let path = dest.join(&entry.path);
-            make_parent(&path)?;
-            remove_non_dir(&path)?;
-            std::os::unix::fs::symlink(link, &path)
-                .map_err(|e| VerifyError::io("create the symlink", &path, e))?;
-            stats.symlinks += 1;
+    // Links are checked twice: lexically before anything was written, and here physically, the
+    // way the kernel will resolve them, through links of this archive and of layers extracted
+    // before it. If any link is refused, every link this archive made is removed again.
+    let mut created = Vec::new();
+    let linked = create_links(&plan, dest, zip, &mut created);
+    let checked = linked.and_then(|()| {
+        let dest_real = fs::canonicalize(dest).map_err(|e| VerifyError::io("resolve", dest, e))?;
+        match created.iter().find(|(_, path)| {
+            !resolve_physically(path).is_some_and(|real| real.starts_with(&dest_real))
+        }) {
+            Some((entry, _)) => Err(VerifyError::UnsafeEntry {
+                zip: zip.to_path_buf(),
+                entry: entry.display().to_string(),
+                reason: "is a symlink that leads outside the destination once the links around it are followed".to_string(),
+            }),
+            None => Ok(()),
         }
+    });
+    if let Err(err) = checked {
+        for (_, path) in &created {
+            let _ = fs::remove_file(path);
+        }
+        return Err(err);
     }
+    stats.symlinks = created.len();
     // Folder modes last, so a read-only folder does not block writing its own files.
     for entry in &plan {
         if let Kind::Dir { mode } = entry.kind {
@@ -293,6 +310,80 @@ fn write_file(
     }
     // `mode` above is filtered by the umask; Lambda keeps the archive's bits.
     set_mode(target, mode)
+}
+
+/// Creates the archive's symlinks, recording each one made (even when a later one fails).
+fn create_links(
+    plan: &[Planned],
+    dest: &Path,
+    zip: &Path,
+    created: &mut Vec<(PathBuf, PathBuf)>,
+) -> Result<(), VerifyError> {
+    for entry in plan {
+        if let Kind::Symlink { target: link } = &entry.kind {
+            let path = dest.join(&entry.path);
+            refuse_links_on_the_way(dest, &entry.path, zip)?;
+            make_parent(&path)?;
+            remove_non_dir(&path)?;
+            std::os::unix::fs::symlink(link, &path)
+                .map_err(|e| VerifyError::io("create the symlink", &path, e))?;
+            created.push((entry.path.clone(), path));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to write `relative` under `dest` when a folder on the way is a symlink (left by an
+/// earlier layer): writing through it could land anywhere.
+fn refuse_links_on_the_way(dest: &Path, relative: &Path, zip: &Path) -> Result<(), VerifyError> {
+    let mut here = dest.to_path_buf();
+    let parents = relative
+        .parent()
+        .map(|p| p.components().count())
+        .unwrap_or(0);
+    for component in relative.components().take(parents) {
+        here.push(component);
+        match fs::symlink_metadata(&here) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(VerifyError::UnsafeEntry {
+                    zip: zip.to_path_buf(),
+                    entry: relative.display().to_string(),
+                    reason: format!(
+                        "would be written through the symlink `{}` that is already there",
+                        here.strip_prefix(dest).unwrap_or(&here).display()
+                    ),
+                });
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
+
+/// Where the symlink at `link` leads, resolved the way the kernel would: each component that
+/// exists is followed physically (links included), `..` goes to the physical parent. `None` for
+/// a loop or an unreadable link.
+fn resolve_physically(link: &Path) -> Option<PathBuf> {
+    let target = fs::read_link(link).ok()?;
+    let mut here = fs::canonicalize(link.parent()?).ok()?;
+    for component in target.components() {
+        match component {
+            Component::RootDir | Component::Prefix(_) => here = PathBuf::from("/"),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                here.pop();
+            }
+            Component::Normal(part) => {
+                let next = here.join(part);
+                here = match fs::symlink_metadata(&next) {
+                    Ok(_) => fs::canonicalize(&next).ok()?,
+                    Err(_) => next,
+                };
+            }
+        }
+    }
+    Some(here)
 }
 
 fn make_parent(path: &Path) -> Result<(), VerifyError> {
