@@ -159,7 +159,8 @@ pub enum RuntimeArg {
 /// Everything a pack (or a plan) takes.
 #[derive(Clone, Debug, Default, Args)]
 pub struct PackArgs {
-    /// Output format for data on stdout: `json` prints the manifest
+    /// Output format for data on stdout: `json` prints the manifest (the plan for `plan`, the
+    /// results for `verify`)
     #[arg(long, value_enum, value_name = "FMT")]
     pub message_format: Option<MessageFormat>,
 
