@@ -63,7 +63,7 @@ fn links_leaving(dest: &Path) -> Vec<(PathBuf, PathBuf)> {
 /// component that is itself a symlink of the archive. `s -> d` and `d/x -> ..` make `s/x` an
 /// alias of the destination that is not, by name, a symlink, so `t -> s/x/..` is accepted and
 /// points at the destination's parent; `t/escaped` is then created through it, outside.
-/// (src/verify/extract.rs, `check_link`; found by the `verify_zip` fuzz target's oracle.)
+/// (src/verify/extract.rs, `check_link`; caught by the `verify_zip` fuzz target's oracle.)
 #[test]
 fn extract_zip_symlink_through_aliased_link_escapes_dest() {
     let root = tempfile::tempdir().unwrap();
@@ -87,7 +87,7 @@ fn extract_zip_symlink_through_aliased_link_escapes_dest() {
 /// each archive's symlinks are checked only against that archive's own symlinks. Layer 1 leaves
 /// `a/b -> ..` (inside), layer 2's `c -> a/b/..` looks like `a` lexically and is the
 /// destination's parent on disk, and layer 3's `c/escaped.txt` is written there.
-/// (src/verify/extract.rs, `check_link` / `write_file`; found reviewing the `verify_zip` oracle.)
+/// (src/verify/extract.rs, `check_link` / `write_file`; the same oracle, over three extractions.)
 #[test]
 fn extract_zip_layer_symlink_through_earlier_layer_escapes_dest() {
     let root = tempfile::tempdir().unwrap();
