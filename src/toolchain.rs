@@ -81,7 +81,22 @@ pub fn choose(
 }
 
 /// Finds zig the way cargo-zigbuild will when it writes its wrappers.
+///
+/// Must run before any other thread starts: when zig comes from PyPI (`ziglang`), it points
+/// cargo-zigbuild at the zig binary inside the package through `CARGO_ZIGBUILD_ZIG_COMMAND`.
+/// Otherwise every compiler call during setup, and every link, would start Python first
+/// (`python3 -m ziglang`), which costs more than a no-op `cargo build` each time.
 pub fn detect_zig() -> Option<ZigInstall> {
+    if std::env::var_os("CARGO_ZIGBUILD_ZIG_COMMAND").is_none()
+        && let Some(zig) = ziglang_binary()
+    {
+        // SAFETY: called from the main thread before the build starts any other thread, so
+        // nothing reads the environment concurrently.
+        unsafe {
+            std::env::set_var("CARGO_ZIGBUILD_ZIG_COMMAND", &zig);
+            std::env::remove_var("CARGO_ZIGBUILD_ZIG_COMMAND_ARGS");
+        }
+    }
     let (program, args) = cargo_zigbuild::Zig::find_zig().ok()?;
     let mut command = program.display().to_string();
     for arg in args {
@@ -89,6 +104,21 @@ pub fn detect_zig() -> Option<ZigInstall> {
         command.push_str(&arg);
     }
     Some(ZigInstall { command })
+}
+
+/// The zig binary shipped inside the `ziglang` Python package, if that package is installed.
+fn ziglang_binary() -> Option<std::path::PathBuf> {
+    // The same interpreter cargo-zigbuild would use.
+    let python = std::env::var_os("CARGO_ZIGBUILD_PYTHON_PATH").unwrap_or_else(|| "python3".into());
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), 'zig'))",
+        ])
+        .output()
+        .ok()?;
+    let path = std::path::PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
+    (output.status.success() && path.is_file()).then_some(path)
 }
 
 /// Makes sure the standard library for `target` is installed, adding it with rustup unless the
