@@ -39,6 +39,18 @@ fn serialize_display<S: serde::Serializer>(value: &RustTarget, s: S) -> Result<S
 }
 
 impl BuildRequest {
+    /// `x86_64-unknown-linux-gnu with zig, glibc 2.34`, for status lines and `plan`.
+    pub fn describe(&self) -> String {
+        match self.glibc {
+            Some(glibc) => format!(
+                "{} with {}, glibc {glibc}",
+                self.target,
+                self.linker.describe()
+            ),
+            None => format!("{} with {}", self.target, self.linker.describe()),
+        }
+    }
+
     /// The target as cargo-zigbuild spells it, with the glibc pin: `x86_64-unknown-linux-gnu.2.26`.
     fn zig_target(&self) -> String {
         match self.glibc {

@@ -106,6 +106,30 @@ pub struct PackageMetadata {
     pub bins: BTreeMap<String, MetadataTable>,
 }
 
+/// Keys a package table and a per-bin table may hold (a package table also holds `bin`).
+const UNIT_KEYS: [&str; 10] = [
+    "arch",
+    "runtime",
+    "include",
+    "role",
+    "layers",
+    "package",
+    "allow",
+    "extension",
+    "base_image",
+    "bundle_libs",
+];
+
+/// Keys that make sense as defaults for every package of a workspace.
+const WORKSPACE_KEYS: [&str; 6] = [
+    "arch",
+    "runtime",
+    "package",
+    "allow",
+    "base_image",
+    "bundle_libs",
+];
+
 /// Where a table sits, which decides the keys it may hold and how messages name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Level<'a> {
@@ -123,41 +147,11 @@ impl Level<'_> {
         }
     }
 
-    fn keys(&self) -> &'static [&'static str] {
+    fn keys(&self) -> Vec<&'static str> {
         match self {
-            Level::Workspace => &[
-                "arch",
-                "runtime",
-                "package",
-                "allow",
-                "base_image",
-                "bundle_libs",
-            ],
-            Level::Package => &[
-                "arch",
-                "runtime",
-                "include",
-                "role",
-                "layers",
-                "package",
-                "allow",
-                "extension",
-                "base_image",
-                "bundle_libs",
-                "bin",
-            ],
-            Level::Bin(_) => &[
-                "arch",
-                "runtime",
-                "include",
-                "role",
-                "layers",
-                "package",
-                "allow",
-                "extension",
-                "base_image",
-                "bundle_libs",
-            ],
+            Level::Workspace => WORKSPACE_KEYS.to_vec(),
+            Level::Package => UNIT_KEYS.iter().copied().chain(["bin"]).collect(),
+            Level::Bin(_) => UNIT_KEYS.to_vec(),
         }
     }
 }
@@ -239,7 +233,7 @@ impl Context<'_> {
         let allowed = self.level.keys();
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
-                return Err(self.unknown_key(key, allowed));
+                return Err(self.unknown_key(key, &allowed));
             }
         }
         let mut table = MetadataTable::default();

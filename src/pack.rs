@@ -130,16 +130,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         what.extend(request.cdylibs.iter().map(|c| format!("lib{c}")));
         shell.status(
             "Building",
-            format!(
-                "{} with {}{} ({})",
-                request.target,
-                request.linker.describe(),
-                request
-                    .glibc
-                    .map(|g| format!(", glibc {g}"))
-                    .unwrap_or_default(),
-                what.join(", ")
-            ),
+            format!("{} ({})", request.describe(), what.join(", ")),
         );
         for binary in build::run(request, &workspace, options, shell)? {
             built.insert(

@@ -289,13 +289,8 @@ pub fn plan_listing(plan: &Plan, out_dir: &Path) -> String {
     let mut text = String::new();
     for build in &plan.builds {
         text.push_str(&format!(
-            "build {} with {}{}: packages {}; bins {}\n",
-            build.target,
-            build.linker.describe(),
-            build
-                .glibc
-                .map(|g| format!(" (glibc {g})"))
-                .unwrap_or_default(),
+            "build {}: packages {}; bins {}\n",
+            build.describe(),
             build.packages.join(", "),
             build.bins.join(", ")
         ));
