@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
 # The test command: installs what the suite needs (scripts/setup.sh), then runs every test.
+# Benchmarks are compiled (so they keep building) but not run; see scripts/bench.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-cargo test --locked --all-targets "$@"
+cargo build --locked --benches
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"
