@@ -15,6 +15,9 @@ use crate::toolchain::{self, Linker};
 use crate::workspace::Workspace;
 use crate::{build, emit, facts, plan, report, stdout_error, units};
 
+/// Where, under the target directory, the location of zig found by an earlier run is kept.
+const ZIG_CACHE: &str = "lambda-pack-cache/zig-path";
+
 /// Whether a run writes artifacts or only shows what it would write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -50,7 +53,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     // Pick a Rust target and linker per architecture, then make sure they are installed.
     let zig = match options.compiler {
         cli::CompilerChoice::Cargo => None,
-        _ => toolchain::detect_zig(),
+        _ => toolchain::detect_zig(&options.target_dir(&workspace).join(ZIG_CACHE)),
     };
     let architectures: BTreeSet<Arch> =
         units.iter().flat_map(|u| u.archs.iter().copied()).collect();

@@ -86,9 +86,16 @@ pub fn choose(
 /// cargo-zigbuild at the zig binary inside the package through `CARGO_ZIGBUILD_ZIG_COMMAND`.
 /// Otherwise every compiler call during setup, and every link, would start Python first
 /// (`python3 -m ziglang`), which costs more than a no-op `cargo build` each time.
-pub fn detect_zig() -> Option<ZigInstall> {
+///
+/// Where that binary is gets remembered in `cache` (a file in the target directory), so a later
+/// run starts no Python at all while the binary is still there.
+pub fn detect_zig(cache: &Path) -> Option<ZigInstall> {
     if std::env::var_os("CARGO_ZIGBUILD_ZIG_COMMAND").is_none()
-        && let Some(zig) = ziglang_binary()
+        && let Some(zig) = remembered_zig(cache).or_else(|| {
+            let found = ziglang_binary()?;
+            remember_zig(cache, &found);
+            Some(found)
+        })
     {
         // SAFETY: called from the main thread before the build starts any other thread, so
         // nothing reads the environment concurrently.
@@ -104,6 +111,21 @@ pub fn detect_zig() -> Option<ZigInstall> {
         command.push_str(&arg);
     }
     Some(ZigInstall { command })
+}
+
+/// The zig binary an earlier run found, if it is still there.
+fn remembered_zig(cache: &Path) -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string(cache).ok()?;
+    let path = std::path::PathBuf::from(text.trim());
+    path.is_file().then_some(path)
+}
+
+/// Best effort: a cache that cannot be written only costs the next run a Python start.
+fn remember_zig(cache: &Path, zig: &Path) {
+    if let Some(parent) = cache.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let _ = std::fs::write(cache, zig.as_os_str().as_encoded_bytes());
 }
 
 /// The zig binary shipped inside the `ziglang` Python package, if that package is installed.
