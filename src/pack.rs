@@ -212,24 +212,23 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             "{finished}/{total} artifacts, last: {}",
             artifact.name
         ));
+        let size = match artifact.format {
+            plan::Format::Zip => plan::human_bytes(emitted.size_zipped),
+            plan::Format::Image => {
+                format!(
+                    "image context of {}",
+                    plan::human_bytes(artifact.size_unzipped)
+                )
+            }
+        };
         shell.status(
             if emitted.unchanged { "Fresh" } else { "Packed" },
-            match artifact.format {
-                plan::Format::Zip => format!(
-                    "{} {} ({}, {})",
-                    units::role_name(artifact.kind),
-                    artifact.name,
-                    artifact.arch,
-                    plan::human_bytes(emitted.size_zipped)
-                ),
-                plan::Format::Image => format!(
-                    "{} {} ({}, image context of {})",
-                    units::role_name(artifact.kind),
-                    artifact.name,
-                    artifact.arch,
-                    plan::human_bytes(artifact.size_unzipped)
-                ),
-            },
+            format!(
+                "{} {} ({}, {size})",
+                units::role_name(artifact.kind),
+                artifact.name,
+                artifact.arch
+            ),
         );
     })?;
     progress.finish();

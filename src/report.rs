@@ -229,15 +229,14 @@ pub fn summary_table(manifest: &Manifest, out_dir: &Path) -> String {
         if artifact.upload.as_deref() == Some("s3") {
             path.push_str("  (upload via S3)");
         }
-        if artifact.format == "image" {
+        // The manifest's build command runs from the manifest's directory; shown here with the
+        // context's full path so it can be pasted anywhere.
+        if let Some(command) = &artifact.build_command {
+            let program = command
+                .strip_suffix(artifact.path.as_str())
+                .unwrap_or(command);
             path.push_str(&format!(
-                "  (image: docker build --platform {} --provenance=false -t {} {})",
-                if artifact.arch == "arm64" {
-                    "linux/arm64"
-                } else {
-                    "linux/amd64"
-                },
-                artifact.name,
+                "  (image: {program}{})",
                 out_dir.join(&artifact.path).display()
             ));
         }
