@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -59,16 +59,8 @@ fn a_second_pack_waits_for_the_first_to_release_the_lock() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let mut seen = String::new();
-    while !line.contains("Blocking") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the pack ended without waiting:\n{seen}"
-        );
-        seen.push_str(&line);
-    }
+    let seen = read_until_line(&mut stderr, "Blocking", "the pack ended without waiting");
+    let line = seen.lines().last().unwrap_or_default();
     assert!(line.contains("waiting for file lock on"), "{line}");
     assert!(
         child.try_wait().unwrap().is_none(),

@@ -716,7 +716,7 @@ fn bad_input_is_a_configuration_error() {
 
 #[test]
 fn verify_waits_while_a_pack_holds_the_output_lock() {
-    use std::io::{BufRead, BufReader};
+    use std::io::BufReader;
     let out = out_copy();
     // Hold the lock exclusively, as a pack writing this directory would.
     let lock = std::fs::OpenOptions::new()
@@ -735,16 +735,8 @@ fn verify_waits_while_a_pack_holds_the_output_lock() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let mut seen = String::new();
-    while !line.contains("Blocking") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "verify ran without waiting:\n{seen}"
-        );
-        seen.push_str(&line);
-    }
+    let seen = read_until_line(&mut stderr, "Blocking", "verify ran without waiting");
+    let line = seen.lines().last().unwrap_or_default();
     assert!(line.contains("waiting for a pack to finish"), "{line}");
     assert!(
         child.try_wait().unwrap().is_none(),

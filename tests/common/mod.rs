@@ -232,3 +232,17 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
 
 pub const EM_X86_64: u16 = 62;
 pub const EM_AARCH64: u16 = 183;
+
+/// Reads lines from `stderr` until one contains `needle` and returns everything read, that line
+/// last. Panics, naming `what`, if the stream ends first.
+pub fn read_until_line(stderr: &mut impl std::io::BufRead, needle: &str, what: &str) -> String {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{what}:\n{seen}");
+        seen.push_str(&line);
+        if line.contains(needle) {
+            return seen;
+        }
+    }
+}
