@@ -19,6 +19,10 @@ use crate::toolchain::Linker;
 use crate::units::Unit;
 use crate::workspace::Workspace;
 
+mod zig_env;
+
+pub use zig_env::ZigEnvCache;
+
 /// One cargo invocation: every package and bin needed for one Rust target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BuildRequest {
@@ -128,13 +132,22 @@ pub struct BuiltBinary {
 /// Every file built in this run, by (package, Cargo target name, kind, Rust target).
 pub type Built = BTreeMap<(String, String, TargetKind, RustTarget), BuiltBinary>;
 
+/// What every build of one run shares: the toolchain and zig's remembered setup.
+pub struct BuildContext<'a> {
+    pub workspace: &'a Workspace,
+    pub options: &'a Options,
+    pub rustc: &'a std::path::Path,
+    pub zig_env: &'a mut ZigEnvCache,
+}
+
 /// Builds the cargo command for a request, with the linker set up.
 pub fn command(
     request: &BuildRequest,
-    options: &Options,
+    context: &mut BuildContext,
     color: bool,
     quiet: bool,
 ) -> Result<Command> {
+    let options = context.options;
     let mut build = cargo_options::Build {
         manifest_path: options.manifest_path.clone(),
         packages: request.packages.clone(),
@@ -164,12 +177,15 @@ pub fn command(
 
     let mut command = match request.linker {
         Linker::Zig => {
-            let zigbuild = cargo_zigbuild::Build {
-                cargo: build,
-                ..Default::default()
-            };
-            zigbuild.build_command().map_err(|err| {
-                Error::toolchain(format!("could not set up zig to link `{}`: {err:#}", request.zig_target()))
+            let zig_target = request.zig_target();
+            let key = zig_env::key(&zig_env::KeyInputs {
+                zig_target: &zig_target,
+                manifest_path: options.manifest_path.as_deref(),
+                workspace_root: &context.workspace.root,
+                rustc: context.rustc,
+            });
+            context.zig_env.command(build, &zig_target, &key).map_err(|err| {
+                Error::toolchain(format!("could not set up zig to link `{zig_target}`: {err:#}"))
                     .with_help("check that `python3 -m ziglang version` (or `zig version`) works, or use --compiler cargo")
             })?
         }
@@ -208,14 +224,14 @@ pub fn render_command(command: &Command) -> String {
 /// Runs one request, forwarding cargo's stderr unchanged and reading artifacts from stdout.
 pub fn run(
     request: &BuildRequest,
-    workspace: &Workspace,
-    options: &Options,
+    context: &mut BuildContext,
     shell: &Shell,
 ) -> Result<Vec<BuiltBinary>> {
+    let (workspace, options) = (context.workspace, context.options);
     let progress_shown = shell.progress_enabled();
     let mut command = command(
         request,
-        options,
+        context,
         shell.err_color(),
         progress_shown || options.verbosity == crate::settings::Verbosity::Quiet,
     )?;

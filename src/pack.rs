@@ -17,6 +17,8 @@ use crate::{build, emit, facts, plan, report, stdout_error, units};
 
 /// Where, under the target directory, the location of zig found by an earlier run is kept.
 const ZIG_CACHE: &str = "lambda-pack-cache/zig-path";
+/// Where, under the target directory, cargo-zigbuild's setup for each zig target is remembered.
+const ZIG_ENV_CACHE: &str = "lambda-pack-cache/zig-env.json";
 
 /// Whether a run writes artifacts or only shows what it would write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,8 +76,15 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         shell.verbose(|| format!("zig found: `{}`", zig.command));
     }
     let targets: BTreeSet<_> = choices.values().map(|(target, _)| *target).collect();
+    let rust = toolchain::RustToolchain::locate(&options.cargo, &workspace.root)?;
+    shell.verbose(|| format!("Rust toolchain: `{}`", rust.sysroot.display()));
     for target in &targets {
-        if toolchain::ensure_rust_target(&workspace.root, *target, options.network_forbidden())? {
+        if toolchain::ensure_rust_target(
+            &rust,
+            &workspace.root,
+            *target,
+            options.network_forbidden(),
+        )? {
             shell.note(format!(
                 "installed the Rust standard library for `{target}` (rustup target add {target})"
             ));
@@ -128,6 +137,13 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     // Build: one cargo invocation per Rust target.
     let requests = build::requests(&units, |arch| choices[&arch]);
     let mut built = build::Built::new();
+    let mut zig_env = build::ZigEnvCache::load(options.target_dir(&workspace).join(ZIG_ENV_CACHE));
+    let mut context = build::BuildContext {
+        workspace: &workspace,
+        options,
+        rustc: &rust.rustc,
+        zig_env: &mut zig_env,
+    };
     for request in &requests {
         let mut what: Vec<String> = request.bins.clone();
         what.extend(request.cdylibs.iter().map(|c| format!("lib{c}")));
@@ -135,7 +151,10 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             "Building",
             format!("{} ({})", request.describe(), what.join(", ")),
         );
-        for binary in build::run(request, &workspace, options, shell)? {
+        let binaries = build::run(request, &mut context, shell);
+        // Setups that succeeded are worth keeping even when a build then fails.
+        context.zig_env.save();
+        for binary in binaries? {
             built.insert(
                 (
                     binary.package.clone(),

@@ -3,7 +3,7 @@
 //! The choice itself ([`choose`]) is pure; detecting zig and adding rustup targets are the only
 //! side effects here and happen at the edges ([`detect_zig`], [`ensure_rust_target`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::Serialize;
@@ -143,15 +143,91 @@ fn ziglang_binary() -> Option<std::path::PathBuf> {
     (output.status.success() && path.is_file()).then_some(path)
 }
 
+/// The Rust toolchain cargo builds with: where its sysroot is and which `rustc` it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RustToolchain {
+    pub sysroot: PathBuf,
+    /// The compiler binary itself (not a rustup proxy): its identity keys
+    /// [`crate::build::ZigEnvCache`].
+    pub rustc: PathBuf,
+}
+
+impl RustToolchain {
+    /// Finds the toolchain once per run.
+    ///
+    /// When cargo runs us (`cargo lambda-pack`), `$CARGO` is the toolchain's own cargo, and its
+    /// `rustc` sits next to it (rustup toolchains and distribution packages alike), so the sysroot
+    /// is read off the file system. Otherwise, or when `$RUSTC` names another compiler, `rustc
+    /// --print sysroot` is asked from the workspace, so `rust-toolchain.toml` applies.
+    pub fn locate(cargo: &Path, workspace_root: &Path) -> Result<RustToolchain> {
+        let rustc_override = std::env::var_os("RUSTC");
+        if rustc_override.is_none()
+            && let Some(toolchain) = RustToolchain::beside_cargo(cargo)
+        {
+            return Ok(toolchain);
+        }
+        let rustc = rustc_override.unwrap_or_else(|| "rustc".into());
+        let output = Command::new(&rustc)
+            .args(["--print", "sysroot"])
+            .current_dir(workspace_root)
+            .output()
+            .map_err(|err| {
+                Error::toolchain(format!("could not run `rustc --print sysroot`: {err}"))
+                    .with_help("install Rust with rustup (https://rustup.rs)")
+            })?;
+        if !output.status.success() {
+            return Err(Error::toolchain(format!(
+                "`rustc --print sysroot` failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+            .with_help("check that `rustc --version` works in the workspace"));
+        }
+        let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        let in_sysroot = sysroot.join("bin").join("rustc");
+        let rustc = if Path::new(&rustc).is_absolute() || !in_sysroot.is_file() {
+            PathBuf::from(rustc)
+        } else {
+            in_sysroot
+        };
+        Ok(RustToolchain { sysroot, rustc })
+    }
+
+    /// The toolchain that `cargo` belongs to, when it is a real toolchain directory
+    /// (`<sysroot>/bin/cargo` beside `<sysroot>/bin/rustc` and `<sysroot>/lib/rustlib`).
+    fn beside_cargo(cargo: &Path) -> Option<RustToolchain> {
+        if !cargo.is_absolute() {
+            return None;
+        }
+        let cargo = cargo.canonicalize().ok()?;
+        let bin = cargo.parent()?;
+        let rustc = bin.join("rustc");
+        let sysroot = bin.parent()?;
+        (rustc.is_file() && sysroot.join("lib/rustlib").is_dir()).then(|| RustToolchain {
+            sysroot: sysroot.to_path_buf(),
+            rustc,
+        })
+    }
+
+    /// A target is installed when the sysroot holds its standard library.
+    fn has_target(&self, triple: &str) -> bool {
+        self.sysroot
+            .join("lib/rustlib")
+            .join(triple)
+            .join("lib")
+            .is_dir()
+    }
+}
+
 /// Makes sure the standard library for `target` is installed, adding it with rustup unless the
 /// network is off. Returns `true` when it had to install it (the caller prints a note).
 pub fn ensure_rust_target(
+    toolchain: &RustToolchain,
     workspace_root: &Path,
     target: RustTarget,
     network_forbidden: bool,
 ) -> Result<bool> {
     let triple = target.triple();
-    if rust_target_installed(workspace_root, &triple)? {
+    if toolchain.has_target(&triple) {
         return Ok(false);
     }
     let add_command = format!("rustup target add {triple}");
@@ -181,26 +257,6 @@ pub fn ensure_rust_target(
         )));
     }
     Ok(true)
-}
-
-/// A target is installed when the active toolchain's sysroot holds its standard library. Asking
-/// `rustc` (from the workspace, so `rust-toolchain.toml` applies) works with and without rustup.
-fn rust_target_installed(workspace_root: &Path, triple: &str) -> Result<bool> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .current_dir(workspace_root)
-        .output()
-        .map_err(|err| {
-            Error::toolchain(format!("could not run `rustc --print sysroot`: {err}"))
-                .with_help("install Rust with rustup (https://rustup.rs)")
-        })?;
-    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    Ok(Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(triple)
-        .join("lib")
-        .is_dir())
 }
 
 #[cfg(test)]

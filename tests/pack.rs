@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use std::process::Command;
 
 /// The plain path: musl targets linked by the toolchain's rust-lld, no zig involved.
 #[test]
@@ -367,4 +368,109 @@ fn code_sha256(bytes: &[u8]) -> String {
     use base64::Engine;
     use sha2::Digest;
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
+/// zig's setup (wrapper scripts, `zig cc -E -v` probes) is remembered in the target directory: a
+/// second run starts no zig at all, cargo gets the very same environment (so nothing rebuilds),
+/// and a variable that can change the setup makes it run again.
+#[test]
+fn second_zig_run_reuses_the_setup_and_gives_cargo_the_same_environment() {
+    let fixture = Fixture::copy("basic");
+    let bin = fixture.path().join("logging-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // zig that logs each call before running the real one (the wrappers call it back for links).
+    let real_zig = Command::new("python3")
+        .args([
+            "-c",
+            "import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), 'zig'))",
+        ])
+        .output()
+        .expect("python3 with ziglang (scripts/setup.sh installs it)");
+    let real_zig = String::from_utf8(real_zig.stdout).unwrap();
+    let zig_log = fixture.path().join("zig.log");
+    let logging_zig = bin.join("zig");
+    std::fs::write(
+        &logging_zig,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            zig_log.display(),
+            real_zig.trim()
+        ),
+    )
+    .unwrap();
+    // cargo that records the environment it was started with, then runs the real one.
+    let cargo_log = fixture.path().join("cargo.log");
+    let logging_cargo = bin.join("cargo");
+    std::fs::write(
+        &logging_cargo,
+        format!(
+            "#!/bin/sh\n{{ echo \"ARGS $1\"; env | grep -E '^(CC_|CXX_|CARGO_TARGET_|CARGO_ZIGBUILD_|BINDGEN_|RANLIB_|CMAKE_)' | sort; }} >> '{}'\nexec '{}' \"$@\"\n",
+            cargo_log.display(),
+            std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+        ),
+    )
+    .unwrap();
+    for script in [&logging_zig, &logging_cargo] {
+        std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let pack = |extra_env: &[(&str, &str)]| {
+        let _ = std::fs::remove_file(&zig_log);
+        let _ = std::fs::remove_file(&cargo_log);
+        let mut env = vec![
+            ("CARGO_ZIGBUILD_ZIG_COMMAND", logging_zig.to_str().unwrap()),
+            ("CARGO", logging_cargo.to_str().unwrap()),
+        ];
+        env.extend_from_slice(extra_env);
+        let run =
+            fixture.pack_with_env(&["--compiler", "zig", "-p", "fn-x86", "-p", "fn-arm"], &env);
+        run.assert_success();
+        let zig_calls = std::fs::read_to_string(&zig_log).unwrap_or_default();
+        let builds: Vec<String> = std::fs::read_to_string(&cargo_log)
+            .unwrap()
+            .split("ARGS ")
+            .filter(|invocation| invocation.starts_with("build"))
+            .map(str::to_string)
+            .collect();
+        (run, zig_calls, builds)
+    };
+
+    let (_, zig_calls, first_builds) = pack(&[]);
+    assert!(
+        zig_calls.contains("-E"),
+        "the first run sets zig up:\n{zig_calls}"
+    );
+    assert_eq!(first_builds.len(), 2, "one cargo build per target");
+    assert!(
+        first_builds[0].contains("CC_x86_64_unknown_linux_gnu="),
+        "{}",
+        first_builds[0]
+    );
+
+    // Unrelated variables (a CI job's id, a benchmark's padding) do not count.
+    let (run, zig_calls, builds) = pack(&[("UNRELATED_RUN_ID", "12345")]);
+    assert_eq!(
+        zig_calls, "",
+        "nothing to set up or link, so no zig call at all"
+    );
+    assert_eq!(builds, first_builds, "cargo sees the same environment");
+    assert!(!run.stderr.contains("Compiling"), "{}", run.stderr);
+    let cache = fixture.path().join("target/lambda-pack-cache/zig-env.json");
+    let remembered: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    assert!(
+        remembered["targets"]["x86_64-unknown-linux-gnu.2.34"].is_object(),
+        "{remembered:#}"
+    );
+    assert!(
+        remembered["targets"]["aarch64-unknown-linux-gnu.2.34"].is_object(),
+        "{remembered:#}"
+    );
+
+    // A variable cargo-zigbuild reads (through cargo's configuration) sets zig up again; what
+    // comes out is the same, so still nothing rebuilds.
+    let (run, zig_calls, builds) = pack(&[("CARGO_ZIGBUILD_CACHE_HINT", "1")]);
+    assert!(zig_calls.contains("-E"), "{zig_calls}");
+    assert_eq!(builds.len(), 2);
+    assert!(!run.stderr.contains("Compiling"), "{}", run.stderr);
 }
