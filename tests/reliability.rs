@@ -149,6 +149,9 @@ fn a_full_disk_mid_write_leaves_the_previous_output() {
             "CARGO",
             std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
         )
+        // The fixture's own target directory, as `Fixture::pack` uses: one inherited from the
+        // caller would rebuild everything under the file-size limit.
+        .env_remove("CARGO_TARGET_DIR")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

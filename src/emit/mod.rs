@@ -49,7 +49,7 @@ pub struct Previous {
 const WRITER_ID: &str = concat!(
     "cargo-lambda-pack ",
     env!("CARGO_PKG_VERSION"),
-    " zip deflate-9"
+    " zip libdeflate-8"
 );
 
 /// A written artifact waiting to be moved to its final name by [`commit`]. Dropping it deletes
