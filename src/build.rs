@@ -19,8 +19,12 @@ use crate::toolchain::Linker;
 use crate::units::Unit;
 use crate::workspace::Workspace;
 
+mod early;
 mod zig_env;
 
+pub use early::{
+    EarlyBuild, Environment, RECORD as EARLY_RECORD, record_candidates as early_record_candidates,
+};
 pub use zig_env::ZigEnvCache;
 
 /// One cargo invocation: every package and bin needed for one Rust target.
@@ -132,12 +136,20 @@ pub struct BuiltBinary {
 /// Every file built in this run, by (package, Cargo target name, kind, Rust target).
 pub type Built = BTreeMap<(String, String, TargetKind, RustTarget), BuiltBinary>;
 
-/// What every build of one run shares: the toolchain and zig's remembered setup.
+/// What every build of one run shares: the toolchain, zig's remembered setup, and the first
+/// build if it was started early ([`EarlyBuild`]).
 pub struct BuildContext<'a> {
     pub workspace: &'a Workspace,
     pub options: &'a Options,
     pub rustc: &'a std::path::Path,
     pub zig_env: &'a mut ZigEnvCache,
+    /// This process's environment as it started, before zig's location was added to it.
+    pub original_env: &'a Environment,
+    /// Taken by the first build, which adopts it if it is the same command.
+    pub early: Option<EarlyBuild>,
+    /// Where the first build's command is remembered for the next run's early start; `None`
+    /// after the first build.
+    pub remember_first: Option<PathBuf>,
 }
 
 /// Builds the cargo command for a request, with the linker set up.
@@ -236,8 +248,29 @@ pub fn run(
         progress_shown || options.verbosity == crate::settings::Verbosity::Quiet,
     )?;
     command.current_dir(&workspace.root);
-    shell.verbose(|| format!("Running `{}`", render_command(&command)));
-    let mut child = command.spawn().map_err(|err| {
+    if let Some(path) = context.remember_first.take() {
+        early::remember(&path, &command, context.original_env);
+    }
+    let adopted = context
+        .early
+        .take()
+        .and_then(|early| early.adopt(&command, context.original_env));
+    shell.verbose(|| {
+        format!(
+            "Running `{}`{}",
+            render_command(&command),
+            if adopted.is_some() {
+                " (started early, while the workspace was read)"
+            } else {
+                ""
+            }
+        )
+    });
+    let spawned = match adopted {
+        Some(child) => Ok(child),
+        None => command.spawn(),
+    };
+    let mut child = spawned.map_err(|err| {
         Error::toolchain(format!(
             "could not run cargo (`{}`): {err}",
             options.cargo.display()

@@ -29,6 +29,19 @@ pub enum Mode {
 
 pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     let started = Instant::now();
+    let original_env: build::Environment = std::env::vars_os().collect();
+    // The previous run's first build, started now so that it checks freshness while the
+    // workspace is read; adopted by the first build below only if it is the very same command.
+    let mut early = match mode {
+        Mode::Pack => build::EarlyBuild::start(
+            &build::early_record_candidates(
+                options.target_dir.as_deref(),
+                options.manifest_path.as_deref(),
+            ),
+            &original_env,
+        ),
+        Mode::Plan => None,
+    };
     let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
     let selected = workspace.select(&options.selection)?;
     let resolved = units::resolve_units(&workspace, &selected, options)?;
@@ -85,6 +98,8 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             *target,
             options.network_forbidden(),
         )? {
+            // It started without this target's standard library: let it finish, unused.
+            early = None;
             shell.note(format!(
                 "installed the Rust standard library for `{target}` (rustup target add {target})"
             ));
@@ -143,6 +158,10 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         options,
         rustc: &rust.rustc,
         zig_env: &mut zig_env,
+        original_env: &original_env,
+        early,
+        remember_first: (mode == Mode::Pack)
+            .then(|| options.target_dir(&workspace).join(build::EARLY_RECORD)),
     };
     for request in &requests {
         let mut what: Vec<String> = request.bins.clone();

@@ -398,25 +398,16 @@ fn second_zig_run_reuses_the_setup_and_gives_cargo_the_same_environment() {
         ),
     )
     .unwrap();
-    // cargo that records the environment it was started with, then runs the real one.
-    let cargo_log = fixture.path().join("cargo.log");
-    let logging_cargo = bin.join("cargo");
-    std::fs::write(
-        &logging_cargo,
-        format!(
-            "#!/bin/sh\n{{ echo \"ARGS $1\"; env | grep -E '^(CC_|CXX_|CARGO_TARGET_|CARGO_ZIGBUILD_|BINDGEN_|RANLIB_|CMAKE_)' | sort; }} >> '{}'\nexec '{}' \"$@\"\n",
-            cargo_log.display(),
-            std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-        ),
+    let cargo_log = fixture.path().join("cargo-log");
+    let logging_cargo = logging_cargo(&bin, &cargo_log);
+    std::fs::set_permissions(
+        &logging_zig,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    for script in [&logging_zig, &logging_cargo] {
-        std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-    }
     let pack = |extra_env: &[(&str, &str)]| {
         let _ = std::fs::remove_file(&zig_log);
-        let _ = std::fs::remove_file(&cargo_log);
+        cargo_builds(&cargo_log);
         let mut env = vec![
             ("CARGO_ZIGBUILD_ZIG_COMMAND", logging_zig.to_str().unwrap()),
             ("CARGO", logging_cargo.to_str().unwrap()),
@@ -426,12 +417,7 @@ fn second_zig_run_reuses_the_setup_and_gives_cargo_the_same_environment() {
             fixture.pack_with_env(&["--compiler", "zig", "-p", "fn-x86", "-p", "fn-arm"], &env);
         run.assert_success();
         let zig_calls = std::fs::read_to_string(&zig_log).unwrap_or_default();
-        let builds: Vec<String> = std::fs::read_to_string(&cargo_log)
-            .unwrap()
-            .split("ARGS ")
-            .filter(|invocation| invocation.starts_with("build"))
-            .map(str::to_string)
-            .collect();
+        let builds = cargo_builds(&cargo_log);
         (run, zig_calls, builds)
     };
 
@@ -473,4 +459,68 @@ fn second_zig_run_reuses_the_setup_and_gives_cargo_the_same_environment() {
     assert!(zig_calls.contains("-E"), "{zig_calls}");
     assert_eq!(builds.len(), 2);
     assert!(!run.stderr.contains("Compiling"), "{}", run.stderr);
+}
+
+/// The previous run's first cargo build starts while the workspace is read: adopted when the run
+/// needs that very command, and otherwise waited for and ignored, the right build running after.
+#[test]
+fn the_first_build_starts_early_and_is_used_only_when_it_is_the_same_command() {
+    let fixture = Fixture::copy("basic");
+    let cargo_log = fixture.path().join("cargo-log");
+    let cargo = logging_cargo(&fixture.path().join("logging-bin"), &cargo_log);
+    let pack = |args: &[&str]| {
+        cargo_builds(&cargo_log);
+        let mut all = vec!["--compiler", "cargo", "-v"];
+        all.extend_from_slice(args);
+        let run = fixture.pack_with_env(&all, &[("CARGO", cargo.to_str().unwrap())]);
+        run.assert_success();
+        let builds = cargo_builds(&cargo_log);
+        (run, builds)
+    };
+
+    let (run, builds) = pack(&["-p", "fn-x86"]);
+    assert!(!run.stderr.contains("started early"), "{}", run.stderr);
+    assert_eq!(builds.len(), 1);
+    assert!(
+        fixture
+            .path()
+            .join("target/lambda-pack-cache/early-build.json")
+            .is_file()
+    );
+
+    // Same request: the early build is the run's build; cargo ran once.
+    let (run, builds) = pack(&["-p", "fn-x86"]);
+    assert!(run.stderr.contains("(started early"), "{}", run.stderr);
+    assert_eq!(builds.len(), 1, "{builds:?}");
+
+    // Another request: the early build (fn-x86's) runs to its end unused, then fn-arm's builds.
+    let (run, builds) = pack(&["-p", "fn-arm"]);
+    assert!(!run.stderr.contains("started early"), "{}", run.stderr);
+    assert_eq!(builds.len(), 2, "{builds:?}");
+    assert!(builds[0].contains("--package fn-x86"), "{}", builds[0]);
+    assert!(builds[1].contains("--package fn-arm"), "{}", builds[1]);
+    let manifest = manifest(&fixture.out_dir());
+    let zip = fixture
+        .out_dir()
+        .join(artifact(&manifest, "fn-arm")["path"].as_str().unwrap());
+    assert_eq!(
+        python_entry(&zip, "bootstrap").elf_machine,
+        Some(EM_AARCH64)
+    );
+    assert!(
+        !run.stderr.contains("Blocking"),
+        "the unused build finished before the right one started: {}",
+        run.stderr
+    );
+
+    // Nothing starts early under `plan`, which must not build what the plan does not need.
+    cargo_builds(&cargo_log);
+    let plan = fixture.pack_with_env(
+        &["plan", "--compiler", "cargo", "-p", "fn-x86"],
+        &[("CARGO", cargo.to_str().unwrap())],
+    );
+    assert_eq!(plan.code(), 0, "{}", plan.stderr);
+    let builds = cargo_builds(&cargo_log);
+    assert_eq!(builds.len(), 1, "{builds:?}");
+    assert!(builds[0].contains("--package fn-x86"), "{}", builds[0]);
 }

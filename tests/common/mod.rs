@@ -246,3 +246,42 @@ pub fn read_until_line(stderr: &mut impl std::io::BufRead, needle: &str, what: &
         }
     }
 }
+
+/// A cargo in `bin` that records each invocation (`ARGS <args>` and the build-related environment
+/// it was started with) as a file of its own in `log` (a directory), named by its start time, then
+/// runs the real cargo; for `CARGO=` in a test. One file each, because invocations may overlap.
+pub fn logging_cargo(bin: &Path, log: &Path) -> PathBuf {
+    std::fs::create_dir_all(bin).unwrap();
+    let script = bin.join("cargo");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nmkdir -p '{log}'\n{{ echo \"ARGS $*\"; env | grep -E '^(CC_|CXX_|CARGO_TARGET_|CARGO_ZIGBUILD_|BINDGEN_|RANLIB_|CMAKE_)' | sort; }} > '{log}'/$(date +%s%N)-$$\nexec '{cargo}' \"$@\"\n",
+            log = log.display(),
+            cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script
+}
+
+/// The `cargo build` invocations [`logging_cargo`] recorded, in the order they started, each with
+/// its environment. Removes the records, so the next call sees only later invocations.
+pub fn cargo_builds(log: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(log)
+        .map(|dir| dir.map(|entry| entry.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut builds = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        if let Some(invocation) = text.strip_prefix("ARGS ")
+            && invocation.starts_with("build")
+        {
+            builds.push(invocation.to_string());
+        }
+    }
+    builds
+}

@@ -1,0 +1,214 @@
+//! The first cargo build, started while the workspace is still being read.
+//!
+//! Which build a run needs is only known after `cargo metadata`, but it is nearly always the one
+//! the previous run made. So the previous run's first cargo command is remembered in the target
+//! directory, and started again right away; `cargo metadata` and the rest of the setup run while
+//! it checks freshness. When the run has worked out its own first command, the early one is kept
+//! only if it is exactly that command: same program, arguments and directory, and the same
+//! changes to this process's environment (the rest of the environment is this process's own in
+//! both cases, so only the changes are compared, and the user's variables are never written to
+//! disk). Otherwise it is waited for, its output dropped, and the right command runs. It is never killed: a killed
+//! cargo leaves its rustc processes writing into the target directory behind the next build.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever what is recorded changes meaning.
+const FORMAT: u32 = 1;
+
+/// Where, under a target directory, the first command of the last run is kept.
+pub const RECORD: &str = "lambda-pack-cache/early-build.json";
+
+/// A process environment.
+pub type Environment = BTreeMap<OsString, OsString>;
+
+/// The first cargo command of a run, as the next run needs it to start the same one.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    format: u32,
+    program: String,
+    args: Vec<String>,
+    dir: PathBuf,
+    /// Variables this program set or removed relative to the environment it was started with
+    /// (linker wrappers, zig's location), never the user's own.
+    set: BTreeMap<String, String>,
+    removed: Vec<String>,
+    /// Files those variables name (zig's wrapper scripts): all must exist to start early.
+    files: Vec<PathBuf>,
+}
+
+/// A cargo build started from the previous run's record.
+#[derive(Debug)]
+pub struct EarlyBuild {
+    record: Record,
+    child: Option<Child>,
+}
+
+/// The places the record may be before `cargo metadata` has said where the target directory is:
+/// `--target-dir`, `CARGO_TARGET_DIR`/`CARGO_BUILD_TARGET_DIR`, else `target/` beside the manifest
+/// or in any directory above it (the workspace root). A target directory set only in a cargo
+/// config file is not found, and nothing starts early.
+pub fn record_candidates(target_dir: Option<&Path>, manifest_path: Option<&Path>) -> Vec<PathBuf> {
+    let current_dir = std::env::current_dir().unwrap_or_default();
+    let from_environment = ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"]
+        .iter()
+        .find_map(std::env::var_os)
+        .map(PathBuf::from);
+    if let Some(dir) = target_dir.map(Path::to_path_buf).or(from_environment) {
+        return vec![current_dir.join(dir).join(RECORD)];
+    }
+    let start = match manifest_path {
+        Some(manifest) => current_dir
+            .join(manifest)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        None => current_dir,
+    };
+    start
+        .ancestors()
+        .map(|dir| dir.join("target").join(RECORD))
+        .collect()
+}
+
+impl EarlyBuild {
+    /// Starts the command recorded at the first of `candidates` that exists, with `original`
+    /// (this process's environment as it started) plus the recorded changes. `None` when there
+    /// is no usable record or the command cannot start.
+    pub fn start(candidates: &[PathBuf], original: &Environment) -> Option<EarlyBuild> {
+        let bytes = candidates
+            .iter()
+            .find_map(|path| std::fs::read(path).ok())?;
+        let record: Record = serde_json::from_slice(&bytes).ok()?;
+        if record.format != FORMAT || !record.files.iter().all(|file| file.is_file()) {
+            return None;
+        }
+        let mut environment = original.clone();
+        for (name, value) in &record.set {
+            environment.insert(name.into(), value.into());
+        }
+        for name in &record.removed {
+            environment.remove(&OsString::from(name));
+        }
+        let child = Command::new(&record.program)
+            .args(&record.args)
+            .current_dir(&record.dir)
+            .env_clear()
+            .envs(&environment)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .ok()?;
+        Some(EarlyBuild {
+            record,
+            child: Some(child),
+        })
+    }
+
+    /// The running cargo if it is exactly `command` as it would start now; otherwise the early
+    /// build is waited for and dropped, and `None` says to start `command` itself.
+    pub fn adopt(mut self, command: &Command, original: &Environment) -> Option<Child> {
+        let wanted = Record::of(command, original)?;
+        if wanted == self.record {
+            return self.child.take();
+        }
+        None
+    }
+}
+
+impl Drop for EarlyBuild {
+    /// An early build nobody adopted is waited for, its output drained so it cannot block on a
+    /// full pipe: cargo finishes (or fails) on its own and releases the build directory.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let stderr = child.stderr.take();
+            std::thread::scope(|scope| {
+                if let Some(mut stderr) = stderr {
+                    scope.spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+                }
+                if let Some(mut stdout) = child.stdout.take() {
+                    let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+                }
+            });
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Record {
+    /// The record of `command` started from this process now. `None` when a part of it is not
+    /// UTF-8 (such a command is simply not started early).
+    fn of(command: &Command, original: &Environment) -> Option<Record> {
+        let program = command.get_program().to_str()?.to_string();
+        let args = command
+            .get_args()
+            .map(|arg| arg.to_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()?;
+        let dir = command.get_current_dir()?.to_path_buf();
+        let mut environment: Environment = std::env::vars_os().collect();
+        for (name, value) in command.get_envs() {
+            match value {
+                Some(value) => environment.insert(name.to_owned(), value.to_owned()),
+                None => environment.remove(name),
+            };
+        }
+        let mut set = BTreeMap::new();
+        let mut files = Vec::new();
+        for (name, value) in &environment {
+            if original.get(name) != Some(value) {
+                let value = value.to_str()?;
+                let path = Path::new(value);
+                if path.is_absolute() && path.is_file() {
+                    files.push(path.to_path_buf());
+                }
+                set.insert(name.to_str()?.to_string(), value.to_string());
+            }
+        }
+        let removed = original
+            .keys()
+            .filter(|name| !environment.contains_key(*name))
+            .map(|name| name.to_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Record {
+            format: FORMAT,
+            program,
+            args,
+            dir,
+            set,
+            removed,
+            files,
+        })
+    }
+}
+
+/// Remembers `command` (the run's first cargo command) at `path` for the next run. Best effort:
+/// without a record the next run only starts its first build a little later.
+pub fn remember(path: &Path, command: &Command, original: &Environment) {
+    let Some(record) = Record::of(command, original) else {
+        let _ = std::fs::remove_file(path);
+        return;
+    };
+    if std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
+        .as_ref()
+        == Some(&record)
+    {
+        return;
+    }
+    let Ok(bytes) = serde_json::to_vec_pretty(&record) else {
+        return;
+    };
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let temp = path.with_extension(format!("tmp.{}", std::process::id()));
+    if std::fs::write(&temp, bytes).is_ok() && std::fs::rename(&temp, path).is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+}
