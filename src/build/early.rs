@@ -48,10 +48,11 @@ pub struct EarlyBuild {
     child: Option<Child>,
 }
 
-/// The places the record may be before `cargo metadata` has said where the target directory is:
-/// `--target-dir`, `CARGO_TARGET_DIR`/`CARGO_BUILD_TARGET_DIR`, else `target/` beside the manifest
-/// or in any directory above it (the workspace root). A target directory set only in a cargo
-/// config file is not found, and nothing starts early.
+/// Where the record may be before `cargo metadata` has said where the target directory is:
+/// `--target-dir`, `CARGO_TARGET_DIR`/`CARGO_BUILD_TARGET_DIR`, else `target/` in the workspace
+/// root, found as cargo finds it: the nearest directory, from the manifest's up, whose Cargo.toml
+/// has a `[workspace]` table (else the manifest's own directory). A target directory set only in
+/// a cargo config file is not found, and nothing starts early.
 pub fn record_candidates(target_dir: Option<&Path>, manifest_path: Option<&Path>) -> Vec<PathBuf> {
     let current_dir = std::env::current_dir().unwrap_or_default();
     let from_environment = ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"]
@@ -69,10 +70,29 @@ pub fn record_candidates(target_dir: Option<&Path>, manifest_path: Option<&Path>
             .unwrap_or_default(),
         None => current_dir,
     };
-    start
+    // Without a manifest here, cargo looks upwards for the package too.
+    let Some(package) = start
         .ancestors()
-        .map(|dir| dir.join("target").join(RECORD))
-        .collect()
+        .find(|dir| dir.join("Cargo.toml").is_file())
+    else {
+        return Vec::new();
+    };
+    let root = package
+        .ancestors()
+        .find(|dir| declares_workspace(&dir.join("Cargo.toml")))
+        .unwrap_or(package);
+    vec![root.join("target").join(RECORD)]
+}
+
+/// Whether a Cargo.toml has a `[workspace]` table (read as text: a wrong answer only costs the
+/// early start).
+fn declares_workspace(manifest: &Path) -> bool {
+    std::fs::read_to_string(manifest).is_ok_and(|text| {
+        text.lines().any(|line| {
+            let line = line.trim();
+            line == "[workspace]" || line.starts_with("[workspace.")
+        })
+    })
 }
 
 impl EarlyBuild {
@@ -210,5 +230,82 @@ pub fn remember(path: &Path, command: &Command, original: &Environment) {
     let temp = path.with_extension(format!("tmp.{}", std::process::id()));
     if std::fs::write(&temp, bytes).is_ok() && std::fs::rename(&temp, path).is_err() {
         let _ = std::fs::remove_file(&temp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_is_looked_for_in_the_workspace_root_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\"a\"]\n").unwrap();
+        std::fs::create_dir_all(root.join("a/src")).unwrap();
+        std::fs::write(root.join("a/Cargo.toml"), "[package]\nname = \"a\"\n").unwrap();
+        // A separate workspace below the first one (excluded from it).
+        std::fs::create_dir_all(root.join("tools/x")).unwrap();
+        std::fs::write(
+            root.join("tools/x/Cargo.toml"),
+            "[package]\nname = \"x\"\n[workspace]\n",
+        )
+        .unwrap();
+
+        let record = |manifest: &str| record_candidates(None, Some(&root.join(manifest)));
+        assert_eq!(record("Cargo.toml"), vec![root.join("target").join(RECORD)]);
+        assert_eq!(
+            record("a/Cargo.toml"),
+            vec![root.join("target").join(RECORD)]
+        );
+        assert_eq!(
+            record("tools/x/Cargo.toml"),
+            vec![root.join("tools/x/target").join(RECORD)]
+        );
+        assert_eq!(
+            record_candidates(
+                Some(Path::new("/elsewhere/t")),
+                Some(&root.join("Cargo.toml"))
+            ),
+            vec![PathBuf::from("/elsewhere/t").join(RECORD)]
+        );
+    }
+
+    #[test]
+    fn only_the_same_command_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join(RECORD);
+        let original: Environment = std::env::vars_os().collect();
+        let mut command = Command::new("true");
+        command
+            .args(["build", "--package", "a"])
+            .current_dir(dir.path())
+            .env("LAMBDA_PACK_TEST_LINKER", "/nonexistent/zigcc.sh");
+        remember(&record, &command, &original);
+        let text = std::fs::read_to_string(&record).unwrap();
+        assert!(text.contains("LAMBDA_PACK_TEST_LINKER"), "{text}");
+        assert!(
+            !text.contains("\"PATH\""),
+            "the user's own variables are not written: {text}"
+        );
+
+        let early = EarlyBuild::start(std::slice::from_ref(&record), &original).unwrap();
+        assert!(early.adopt(&command, &original).is_some());
+
+        let early = EarlyBuild::start(std::slice::from_ref(&record), &original).unwrap();
+        let mut other = Command::new("true");
+        other
+            .args(["build", "--package", "b"])
+            .current_dir(dir.path())
+            .env("LAMBDA_PACK_TEST_LINKER", "/nonexistent/zigcc.sh");
+        assert!(early.adopt(&other, &original).is_none());
+
+        let early = EarlyBuild::start(std::slice::from_ref(&record), &original).unwrap();
+        let mut other_env = Command::new("true");
+        other_env
+            .args(["build", "--package", "a"])
+            .current_dir(dir.path())
+            .env("LAMBDA_PACK_TEST_LINKER", "/nonexistent/other.sh");
+        assert!(early.adopt(&other_env, &original).is_none());
     }
 }
