@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde::Serialize;
@@ -141,7 +141,7 @@ pub type Built = BTreeMap<(String, String, TargetKind, RustTarget), BuiltBinary>
 pub struct BuildContext<'a> {
     pub workspace: &'a Workspace,
     pub options: &'a Options,
-    pub rustc: &'a std::path::Path,
+    pub rustc: &'a Path,
     pub zig_env: &'a mut ZigEnvCache,
     /// This process's environment as it started, before zig's location was added to it.
     pub original_env: &'a Environment,
@@ -215,6 +215,13 @@ pub fn command(
     Ok(command)
 }
 
+/// `value` as a file it names: an absolute path to an existing file (a zig wrapper script, a CMake
+/// toolchain file). Remembered commands are reused only while such files still exist.
+fn named_file(value: &str) -> Option<PathBuf> {
+    let path = Path::new(value);
+    (path.is_absolute() && path.is_file()).then(|| path.to_path_buf())
+}
+
 /// Renders a command for people (`-v` and `plan`): environment that we set, then the argv.
 pub fn render_command(command: &Command) -> String {
     let mut text = String::new();
@@ -248,13 +255,16 @@ pub fn run(
         progress_shown || options.verbosity == crate::settings::Verbosity::Quiet,
     )?;
     command.current_dir(&workspace.root);
+    let mut adopted = None;
     if let Some(path) = context.remember_first.take() {
-        early::remember(&path, &command, context.original_env);
+        let first = early::Record::of(&command, context.original_env);
+        early::remember(&path, first.as_ref());
+        adopted = context
+            .early
+            .take()
+            .zip(first.as_ref())
+            .and_then(|(early, first)| early.adopt(first));
     }
-    let adopted = context
-        .early
-        .take()
-        .and_then(|early| early.adopt(&command, context.original_env));
     shell.verbose(|| {
         format!(
             "Running `{}`{}",

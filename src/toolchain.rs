@@ -122,10 +122,7 @@ fn remembered_zig(cache: &Path) -> Option<std::path::PathBuf> {
 
 /// Best effort: a cache that cannot be written only costs the next run a Python start.
 fn remember_zig(cache: &Path, zig: &Path) {
-    if let Some(parent) = cache.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    let _ = std::fs::write(cache, zig.as_os_str().as_encoded_bytes());
+    let _ = crate::emit::write_atomic(cache, zig.as_os_str().as_encoded_bytes());
 }
 
 /// The zig binary shipped inside the `ziglang` Python package, if that package is installed.

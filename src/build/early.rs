@@ -28,7 +28,7 @@ pub type Environment = BTreeMap<OsString, OsString>;
 
 /// The first cargo command of a run, as the next run needs it to start the same one.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Record {
+pub struct Record {
     format: u32,
     program: String,
     args: Vec<String>,
@@ -130,11 +130,11 @@ impl EarlyBuild {
         })
     }
 
-    /// The running cargo if it is exactly `command` as it would start now; otherwise the early
-    /// build is waited for and dropped, and `None` says to start `command` itself.
-    pub fn adopt(mut self, command: &Command, original: &Environment) -> Option<Child> {
-        let wanted = Record::of(command, original)?;
-        if wanted == self.record {
+    /// The running cargo if it is exactly `wanted` (the run's own first command, see
+    /// [`Record::of`]); otherwise the early build is waited for and dropped, and `None` says to
+    /// start the command itself.
+    pub fn adopt(mut self, wanted: &Record) -> Option<Child> {
+        if *wanted == self.record {
             return self.child.take();
         }
         None
@@ -163,7 +163,7 @@ impl Drop for EarlyBuild {
 impl Record {
     /// The record of `command` started from this process now. `None` when a part of it is not
     /// UTF-8 (such a command is simply not started early).
-    fn of(command: &Command, original: &Environment) -> Option<Record> {
+    pub fn of(command: &Command, original: &Environment) -> Option<Record> {
         let program = command.get_program().to_str()?.to_string();
         let args = command
             .get_args()
@@ -182,10 +182,7 @@ impl Record {
         for (name, value) in &environment {
             if original.get(name) != Some(value) {
                 let value = value.to_str()?;
-                let path = Path::new(value);
-                if path.is_absolute() && path.is_file() {
-                    files.push(path.to_path_buf());
-                }
+                files.extend(super::named_file(value));
                 set.insert(name.to_str()?.to_string(), value.to_string());
             }
         }
@@ -206,30 +203,18 @@ impl Record {
     }
 }
 
-/// Remembers `command` (the run's first cargo command) at `path` for the next run. Best effort:
-/// without a record the next run only starts its first build a little later.
-pub fn remember(path: &Path, command: &Command, original: &Environment) {
-    let Some(record) = Record::of(command, original) else {
-        let _ = std::fs::remove_file(path);
-        return;
-    };
-    if std::fs::read(path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
-        .as_ref()
-        == Some(&record)
-    {
-        return;
-    }
-    let Ok(bytes) = serde_json::to_vec_pretty(&record) else {
-        return;
-    };
-    if let Some(parent) = path.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    let temp = path.with_extension(format!("tmp.{}", std::process::id()));
-    if std::fs::write(&temp, bytes).is_ok() && std::fs::rename(&temp, path).is_err() {
-        let _ = std::fs::remove_file(&temp);
+/// Remembers `record` (the run's first cargo command, `None` when it cannot be recorded) at
+/// `path` for the next run. Best effort: without a record the next run only starts its first
+/// build a little later.
+pub fn remember(path: &Path, record: Option<&Record>) {
+    match record.map(serde_json::to_vec_pretty) {
+        Some(Ok(bytes)) => {
+            // Leaves an identical record alone.
+            let _ = crate::emit::write_atomic(path, &bytes);
+        }
+        _ => {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -281,7 +266,8 @@ mod tests {
             .args(["build", "--package", "a"])
             .current_dir(dir.path())
             .env("LAMBDA_PACK_TEST_LINKER", "/nonexistent/zigcc.sh");
-        remember(&record, &command, &original);
+        let first = Record::of(&command, &original);
+        remember(&record, first.as_ref());
         let text = std::fs::read_to_string(&record).unwrap();
         assert!(text.contains("LAMBDA_PACK_TEST_LINKER"), "{text}");
         assert!(
@@ -290,7 +276,7 @@ mod tests {
         );
 
         let early = EarlyBuild::start(std::slice::from_ref(&record), &original).unwrap();
-        assert!(early.adopt(&command, &original).is_some());
+        assert!(early.adopt(first.as_ref().unwrap()).is_some());
 
         let early = EarlyBuild::start(std::slice::from_ref(&record), &original).unwrap();
         let mut other = Command::new("true");
@@ -298,7 +284,11 @@ mod tests {
             .args(["build", "--package", "b"])
             .current_dir(dir.path())
             .env("LAMBDA_PACK_TEST_LINKER", "/nonexistent/zigcc.sh");
-        assert!(early.adopt(&other, &original).is_none());
+        assert!(
+            early
+                .adopt(&Record::of(&other, &original).unwrap())
+                .is_none()
+        );
 
         let early = EarlyBuild::start(std::slice::from_ref(&record), &original).unwrap();
         let mut other_env = Command::new("true");
@@ -306,6 +296,10 @@ mod tests {
             .args(["build", "--package", "a"])
             .current_dir(dir.path())
             .env("LAMBDA_PACK_TEST_LINKER", "/nonexistent/other.sh");
-        assert!(early.adopt(&other_env, &original).is_none());
+        assert!(
+            early
+                .adopt(&Record::of(&other_env, &original).unwrap())
+                .is_none()
+        );
     }
 }

@@ -152,18 +152,9 @@ impl ZigEnvCache {
             return;
         }
         self.file.format = FORMAT;
-        let Ok(bytes) = serde_json::to_vec_pretty(&self.file) else {
-            return;
-        };
-        if let Some(parent) = self.path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
         // Temp file then rename: a concurrent reader sees the old file or the new one, never half.
-        let temp = self
-            .path
-            .with_extension(format!("tmp.{}", std::process::id()));
-        if std::fs::write(&temp, bytes).is_ok() && std::fs::rename(&temp, &self.path).is_err() {
-            let _ = std::fs::remove_file(&temp);
+        if let Ok(bytes) = serde_json::to_vec_pretty(&self.file) {
+            let _ = crate::emit::write_atomic(&self.path, &bytes);
         }
     }
 }
@@ -235,10 +226,7 @@ fn set_up(build: cargo_options::Build, key: &str) -> anyhow::Result<(Command, Op
                 let Some(value) = value.to_str() else {
                     return Ok((command, None));
                 };
-                let path = Path::new(value);
-                if path.is_absolute() && path.is_file() {
-                    entry.files.push(path.to_path_buf());
-                }
+                entry.files.extend(super::named_file(value));
                 entry.set.insert(name.to_string(), value.to_string());
             }
             None => entry.removed.push(name.to_string()),

@@ -333,8 +333,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, &e))?;
+    // `.<stem>.*.tmp` beside the file: the shape `remove_leftovers` cleans up after a killed run.
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "file".into(), |stem| stem.to_string_lossy());
     let mut temp = tempfile::Builder::new()
-        .prefix(".manifest.")
+        .prefix(&format!(".{stem}."))
         .suffix(".tmp")
         .tempfile_in(&parent)
         .map_err(|e| Error::write(&parent, &e))?;
