@@ -88,6 +88,16 @@ pub struct VerifyArgs {
     #[arg(long, help_heading = VERIFY_OPTIONS)]
     pub build: bool,
 
+    /// Set an environment variable for the function (repeatable; wins over --env-file and the
+    /// metadata's `env`)
+    #[arg(long = "env", value_name = "KEY=VALUE", help_heading = VERIFY_OPTIONS)]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a dotenv file (KEY=VALUE lines; repeatable), over the
+    /// metadata's `env`
+    #[arg(long, value_name = "FILE", help_heading = VERIFY_OPTIONS)]
+    pub env_file: Vec<PathBuf>,
+
     #[command(flatten)]
     pub pack: PackArgs,
 }

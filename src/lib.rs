@@ -13,6 +13,7 @@ pub mod error;
 pub mod facts;
 pub mod include;
 pub mod inspect;
+pub mod lambda_env;
 pub mod libs;
 pub mod metadata;
 pub mod output;

@@ -97,6 +97,10 @@ pub struct MetadataTable {
     pub base_image: Option<String>,
     /// Whether shared libraries the runtime lacks are bundled into a `<function>-libs` layer.
     pub bundle_libs: Option<bool>,
+    /// The function's own environment variables; merged key by key across the levels.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Layers and extensions: Lambda runtime identifiers for PublishLayerVersion.
+    pub compatible_runtimes: Option<Vec<String>>,
 }
 
 /// `[package.metadata.lambda-pack]` with its `[package.metadata.lambda-pack.bin.<name>]` overrides.
@@ -107,7 +111,7 @@ pub struct PackageMetadata {
 }
 
 /// Keys a package table and a per-bin table may hold (a package table also holds `bin`).
-const UNIT_KEYS: [&str; 10] = [
+const UNIT_KEYS: [&str; 12] = [
     "arch",
     "runtime",
     "include",
@@ -118,16 +122,20 @@ const UNIT_KEYS: [&str; 10] = [
     "extension",
     "base_image",
     "bundle_libs",
+    "env",
+    "compatible_runtimes",
 ];
 
 /// Keys that make sense as defaults for every package of a workspace.
-const WORKSPACE_KEYS: [&str; 6] = [
+const WORKSPACE_KEYS: [&str; 8] = [
     "arch",
     "runtime",
     "package",
     "allow",
     "base_image",
     "bundle_libs",
+    "env",
+    "compatible_runtimes",
 ];
 
 /// Where a table sits, which decides the keys it may hold and how messages name it.
@@ -320,6 +328,12 @@ impl Context<'_> {
                 }
             }
         }
+        if let Some(value) = map.get("env") {
+            table.env = Some(self.env_table(value)?);
+        }
+        if let Some(value) = map.get("compatible_runtimes") {
+            table.compatible_runtimes = Some(self.runtime_ids(value)?);
+        }
         if let Some(value) = map.get("include") {
             let entries = self.string_list(value, "include")?;
             let specs = entries
@@ -465,5 +479,7 @@ fn describe(value: &Value) -> &'static str {
     }
 }
 
+mod lambda_keys;
+pub use lambda_keys::{LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES};
 #[cfg(test)]
 mod tests;

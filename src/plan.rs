@@ -154,6 +154,11 @@ pub struct PlannedArtifact {
     pub build_command: Option<String>,
     /// For images: the Dockerfile's `FROM`, when the metadata overrides AWS's base image.
     pub base_image: Option<String>,
+    /// Functions: their environment variables (`env`), recorded in the manifest for verify and
+    /// deploy.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Layers and extensions: `compatible_runtimes` from the metadata, when set.
+    pub compatible_runtimes: Option<Vec<String>>,
     pub findings: Vec<PlannedFinding>,
     /// Why the artifact looks the way it does, one decision per line, for `plan`.
     pub reasons: Vec<String>,
@@ -403,6 +408,8 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
         dockerfile: None,
         build_command: None,
         base_image: unit.base_image.clone(),
+        env: unit.env.clone(),
+        compatible_runtimes: unit.compatible_runtimes.clone(),
         findings,
         reasons,
     })

@@ -37,6 +37,11 @@ pub struct Unit {
     pub base_image: Option<String>,
     /// Bundle shared libraries the runtime lacks into a `<function>-libs` layer.
     pub bundle_libs: bool,
+    /// Functions: their environment variables, merged workspace → package → bin.
+    pub env: BTreeMap<String, String>,
+    /// Layers and extensions: `compatible_runtimes` as written (then the runtimes of the
+    /// functions attaching it); `None` lists the attaching functions' runtimes, as before.
+    pub compatible_runtimes: Option<Vec<String>>,
     /// Why the unit looks the way it does (role, architecture), for `plan`.
     pub reasons: Vec<String>,
 }
@@ -305,6 +310,12 @@ fn draft(
     let explicit_runtime = options
         .runtime
         .or_else(|| pick(tables, |t| t.runtime).map(|(v, _)| v));
+    let (env, compatible_runtimes) = lambda_settings(package, tables, role, &name)?;
+    let mut reasons = vec![format!("{}: {reason}", role_name(role))];
+    if !env.is_empty() {
+        let keys: Vec<&str> = env.keys().map(String::as_str).collect();
+        reasons.push(format!("env: {}", keys.join(", ")));
+    }
     Ok(Draft {
         unit: Unit {
             name,
@@ -326,13 +337,73 @@ fn draft(
             bundle_libs: pick(tables, |t| t.bundle_libs)
                 .map(|(v, _)| v)
                 .unwrap_or(true),
-            reasons: vec![format!("{}: {reason}", role_name(role))],
+            env,
+            compatible_runtimes,
+            reasons,
         },
         explicit_arch,
         explicit_runtime,
         attach,
         manifest_path: package.manifest_path.clone(),
     })
+}
+
+/// `env` merged key by key (workspace, then package, then bin: the later wins) for a function,
+/// and `compatible_runtimes` for a layer or extension. Each key is refused where it means
+/// nothing: `env` on a layer or extension's own tables, `compatible_runtimes` on a function's.
+fn lambda_settings(
+    package: &Package,
+    tables: &[(&MetadataTable, &'static str)],
+    role: Role,
+    name: &str,
+) -> Result<(BTreeMap<String, String>, Option<Vec<String>>)> {
+    let own = |source: &str| source != "workspace metadata";
+    let misplaced = |key: &str, help: &str| {
+        Error::config(format!(
+            "`{key}` in `{}` is set on {} `{name}`",
+            package.manifest_path.display(),
+            role_name(role)
+        ))
+        .with_help(help.to_string())
+    };
+    if role != Role::Function {
+        if tables
+            .iter()
+            .any(|(t, source)| own(source) && t.env.is_some())
+        {
+            return Err(misplaced(
+                "env",
+                "environment variables belong to the functions (Lambda sets them per function): move `env` to the functions that use it",
+            ));
+        }
+        let runtimes = pick(tables, |t| t.compatible_runtimes.clone()).map(|(v, _)| v);
+        return Ok((BTreeMap::new(), runtimes));
+    }
+    if tables
+        .iter()
+        .any(|(t, source)| own(source) && t.compatible_runtimes.is_some())
+    {
+        return Err(misplaced(
+            "compatible_runtimes",
+            "only layers and extensions list compatible runtimes; a function's runtime is `runtime`",
+        ));
+    }
+    let mut env = BTreeMap::new();
+    for (table, _) in tables.iter().rev() {
+        if let Some(values) = &table.env {
+            env.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    let total = crate::lambda_env::total_bytes(&env);
+    if total > crate::lambda_env::MAX_TOTAL_BYTES {
+        return Err(Error::config(format!(
+            "the environment of function `{name}` (`env` in `{}` and the workspace) takes {total} bytes; Lambda allows {} for all keys and values together",
+            package.manifest_path.display(),
+            crate::lambda_env::MAX_TOTAL_BYTES
+        ))
+        .with_help("keep large configuration in a file (include) or a parameter store, and its name in `env`"));
+    }
+    Ok((env, None))
 }
 
 /// Resolves attachments and gives every layer and extension the architectures and runtimes of
@@ -461,6 +532,27 @@ fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Unit>> {
         }
         if unit.role == Role::Function || runtimes.is_empty() || draft.explicit_runtime.is_some() {
             runtimes.insert(draft.explicit_runtime.unwrap_or(DEFAULT_RUNTIME));
+        }
+        if let Some(ids) = unit.compatible_runtimes.as_mut() {
+            // The workspace's own functions that attach it run it on their runtimes too.
+            for runtime in flow.iter().flat_map(|f| &f.runtimes) {
+                if !ids.iter().any(|id| id == runtime.name()) {
+                    ids.push(runtime.name().to_string());
+                }
+            }
+            if ids.len() > crate::metadata::MAX_COMPATIBLE_RUNTIMES {
+                return Err(Error::config(format!(
+                    "{} `{}` would list {} compatible runtimes (`compatible_runtimes` in `{}` and the runtimes of the functions attaching it); PublishLayerVersion takes at most {}",
+                    role_name(unit.role),
+                    unit.name,
+                    ids.len(),
+                    draft.manifest_path.display(),
+                    crate::metadata::MAX_COMPATIBLE_RUNTIMES
+                ))
+                .with_help("list fewer runtimes in `compatible_runtimes`"));
+            }
+            unit.reasons
+                .push(format!("compatible runtimes: {}", ids.join(", ")));
         }
         unit.archs = archs.into_iter().collect();
         unit.runtimes = runtimes.into_iter().collect();

@@ -48,6 +48,8 @@ fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
         allow: vec![],
         base_image: None,
         bundle_libs: true,
+        env: Default::default(),
+        compatible_runtimes: None,
         reasons: vec![format!("{}: test", role_name(role))],
     }
 }

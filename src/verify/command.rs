@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::env::Overrides;
 use super::expect::{self, ExpectReport};
 use super::{
     FunctionRun, InvokeOutcome, NamespaceMode, RunReport, ShutdownStatus, VerifyError, extract_zip,
@@ -24,7 +25,7 @@ use crate::cli::{MessageFormat, VerifyArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Shell;
 use crate::report::{MANIFEST_FILE, Manifest, ManifestArtifact, SCHEMA_VERSION};
-use crate::settings::Options;
+use crate::settings::{Options, Verbosity};
 use crate::target::Arch;
 use crate::workspace::Workspace;
 
@@ -64,6 +65,7 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         Some(path) => Some((path.display().to_string(), read_json(path, "--expect")?.1)),
         None => None,
     };
+    let overrides = Overrides::read(&args.env_file, &args.env)?;
     let selected = select(&manifest, &args.functions, &manifest_path, shell)?;
     let mut checked = BTreeSet::new();
     let prepared = selected
@@ -76,6 +78,8 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         invokes: args.invokes as usize,
         timeout: Duration::from_secs(args.timeout),
         expected,
+        overrides,
+        show_output: options.verbosity >= Verbosity::Verbose,
     };
     let human = options.message_format == MessageFormat::Human;
     let mut results = Vec::new();
@@ -84,7 +88,7 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         let started = Instant::now();
         let result = verify_function(function, &settings);
         if human {
-            shell.print_block(&render(&result));
+            shell.print_block(&render(&result, settings.show_output));
         }
         let verb = if result.passed { "Passed" } else { "Failed" };
         shell.status(
@@ -292,6 +296,18 @@ fn select<'a>(
                 .copied()
                 .filter(|a| is_function(a))
                 .collect();
+            if functions.is_empty() && is_standalone_extension(manifest, name) {
+                // No function of the workspace runs it: run it against a stand-in function.
+                for extension in matching.iter().copied().filter(|c| c.kind == "extension") {
+                    if !chosen
+                        .iter()
+                        .any(|c: &&ManifestArtifact| std::ptr::eq(*c, extension))
+                    {
+                        chosen.push(extension);
+                    }
+                }
+                continue;
+            }
             if functions.is_empty() {
                 let mut users: Vec<&str> = manifest
                     .artifacts
@@ -346,9 +362,37 @@ fn select<'a>(
                 " among those named"
             }
         ))
-        .with_help("pack a workspace with at least one function crate (--build)"));
+        .with_help(standalone_help(manifest)));
     }
     Ok(selected)
+}
+
+/// An extension that no function of the manifest attaches: shipped on its own (often to
+/// functions in other languages), so verify runs it against a stand-in function.
+fn is_standalone_extension(manifest: &Manifest, name: &str) -> bool {
+    let is_extension = |a: &ManifestArtifact| a.name == name && a.kind == "extension";
+    manifest.artifacts.iter().any(is_extension)
+        && !manifest
+            .artifacts
+            .iter()
+            .any(|a| is_function(a) && a.layers.iter().any(|l| l == name))
+}
+
+fn standalone_help(manifest: &Manifest) -> String {
+    let mut standalone: Vec<&str> = manifest
+        .artifacts
+        .iter()
+        .filter(|a| is_standalone_extension(manifest, &a.name))
+        .map(|a| a.name.as_str())
+        .collect();
+    standalone.dedup();
+    match standalone.first() {
+        Some(first) => format!(
+            "name an extension to run it against a stand-in function, e.g. `cargo lambda-pack verify {first}` (standalone extensions: {})",
+            standalone.join(", ")
+        ),
+        None => "pack a workspace with at least one function crate (--build)".into(),
+    }
 }
 
 /// The available name nearest to a mistyped one, if any is near.
@@ -384,6 +428,8 @@ struct Prepared<'a> {
     arch: Arch,
     zip: PathBuf,
     layers: Vec<PathBuf>,
+    /// An extension no function attaches, run against a stand-in function.
+    standalone: bool,
 }
 
 impl Prepared<'_> {
@@ -393,6 +439,9 @@ impl Prepared<'_> {
             0 => {}
             1 => parts.push("1 layer".into()),
             n => parts.push(format!("{n} layers")),
+        }
+        if self.standalone {
+            parts.push("extension, stand-in function".into());
         }
         if Arch::host() != Some(self.arch) {
             parts.push("qemu".into());
@@ -444,6 +493,7 @@ fn prepare<'a>(
         arch,
         zip,
         layers,
+        standalone: !is_function(artifact),
     })
 }
 
@@ -502,6 +552,10 @@ struct RunSettings {
     timeout: Duration,
     /// The `--expect` file's name and JSON.
     expected: Option<(String, Value)>,
+    /// `--env-file` and `--env`, over each function's `env` from the manifest.
+    overrides: Overrides,
+    /// `-v`: show what the processes wrote.
+    show_output: bool,
 }
 
 /// What one function did, as printed and as serialised for `--message-format json`.
@@ -609,11 +663,15 @@ fn lay_out_and_run(
             )
         })?;
     }
-    extract_zip(&function.zip, &task).map_err(setup_error)?;
+    // A standalone extension lands in /opt like any extension layer; the task dir stays empty.
+    let own_dir = if function.standalone { &opt } else { &task };
+    extract_zip(&function.zip, own_dir).map_err(setup_error)?;
     for layer in &function.layers {
         extract_zip(layer, &opt).map_err(setup_error)?;
     }
     let mut run = FunctionRun::new(&function.artifact.name, function.arch, &task, &opt);
+    run.stand_in = function.standalone;
+    run.extra_env = settings.overrides.apply(&function.artifact.env);
     run.events = vec![settings.event.clone(); settings.invokes];
     run.invoke_timeout = settings.timeout;
     run.namespace = NamespaceMode::Auto;
@@ -636,8 +694,9 @@ fn setup_error(error: VerifyError) -> (ErrorKind, String) {
     (kind, error.to_string())
 }
 
-/// The human rendering of one function's result (stderr, under its status line).
-fn render(result: &FunctionResult) -> String {
+/// The human rendering of one function's result (stderr, under its status line); with
+/// `show_output` (`-v`) everything the processes wrote, else a failed one's stderr tail.
+fn render(result: &FunctionResult, show_output: bool) -> String {
     let mut lines: Vec<String> = Vec::new();
     if let Some(error) = &result.error {
         lines.push(format!("could not run: {error}"));
@@ -650,9 +709,12 @@ fn render(result: &FunctionResult) -> String {
     }
     if !result.passed && result.error.is_none() {
         lines.push(format!("result: FAILED ({})", result.failure_summary()));
-        if let Some(report) = &result.report {
+        if let Some(report) = result.report.as_ref().filter(|_| !show_output) {
             render_stderr(report, &mut lines);
         }
+    }
+    if let Some(report) = result.report.as_ref().filter(|_| show_output) {
+        super::show::render_output(report, &mut lines);
     }
     let mut text = String::new();
     for line in lines {
@@ -765,8 +827,18 @@ fn render_report(report: &RunReport, lines: &mut Vec<String>) {
             ShutdownStatus::Killed => "killed at the end of the shutdown budget",
             ShutdownStatus::NotStarted => "could not be started",
         };
+        let shutdown = if extension.internal {
+            format!("inside the function's process, which {shutdown}")
+        } else {
+            shutdown.to_string()
+        };
         let mut line = format!(
-            "extension {}: {registration}, received [{}], {shutdown}",
+            "{} {}: {registration}, received [{}], {shutdown}",
+            if extension.internal {
+                "internal extension"
+            } else {
+                "extension"
+            },
             extension.name,
             extension.received.join(", ")
         );
@@ -796,6 +868,9 @@ fn render_report(report: &RunReport, lines: &mut Vec<String>) {
                 runtime.exit.as_deref().unwrap_or("status unknown")
             ));
         }
+        None if report.stand_in => lines.push(
+            "runtime: stand-in function (no runtime process; the emulator answered each invoke with its event)".into(),
+        ),
         None => lines.push("runtime: not started".into()),
     }
 }

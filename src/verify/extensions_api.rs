@@ -51,13 +51,23 @@ pub(super) async fn register(shared: &Shared, request: Request<Incoming>) -> Ans
     }
     let id = uuid_v4();
     let refused = shared.update(|s| {
-        if !s.allowed_extensions.contains(&name) {
-            let allowed = s.allowed_extensions.join(", ");
+        if s.init_done {
             return Some(error(
                 StatusCode::FORBIDDEN,
-                "Extension.InvalidExtensionName",
+                "Extension.InvalidState",
+                &format!("extension {name} registers after the Init phase; register before the runtime's first next"),
+            ));
+        }
+        // The processes started from /opt/extensions register under their file names; any
+        // other name comes from the function's own process: an internal extension, which
+        // Lambda accepts but never sends SHUTDOWN.
+        let internal = !s.allowed_extensions.contains(&name);
+        if internal && events.iter().any(|e| e == "SHUTDOWN") {
+            return Some(error(
+                StatusCode::BAD_REQUEST,
+                "ShutdownEventNotSupportedForInternalExtension",
                 &format!(
-                    "Lambda-Extension-Name `{name}` must be the file name in /opt/extensions ({allowed})"
+                    "internal extension {name} cannot register for SHUTDOWN (only external extensions in /opt/extensions receive it)"
                 ),
             ));
         }
@@ -70,6 +80,7 @@ pub(super) async fn register(shared: &Shared, request: Request<Incoming>) -> Ans
         }
         s.extensions.push(Extension {
             name: name.clone(),
+            internal,
             id: id.clone(),
             events,
             waiting: 0,

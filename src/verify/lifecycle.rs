@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use super::api;
-use super::report::{InvokeOutcome, InvokeReport, RunReport, describe_exit};
+use super::report::{InvokeOutcome, InvokeReport, RunReport, ShutdownStatus, describe_exit};
 use super::sandbox::{Sandbox, Spawned, exec_error, executable};
 use super::state::{self, ApiConfig, Invocation, Shared, State};
 use super::{FunctionRun, VerifyError, function_arn};
@@ -66,6 +66,8 @@ pub(super) struct Life<'a> {
     pub(super) extensions: Vec<Proc>,
     /// Extensions that could not be started.
     pub(super) unstarted: Vec<(String, PathBuf, String)>,
+    /// How the runtime process ended at shutdown (also the internal extensions' end).
+    pub(super) runtime_shutdown: ShutdownStatus,
     pub(super) report: RunReport,
 }
 
@@ -105,6 +107,7 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         error_type: None,
         error_message: None,
         api_requests: 0,
+        stand_in: run.stand_in,
     };
     let mut life = Life {
         run,
@@ -113,6 +116,7 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         runtime: None,
         extensions: Vec::new(),
         unstarted: Vec::new(),
+        runtime_shutdown: ShutdownStatus::NotStarted,
         report,
     };
     let reason = life.init_and_invoke(&names).await;
@@ -187,9 +191,14 @@ impl Life<'_> {
         let started = Instant::now();
         let init_deadline = started + run.init_timeout;
 
-        let Some((host, visible)) = self.find_bootstrap() else {
-            self.fail("Runtime.InvalidEntrypoint", BOOTSTRAP_MISSING.into());
-            return "failure";
+        let bootstrap = if run.stand_in {
+            None
+        } else {
+            let Some(found) = self.find_bootstrap() else {
+                self.fail("Runtime.InvalidEntrypoint", BOOTSTRAP_MISSING.into());
+                return "failure";
+            };
+            Some(found)
         };
         for name in names {
             let host_path = run.opt_dir.join("extensions").join(name);
@@ -221,19 +230,23 @@ impl Life<'_> {
             return "failure";
         }
 
-        if let Err(message) = executable(&host, &visible, self.machine()) {
-            self.fail("Runtime.InvalidEntrypoint", message);
-            return "failure";
-        }
-        match self.spawn("bootstrap", &host, visible) {
-            Ok(proc) => self.runtime = Some(proc),
-            Err(message) => {
+        if let Some((host, visible)) = bootstrap {
+            if let Err(message) = executable(&host, &visible, self.machine()) {
                 self.fail("Runtime.InvalidEntrypoint", message);
                 return "failure";
+            }
+            match self.spawn("bootstrap", &host, visible) {
+                Ok(proc) => self.runtime = Some(proc),
+                Err(message) => {
+                    self.fail("Runtime.InvalidEntrypoint", message);
+                    return "failure";
+                }
             }
         }
         let ready = self.wait_ready(init_deadline, true).await;
         self.report.init_duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        // Init is over once everything waits for an event; Lambda takes no registration after.
+        self.shared.update(|s| s.init_done = true);
         if !self.check_init(ready, run.init_timeout) {
             return "failure";
         }
@@ -289,15 +302,17 @@ impl Life<'_> {
         self.shared.wait_for(deadline, |s| ready(s, &exts)).await
     }
 
-    /// Until the runtime and every registered extension are parked on `next`.
+    /// Until the runtime (unless a stand-in answers) and every registered extension, external
+    /// or internal, are parked on `next`.
     async fn wait_ready(&self, deadline: Instant, during_init: bool) -> Option<Result<(), Stop>> {
         let runtime = self.runtime.as_ref().map(|p| p.index);
+        let stand_in = self.run.stand_in;
         self.wait(deadline, |s, exts| {
             if let Some(stop) = stopped(s, runtime, exts, during_init) {
                 return Some(Err(stop));
             }
             let extensions_parked = s.extensions.iter().all(|e| e.waiting > 0);
-            (s.runtime_waiting > 0 && extensions_parked).then_some(Ok(()))
+            ((stand_in || s.runtime_waiting > 0) && extensions_parked).then_some(Ok(()))
         })
         .await
     }
@@ -391,6 +406,15 @@ impl Life<'_> {
             {
                 ext.queue
                     .push_back(("INVOKE".into(), Bytes::from(event.to_string())));
+            }
+            if self.run.stand_in {
+                // The stand-in function answers at once with the event itself.
+                let len = body.len() as u64;
+                s.current = Some(state::Current {
+                    request_id: request_id.clone(),
+                    outcome: Some(InvokeOutcome::response(body.to_vec(), len, false)),
+                });
+                return;
             }
             s.current = None;
             s.runtime_inbox = Some(Invocation {

@@ -24,10 +24,11 @@
 //!   async-signal-safe raw system calls on pre-built C strings are sound; thin wrappers that may
 //!   allocate are not.
 //!
-//! Nothing here prints: processes' output is captured into the report.
+//! Nothing here prints: processes' output is captured into the report (shown with `-v`).
 
 mod api;
 pub mod command;
+mod env;
 mod expect;
 mod extensions_api;
 mod extract;
@@ -37,6 +38,7 @@ mod namespace;
 mod protocol_tests;
 mod report;
 mod sandbox;
+mod show;
 mod shutdown;
 mod state;
 
@@ -94,6 +96,9 @@ pub struct FunctionRun {
     /// `AWS_REGION` and the region in the ARN.
     pub region: String,
     pub namespace: NamespaceMode,
+    /// No runtime process: the emulator answers each invoke itself by echoing the event, so an
+    /// extension can run on its own (a stand-in function).
+    pub stand_in: bool,
 }
 
 impl FunctionRun {
@@ -118,6 +123,7 @@ impl FunctionRun {
             extra_env: Vec::new(),
             region: "us-east-1".into(),
             namespace: NamespaceMode::Auto,
+            stand_in: false,
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct RunReport {
     pub error_message: Option<String>,
     /// Requests the API answered (all endpoints); a runtime flooding the API shows here.
     pub api_requests: u64,
+    /// True when no runtime ran: the emulator answered each invoke by echoing the event.
+    pub stand_in: bool,
 }
 
 impl RunReport {
@@ -108,8 +110,11 @@ impl InvokeOutcome {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ExtensionReport {
-    /// The file name in `/opt/extensions`.
+    /// The file name in `/opt/extensions`, or the name an internal extension registered with.
     pub name: String,
+    /// Registered by the function's own process (no process of its own: `process` is empty and
+    /// `shutdown` is the runtime's).
+    pub internal: bool,
     pub registered: bool,
     pub identifier: Option<String>,
     /// The events it registered for (`INVOKE`, `SHUTDOWN`).

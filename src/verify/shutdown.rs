@@ -14,6 +14,8 @@ use super::state::State;
 
 /// How long extensions have to finish after SHUTDOWN.
 const SHUTDOWN_BUDGET: Duration = Duration::from_millis(2000);
+/// How long the runtime has after SIGTERM when only internal extensions registered.
+const INTERNAL_ONLY_BUDGET: Duration = Duration::from_millis(500);
 /// How long to wait for killed processes to be reaped and their output drained.
 const REAP_BUDGET: Duration = Duration::from_secs(2);
 
@@ -30,7 +32,27 @@ impl Life<'_> {
                 .collect()
         };
         let before = exited(self);
-        let any_registered = !self.shared.lock().extensions.is_empty();
+        let runtime_exited = |life: &Life<'_>| {
+            let state = life.shared.lock();
+            life.runtime
+                .as_ref()
+                .is_some_and(|p| state.exits[p.index].is_some())
+        };
+        let runtime_before = runtime_exited(self);
+        // Internal extensions count too: lambda_runtime's graceful-shutdown registers one only
+        // so that the runtime gets SIGTERM.
+        let (any_registered, any_external) = {
+            let state = self.shared.lock();
+            (
+                !state.extensions.is_empty(),
+                state.extensions.iter().any(|e| !e.internal),
+            )
+        };
+        let budget = if any_registered && !any_external {
+            INTERNAL_ONLY_BUDGET
+        } else {
+            SHUTDOWN_BUDGET
+        };
         if let Some(runtime) = &self.runtime {
             let signal = if any_registered {
                 libc::SIGTERM
@@ -67,7 +89,7 @@ impl Life<'_> {
             subscribed
         });
         let runtime = self.runtime.as_ref().map(|p| p.index);
-        let deadline = Instant::now() + SHUTDOWN_BUDGET;
+        let deadline = Instant::now() + budget;
         self.shared
             .wait_for(deadline, |s| {
                 let runtime_done = runtime.is_none_or(|i| s.exits[i].is_some());
@@ -78,6 +100,11 @@ impl Life<'_> {
             })
             .await;
         let after = exited(self);
+        self.runtime_shutdown = match (runtime_before, runtime_exited(self)) {
+            (true, _) => ShutdownStatus::ExitedEarly,
+            (false, true) => ShutdownStatus::Exited,
+            (false, false) => ShutdownStatus::Killed,
+        };
         let finished: Vec<bool> = {
             let state = self.shared.lock();
             names
@@ -115,6 +142,7 @@ impl Life<'_> {
             let ext = state.extension(&proc.name);
             extensions.push(ExtensionReport {
                 name: proc.name.clone(),
+                internal: false,
                 registered: ext.is_some(),
                 identifier: ext.map(|e| e.id.clone()),
                 subscribed: ext.map(|e| e.events.clone()).unwrap_or_default(),
@@ -124,9 +152,30 @@ impl Life<'_> {
                 process,
             });
         }
+        for ext in self.shared.lock().extensions.iter().filter(|e| e.internal) {
+            extensions.push(ExtensionReport {
+                name: ext.name.clone(),
+                internal: true,
+                registered: true,
+                identifier: Some(ext.id.clone()),
+                subscribed: ext.events.clone(),
+                received: ext.received.clone(),
+                shutdown: self.runtime_shutdown.clone(),
+                reported_errors: ext.errors.clone(),
+                process: ProcessReport {
+                    path: self
+                        .runtime
+                        .as_ref()
+                        .map(|p| p.visible.display().to_string())
+                        .unwrap_or_default(),
+                    ..ProcessReport::default()
+                },
+            });
+        }
         for (name, path, message) in self.unstarted.drain(..) {
             extensions.push(ExtensionReport {
                 name,
+                internal: false,
                 registered: false,
                 identifier: None,
                 subscribed: Vec::new(),

@@ -37,6 +37,9 @@ pub(crate) struct Current {
 /// A registered extension.
 pub(crate) struct Extension {
     pub name: String,
+    /// Registered by the function's own process (any name but an external extension's file),
+    /// not by a process started from `/opt/extensions`.
+    pub internal: bool,
     pub id: String,
     pub events: Vec<String>,
     /// Parked `/event/next` requests.
@@ -52,8 +55,11 @@ pub(crate) struct State {
     pub runtime_waiting: usize,
     pub runtime_inbox: Option<Invocation>,
     pub current: Option<Current>,
-    /// Names allowed to register (the files in `/opt/extensions`).
+    /// The external extensions' names (the files in `/opt/extensions`); any other name is an
+    /// internal extension of the function's own process.
     pub allowed_extensions: Vec<String>,
+    /// Init is over: Lambda accepts no more registrations.
+    pub init_done: bool,
     pub extensions: Vec<Extension>,
     pub init_error: Option<InitErrorReport>,
     pub requests: u64,
@@ -81,6 +87,7 @@ impl Shared {
                 runtime_inbox: None,
                 current: None,
                 allowed_extensions,
+                init_done: false,
                 extensions: Vec::new(),
                 init_error: None,
                 requests: 0,
