@@ -218,10 +218,10 @@ mod tests {
     #[test]
     fn env_file_errors_name_the_file_and_line() {
         for (text, line, what) in [
-            ("A=1\nnot a pair\n", 2, "has no `=`"),
+            ("AB=1\nnot a pair\n", 2, "has no `=`"),
             ("AWS_REGION=eu-west-1\n", 1, "reserved"),
-            ("OK=1\n\nQ=\"open\n", 3, "never closed"),
-            ("Q='x' y\n", 1, "after the closing quote"),
+            ("OK=1\n\nQQ=\"open\n", 3, "never closed"),
+            ("QQ='x' y\n", 1, "after the closing quote"),
             ("1X=2\n", 1, "not a valid name"),
         ] {
             let err = parse_env_file(text, Path::new("conf/.env")).unwrap_err();

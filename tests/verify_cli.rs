@@ -585,10 +585,13 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
         [
             "echo",
             "failing",
+            "graceful",
             "http-fn",
+            "inproc",
             "panicky",
             "quote",
             "stuck",
+            "tables",
             "tiny",
             "tool-user"
         ]
@@ -605,29 +608,30 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
     for name in ["failing", "http-fn", "panicky", "stuck"] {
         assert!(failed.contains(&name), "{failed:?}");
     }
-    assert_eq!(document["passed"], 4);
+    assert_eq!(document["passed"], 7);
     assert_eq!(document["failed"], 4);
     assert_eq!(
         function(&document, "failing")["report"]["error_type"],
         "OrderNotFound"
     );
-    // Layers and extensions are not functions: they run only attached.
+    // Layers and extensions are not functions: they run attached, or (a standalone extension)
+    // when named.
     assert!(
         document["functions"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|f| f["name"] != "recorder" && f["name"] != "tools-layer")
+            .all(|f| f["name"] != "recorder" && f["name"] != "tools-layer" && f["name"] != "audit")
     );
     assert!(
         run.stderr
-            .contains("Finished 8 function(s): 4 passed, 4 failed"),
+            .contains("Finished 11 function(s): 7 passed, 4 failed"),
         "{}",
         run.stderr
     );
     assert!(
         run.stderr
-            .contains("error: 4 of 8 function(s) failed verification"),
+            .contains("error: 4 of 11 function(s) failed verification"),
         "{}",
         run.stderr
     );
@@ -662,7 +666,7 @@ fn bad_input_is_a_configuration_error() {
     );
     assert!(
         run.stderr.contains(
-            "functions in the manifest: echo, failing, http-fn, panicky, quote, stuck, tiny, tool-user"
+            "functions in the manifest: echo, failing, graceful, http-fn, inproc, panicky, quote, stuck, tables, tiny, tool-user"
         ),
         "{}",
         run.stderr

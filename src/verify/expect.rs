@@ -188,6 +188,7 @@ mod tests {
             error_type: None,
             error_message: None,
             api_requests: 0,
+            stand_in: false,
         }
     }
 

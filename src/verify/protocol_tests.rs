@@ -342,14 +342,21 @@ fn extensions_register_by_file_name_and_get_queued_events() {
     let server = server(&["recorder"]);
     let register = "/2020-01-01/extension/register";
     let events = br#"{"events":["INVOKE","SHUTDOWN"]}"#;
-    let wrong = request(
+    // Another name comes from the function's own process: an internal extension, which may not
+    // take SHUTDOWN.
+    let internal = request(
         server.addr,
         "POST",
         register,
         &[("Lambda-Extension-Name", "other")],
         events,
     );
-    assert_eq!(wrong.status, 403);
+    assert_eq!(internal.status, 400);
+    assert_eq!(
+        internal.json()["errorType"],
+        "ShutdownEventNotSupportedForInternalExtension"
+    );
+    assert!(server.shared.lock().extensions.is_empty());
 
     let reply = request(
         server.addr,
@@ -448,4 +455,54 @@ fn logs_and_telemetry_subscriptions_succeed_and_unknown_paths_are_404() {
         404
     );
     assert_eq!(server.shared.lock().requests, 4);
+}
+
+#[test]
+fn internal_extensions_register_under_any_name_during_init_only() {
+    let server = server(&["recorder"]);
+    let register = "/2020-01-01/extension/register";
+    let reply = request(
+        server.addr,
+        "POST",
+        register,
+        &[(
+            "Lambda-Extension-Name",
+            "_lambda-rust-runtime-no-op-graceful-shutdown-helper",
+        )],
+        br#"{"events":[]}"#,
+    );
+    assert_eq!(reply.status, 200);
+    let reply = request(
+        server.addr,
+        "POST",
+        register,
+        &[("Lambda-Extension-Name", "recorder")],
+        br#"{"events":["INVOKE","SHUTDOWN"]}"#,
+    );
+    assert_eq!(reply.status, 200);
+    {
+        let state = server.shared.lock();
+        let kinds: Vec<(&str, bool)> = state
+            .extensions
+            .iter()
+            .map(|e| (e.name.as_str(), e.internal))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("_lambda-rust-runtime-no-op-graceful-shutdown-helper", true),
+                ("recorder", false)
+            ]
+        );
+    }
+    server.shared.update(|s| s.init_done = true);
+    let late = request(
+        server.addr,
+        "POST",
+        register,
+        &[("Lambda-Extension-Name", "late")],
+        br#"{"events":["INVOKE"]}"#,
+    );
+    assert_eq!(late.status, 403);
+    assert_eq!(late.json()["errorType"], "Extension.InvalidState");
 }
