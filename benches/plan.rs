@@ -177,6 +177,8 @@ fn unit_facts(i: usize, name: String, role: Role, arch: Arch, layers: Vec<String
             allow: vec![],
             base_image: None,
             bundle_libs: false,
+            env: Default::default(),
+            compatible_runtimes: None,
             reasons: vec![format!("{name}: generated for the benchmark")],
         },
         arch,

@@ -348,6 +348,9 @@ fn draft(
     })
 }
 
+/// A function's environment variables, by name.
+type Env = BTreeMap<String, String>;
+
 /// `env` merged key by key (workspace, then package, then bin: the later wins) for a function,
 /// and `compatible_runtimes` for a layer or extension. Each key is refused where it means
 /// nothing: `env` on a layer or extension's own tables, `compatible_runtimes` on a function's.
@@ -356,7 +359,7 @@ fn lambda_settings(
     tables: &[(&MetadataTable, &'static str)],
     role: Role,
     name: &str,
-) -> Result<(BTreeMap<String, String>, Option<Vec<String>>)> {
+) -> Result<(Env, Option<Vec<String>>)> {
     let own = |source: &str| source != "workspace metadata";
     let misplaced = |key: &str, help: &str| {
         Error::config(format!(
