@@ -310,3 +310,94 @@ fn only_functions_attach_layers_and_layer_is_a_package_role() {
             .contains("a layer is a whole package")
     );
 }
+
+fn env(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+#[test]
+fn env_merges_workspace_package_bin_and_compatible_runtimes_keep_the_attachers() {
+    let mut api = package(
+        "api",
+        &["api"],
+        &[],
+        &["lambda_runtime"],
+        MetadataTable {
+            env: env(&[("STAGE", "package"), ("TABLE", "orders")]),
+            layers: Some(vec!["ext".into()]),
+            ..Default::default()
+        },
+    );
+    api.metadata.bins.insert(
+        "api".into(),
+        MetadataTable {
+            env: env(&[("TABLE", "bin")]),
+            ..Default::default()
+        },
+    );
+    let ext = package(
+        "ext",
+        &["ext"],
+        &[],
+        &["lambda-extension"],
+        MetadataTable {
+            compatible_runtimes: Some(vec!["python3.13".into()]),
+            ..Default::default()
+        },
+    );
+    let mut ws = workspace(vec![api, ext]);
+    ws.defaults.env = env(&[("STAGE", "workspace"), ("REGION_HINT", "eu")]);
+    ws.defaults.runtime = Some(Runtime::ProvidedAl2);
+    let units = resolve(&ws).unwrap().units;
+    let api = units.iter().find(|u| u.name == "api").unwrap();
+    assert_eq!(
+        api.env,
+        env(&[
+            ("REGION_HINT", "eu"),
+            ("STAGE", "package"),
+            ("TABLE", "bin")
+        ])
+        .unwrap()
+    );
+    let ext = units.iter().find(|u| u.name == "ext").unwrap();
+    assert!(ext.env.is_empty(), "the workspace's env is for functions");
+    assert_eq!(
+        ext.compatible_runtimes,
+        Some(vec!["python3.13".to_string(), "provided.al2".to_string()])
+    );
+
+    // Each key where it means nothing is refused, naming the crate.
+    let mut ws = workspace(vec![package(
+        "ext",
+        &["ext"],
+        &[],
+        &["lambda-extension"],
+        MetadataTable {
+            env: env(&[("A1", "x")]),
+            ..Default::default()
+        },
+    )]);
+    let err = resolve(&ws).unwrap_err();
+    assert!(
+        err.message
+            .contains("`env` in `/ws/ext/Cargo.toml` is set on extension `ext`"),
+        "{}",
+        err.message
+    );
+    ws.members[0].metadata.table = MetadataTable {
+        env: env(&[("BIG", &"x".repeat(4100))]),
+        role: Some(Role::Function),
+        ..Default::default()
+    };
+    let err = resolve(&ws).unwrap_err();
+    assert!(
+        err.message.contains("Lambda allows 4096"),
+        "{}",
+        err.message
+    );
+}
