@@ -113,57 +113,67 @@ fn format_name(format: Format) -> &'static str {
     }
 }
 
+/// Layers and extensions: the metadata's `compatible_runtimes` (with the attaching functions'
+/// runtimes), else the runtimes of the functions attaching it.
+fn compatible_runtimes(artifact: &PlannedArtifact) -> Option<Vec<String>> {
+    if artifact.kind == Role::Function {
+        return None;
+    }
+    Some(
+        artifact
+            .compatible_runtimes
+            .clone()
+            .unwrap_or_else(|| artifact.runtimes.iter().map(|r| r.to_string()).collect()),
+    )
+}
+
 pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
-    let artifacts =
-        plan.artifacts
-            .iter()
-            .zip(emitted)
-            .map(|(artifact, emitted)| ManifestArtifact {
-                name: artifact.name.clone(),
-                package: artifact.package.clone(),
-                bin: artifact.bin.clone(),
-                kind: kind_name(artifact.kind).to_string(),
-                format: format_name(artifact.format).to_string(),
-                arch: artifact.arch.to_string(),
-                runtime: artifact.runtime.to_string(),
-                target: artifact.target.clone(),
-                path: artifact.path.clone(),
-                sha256: emitted.sha256.clone(),
-                code_sha256: emitted.code_sha256.clone(),
-                size_zipped: emitted.size_zipped,
-                size_unzipped: artifact.size_unzipped,
-                layers: artifact.layers.clone(),
-                size_unzipped_with_layers: artifact.size_unzipped_with_layers,
-                compatible_architectures: (artifact.kind != Role::Function)
-                    .then(|| vec![artifact.arch.to_string()]),
-                compatible_runtimes: (artifact.kind != Role::Function).then(|| {
-                    artifact.compatible_runtimes.clone().unwrap_or_else(|| {
-                        artifact.runtimes.iter().map(|r| r.to_string()).collect()
-                    })
-                }),
-                upload: (artifact.format == Format::Zip).then(|| {
-                    if emitted.size_zipped > MAX_DIRECT_UPLOAD_BYTES {
-                        "s3"
-                    } else {
-                        "direct"
-                    }
-                    .to_string()
-                }),
-                glibc: artifact.glibc.clone(),
-                dockerfile: (artifact.format == Format::Image)
-                    .then(|| format!("{}/Dockerfile", artifact.path)),
-                image_size: (artifact.format == Format::Image).then_some(artifact.size_unzipped),
-                build_command: artifact.build_command.clone(),
-                inputs_sha256: emitted.inputs_sha256.clone(),
-                warnings: artifact
-                    .findings
-                    .iter()
-                    .filter(|f| !f.is_blocking())
-                    .map(|f| finding_line(artifact, f))
-                    .collect(),
-                env: artifact.env.clone(),
-            })
-            .collect();
+    let artifacts = plan
+        .artifacts
+        .iter()
+        .zip(emitted)
+        .map(|(artifact, emitted)| ManifestArtifact {
+            name: artifact.name.clone(),
+            package: artifact.package.clone(),
+            bin: artifact.bin.clone(),
+            kind: kind_name(artifact.kind).to_string(),
+            format: format_name(artifact.format).to_string(),
+            arch: artifact.arch.to_string(),
+            runtime: artifact.runtime.to_string(),
+            target: artifact.target.clone(),
+            path: artifact.path.clone(),
+            sha256: emitted.sha256.clone(),
+            code_sha256: emitted.code_sha256.clone(),
+            size_zipped: emitted.size_zipped,
+            size_unzipped: artifact.size_unzipped,
+            layers: artifact.layers.clone(),
+            size_unzipped_with_layers: artifact.size_unzipped_with_layers,
+            compatible_architectures: (artifact.kind != Role::Function)
+                .then(|| vec![artifact.arch.to_string()]),
+            compatible_runtimes: compatible_runtimes(artifact),
+            upload: (artifact.format == Format::Zip).then(|| {
+                if emitted.size_zipped > MAX_DIRECT_UPLOAD_BYTES {
+                    "s3"
+                } else {
+                    "direct"
+                }
+                .to_string()
+            }),
+            glibc: artifact.glibc.clone(),
+            dockerfile: (artifact.format == Format::Image)
+                .then(|| format!("{}/Dockerfile", artifact.path)),
+            image_size: (artifact.format == Format::Image).then_some(artifact.size_unzipped),
+            build_command: artifact.build_command.clone(),
+            inputs_sha256: emitted.inputs_sha256.clone(),
+            warnings: artifact
+                .findings
+                .iter()
+                .filter(|f| !f.is_blocking())
+                .map(|f| finding_line(artifact, f))
+                .collect(),
+            env: artifact.env.clone(),
+        })
+        .collect();
     Manifest {
         schema_version: SCHEMA_VERSION,
         artifacts,
