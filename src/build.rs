@@ -38,6 +38,9 @@ pub struct BuildRequest {
     pub glibc: Option<GlibcVersion>,
     pub packages: Vec<String>,
     pub bins: Vec<String>,
+    /// Example targets packed as functions; built with `--example`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
     /// cdylib targets needed (by layers); built with `--lib`.
     pub cdylibs: Vec<String>,
 }
@@ -88,6 +91,7 @@ pub fn requests(
                 glibc: None,
                 packages: Vec::new(),
                 bins: Vec::new(),
+                examples: Vec::new(),
                 cdylibs: Vec::new(),
             });
             if linker == Linker::Zig && target.libc == Libc::Gnu {
@@ -97,7 +101,11 @@ pub fn requests(
                 }
             }
             request.packages.push(unit.package.clone());
-            request.bins.extend(unit.bins.iter().cloned());
+            if unit.example {
+                request.examples.extend(unit.bins.iter().cloned());
+            } else {
+                request.bins.extend(unit.bins.iter().cloned());
+            }
             request.cdylibs.extend(unit.cdylibs.iter().cloned());
         }
     }
@@ -106,6 +114,7 @@ pub fn requests(
         for list in [
             &mut request.packages,
             &mut request.bins,
+            &mut request.examples,
             &mut request.cdylibs,
         ] {
             list.sort();
@@ -120,6 +129,8 @@ pub fn requests(
 pub enum TargetKind {
     Bin,
     Cdylib,
+    /// An `example` target with crate type `bin`, packed as a function.
+    Example,
 }
 
 /// A file cargo reported building.
@@ -164,6 +175,7 @@ pub fn command(
         manifest_path: options.manifest_path.clone(),
         packages: request.packages.clone(),
         bin: request.bins.clone(),
+        example: request.examples.clone(),
         lib: !request.cdylibs.is_empty(),
         ..Default::default()
     };
@@ -353,13 +365,20 @@ pub fn parse_messages(
         let Some(package) = packages_by_id.get(&artifact.package_id.repr) else {
             continue;
         };
-        if artifact.target.is_bin()
+        let executable_kind = if artifact.target.is_bin() {
+            Some(TargetKind::Bin)
+        } else if artifact.target.is_example() {
+            Some(TargetKind::Example)
+        } else {
+            None
+        };
+        if let Some(kind) = executable_kind
             && let Some(executable) = artifact.executable
         {
             built.push(BuiltBinary {
                 package: package.clone(),
                 name: artifact.target.name.clone(),
-                kind: TargetKind::Bin,
+                kind,
                 target,
                 path: executable.into_std_path_buf(),
             });
@@ -390,6 +409,12 @@ fn check_complete(request: &BuildRequest, built: &[BuiltBinary]) -> Result<()> {
         .bins
         .iter()
         .map(|b| (b.as_str(), TargetKind::Bin))
+        .chain(
+            request
+                .examples
+                .iter()
+                .map(|e| (e.as_str(), TargetKind::Example)),
+        )
         .chain(
             request
                 .cdylibs
@@ -452,6 +477,7 @@ mod tests {
             glibc: None,
             packages: vec!["fn-a".into()],
             bins: vec!["fn-a".into(), "fn-b".into()],
+            examples: vec![],
             cdylibs: vec![],
         };
         let err = check_complete(&request, &[]).unwrap_err();
