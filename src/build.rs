@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Shell;
-use crate::settings::Options;
+use crate::settings::{DEFAULT_RUNTIME, Options};
 use crate::target::{Arch, GlibcVersion, Libc, RustTarget};
 use crate::toolchain::Linker;
 use crate::units::Unit;
@@ -26,6 +26,9 @@ pub use early::{
     EarlyBuild, Environment, RECORD as EARLY_RECORD, record_candidates as early_record_candidates,
 };
 pub use zig_env::ZigEnvCache;
+
+/// Prefix of the target sub-directory of a glibc pin other than the default runtime's.
+pub const PIN_DIR_PREFIX: &str = "lambda-pack-glibc-";
 
 /// One cargo invocation: every package and bin needed for one Rust target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -60,6 +63,22 @@ impl BuildRequest {
             ),
             None => format!("{} with {}", self.target, self.linker.describe()),
         }
+    }
+
+    /// The sub-directory of the target directory where cargo builds this request: `None` (the
+    /// target directory itself) except for a glibc pin other than the default runtime's, which
+    /// gets `lambda-pack-glibc-<version>/`.
+    ///
+    /// The pin changes what cargo-zigbuild hands cargo (the linker and C compiler wrappers, their
+    /// flags), and cargo fingerprints those, so two pins sharing one directory would each rebuild
+    /// every dependency after the other (a `--runtime` switch back and forth). A directory per pin
+    /// keeps each pin's build state; cargo's fingerprints stay valid in each, and the binaries are
+    /// still taken from cargo's own `compiler-artifact` messages, wherever cargo put them. The
+    /// default pin stays in the target directory itself, at the paths `cargo build` uses.
+    pub fn pin_dir(&self) -> Option<String> {
+        self.glibc
+            .filter(|glibc| *glibc != DEFAULT_RUNTIME.glibc())
+            .map(|glibc| format!("{PIN_DIR_PREFIX}{glibc}"))
     }
 
     /// The target as cargo-zigbuild spells it, with the glibc pin: `x86_64-unknown-linux-gnu.2.26`.
@@ -185,7 +204,10 @@ pub fn command(
     common.all_features = options.all_features;
     common.no_default_features = options.no_default_features;
     common.target = vec![request.zig_target()];
-    common.target_dir = options.target_dir.clone();
+    common.target_dir = match request.pin_dir() {
+        Some(dir) => Some(options.target_dir(context.workspace).join(dir)),
+        None => options.target_dir.clone(),
+    };
     common.message_format = vec!["json-render-diagnostics".to_string()];
     common.jobs = options.jobs.map(|j| j as usize);
     common.locked = options.locked;

@@ -586,6 +586,7 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
             "echo",
             "failing",
             "http-fn",
+            "inproc-ext-fn",
             "panicky",
             "quote",
             "stuck",
@@ -605,7 +606,7 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
     for name in ["failing", "http-fn", "panicky", "stuck"] {
         assert!(failed.contains(&name), "{failed:?}");
     }
-    assert_eq!(document["passed"], 4);
+    assert_eq!(document["passed"], 5);
     assert_eq!(document["failed"], 4);
     assert_eq!(
         function(&document, "failing")["report"]["error_type"],
@@ -621,15 +622,61 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
     );
     assert!(
         run.stderr
-            .contains("Finished 8 function(s): 4 passed, 4 failed"),
+            .contains("Finished 9 function(s): 5 passed, 4 failed"),
         "{}",
         run.stderr
     );
     assert!(
         run.stderr
-            .contains("error: 4 of 8 function(s) failed verification"),
+            .contains("error: 4 of 9 function(s) failed verification"),
         "{}",
         run.stderr
+    );
+}
+
+/// lambda_runtime and lambda-extension in one crate: a function with an internal extension,
+/// packed as `bootstrap` (it used to become an extension layer, `extensions/inproc-ext-fn`).
+#[test]
+fn a_crate_with_a_runtime_and_lambda_extension_is_a_function() {
+    let out = &packed().out;
+    let manifest = manifest(out);
+    let entry = artifact(&manifest, "inproc-ext-fn");
+    assert_eq!(entry["kind"], "function", "{entry:#}");
+    assert_eq!(entry["path"], "x86_64/inproc-ext-fn.zip");
+    let listing = zipinfo(&out.join("x86_64/inproc-ext-fn.zip"));
+    assert!(listing.contains(" bootstrap"), "{listing}");
+    assert!(!listing.contains("extensions/"), "{listing}");
+    let mut command = lambda_pack();
+    command
+        .args([
+            "plan",
+            "-p",
+            "inproc-ext-fn",
+            "--compiler",
+            "cargo",
+            "--profile",
+            "dev",
+        ])
+        .args(["--locked", "--target-dir"])
+        .arg(target_dir())
+        .current_dir(&packed().workspace);
+    let plan = run(command);
+    plan.assert_code(0);
+    assert!(
+        plan.stderr.contains(
+            "function: a binary that depends on lambda_runtime and lambda-extension (an internal extension, run in the function's process)"
+        ),
+        "{}",
+        plan.stderr
+    );
+    // It serves its events like any function.
+    let run = verify(&["inproc-ext-fn", "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    assert_eq!(
+        function(&document, "inproc-ext-fn")["passed"],
+        true,
+        "{document:#}"
     );
 }
 
