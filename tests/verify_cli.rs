@@ -709,7 +709,7 @@ fn bad_input_is_a_configuration_error() {
     );
     assert!(
         run.stderr.contains(
-            "functions in the manifest: echo, failing, http-fn, panicky, quote, stuck, tiny, tool-user"
+            "functions in the manifest: echo, failing, http-fn, inproc-ext-fn, panicky, quote, stuck, tiny, tool-user"
         ),
         "{}",
         run.stderr
