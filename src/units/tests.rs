@@ -258,8 +258,10 @@ fn an_arch_list_gives_one_artifact_per_architecture_and_attached_crates_follow()
     );
     assert_eq!(get("ext").archs, [Arch::X86_64, Arch::Arm64]);
     // `--arch` overrides the list, for the function and what it attaches.
-    let mut args = crate::cli::PackArgs::default();
-    args.arch = Some(crate::cli::ArchArg::Arm64);
+    let args = crate::cli::PackArgs {
+        arch: Some(crate::cli::ArchArg::Arm64),
+        ..Default::default()
+    };
     let options = Options::from_args(args, |_| None).unwrap();
     let selected = ws.select(&Selection::default()).unwrap();
     let units = resolve_units(&ws, &selected, &options).unwrap().units;
