@@ -253,6 +253,27 @@ fn switching_the_runtime_back_compiles_nothing() {
     let (first, glibc) = pack("provided.al2023");
     assert!(first.contains("Compiling orders"), "{first}");
     assert_eq!(glibc, "2.34");
+    // That binary, pinned for provided.al2023, checked against provided.al2: the fix is to pack
+    // it for provided.al2, not another compiler.
+    let pinned = fixture
+        .path()
+        .join("target/x86_64-unknown-linux-gnu/release/orders");
+    let mut inspect = lambda_pack();
+    inspect
+        .arg("inspect")
+        .arg(&pinned)
+        .args(["--runtime", "provided.al2"]);
+    let output = inspect.output().unwrap();
+    // The listing (findings and their help) is stdout's data; the closing error is stderr's.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(8), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "help: needs GLIBC_2.34, provided.al2 has 2.26; it is pinned for provided.al2023 (glibc 2.34): pack it for provided.al2 (`--runtime provided.al2` pins glibc 2.26), or build for musl"
+        ),
+        "{stdout}"
+    );
     let (switch, glibc) = pack("provided.al2");
     assert!(switch.contains("Compiling orders"), "{switch}");
     assert_eq!(glibc, "2.26");
