@@ -78,6 +78,7 @@ fn inputs(count: usize) -> PlanInputs {
                 glibc: Some(GLIBC),
                 packages: mine.iter().map(|u| u.unit.package.clone()).collect(),
                 bins: mine.iter().flat_map(|u| u.unit.bins.clone()).collect(),
+                examples: Vec::new(),
                 cdylibs: mine.iter().flat_map(|u| u.unit.cdylibs.clone()).collect(),
             }
         })
@@ -155,6 +156,7 @@ fn unit_facts(i: usize, name: String, role: Role, arch: Arch, layers: Vec<String
             package,
             role,
             bins,
+            example: false,
             cdylibs,
             archs: vec![arch],
             runtimes: vec![Runtime::ProvidedAl2023],

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Shell;
-use crate::settings::Options;
+use crate::settings::{DEFAULT_RUNTIME, Options};
 use crate::target::{Arch, GlibcVersion, Libc, RustTarget};
 use crate::toolchain::Linker;
 use crate::units::Unit;
@@ -27,6 +27,9 @@ pub use early::{
 };
 pub use zig_env::ZigEnvCache;
 
+/// Prefix of the target sub-directory of a glibc pin other than the default runtime's.
+pub const PIN_DIR_PREFIX: &str = "lambda-pack-glibc-";
+
 /// One cargo invocation: every package and bin needed for one Rust target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BuildRequest {
@@ -38,6 +41,9 @@ pub struct BuildRequest {
     pub glibc: Option<GlibcVersion>,
     pub packages: Vec<String>,
     pub bins: Vec<String>,
+    /// Example targets packed as functions; built with `--example`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
     /// cdylib targets needed (by layers); built with `--lib`.
     pub cdylibs: Vec<String>,
 }
@@ -57,6 +63,22 @@ impl BuildRequest {
             ),
             None => format!("{} with {}", self.target, self.linker.describe()),
         }
+    }
+
+    /// The sub-directory of the target directory where cargo builds this request: `None` (the
+    /// target directory itself) except for a glibc pin other than the default runtime's, which
+    /// gets `lambda-pack-glibc-<version>/`.
+    ///
+    /// The pin changes what cargo-zigbuild hands cargo (the linker and C compiler wrappers, their
+    /// flags), and cargo fingerprints those, so two pins sharing one directory would each rebuild
+    /// every dependency after the other (a `--runtime` switch back and forth). A directory per pin
+    /// keeps each pin's build state; cargo's fingerprints stay valid in each, and the binaries are
+    /// still taken from cargo's own `compiler-artifact` messages, wherever cargo put them. The
+    /// default pin stays in the target directory itself, at the paths `cargo build` uses.
+    pub fn pin_dir(&self) -> Option<String> {
+        self.glibc
+            .filter(|glibc| *glibc != DEFAULT_RUNTIME.glibc())
+            .map(|glibc| format!("{PIN_DIR_PREFIX}{glibc}"))
     }
 
     /// The target as cargo-zigbuild spells it, with the glibc pin: `x86_64-unknown-linux-gnu.2.26`.
@@ -88,6 +110,7 @@ pub fn requests(
                 glibc: None,
                 packages: Vec::new(),
                 bins: Vec::new(),
+                examples: Vec::new(),
                 cdylibs: Vec::new(),
             });
             if linker == Linker::Zig && target.libc == Libc::Gnu {
@@ -97,7 +120,11 @@ pub fn requests(
                 }
             }
             request.packages.push(unit.package.clone());
-            request.bins.extend(unit.bins.iter().cloned());
+            if unit.example {
+                request.examples.extend(unit.bins.iter().cloned());
+            } else {
+                request.bins.extend(unit.bins.iter().cloned());
+            }
             request.cdylibs.extend(unit.cdylibs.iter().cloned());
         }
     }
@@ -106,6 +133,7 @@ pub fn requests(
         for list in [
             &mut request.packages,
             &mut request.bins,
+            &mut request.examples,
             &mut request.cdylibs,
         ] {
             list.sort();
@@ -120,6 +148,8 @@ pub fn requests(
 pub enum TargetKind {
     Bin,
     Cdylib,
+    /// An `example` target with crate type `bin`, packed as a function.
+    Example,
 }
 
 /// A file cargo reported building.
@@ -164,6 +194,7 @@ pub fn command(
         manifest_path: options.manifest_path.clone(),
         packages: request.packages.clone(),
         bin: request.bins.clone(),
+        example: request.examples.clone(),
         lib: !request.cdylibs.is_empty(),
         ..Default::default()
     };
@@ -173,7 +204,10 @@ pub fn command(
     common.all_features = options.all_features;
     common.no_default_features = options.no_default_features;
     common.target = vec![request.zig_target()];
-    common.target_dir = options.target_dir.clone();
+    common.target_dir = match request.pin_dir() {
+        Some(dir) => Some(options.target_dir(context.workspace).join(dir)),
+        None => options.target_dir.clone(),
+    };
     common.message_format = vec!["json-render-diagnostics".to_string()];
     common.jobs = options.jobs.map(|j| j as usize);
     common.locked = options.locked;
@@ -353,13 +387,20 @@ pub fn parse_messages(
         let Some(package) = packages_by_id.get(&artifact.package_id.repr) else {
             continue;
         };
-        if artifact.target.is_bin()
+        let executable_kind = if artifact.target.is_bin() {
+            Some(TargetKind::Bin)
+        } else if artifact.target.is_example() {
+            Some(TargetKind::Example)
+        } else {
+            None
+        };
+        if let Some(kind) = executable_kind
             && let Some(executable) = artifact.executable
         {
             built.push(BuiltBinary {
                 package: package.clone(),
                 name: artifact.target.name.clone(),
-                kind: TargetKind::Bin,
+                kind,
                 target,
                 path: executable.into_std_path_buf(),
             });
@@ -390,6 +431,12 @@ fn check_complete(request: &BuildRequest, built: &[BuiltBinary]) -> Result<()> {
         .bins
         .iter()
         .map(|b| (b.as_str(), TargetKind::Bin))
+        .chain(
+            request
+                .examples
+                .iter()
+                .map(|e| (e.as_str(), TargetKind::Example)),
+        )
         .chain(
             request
                 .cdylibs
@@ -452,6 +499,7 @@ mod tests {
             glibc: None,
             packages: vec!["fn-a".into()],
             bins: vec!["fn-a".into(), "fn-b".into()],
+            examples: vec![],
             cdylibs: vec![],
         };
         let err = check_complete(&request, &[]).unwrap_err();

@@ -202,6 +202,14 @@ pub struct PackArgs {
     #[arg(long = "bin", value_name = "NAME", help_heading = TARGET_SELECTION)]
     pub bins: Vec<String>,
 
+    /// Pack only the specified example, as a function
+    #[arg(long = "example", value_name = "NAME", help_heading = TARGET_SELECTION)]
+    pub examples: Vec<String>,
+
+    /// Pack all examples of the selected packages, as functions
+    #[arg(long = "examples", help_heading = TARGET_SELECTION)]
+    pub all_examples: bool,
+
     /// Space or comma separated list of features to activate
     #[arg(short = 'F', long, value_name = "FEATURES", help_heading = FEATURE_SELECTION)]
     pub features: Vec<String>,

@@ -64,7 +64,16 @@ pub fn gather(
             let binaries = unit
                 .bins
                 .iter()
-                .map(|b| read(b, TargetKind::Bin))
+                .map(|b| {
+                    read(
+                        b,
+                        if unit.example {
+                            TargetKind::Example
+                        } else {
+                            TargetKind::Bin
+                        },
+                    )
+                })
                 .collect::<Result<Vec<_>>>()?;
             let cdylibs = unit
                 .cdylibs
@@ -136,6 +145,7 @@ fn bundle_libraries(facts: &mut [UnitFacts], shell: &Shell) -> Result<Vec<UnitFa
         unit.name = name.clone();
         unit.role = metadata::Role::Layer;
         unit.bins = Vec::new();
+        unit.example = false;
         unit.cdylibs = Vec::new();
         unit.includes = Vec::new();
         unit.layers = Vec::new();

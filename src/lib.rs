@@ -7,6 +7,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod build;
+pub mod cargo_lambda;
 pub mod cli;
 pub mod emit;
 pub mod error;
@@ -156,6 +157,7 @@ fn inspect_files(args: &cli::InspectArgs, shell: &Shell, format: MessageFormat) 
                         runtime,
                         libc,
                         role_path,
+                        host_linker: false,
                     },
                 ))
             }

@@ -85,7 +85,8 @@ impl IncludeSpec {
 /// The keys of one `lambda-pack` table (package level, per-bin level, or workspace defaults).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct MetadataTable {
-    pub arch: Option<Arch>,
+    /// `arch = "arm64"` or `arch = ["x86_64", "arm64"]`: sorted, without duplicates, non-empty.
+    pub arch: Option<Vec<Arch>>,
     pub runtime: Option<Runtime>,
     pub include: Option<Vec<IncludeSpec>>,
     pub role: Option<Role>,
@@ -144,6 +145,8 @@ enum Level<'a> {
     Workspace,
     Package,
     Bin(&'a str),
+    /// Another tool's table read for compatibility, named as written (`[package.metadata.lambda.build]`).
+    Foreign(&'a str),
 }
 
 impl Level<'_> {
@@ -152,6 +155,7 @@ impl Level<'_> {
             Level::Workspace => format!("[workspace.metadata.{TABLE}]"),
             Level::Package => format!("[package.metadata.{TABLE}]"),
             Level::Bin(name) => format!("[package.metadata.{TABLE}.bin.{name}]"),
+            Level::Foreign(header) => header.to_string(),
         }
     }
 
@@ -160,6 +164,7 @@ impl Level<'_> {
             Level::Workspace => WORKSPACE_KEYS.to_vec(),
             Level::Package => UNIT_KEYS.iter().copied().chain(["bin"]).collect(),
             Level::Bin(_) => UNIT_KEYS.to_vec(),
+            Level::Foreign(_) => Vec::new(),
         }
     }
 }
@@ -204,6 +209,16 @@ pub fn parse_workspace(metadata: &Value, manifest_path: &Path) -> Result<Metadat
     ctx.parse_table(map)
 }
 
+/// One `include` entry of another tool's table (`header`, e.g. cargo-lambda's
+/// `[package.metadata.lambda.build]`), validated as lambda-pack's own `include` entries are.
+pub fn foreign_include(entry: &str, header: &str, manifest_path: &Path) -> Result<IncludeSpec> {
+    Context {
+        manifest_path,
+        level: Level::Foreign(header),
+    }
+    .include_spec(entry)
+}
+
 struct Context<'a> {
     manifest_path: &'a Path,
     level: Level<'a>,
@@ -246,7 +261,7 @@ impl Context<'_> {
         }
         let mut table = MetadataTable::default();
         if let Some(value) = map.get("arch") {
-            table.arch = Some(self.enum_value(value, "arch", &["x86_64", "arm64"], Arch::parse)?);
+            table.arch = Some(self.archs(value)?);
         }
         if let Some(value) = map.get("runtime") {
             let names: Vec<&str> = Runtime::ALL.iter().map(|r| r.name()).collect();
@@ -387,6 +402,28 @@ impl Context<'_> {
             .with_note(format!("expected one of: {choices}"))
             .with_help(format!("set `{key} = \"{}\"`, for example", names[0]))
         })
+    }
+
+    /// `arch`: one architecture, or a list of them for one artifact per architecture.
+    fn archs(&self, value: &Value) -> Result<Vec<Arch>> {
+        const NAMES: [&str; 2] = ["x86_64", "arm64"];
+        let mut archs = match value.as_array() {
+            Some(items) if items.is_empty() => {
+                return Err(Error::config(format!(
+                    "key `arch` in {} is an empty list",
+                    self.location()
+                ))
+                .with_help("list at least one architecture, e.g. `arch = [\"x86_64\", \"arm64\"]`, or remove the key"));
+            }
+            Some(items) => items
+                .iter()
+                .map(|item| self.enum_value(item, "arch", &NAMES, Arch::parse))
+                .collect::<Result<Vec<_>>>()?,
+            None => vec![self.enum_value(value, "arch", &NAMES, Arch::parse)?],
+        };
+        archs.sort();
+        archs.dedup();
+        Ok(archs)
     }
 
     fn string_list(&self, value: &Value, key: &str) -> Result<Vec<String>> {

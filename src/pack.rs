@@ -48,21 +48,23 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     for warning in &resolved.warnings {
         shell.warn(warning);
     }
+    // cargo-lambda settings that are not honoured, so that none is ignored silently.
+    let packed: Vec<&crate::workspace::Package> = workspace
+        .members
+        .iter()
+        .filter(|p| resolved.packages.contains(&p.name))
+        .collect();
+    for note in packed.iter().flat_map(|p| &p.notes) {
+        shell.note(note);
+    }
+    for note in crate::cargo_lambda::config_file_notes(
+        std::iter::once(workspace.root.as_path()).chain(packed.iter().map(|p| p.dir.as_path())),
+    ) {
+        shell.note(note);
+    }
     let units = resolved.units;
     if units.is_empty() {
-        return Err(Error::new(
-            ErrorKind::NothingToPack,
-            format!(
-                "nothing to pack: no binary or cdylib target in {}",
-                if selected.is_empty() {
-                    "the selected packages".to_string()
-                } else {
-                    selected.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ")
-                }
-            ),
-        )
-        .with_note(format!("workspace: `{}`", workspace.root_manifest.display()))
-        .with_help("a Lambda function is a binary crate (src/main.rs or [[bin]]); select one with -p, or add one"));
+        return Err(nothing_to_pack(&workspace, &selected));
     }
 
     // Pick a Rust target and linker per architecture, then make sure they are installed.
@@ -338,4 +340,75 @@ fn check_findings(plan: &plan::Plan) -> Result<()> {
     Err(error.with_help(
         "fix the build as each finding says, or, if you know better, downgrade a finding with --allow <code> or allow = [\"<code>\"] in [package.metadata.lambda-pack]",
     ))
+}
+
+/// The error for a selection without a binary or cdylib. A root library package whose functions
+/// live in member crates is the usual case: those members are named, with the flags that select
+/// them.
+fn nothing_to_pack(workspace: &Workspace, selected: &[&crate::workspace::Package]) -> Error {
+    let error = Error::new(
+        ErrorKind::NothingToPack,
+        format!(
+            "nothing to pack: no binary or cdylib target in {}",
+            if selected.is_empty() {
+                "the selected packages".to_string()
+            } else {
+                selected
+                    .iter()
+                    .map(|p| format!("`{}`", p.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+    )
+    .with_note(format!(
+        "workspace: `{}`",
+        workspace.root_manifest.display()
+    ));
+    let others: Vec<&crate::workspace::Package> = workspace
+        .members
+        .iter()
+        .filter(|p| !selected.iter().any(|s| s.name == p.name))
+        .filter(|p| !p.bins.is_empty() || !p.cdylibs.is_empty())
+        .collect();
+    match others.as_slice() {
+        [] => error.with_help(
+            "a Lambda function is a binary crate (src/main.rs or [[bin]]); select one with -p, or add one",
+        ),
+        [only] => error
+            .with_note(format!(
+                "member `{}` has {}",
+                only.name,
+                targets_of(only)
+            ))
+            .with_help(format!(
+                "pack it with `-p {}`, or every member with `--workspace`",
+                only.name
+            )),
+        _ => error
+            .with_note(format!(
+                "members with binaries: {}",
+                others
+                    .iter()
+                    .map(|p| format!("`{}` ({})", p.name, targets_of(p)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .with_help(format!(
+                "pack them all with `--workspace`, or one with `-p <member>` (e.g. `-p {}`)",
+                others[0].name
+            )),
+    }
+}
+
+/// `bin fn-a, fn-b` / `cdylib codec`, for naming what a member would pack.
+fn targets_of(package: &crate::workspace::Package) -> String {
+    let mut parts = Vec::new();
+    if !package.bins.is_empty() {
+        parts.push(format!("bin {}", package.bins.join(", ")));
+    }
+    if !package.cdylibs.is_empty() {
+        parts.push(format!("cdylib {}", package.cdylibs.join(", ")));
+    }
+    parts.join("; ")
 }

@@ -241,6 +241,7 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
             runtime: unit.runtimes[0],
             libc: facts.target.libc,
             role_path: lambda_path,
+            host_linker: facts.linker == crate::toolchain::Linker::Host,
         };
         // A layer serves every runtime of its attachers: check against each, keep each finding once.
         let mut seen = BTreeSet::new();

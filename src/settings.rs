@@ -104,6 +104,8 @@ impl Options {
                 workspace: args.workspace,
                 exclude: args.exclude,
                 bins: args.bins,
+                examples: args.examples,
+                all_examples: args.all_examples,
             },
             profile,
             features: args.features,

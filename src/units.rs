@@ -20,6 +20,8 @@ pub struct Unit {
     pub role: Role,
     /// Binaries packed: the one bin of a function or extension, every bin of a layer.
     pub bins: Vec<String>,
+    /// The function's binary is an example target (`--example`), not a bin.
+    pub example: bool,
     /// cdylib targets packed into a layer's `lib/`.
     pub cdylibs: Vec<String>,
     /// Sorted, non-empty.
@@ -64,7 +66,8 @@ const EXTENSION_CRATE: &str = "lambda-extension";
 struct Draft {
     unit: Unit,
     /// The first table (bin, package, workspace) that set each key, for the strongest-wins merge.
-    explicit_arch: Option<(Arch, &'static str)>,
+    /// Sorted, non-empty: one artifact per architecture.
+    explicit_arch: Option<(Vec<Arch>, &'static str)>,
     explicit_runtime: Option<Runtime>,
     /// `layers = [...]` as written: package names.
     attach: Vec<String>,
@@ -135,6 +138,28 @@ fn check_bin_selection(packages: &[&Package], options: &Options) -> Result<()> {
             .with_help("pass one of the available binaries to --bin"));
         }
     }
+    for name in &options.selection.examples {
+        if !packages.iter().any(|p| p.examples.contains(name)) {
+            let known: Vec<&str> = packages
+                .iter()
+                .flat_map(|p| p.examples.iter().map(String::as_str))
+                .collect();
+            return Err(Error::config(format!(
+                "no example target named `{name}` in the selected packages"
+            ))
+            .with_note(format!(
+                "available examples: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+            .with_help(
+                "pass one of the available examples to --example, or select its package with -p",
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -157,7 +182,7 @@ fn package_drafts(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Draft>> {
     for bin_name in package.metadata.bins.keys() {
-        if !package.bins.contains(bin_name) {
+        if !package.bins.contains(bin_name) && !package.examples.contains(bin_name) {
             return Err(Error::config(format!(
                 "[package.metadata.lambda-pack.bin.{bin_name}] in `{}` names no binary of package `{}`",
                 package.manifest_path.display(),
@@ -182,7 +207,9 @@ fn package_drafts(
                 role_name(role)
             ),
         ),
-        None if depends(EXTENSION_CRATE) => (
+        // lambda-extension beside a runtime crate is an internal extension: it runs inside the
+        // function's own process, so the crate is still a function (decided per bin below).
+        None if depends(EXTENSION_CRATE) && !RUNTIME_CRATES.iter().any(|c| depends(c)) => (
             Some(Role::Extension),
             format!("depends on {EXTENSION_CRATE}"),
         ),
@@ -215,10 +242,14 @@ fn package_drafts(
                 Some(role) => (role, package_reason.clone()),
                 None if RUNTIME_CRATES.iter().any(|c| depends(c)) => {
                     let crate_name = RUNTIME_CRATES.iter().find(|c| depends(c)).expect("checked");
-                    (
-                        Role::Function,
-                        format!("a binary that depends on {crate_name}"),
-                    )
+                    let reason = if depends(EXTENSION_CRATE) {
+                        format!(
+                            "a binary that depends on {crate_name} and {EXTENSION_CRATE} (an internal extension, run in the function's process)"
+                        )
+                    } else {
+                        format!("a binary that depends on {crate_name}")
+                    };
+                    (Role::Function, reason)
                 }
                 None => {
                     warnings.push(format!(
@@ -237,7 +268,7 @@ fn package_drafts(
             continue;
         }
         if narrow_to_selected_bins
-            && !options.selection.bins.is_empty()
+            && options.selection.names_targets()
             && !options.selection.bins.contains(bin)
         {
             continue;
@@ -254,6 +285,29 @@ fn package_drafts(
             Vec::new(),
             reason,
         )?);
+    }
+    // Examples are packed only when asked for (as cargo builds them), always as functions: a
+    // function kept as an example of a library crate is the usual case.
+    for example in package
+        .examples
+        .iter()
+        .filter(|e| narrow_to_selected_bins && options.selection.wants_example(e))
+    {
+        let bin_table = package.metadata.bins.get(example).unwrap_or(&empty);
+        let mut tables = vec![(bin_table, "bin table")];
+        tables.extend(package_tables);
+        let mut example_draft = draft(
+            package,
+            options,
+            &tables,
+            Role::Function,
+            example.clone(),
+            vec![example.clone()],
+            Vec::new(),
+            format!("example `{example}` selected with --example/--examples"),
+        )?;
+        example_draft.unit.example = true;
+        drafts.push(example_draft);
     }
     if package_role == Some(Role::Layer) {
         drafts.push(draft(
@@ -301,11 +355,11 @@ fn draft(
     allow.sort();
     allow.dedup();
     let explicit_arch = if let Some(target) = options.target {
-        Some((target.arch, "--target"))
+        Some((vec![target.arch], "--target"))
     } else if let Some(arch) = options.arch {
-        Some((arch, "--arch"))
+        Some((vec![arch], "--arch"))
     } else {
-        pick(tables, |t| t.arch)
+        pick(tables, |t| t.arch.clone())
     };
     let explicit_runtime = options
         .runtime
@@ -322,6 +376,7 @@ fn draft(
             package: package.name.clone(),
             role,
             bins,
+            example: false,
             cdylibs,
             archs: Vec::new(),
             runtimes: Vec::new(),
@@ -469,11 +524,14 @@ fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Unit>> {
         if draft.unit.role != Role::Function {
             continue;
         }
-        let arch = draft.explicit_arch.map(|(a, _)| a).unwrap_or(DEFAULT_ARCH);
+        let archs = match &draft.explicit_arch {
+            Some((archs, _)) => archs.clone(),
+            None => vec![DEFAULT_ARCH],
+        };
         let runtime = draft.explicit_runtime.unwrap_or(DEFAULT_RUNTIME);
         for layer in layers {
             let flow = flows.entry(layer.clone()).or_default();
-            flow.archs.insert(arch);
+            flow.archs.extend(archs.iter().copied());
             flow.runtimes.insert(runtime);
             if !flow.attached_by.contains(&draft.unit.name) {
                 flow.attached_by.push(draft.unit.name.clone());
@@ -491,30 +549,44 @@ fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Unit>> {
         match draft.explicit_arch {
             // An architecture written in a layer's or extension's own metadata is a promise about
             // what it contains; a function of another architecture cannot use it.
-            Some((arch, source))
+            Some((explicit, source))
                 if unit.role != Role::Function
                     && (source.ends_with("metadata") || source == "bin table") =>
             {
-                if let Some(other) = archs.iter().find(|a| **a != arch) {
+                let listed = join_archs(&explicit);
+                if let Some(other) = archs.iter().find(|a| !explicit.contains(a)) {
                     let flow = flow.expect("attached archs come from a flow");
                     return Err(Error::config(format!(
-                        "{} `{}` is {arch} only (arch = \"{arch}\" in `{}`), but {} attaches it from {other}",
+                        "{} `{}` is {listed} only (arch = {} in `{}`), but {} attaches it from {other}",
                         role_name(unit.role),
                         unit.name,
+                        if explicit.len() == 1 {
+                            format!("\"{listed}\"")
+                        } else {
+                            format!(
+                                "[{}]",
+                                explicit
+                                    .iter()
+                                    .map(|a| format!("\"{a}\""))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        },
                         draft.manifest_path.display(),
                         flow.attached_by.join(", ")
                     ))
                     .with_help(format!(
-                        "remove `arch` from the {} so it is built for every architecture that attaches it, or attach it only from {arch} functions",
+                        "remove `arch` from the {} so it is built for every architecture that attaches it, add {other} to its `arch`, or attach it only from {listed} functions",
                         role_name(unit.role)
                     )));
                 }
-                archs.insert(arch);
-                unit.reasons.push(format!("{arch} from {source}"));
+                archs.extend(explicit.iter().copied());
+                unit.reasons.push(format!("{listed} from {source}"));
             }
-            Some((arch, source)) => {
-                archs.insert(arch);
-                unit.reasons.push(format!("{arch} from {source}"));
+            Some((explicit, source)) => {
+                archs.extend(explicit.iter().copied());
+                unit.reasons
+                    .push(format!("{} from {source}", join_archs(&explicit)));
             }
             None if archs.is_empty() => {
                 archs.insert(DEFAULT_ARCH);
@@ -581,6 +653,15 @@ fn check_unique_names(units: &[Unit]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `x86_64` or `x86_64 and arm64`, for reasons and messages.
+fn join_archs(archs: &[Arch]) -> String {
+    archs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 pub fn role_name(role: Role) -> &'static str {

@@ -20,11 +20,15 @@ pub struct Package {
     pub dir: PathBuf,
     /// Names of the package's `bin` targets, sorted.
     pub bins: Vec<String>,
+    /// Names of the package's `example` targets (packed as functions with --example/--examples).
+    pub examples: Vec<String>,
     /// Names of the package's `cdylib` library targets.
     pub cdylibs: Vec<String>,
     /// Names of the package's normal (non-dev, non-build) dependencies.
     pub dependencies: BTreeSet<String>,
     pub metadata: PackageMetadata,
+    /// cargo-lambda keys that are not honoured, one note each (see [`crate::cargo_lambda`]).
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +52,23 @@ pub struct Selection {
     pub workspace: bool,
     pub exclude: Vec<String>,
     pub bins: Vec<String>,
+    /// `--example NAME`: examples to pack as functions.
+    pub examples: Vec<String>,
+    /// `--examples`: every example of the selected packages.
+    pub all_examples: bool,
+}
+
+impl Selection {
+    /// Whether a target selection flag narrows the packages' bins, as in cargo: with `--bin`,
+    /// `--example` or `--examples`, only the named targets are built.
+    pub fn names_targets(&self) -> bool {
+        !self.bins.is_empty() || !self.examples.is_empty() || self.all_examples
+    }
+
+    /// Whether an example of a selected package is to be packed.
+    pub fn wants_example(&self, name: &str) -> bool {
+        self.all_examples || self.examples.iter().any(|e| e == name)
+    }
 }
 
 impl Workspace {
@@ -81,31 +102,50 @@ impl Workspace {
                 .unwrap_or_else(|| root.clone());
             let mut bins = Vec::new();
             let mut cdylibs = Vec::new();
+            let mut examples = Vec::new();
             for target in &package.targets {
                 if target.is_bin() {
                     bins.push(target.name.clone());
+                } else if target.is_example()
+                    && target.crate_types.contains(&cargo_metadata::CrateType::Bin)
+                {
+                    examples.push(target.name.clone());
                 } else if target.is_cdylib() {
                     cdylibs.push(target.name.clone());
                 }
             }
             bins.sort();
             cdylibs.sort();
+            examples.sort();
             let dependencies = package
                 .dependencies
                 .iter()
                 .filter(|d| d.kind == cargo_metadata::DependencyKind::Normal)
                 .map(|d| d.name.clone())
                 .collect();
-            let package_metadata = metadata::parse_package(&package.metadata, &manifest_path)?;
+            let mut package_metadata = metadata::parse_package(&package.metadata, &manifest_path)?;
+            let has_own_table = package.metadata.get(metadata::TABLE).is_some();
+            let cargo_lambda =
+                crate::cargo_lambda::read(&package.metadata, &manifest_path, has_own_table)?;
+            if !has_own_table {
+                package_metadata.table.include = cargo_lambda.include;
+                // [package.metadata.lambda.env] and [package.metadata.lambda.deploy] env, read
+                // (and checked against Lambda's naming rules) by `cargo_lambda::read`.
+                if !cargo_lambda.env.is_empty() {
+                    package_metadata.table.env = Some(cargo_lambda.env);
+                }
+            }
             members.push(Package {
                 name: package.name.to_string(),
                 id: package.id.repr.clone(),
                 manifest_path,
                 dir,
                 bins,
+                examples,
                 cdylibs,
                 dependencies,
                 metadata: package_metadata,
+                notes: cargo_lambda.notes,
             });
         }
         members.sort_by(|a, b| a.name.cmp(&b.name));

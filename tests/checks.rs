@@ -21,7 +21,7 @@ fn host_gnu_build_is_rejected_for_al2_and_the_zig_build_is_accepted() {
     host.assert_code(8);
     for text in [
         "[glibc-too-new]",
-        "provided.al2 has 2.26: use --compiler zig or musl",
+        "provided.al2 has 2.26 (linked against the build host's glibc): use --compiler zig or musl",
         "not found (required by /var/task/bootstrap)",
         "help:",
     ] {

@@ -138,6 +138,7 @@ fn target(arch: Arch, runtime: Runtime, libc: Libc) -> CheckTarget {
         runtime,
         libc,
         role_path: BOOTSTRAP.to_string(),
+        host_linker: false,
     }
 }
 
@@ -238,10 +239,16 @@ fn host_programs_are_dynamic_glibc_executables() {
             .find(|f| f.code == "glibc-too-new")
             .expect("glibc-too-new");
         let needs = facts.max_glibc.unwrap();
-        assert_eq!(
-            glibc.help,
-            format!("needs GLIBC_{needs}, provided.al2 has 2.26: use --compiler zig or musl")
-        );
+        let expected = if needs <= GlibcVersion::new(2, 34) {
+            format!(
+                "needs GLIBC_{needs}, provided.al2 has 2.26; it is pinned for provided.al2023 (glibc 2.34): pack it for provided.al2 (`--runtime provided.al2` pins glibc 2.26), or build for musl"
+            )
+        } else {
+            format!(
+                "needs GLIBC_{needs}, provided.al2 has 2.26, no Lambda runtime has {needs} (linked against the build host's glibc): use --compiler zig or musl"
+            )
+        };
+        assert_eq!(glibc.help, expected);
         assert_eq!(
             glibc.lambda_error.as_deref().unwrap(),
             format!(
@@ -357,7 +364,7 @@ fn glibc_2_36_binary_is_too_new_for_al2023() {
     assert_eq!(codes(&findings), ["glibc-too-new"]);
     assert_eq!(
         findings[0].help,
-        "needs GLIBC_2.36, provided.al2023 has 2.34: use --compiler zig or musl"
+        "needs GLIBC_2.36, provided.al2023 has 2.34, no Lambda runtime has 2.36 (linked against the build host's glibc): use --compiler zig or musl"
     );
     assert_eq!(
         findings[0].lambda_error.as_deref(),

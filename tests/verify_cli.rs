@@ -637,6 +637,52 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
     );
 }
 
+/// lambda_runtime and lambda-extension in one crate: a function with an internal extension,
+/// packed as `bootstrap` (it used to become an extension layer, `extensions/inproc`).
+#[test]
+fn a_crate_with_a_runtime_and_lambda_extension_is_a_function() {
+    let out = &packed().out;
+    let manifest = manifest(out);
+    let entry = artifact(&manifest, "inproc");
+    assert_eq!(entry["kind"], "function", "{entry:#}");
+    assert_eq!(entry["path"], "x86_64/inproc.zip");
+    let listing = zipinfo(&out.join("x86_64/inproc.zip"));
+    assert!(listing.contains(" bootstrap"), "{listing}");
+    assert!(!listing.contains("extensions/"), "{listing}");
+    let mut command = lambda_pack();
+    command
+        .args([
+            "plan",
+            "-p",
+            "inproc-fn",
+            "--compiler",
+            "cargo",
+            "--profile",
+            "dev",
+        ])
+        .args(["--locked", "--target-dir"])
+        .arg(target_dir())
+        .current_dir(&packed().workspace);
+    let plan = run(command);
+    plan.assert_code(0);
+    assert!(
+        plan.stderr.contains(
+            "function: a binary that depends on lambda_runtime and lambda-extension (an internal extension, run in the function's process)"
+        ),
+        "{}",
+        plan.stderr
+    );
+    // It serves its events like any function.
+    let run = verify(&["inproc", "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    assert_eq!(
+        function(&document, "inproc")["passed"],
+        true,
+        "{document:#}"
+    );
+}
+
 #[test]
 fn manifest_in_the_default_out_dir_is_found_through_the_workspace() {
     let mut command = lambda_pack();

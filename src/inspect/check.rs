@@ -5,7 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::{BinaryFacts, ElfKind, Linkage};
-use crate::target::{Arch, Libc, Runtime, RustTarget};
+use crate::target::{Arch, GlibcVersion, Libc, Runtime, RustTarget};
 
 /// What a binary is meant to be: the architecture, runtime and libc it was built for, and the
 /// path it has on Lambda (quoted in messages, the way Lambda quotes it).
@@ -19,6 +19,10 @@ pub struct CheckTarget {
     pub libc: Libc,
     /// e.g. `/var/task/bootstrap` or `/opt/extensions/telemetry`.
     pub role_path: String,
+    /// Linked by the build host's own linker (a pack with `--compiler cargo` for a gnu target),
+    /// so against the host's glibc. `false` when unknown (`inspect` of any file): the glibc
+    /// versions the file needs then tell how it was linked.
+    pub host_linker: bool,
 }
 
 impl CheckTarget {
@@ -275,9 +279,7 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
                     "`{role}` needs glibc {needs} ({name}), but {runtime} has glibc {has}"
                 ),
                 lambda_error: Some(format!("version `{name}' not found (required by {role})")),
-                help: format!(
-                    "needs GLIBC_{needs}, {runtime} has {has}: use --compiler zig or musl"
-                ),
+                help: glibc_help(needs, runtime, expected.host_linker),
                 soname: None,
             });
         }
@@ -318,4 +320,31 @@ pub fn check_binary(facts: &BinaryFacts, expected: CheckTarget) -> Vec<Finding> 
     }
 
     findings
+}
+
+/// The fix for a binary whose glibc is too new depends on how it was linked. A binary that needs
+/// no more than another Lambda runtime's glibc is pinned for that runtime (as zig pins it) and
+/// runs there: packing it for this runtime pins this runtime's glibc instead, with no change of
+/// compiler. A binary that needs more than every runtime has was linked against a newer glibc,
+/// the build host's: it needs zig (which pins the runtime's glibc) or musl.
+fn glibc_help(needs: GlibcVersion, runtime: Runtime, host_linker: bool) -> String {
+    let has = runtime.glibc();
+    let runs_on = Runtime::ALL
+        .iter()
+        .filter(|other| !host_linker && **other != runtime && needs <= other.glibc())
+        .min_by_key(|other| other.glibc());
+    match runs_on {
+        Some(other) => format!(
+            "needs GLIBC_{needs}, {runtime} has {has}; it is pinned for {other} (glibc {}): pack it for {runtime} (`--runtime {runtime}` pins glibc {has}), or build for musl",
+            other.glibc()
+        ),
+        None => format!(
+            "needs GLIBC_{needs}, {runtime} has {has}{} (linked against the build host's glibc): use --compiler zig or musl",
+            if host_linker {
+                String::new()
+            } else {
+                format!(", no Lambda runtime has {needs}")
+            }
+        ),
+    }
 }

@@ -57,6 +57,7 @@ fn target(arch: Arch, runtime: Runtime, libc: Libc) -> CheckTarget {
         runtime,
         libc,
         role_path: "/var/task/bootstrap".to_string(),
+        host_linker: false,
     }
 }
 
@@ -101,7 +102,7 @@ fn glibc_newer_than_the_runtime_is_an_error_quoting_the_loader() {
     );
     assert_eq!(
         finding.help,
-        "needs GLIBC_2.36, provided.al2 has 2.26: use --compiler zig or musl"
+        "needs GLIBC_2.36, provided.al2 has 2.26, no Lambda runtime has 2.36 (linked against the build host's glibc): use --compiler zig or musl"
     );
 
     let findings = check_binary(
@@ -110,7 +111,7 @@ fn glibc_newer_than_the_runtime_is_an_error_quoting_the_loader() {
     );
     assert_eq!(
         findings[0].help,
-        "needs GLIBC_2.36, provided.al2023 has 2.34: use --compiler zig or musl"
+        "needs GLIBC_2.36, provided.al2023 has 2.34, no Lambda runtime has 2.36 (linked against the build host's glibc): use --compiler zig or musl"
     );
 
     // Exactly at the ceiling is fine.
@@ -122,7 +123,23 @@ fn glibc_newer_than_the_runtime_is_an_error_quoting_the_loader() {
     let al2023 = target(Arch::X86_64, Runtime::ProvidedAl2023, Libc::Gnu);
     assert_eq!(check_binary(&facts, al2023), Vec::new());
     let al2 = target(Arch::X86_64, Runtime::ProvidedAl2, Libc::Gnu);
-    assert_eq!(codes_of(&check_binary(&facts, al2)), ["glibc-too-new"]);
+    let findings = check_binary(&facts, al2);
+    assert_eq!(codes_of(&findings), ["glibc-too-new"]);
+    // Pinned for provided.al2023 (as zig pins it): the fix is the runtime, not the compiler.
+    assert_eq!(
+        findings[0].help,
+        "needs GLIBC_2.34, provided.al2 has 2.26; it is pinned for provided.al2023 (glibc 2.34): pack it for provided.al2 (`--runtime provided.al2` pins glibc 2.26), or build for musl"
+    );
+    // The same needs from the host's linker (a pack with --compiler cargo): another runtime would
+    // not help, the linker must change.
+    let host = CheckTarget {
+        host_linker: true,
+        ..target(Arch::X86_64, Runtime::ProvidedAl2, Libc::Gnu)
+    };
+    assert_eq!(
+        check_binary(&facts, host)[0].help,
+        "needs GLIBC_2.34, provided.al2 has 2.26 (linked against the build host's glibc): use --compiler zig or musl"
+    );
 }
 
 #[test]

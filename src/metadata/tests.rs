@@ -26,7 +26,7 @@ fn full_table_parses() {
         "bin": { "other": { "arch": "x86_64" } }
     }))
     .unwrap();
-    assert_eq!(parsed.table.arch, Some(Arch::Arm64));
+    assert_eq!(parsed.table.arch, Some(vec![Arch::Arm64]));
     assert_eq!(parsed.table.runtime, Some(Runtime::ProvidedAl2));
     assert_eq!(
         parsed.table.include.as_ref().unwrap()[1],
@@ -39,7 +39,7 @@ fn full_table_parses() {
         parsed.table.layers.as_deref(),
         Some(&["tools".to_string()][..])
     );
-    assert_eq!(parsed.bins["other"].arch, Some(Arch::X86_64));
+    assert_eq!(parsed.bins["other"].arch, Some(vec![Arch::X86_64]));
 }
 
 #[test]
@@ -68,6 +68,31 @@ fn bad_arch_lists_allowed_values() {
         text.contains("expected one of: \"x86_64\", \"arm64\""),
         "{text}"
     );
+}
+
+#[test]
+fn arch_is_a_string_or_a_list() {
+    let parsed = parse(json!({
+        "arch": ["arm64", "x86_64", "arm64"],
+        "bin": { "other": { "arch": ["arm64"] } }
+    }))
+    .unwrap();
+    assert_eq!(parsed.table.arch, Some(vec![Arch::X86_64, Arch::Arm64]));
+    assert_eq!(parsed.bins["other"].arch, Some(vec![Arch::Arm64]));
+    let err = parse(json!({ "arch": ["x86_64", "i686"] })).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid value \"i686\" for key `arch`"),
+        "{err}"
+    );
+    let err = parse(json!({ "arch": [] })).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "key `arch` in [package.metadata.lambda-pack] in `/ws/fn-a/Cargo.toml` is an empty list"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 3);
 }
 
 #[test]

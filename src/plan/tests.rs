@@ -36,6 +36,7 @@ fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
         package: format!("pkg-{name}"),
         role,
         bins: vec![name.into()],
+        example: false,
         cdylibs: vec![],
         archs: archs.to_vec(),
         runtimes: vec![Runtime::ProvidedAl2023],

@@ -16,12 +16,14 @@ fn package(
         manifest_path: PathBuf::from(format!("/ws/{name}/Cargo.toml")),
         dir: PathBuf::from(format!("/ws/{name}")),
         bins: bins.iter().map(|s| s.to_string()).collect(),
+        examples: Vec::new(),
         cdylibs: cdylibs.iter().map(|s| s.to_string()).collect(),
         dependencies: deps.iter().map(|s| s.to_string()).collect(),
         metadata: PackageMetadata {
             table,
             bins: Default::default(),
         },
+        notes: Vec::new(),
     }
 }
 
@@ -115,13 +117,79 @@ fn roles_are_inferred_and_explained() {
 }
 
 #[test]
+fn a_runtime_crate_beside_lambda_extension_makes_a_function_with_an_internal_extension() {
+    let ws = workspace(vec![
+        package(
+            "inproc",
+            &["inproc"],
+            &[],
+            &["lambda-extension", "lambda_runtime"],
+            MetadataTable::default(),
+        ),
+        package(
+            "web",
+            &["web"],
+            &[],
+            &["lambda-extension", "lambda_http"],
+            MetadataTable::default(),
+        ),
+        package(
+            "ext",
+            &["ext"],
+            &[],
+            &["lambda-extension"],
+            MetadataTable::default(),
+        ),
+    ]);
+    let resolved = resolve(&ws).unwrap();
+    let roles: Vec<(&str, Role, &str)> = resolved
+        .units
+        .iter()
+        .map(|u| (u.name.as_str(), u.role, u.reasons[0].as_str()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            (
+                "ext",
+                Role::Extension,
+                "extension: depends on lambda-extension"
+            ),
+            (
+                "inproc",
+                Role::Function,
+                "function: a binary that depends on lambda_runtime and lambda-extension (an internal extension, run in the function's process)"
+            ),
+            (
+                "web",
+                Role::Function,
+                "function: a binary that depends on lambda_http and lambda-extension (an internal extension, run in the function's process)"
+            ),
+        ]
+    );
+    assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
+    // An explicit role still wins over the inference.
+    let explicit = workspace(vec![package(
+        "both",
+        &["both"],
+        &[],
+        &["lambda-extension", "lambda_runtime"],
+        MetadataTable {
+            role: Some(Role::Extension),
+            ..Default::default()
+        },
+    )]);
+    assert_eq!(resolve(&explicit).unwrap().units[0].role, Role::Extension);
+}
+
+#[test]
 fn attached_crates_follow_their_functions_architectures() {
     let x86 = MetadataTable {
-        arch: Some(Arch::X86_64),
+        arch: Some(vec![Arch::X86_64]),
         ..layers(&["tools"])
     };
     let arm = MetadataTable {
-        arch: Some(Arch::Arm64),
+        arch: Some(vec![Arch::Arm64]),
         runtime: Some(Runtime::ProvidedAl2),
         ..layers(&["tools", "ext"])
     };
@@ -160,6 +228,46 @@ fn attached_crates_follow_their_functions_architectures() {
         "{:?}",
         get("tools").reasons
     );
+}
+
+#[test]
+fn an_arch_list_gives_one_artifact_per_architecture_and_attached_crates_follow() {
+    let both = MetadataTable {
+        arch: Some(vec![Arch::X86_64, Arch::Arm64]),
+        ..layers(&["ext"])
+    };
+    let ws = workspace(vec![
+        package("fn-both", &["fn-both"], &[], &["lambda_runtime"], both),
+        package(
+            "ext",
+            &["ext"],
+            &[],
+            &["lambda-extension"],
+            MetadataTable::default(),
+        ),
+    ]);
+    let units = resolve(&ws).unwrap().units;
+    let get = |name: &str| units.iter().find(|u| u.name == name).unwrap();
+    assert_eq!(get("fn-both").archs, [Arch::X86_64, Arch::Arm64]);
+    assert!(
+        get("fn-both")
+            .reasons
+            .contains(&"x86_64 and arm64 from package metadata".to_string()),
+        "{:?}",
+        get("fn-both").reasons
+    );
+    assert_eq!(get("ext").archs, [Arch::X86_64, Arch::Arm64]);
+    // `--arch` overrides the list, for the function and what it attaches.
+    let args = crate::cli::PackArgs {
+        arch: Some(crate::cli::ArchArg::Arm64),
+        ..Default::default()
+    };
+    let options = Options::from_args(args, |_| None).unwrap();
+    let selected = ws.select(&Selection::default()).unwrap();
+    let units = resolve_units(&ws, &selected, &options).unwrap().units;
+    for unit in &units {
+        assert_eq!(unit.archs, [Arch::Arm64], "{}", unit.name);
+    }
 }
 
 #[test]
@@ -230,12 +338,12 @@ fn attached_crates_join_the_selection() {
 #[test]
 fn a_layer_pinned_to_one_architecture_cannot_serve_another() {
     let x86 = MetadataTable {
-        arch: Some(Arch::X86_64),
+        arch: Some(vec![Arch::X86_64]),
         ..layers(&["tools"])
     };
     let arm_layer = MetadataTable {
         role: Some(Role::Layer),
-        arch: Some(Arch::Arm64),
+        arch: Some(vec![Arch::Arm64]),
         ..Default::default()
     };
     let ws = workspace(vec![

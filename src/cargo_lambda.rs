@@ -1,0 +1,333 @@
+//! Settings that cargo-lambda users already wrote: `[package.metadata.lambda...]` and
+//! `CargoLambda.toml`. `include` (and `env`) are honoured when a crate has no
+//! `[package.metadata.lambda-pack]` table of its own; every other key gets one note naming the
+//! lambda-pack equivalent, or saying there is none, so that nothing is ignored silently.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::metadata::{self, IncludeSpec};
+
+/// cargo-lambda's table under `[package.metadata]`.
+const TABLE: &str = "lambda";
+/// cargo-lambda's configuration file, read from the workspace and package roots.
+pub const CONFIG_FILE: &str = "CargoLambda.toml";
+
+/// What a package's cargo-lambda settings give lambda-pack.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CargoLambdaSettings {
+    /// `include` of `[package.metadata.lambda.build]` then of `[package.metadata.lambda.deploy]`;
+    /// `None` when neither is set or the crate has its own lambda-pack table.
+    pub include: Option<Vec<IncludeSpec>>,
+    /// `[package.metadata.lambda.env]` overlaid with `[package.metadata.lambda.deploy.env]`
+    /// (the variables deployed win); empty when the crate has its own lambda-pack table.
+    pub env: BTreeMap<String, String>,
+    /// One note per key that is not honoured, for people (printed once per run).
+    pub notes: Vec<String>,
+}
+
+/// The lambda-pack equivalent of each cargo-lambda key, or why there is none. Keys not listed
+/// get a note saying they are unknown and not read. README.md shows the same table.
+fn equivalent(section: &str, key: &str) -> Option<&'static str> {
+    const NO_DEPLOY: &str =
+        "none: lambda-pack packs and does not deploy; set it where the function is created";
+    Some(match (section, key) {
+        ("build", "arm64") => {
+            "`arch = \"arm64\"` in [package.metadata.lambda-pack], or --arch arm64"
+        }
+        ("build", "x86_64") => {
+            "`arch = \"x86_64\"` in [package.metadata.lambda-pack], or --arch x86_64"
+        }
+        ("build", "target") => "--target TRIPLE, or `arch` in [package.metadata.lambda-pack]",
+        ("build", "compiler") => "--compiler auto|zig|cargo",
+        ("build", "release") => {
+            "none needed: the `release` profile is the default (--profile NAME)"
+        }
+        ("build", "profile") => "--profile NAME",
+        ("build", "features") => "-F/--features",
+        ("build", "all_features") => "--all-features",
+        ("build", "no_default_features") => "--no-default-features",
+        ("build", "lambda_dir") => "--out-dir DIR",
+        ("build", "output_format") => {
+            "none: lambda-pack always writes ZIPs (or image build contexts)"
+        }
+        ("build", "flatten") => "none: artifacts are always `<arch>/<name>.zip`",
+        ("build", "extension") => {
+            "`role = \"extension\"` in [package.metadata.lambda-pack] (inferred from a lambda-extension dependency)"
+        }
+        ("build", "internal") => {
+            "none needed: a crate with lambda_runtime and lambda-extension is a function with an internal extension"
+        }
+        ("deploy", "layers") => {
+            "`layers` in [package.metadata.lambda-pack] attaches workspace crates; layer ARNs are a deploy setting (none)"
+        }
+        ("deploy", "env_file") => "verify --env-file FILE",
+        ("deploy", "s3_bucket" | "s3_key") => {
+            "none: the manifest marks ZIPs over 50 MB `\"upload\": \"s3\"` for the deploy step"
+        }
+        ("deploy", "runtime") => "`runtime` in [package.metadata.lambda-pack]",
+        ("deploy", _) => NO_DEPLOY,
+        ("", "watch" | "invoke") => "`cargo lambda-pack verify` runs the packed functions locally",
+        ("", "bin") => "[package.metadata.lambda-pack.bin.<name>]",
+        _ => return None,
+    })
+}
+
+/// Reads cargo-lambda's keys out of a package's `metadata` value. `has_own_table`: the crate has
+/// `[package.metadata.lambda-pack]`, which then wins over every cargo-lambda key.
+pub fn read(
+    metadata: &Value,
+    manifest_path: &Path,
+    has_own_table: bool,
+) -> Result<CargoLambdaSettings> {
+    let mut settings = CargoLambdaSettings::default();
+    let Some(table) = metadata.get(TABLE).and_then(Value::as_object) else {
+        return Ok(settings);
+    };
+    let file = manifest_path.display();
+    let mut env = BTreeMap::new();
+    let mut include: Option<Vec<IncludeSpec>> = None;
+    for (key, value) in table {
+        let section = match key.as_str() {
+            "build" | "deploy" => key.as_str(),
+            "env" => {
+                if has_own_table {
+                    settings.notes.push(format!(
+                        "[package.metadata.lambda.env] in `{file}` (cargo-lambda) is not read: the crate has its own [package.metadata.lambda-pack] table"
+                    ));
+                } else {
+                    read_env(
+                        value,
+                        "[package.metadata.lambda.env]",
+                        manifest_path,
+                        &mut env,
+                    )?;
+                }
+                continue;
+            }
+            _ => {
+                settings.notes.push(note(
+                    &format!("[package.metadata.lambda] {key}"),
+                    "",
+                    key,
+                    &file.to_string(),
+                ));
+                continue;
+            }
+        };
+        let header = format!("[package.metadata.{TABLE}.{section}]");
+        let Some(keys) = value.as_object() else {
+            settings.notes.push(format!(
+                "{header} in `{file}` (cargo-lambda) is not a table and is not read"
+            ));
+            continue;
+        };
+        for (key, value) in keys {
+            match key.as_str() {
+                "include" if !has_own_table => {
+                    let entries = value.as_array().and_then(|items| {
+                        items
+                            .iter()
+                            .map(|i| i.as_str().map(str::to_owned))
+                            .collect::<Option<Vec<_>>>()
+                    });
+                    let Some(entries) = entries else {
+                        return Err(Error::config(format!(
+                            "key `include` in {header} in `{file}` must be an array of strings"
+                        ))
+                        .with_help("write it as `include = [\"assets\", \"config.toml\"]`"));
+                    };
+                    let specs = include.get_or_insert_with(Vec::new);
+                    for entry in entries {
+                        specs.push(metadata::foreign_include(&entry, &header, manifest_path)?);
+                    }
+                }
+                "env" if section == "deploy" && !has_own_table => {
+                    // Read after `[package.metadata.lambda.env]` so that the deployed values win.
+                }
+                "include" | "env" => settings.notes.push(format!(
+                    "`{key}` in {header} in `{file}` (cargo-lambda) is not read: the crate has its own [package.metadata.lambda-pack] table, whose `{key}` applies"
+                )),
+                _ => settings
+                    .notes
+                    .push(note(&header, section, key, &file.to_string())),
+            }
+        }
+    }
+    if !has_own_table && let Some(deploy_env) = table.get("deploy").and_then(|d| d.get("env")) {
+        read_env(
+            deploy_env,
+            "[package.metadata.lambda.deploy] env",
+            manifest_path,
+            &mut env,
+        )?;
+    }
+    settings.include = include;
+    settings.env = env;
+    Ok(settings)
+}
+
+fn note(header: &str, section: &str, key: &str, file: &str) -> String {
+    let what = if section.is_empty() {
+        format!("{header} in `{file}` (cargo-lambda)")
+    } else {
+        format!("`{key}` in {header} in `{file}` (cargo-lambda)")
+    };
+    match equivalent(section, key) {
+        Some(equivalent) => format!("{what} is not read; lambda-pack equivalent: {equivalent}"),
+        None => format!(
+            "{what} is not a key lambda-pack knows and is not read; README.md lists the cargo-lambda keys it maps"
+        ),
+    }
+}
+
+/// A table of variables: string values as written, numbers and booleans as TOML writes them.
+fn read_env(
+    value: &Value,
+    what: &str,
+    manifest_path: &Path,
+    env: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    let invalid = |detail: String| {
+        Error::config(format!("{what} in `{}` {detail}", manifest_path.display())).with_help(
+            "write it as a table of strings: `env = { QUEUE_URL = \"...\", TABLE_NAME = \"...\" }`",
+        )
+    };
+    let map = value
+        .as_object()
+        .ok_or_else(|| invalid("must be a table of variables".to_string()))?;
+    for (name, value) in map {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(invalid(format!(
+                    "sets `{name}` to a table or array; a variable is a string"
+                )));
+            }
+        };
+        crate::lambda_env::check_key(name).map_err(|why| {
+            Error::config(format!(
+                "{what} in `{}` sets `{name}`: {why}",
+                manifest_path.display()
+            ))
+            .with_help(crate::lambda_env::key_help(name))
+        })?;
+        env.insert(name.clone(), text);
+    }
+    Ok(())
+}
+
+/// A note for each `CargoLambda.toml` in `dirs` (the workspace root and package directories):
+/// cargo-lambda's own configuration file, which lambda-pack does not read.
+pub fn config_file_notes<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    dirs.into_iter()
+        .map(|dir| dir.join(CONFIG_FILE))
+        .filter(|path| path.is_file() && seen.insert(path.clone()))
+        .map(|path| {
+            format!(
+                "`{}` is cargo-lambda's configuration file and is not read; put its settings in [package.metadata.lambda-pack] or pass them as flags (README.md maps each cargo-lambda key)",
+                path.display()
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read_it(metadata: Value, has_own_table: bool) -> Result<CargoLambdaSettings> {
+        read(&metadata, Path::new("/ws/fn/Cargo.toml"), has_own_table)
+    }
+
+    #[test]
+    fn include_and_env_are_read_and_every_other_key_gets_a_note() {
+        let settings = read_it(
+            json!({ "lambda": {
+                "build": { "include": ["assets"], "arm64": true, "output_format": "zip" },
+                "deploy": { "include": ["README.md"], "memory": 512, "env": { "TABLE_NAME": "orders", "RETRIES": 3 } },
+                "env": { "TABLE_NAME": "local", "QUEUE_URL": "http://127.0.0.1:9324" },
+                "frobnicate": true
+            }}),
+            false,
+        )
+        .unwrap();
+        let include: Vec<String> = settings
+            .include
+            .unwrap()
+            .iter()
+            .map(|i| i.display())
+            .collect();
+        assert_eq!(include, ["assets", "README.md"]);
+        assert_eq!(
+            settings.env,
+            BTreeMap::from([
+                ("QUEUE_URL".to_string(), "http://127.0.0.1:9324".to_string()),
+                ("RETRIES".to_string(), "3".to_string()),
+                ("TABLE_NAME".to_string(), "orders".to_string()),
+            ])
+        );
+        assert_eq!(settings.notes.len(), 4, "{:#?}", settings.notes);
+        let all = settings.notes.join("\n");
+        for expected in [
+            "`arm64` in [package.metadata.lambda.build] in `/ws/fn/Cargo.toml` (cargo-lambda) is not read; lambda-pack equivalent: `arch = \"arm64\"`",
+            "`output_format` in [package.metadata.lambda.build] in `/ws/fn/Cargo.toml` (cargo-lambda) is not read; lambda-pack equivalent: none: lambda-pack always writes ZIPs",
+            "`memory` in [package.metadata.lambda.deploy] in `/ws/fn/Cargo.toml` (cargo-lambda) is not read; lambda-pack equivalent: none: lambda-pack packs and does not deploy",
+            "[package.metadata.lambda] frobnicate in `/ws/fn/Cargo.toml` (cargo-lambda) is not a key lambda-pack knows and is not read",
+        ] {
+            assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
+        }
+        assert!(!all.contains("env"), "env is honoured, not noted: {all}");
+    }
+
+    #[test]
+    fn an_own_lambda_pack_table_wins_and_says_so() {
+        let settings = read_it(
+            json!({ "lambda": { "build": { "include": ["assets"] }, "env": { "A": "1" } } }),
+            true,
+        )
+        .unwrap();
+        assert_eq!(settings.include, None);
+        assert!(settings.env.is_empty());
+        assert_eq!(settings.notes.len(), 2, "{:#?}", settings.notes);
+        assert!(settings.notes[0].contains(
+            "the crate has its own [package.metadata.lambda-pack] table, whose `include` applies"
+        ));
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_table() {
+        let err = read_it(
+            json!({ "lambda": { "build": { "include": "assets" } } }),
+            false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("key `include` in [package.metadata.lambda.build] in `/ws/fn/Cargo.toml` must be an array of strings"), "{err}");
+        let err = read_it(
+            json!({ "lambda": { "build": { "include": ["../secrets"] } } }),
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "include \"../secrets\" in [package.metadata.lambda.build] in `/ws/fn/Cargo.toml`"
+            ),
+            "{err}"
+        );
+        let err = read_it(json!({ "lambda": { "env": { "A": { "b": 1 } } } }), false).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "[package.metadata.lambda.env] in `/ws/fn/Cargo.toml` sets `A` to a table or array"
+            ),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), 3);
+    }
+}
