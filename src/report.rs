@@ -79,6 +79,12 @@ pub struct ManifestArtifact {
     /// Binary-check findings that did not stop the run (warnings, and errors allowed by `allow`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The root directory of the Cargo workspace that produced the artifact. Several workspaces
+    /// may share one output directory (a shared `CARGO_TARGET_DIR`): a pack removes and `verify`
+    /// runs only its own workspace's entries. Absent in manifests written before it was added;
+    /// such entries count as the current workspace's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_root: Option<String>,
 }
 
 fn kind_name(kind: Role) -> &'static str {
@@ -109,7 +115,8 @@ fn format_name(format: Format) -> &'static str {
     }
 }
 
-pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
+/// The manifest of what this run wrote; `workspace_root` is recorded on every entry.
+pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Manifest {
     let artifacts = plan
         .artifacts
         .iter()
@@ -154,6 +161,7 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
                 .filter(|f| !f.is_blocking())
                 .map(|f| finding_line(artifact, f))
                 .collect(),
+            workspace_root: Some(workspace_root.display().to_string()),
         })
         .collect();
     Manifest {
@@ -163,6 +171,37 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
 }
 
 impl Manifest {
+    /// This run's manifest followed by `kept`, entries of the previous manifest that are still on
+    /// disk and that this run neither replaced nor removed (other packages, other architectures,
+    /// other workspaces), ordered like a single run's: by architecture, then name.
+    pub fn merged_with(&self, kept: Vec<ManifestArtifact>) -> Manifest {
+        let mut artifacts = self.artifacts.clone();
+        artifacts.extend(
+            kept.into_iter()
+                .filter(|k| !self.artifacts.iter().any(|a| a.path == k.path)),
+        );
+        artifacts.sort_by_cached_key(|a| {
+            (
+                crate::target::Arch::parse(&a.arch),
+                a.name.clone(),
+                a.workspace_root.clone(),
+            )
+        });
+        Manifest {
+            schema_version: self.schema_version,
+            artifacts,
+        }
+    }
+
+    /// Whether `artifact` belongs to the workspace at `root` (entries without a recorded root
+    /// come from a version that did not record it, and count as the current workspace's).
+    pub fn belongs_to(artifact: &ManifestArtifact, root: &Path) -> bool {
+        artifact
+            .workspace_root
+            .as_deref()
+            .is_none_or(|recorded| Path::new(recorded) == root)
+    }
+
     /// What each ZIP of this manifest was made from, by path, for skipping unchanged work.
     pub fn previous_inputs(&self) -> std::collections::BTreeMap<String, crate::emit::Previous> {
         self.artifacts

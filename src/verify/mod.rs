@@ -31,6 +31,7 @@ pub mod command;
 mod expect;
 mod extensions_api;
 mod extract;
+mod input_file;
 mod lifecycle;
 mod namespace;
 #[cfg(test)]
