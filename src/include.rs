@@ -189,13 +189,20 @@ fn file_entry(
             let target = std::fs::read_link(path)
                 .map(|t| t.display().to_string())
                 .unwrap_or_default();
+            let what = if err.kind() == std::io::ErrorKind::NotFound {
+                "which does not exist"
+            } else {
+                "which cannot be followed"
+            };
             Error::config(format!(
-                "include \"{}\" in `{}` matches `{}`, a symlink to `{target}`, which does not exist ({err})",
+                "include \"{}\" in `{}` matches `{}`, a symlink to `{target}`, {what} ({err})",
                 spec.display(),
                 manifest_path.display(),
                 path.display()
             ))
-            .with_help("fix or remove the broken symlink, or narrow the include so it does not match it")
+            .with_help(
+                "fix or remove the broken symlink, or narrow the include so it does not match it",
+            )
         } else {
             Error::read(path, &err)
         }

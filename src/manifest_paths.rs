@@ -331,4 +331,54 @@ mod tests {
                 .contains("not a directory")
         );
     }
+
+    fn artifact(name: &str, arch: &str, path: &str, root: Option<&str>) -> ManifestArtifact {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "package": "pkg", "bin": name, "kind": "function", "format": "zip",
+            "arch": arch, "runtime": "provided.al2023", "target": "t", "path": path,
+            "sha256": "", "code_sha256": "", "size_zipped": 0, "size_unzipped": 0,
+            "layers": [], "workspace_root": root
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_this_workspaces_entries_of_covered_architectures_may_be_stale() {
+        let out = tempfile::tempdir().unwrap();
+        let entries = vec![
+            artifact("a", "x86_64", "x86_64/a.zip", Some("/ws/one")),
+            artifact("b", "arm64", "arm64/b.zip", Some("/ws/one")),
+            artifact("c", "x86_64", "x86_64/c.zip", Some("/ws/two")),
+            artifact("d", "x86_64", "x86_64/d.zip", None),
+            artifact("e", "x86_64", "../e.zip", Some("/ws/one")),
+            artifact("f", "x86_64", "x86_64/other-name.zip", Some("/ws/one")),
+        ];
+        let manifest = out.path().join("manifest.json");
+        let covered: std::collections::BTreeSet<Arch> = [Arch::X86_64].into();
+        let screened = screen(
+            out.path(),
+            &manifest,
+            entries.clone(),
+            Path::new("/ws/one"),
+            Some(&covered),
+        );
+        let candidates: Vec<&str> = screened
+            .candidates
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert_eq!(candidates, ["x86_64/a.zip", "x86_64/d.zip"]);
+        let trusted: Vec<&str> = screened.trusted.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(trusted, ["a", "b", "c", "d"]);
+        assert_eq!(screened.warnings.len(), 2, "{:?}", screened.warnings);
+        assert!(screened.warnings[0].contains("entry `e` (x86_64, path `../e.zip`)"));
+        assert!(
+            screened.warnings[1].contains("not elsewhere"),
+            "{}",
+            screened.warnings[1]
+        );
+        // Without --arch every architecture is covered.
+        let all = screen(out.path(), &manifest, entries, Path::new("/ws/one"), None);
+        assert_eq!(all.candidates.len(), 3);
+    }
 }

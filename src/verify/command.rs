@@ -64,11 +64,14 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
     let manifest_path = out_dir.join(MANIFEST_FILE);
     let manifest = read_manifest(&manifest_path)?;
     let event = match &args.event {
-        Some(path) => read_json(path, "--event")?.0,
+        Some(path) => super::input_file::read_json(path, "--event")?.0,
         None => b"{}".to_vec(),
     };
     let expected = match &args.expect {
-        Some(path) => Some((path.display().to_string(), read_json(path, "--expect")?.1)),
+        Some(path) => Some((
+            path.display().to_string(),
+            super::input_file::read_json(path, "--expect")?.1,
+        )),
         None => None,
     };
     let selected = select(
@@ -221,51 +224,6 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
         .with_help("update cargo-lambda-pack, or pack again with this version (--build)"));
     }
     Ok(manifest)
-}
-
-/// Lambda's limit on a synchronous invocation's payload, and its refusal of a larger one.
-pub const MAX_EVENT_BYTES: u64 = 6_291_456;
-const EVENT_TOO_LARGE: &str = "RequestEntityTooLargeException: Request must be smaller than 6291456 bytes for the InvokeFunction operation";
-
-/// Reads a JSON file given to `flag`: its bytes (sent as they are) and its value. Only a regular
-/// file is read (a FIFO would block), and no more than Lambda would accept: an event over
-/// 6,291,456 bytes is refused as Lambda refuses it; an expected response larger than the most a
-/// response may be (and verify keeps) could never match.
-fn read_json(path: &Path, flag: &str) -> Result<(Vec<u8>, Value)> {
-    let cap = if flag == "--event" {
-        MAX_EVENT_BYTES
-    } else {
-        super::MAX_RESPONSE_BYTES as u64
-    };
-    let bytes = super::input_file::read_capped(path, cap).map_err(|err| {
-        let shown = path.display();
-        match err {
-            super::input_file::InputError::Io(err) => Error::config(format!(
-                "could not read the {flag} file `{shown}`: {err}"
-            ))
-            .with_help(format!("pass a JSON file to {flag}")),
-            super::input_file::InputError::NotRegular(what) => Error::config(format!(
-                "the {flag} file `{shown}` is {what}, not a regular file; verify reads {flag} only from regular files (a pipe could block it forever)"
-            ))
-            .with_help(format!("write the JSON to a file first and pass that file to {flag}")),
-            super::input_file::InputError::TooLarge(size) if flag == "--event" => Error::config(format!(
-                "the --event file `{shown}` is {size} bytes; Lambda refuses it with {EVENT_TOO_LARGE}"
-            ))
-            .with_help("Lambda accepts synchronous events of at most 6,291,456 bytes (6 MB): pass a smaller event, or put the data in S3 and pass its location"),
-            super::input_file::InputError::TooLarge(size) => Error::config(format!(
-                "the {flag} file `{shown}` is {size} bytes, more than the {cap} bytes a Lambda response may have, so no response could match it"
-            ))
-            .with_help(format!("pass the expected response of at most {cap} bytes to {flag}")),
-        }
-    })?;
-    let value = serde_json::from_slice(&bytes).map_err(|err| {
-        Error::config(format!(
-            "the {flag} file `{}` is not valid JSON: {err}",
-            path.display()
-        ))
-        .with_help(format!("fix the JSON in `{}`", path.display()))
-    })?;
-    Ok((bytes, value))
 }
 
 fn is_function(artifact: &ManifestArtifact) -> bool {
