@@ -351,12 +351,23 @@ fn check_findings(plan: &plan::Plan) -> Result<()> {
     if blocking.is_empty() {
         return Ok(());
     }
+    // A name Lambda refuses stops the deploy, not the start: say so when it is the only problem.
+    let names_only = plan
+        .blocking_findings()
+        .all(|(_, f)| f.finding.code == crate::lambda_names::INVALID_NAME);
     let mut error = Error::new(
         ErrorKind::BinaryCheck,
-        format!(
-            "{} binary check(s) failed; these artifacts would not start on Lambda",
-            blocking.len()
-        ),
+        if names_only {
+            format!(
+                "{} name check(s) failed; Lambda would refuse to create these artifacts",
+                blocking.len()
+            )
+        } else {
+            format!(
+                "{} binary check(s) failed; these artifacts would not start on Lambda",
+                blocking.len()
+            )
+        },
     );
     for line in blocking {
         error = error.with_note(line);

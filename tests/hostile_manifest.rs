@@ -220,6 +220,11 @@ fn a_name_lambda_refuses_is_an_error_finding_that_allow_downgrades() {
     );
     let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
     run.assert_code(8);
+    assert!(
+        run.stderr.contains("error: 1 name check(s) failed"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("[invalid-name]"), "{}", run.stderr);
     assert!(
         run.stderr
