@@ -279,9 +279,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         );
     })?;
     progress.finish();
-    // Everything is written; now swap it all in, then the manifest that describes it.
-    emit::commit(emitted.pending)?;
-    let emitted = emitted.emitted;
+    let (pending, emitted) = (emitted.pending, emitted.emitted);
     let manifest = report::manifest(&plan, &emitted, &workspace.root);
     let stale: Vec<&report::ManifestArtifact> = screened
         .trusted
@@ -303,7 +301,12 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         .cloned()
         .collect();
     let merged = manifest.merged_with(kept);
-    emit::write_atomic(&manifest_path, merged.to_json().as_bytes())?;
+    let merged_json = merged.to_json();
+    // Everything is written and the manifest is ready; now swap it all in, then the manifest
+    // that describes it, with as little as possible in between (a kill there leaves a manifest
+    // describing the previous version of a replaced artifact).
+    emit::commit(pending)?;
+    emit::write_atomic(&manifest_path, merged_json.as_bytes())?;
     for cleaned in manifest_paths::remove_stale(&out_dir, &manifest_path, &stale)? {
         match cleaned {
             manifest_paths::Cleaned::Removed(path) => shell.status(
@@ -337,7 +340,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     );
     shell.print_block(&report::summary_table(&manifest, &out_dir));
     if options.message_format == MessageFormat::Json {
-        shell.print_data(&merged.to_json()).map_err(stdout_error)?;
+        shell.print_data(&merged_json).map_err(stdout_error)?;
     }
     Ok(())
 }
