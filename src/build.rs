@@ -20,6 +20,7 @@ use crate::units::Unit;
 use crate::workspace::Workspace;
 
 mod early;
+mod zig_checks;
 mod zig_env;
 
 pub use early::{
@@ -230,9 +231,15 @@ pub fn command(
                 workspace_root: &context.workspace.root,
                 rustc: context.rustc,
             });
+            let var = |name: &str| std::env::var(name).ok();
+            if let Some(error) = zig_checks::cache_dir_problem(var) {
+                return Err(error);
+            }
             context.zig_env.command(build, &zig_target, &key).map_err(|err| {
-                Error::toolchain(format!("could not set up zig to link `{zig_target}`: {err:#}"))
-                    .with_help("check that `python3 -m ziglang version` (or `zig version`) works, or use --compiler cargo")
+                zig_checks::wrapper_problem(context.rustc, var).unwrap_or_else(|| {
+                    Error::toolchain(format!("could not set up zig to link `{zig_target}`: {err:#}"))
+                        .with_help("check that `python3 -m ziglang version` (or `zig version`) works, or use --compiler cargo")
+                })
             })?
         }
         Linker::RustLld | Linker::Host => build.command(),

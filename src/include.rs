@@ -183,7 +183,30 @@ fn file_entry(
 ) -> Result<IncludedFile> {
     // Resolve symlinks and insist the real file lives inside the package: an include must not
     // smuggle files from elsewhere on the build machine into an artifact.
-    let real = path.canonicalize().map_err(|e| Error::read(path, &e))?;
+    let real = path.canonicalize().map_err(|err| {
+        let broken_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if broken_link {
+            let target = std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            let what = if err.kind() == std::io::ErrorKind::NotFound {
+                "which does not exist"
+            } else {
+                "which cannot be followed"
+            };
+            Error::config(format!(
+                "include \"{}\" in `{}` matches `{}`, a symlink to `{target}`, {what} ({err})",
+                spec.display(),
+                manifest_path.display(),
+                path.display()
+            ))
+            .with_help(
+                "fix or remove the broken symlink, or narrow the include so it does not match it",
+            )
+        } else {
+            Error::read(path, &err)
+        }
+    })?;
     if !real.starts_with(root) {
         return Err(Error::config(format!(
             "include \"{}\" in `{}` reaches `{}`, outside the package directory, through a symlink",

@@ -15,7 +15,9 @@ pub mod facts;
 pub mod include;
 pub mod inspect;
 pub mod lambda_env;
+pub mod lambda_names;
 pub mod libs;
+pub mod manifest_paths;
 pub mod metadata;
 pub mod output;
 pub mod pack;
@@ -128,10 +130,17 @@ fn inspect_files(args: &cli::InspectArgs, shell: &Shell, format: MessageFormat) 
     let runtime = args.runtime.map(settings::runtime_from_arg);
     let mut reports = Vec::new();
     for file in &args.files {
-        let facts = inspect::inspect_file(file).map_err(|err| {
-            Error::new(ErrorKind::BinaryCheck, err.to_string()).with_help(
+        let facts = inspect::inspect_file(file).map_err(|err| match err {
+            // A file that cannot be read is a wrong argument, not a failed check.
+            inspect::InspectError::Read { path, source } => Error::config(format!(
+                "could not read `{}`: {source} ({:?})",
+                path.display(),
+                source.kind()
+            ))
+            .with_help("check the path: inspect reads ELF executables and shared libraries, such as target/<triple>/release/<bin>"),
+            err => Error::new(ErrorKind::BinaryCheck, err.to_string()).with_help(
                 "inspect reads ELF executables and shared libraries, such as a Lambda bootstrap",
-            )
+            ),
         })?;
         let findings = match runtime {
             Some(runtime) => {

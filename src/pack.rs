@@ -13,7 +13,7 @@ use crate::settings::Options;
 use crate::target::{self, Arch};
 use crate::toolchain::{self, Linker};
 use crate::workspace::Workspace;
-use crate::{build, emit, facts, plan, report, stdout_error, units};
+use crate::{build, emit, facts, manifest_paths, plan, report, stdout_error, units};
 
 /// Where, under the target directory, the location of zig found by an earlier run is kept.
 const ZIG_CACHE: &str = "lambda-pack-cache/zig-path";
@@ -190,6 +190,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
 
     let facts = facts::gather(&units, &built, &choices, &requests, &workspace, shell)?;
 
+    let manifest_path = out_dir.join(report::MANIFEST_FILE);
     let previous = match Manifest::read_previous(&out_dir) {
         Ok(previous) => previous,
         Err(note) => {
@@ -197,22 +198,30 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             None
         }
     };
-    let previous_inputs = previous
-        .as_ref()
-        .map(Manifest::previous_inputs)
-        .unwrap_or_default();
+    // With --arch or --target, this run builds one architecture: another architecture's
+    // artifacts of the same packages are not this run's to remove.
+    let covered: Option<BTreeSet<Arch>> = (options.arch.is_some() || options.target.is_some())
+        .then(|| units.iter().flat_map(|u| u.archs.iter().copied()).collect());
+    let screened = manifest_paths::screen(
+        &out_dir,
+        &manifest_path,
+        previous.map(|m| m.artifacts).unwrap_or_default(),
+        &workspace.root,
+        covered.as_ref(),
+    );
+    for warning in &screened.warnings {
+        shell.warn(warning);
+    }
+    let previous_inputs = Manifest {
+        schema_version: report::SCHEMA_VERSION,
+        artifacts: screened.trusted.clone(),
+    }
+    .previous_inputs();
     let inputs = PlanInputs {
         units: facts,
         builds: requests,
         source_date_epoch: options.source_date_epoch,
-        previous: previous
-            .map(|m| {
-                m.artifacts
-                    .into_iter()
-                    .map(|a| (a.path, a.package))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        previous: screened.candidates,
         selected_packages: resolved.packages,
         workspace_packages: workspace.members.iter().map(|p| p.name.clone()).collect(),
     };
@@ -272,20 +281,42 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         );
     })?;
     progress.finish();
-    // Everything is written; now swap it all in, then the manifest that describes it.
-    emit::commit(emitted.pending)?;
-    let emitted = emitted.emitted;
-    let manifest = report::manifest(&plan, &emitted);
-    emit::write_atomic(
-        &out_dir.join(report::MANIFEST_FILE),
-        manifest.to_json().as_bytes(),
-    )?;
-    emit::remove_stale(&out_dir, &plan.stale)?;
-    for stale in &plan.stale {
-        shell.status(
-            "Removed",
-            format!("{} (no longer produced)", out_dir.join(stale).display()),
-        );
+    let (pending, emitted) = (emitted.pending, emitted.emitted);
+    let manifest = report::manifest(&plan, &emitted, &workspace.root);
+    let stale: Vec<&report::ManifestArtifact> = screened
+        .trusted
+        .iter()
+        .filter(|a| plan.stale.contains(&a.path))
+        .collect();
+    // Entries this run neither wrote nor removed (other packages, architectures or workspaces)
+    // stay listed while their artifact is still there.
+    let kept: Vec<report::ManifestArtifact> = screened
+        .trusted
+        .iter()
+        .filter(|a| !plan.stale.contains(&a.path))
+        .filter(|a| {
+            matches!(
+                manifest_paths::removable(&out_dir, a),
+                Ok(manifest_paths::Removable::File(_) | manifest_paths::Removable::Context(_))
+            )
+        })
+        .cloned()
+        .collect();
+    let merged = manifest.merged_with(kept);
+    let merged_json = merged.to_json();
+    // Everything is written and the manifest is ready; now swap it all in, then the manifest
+    // that describes it, with as little as possible in between (a kill there leaves a manifest
+    // describing the previous version of a replaced artifact).
+    emit::commit(pending)?;
+    emit::write_atomic(&manifest_path, merged_json.as_bytes())?;
+    for cleaned in manifest_paths::remove_stale(&out_dir, &manifest_path, &stale)? {
+        match cleaned {
+            manifest_paths::Cleaned::Removed(path) => shell.status(
+                "Removed",
+                format!("{} (no longer produced)", path.display()),
+            ),
+            manifest_paths::Cleaned::Refused(warning) => shell.warn(warning),
+        }
     }
     for artifact in manifest
         .artifacts
@@ -306,14 +337,12 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             "{} artifact(s) in {:.1}s; manifest: {}",
             manifest.artifacts.len(),
             started.elapsed().as_secs_f64(),
-            out_dir.join(report::MANIFEST_FILE).display()
+            manifest_path.display()
         ),
     );
     shell.print_block(&report::summary_table(&manifest, &out_dir));
     if options.message_format == MessageFormat::Json {
-        shell
-            .print_data(&manifest.to_json())
-            .map_err(stdout_error)?;
+        shell.print_data(&merged_json).map_err(stdout_error)?;
     }
     Ok(())
 }
@@ -327,12 +356,23 @@ fn check_findings(plan: &plan::Plan) -> Result<()> {
     if blocking.is_empty() {
         return Ok(());
     }
+    // A name Lambda refuses stops the deploy, not the start: say so when it is the only problem.
+    let names_only = plan
+        .blocking_findings()
+        .all(|(_, f)| f.finding.code == crate::lambda_names::INVALID_NAME);
     let mut error = Error::new(
         ErrorKind::BinaryCheck,
-        format!(
-            "{} binary check(s) failed; these artifacts would not start on Lambda",
-            blocking.len()
-        ),
+        if names_only {
+            format!(
+                "{} name check(s) failed; Lambda would refuse to create these artifacts",
+                blocking.len()
+            )
+        } else {
+            format!(
+                "{} binary check(s) failed; these artifacts would not start on Lambda",
+                blocking.len()
+            )
+        },
     );
     for line in blocking {
         error = error.with_note(line);

@@ -303,6 +303,14 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
             size: library.facts.size,
         });
     }
+    let bin = (unit.role != Role::Layer).then(|| unit.bins[0].as_str());
+    if let Some(finding) = crate::lambda_names::check(unit.role, &unit.name, &unit.package, bin) {
+        findings.push(PlannedFinding {
+            entry: "name".into(),
+            allowed: unit.allow.iter().any(|a| a == finding.code),
+            finding,
+        });
+    }
     let owned: BTreeSet<String> = files.iter().map(|e| e.path.clone()).collect();
     // Libraries this artifact itself puts in lib/ (→ /opt/lib, on LD_LIBRARY_PATH) are not missing.
     findings.retain(|f| {

@@ -83,6 +83,12 @@ pub struct ManifestArtifact {
     /// Cargo.toml, for verify and deploy.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub env: std::collections::BTreeMap<String, String>,
+    /// The root directory of the Cargo workspace that produced the artifact. Several workspaces
+    /// may share one output directory (a shared `CARGO_TARGET_DIR`): a pack removes and `verify`
+    /// runs only its own workspace's entries. Absent in manifests written before it was added;
+    /// such entries count as the current workspace's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_root: Option<String>,
 }
 
 fn kind_name(kind: Role) -> &'static str {
@@ -127,7 +133,8 @@ fn compatible_runtimes(artifact: &PlannedArtifact) -> Option<Vec<String>> {
     )
 }
 
-pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
+/// The manifest of what this run wrote; `workspace_root` is recorded on every entry.
+pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Manifest {
     let artifacts = plan
         .artifacts
         .iter()
@@ -172,6 +179,7 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
                 .map(|f| finding_line(artifact, f))
                 .collect(),
             env: artifact.env.clone(),
+            workspace_root: Some(workspace_root.display().to_string()),
         })
         .collect();
     Manifest {
@@ -181,6 +189,37 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted]) -> Manifest {
 }
 
 impl Manifest {
+    /// This run's manifest followed by `kept`, entries of the previous manifest that are still on
+    /// disk and that this run neither replaced nor removed (other packages, other architectures,
+    /// other workspaces), ordered like a single run's: by architecture, then name.
+    pub fn merged_with(&self, kept: Vec<ManifestArtifact>) -> Manifest {
+        let mut artifacts = self.artifacts.clone();
+        artifacts.extend(
+            kept.into_iter()
+                .filter(|k| !self.artifacts.iter().any(|a| a.path == k.path)),
+        );
+        artifacts.sort_by_cached_key(|a| {
+            (
+                crate::target::Arch::parse(&a.arch),
+                a.name.clone(),
+                a.workspace_root.clone(),
+            )
+        });
+        Manifest {
+            schema_version: self.schema_version,
+            artifacts,
+        }
+    }
+
+    /// Whether `artifact` belongs to the workspace at `root` (entries without a recorded root
+    /// come from a version that did not record it, and count as the current workspace's).
+    pub fn belongs_to(artifact: &ManifestArtifact, root: &Path) -> bool {
+        artifact
+            .workspace_root
+            .as_deref()
+            .is_none_or(|recorded| Path::new(recorded) == root)
+    }
+
     /// What each ZIP of this manifest was made from, by path, for skipping unchanged work.
     pub fn previous_inputs(&self) -> std::collections::BTreeMap<String, crate::emit::Previous> {
         self.artifacts

@@ -171,6 +171,7 @@ fn emit_zip(
     let temp = tempfile::Builder::new()
         .prefix(&format!(".{}.", artifact.name))
         .suffix(".tmp")
+        .permissions(created_file_mode())
         .tempfile_in(&parent)
         .map_err(|e| Error::write(&parent, &e))?;
     let size_zipped = zip::write_zip(&artifact.entries, plan.timestamp, temp.as_file())
@@ -323,6 +324,15 @@ fn context_digest(
     Ok(hasher.finalize().into())
 }
 
+/// The mode a temporary file that becomes an artifact or a manifest is created with: 0666 less
+/// the umask (0644 under the usual 022), as `File::create` would make it, so that the renamed
+/// file is as readable as any other the user creates. tempfile's own default, 0600, would
+/// survive the rename and lock out a release step running as another user.
+fn created_file_mode() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o666)
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename; leaves an identical file alone.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if std::fs::read(path).ok().as_deref() == Some(bytes) {
@@ -340,6 +350,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{stem}."))
         .suffix(".tmp")
+        .permissions(created_file_mode())
         .tempfile_in(&parent)
         .map_err(|e| Error::write(&parent, &e))?;
     temp.write_all(bytes).map_err(|e| Error::write(path, &e))?;
@@ -348,25 +359,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::write(path, &e))?;
     temp.persist(path)
         .map_err(|e| Error::write(path, &e.error))?;
-    Ok(())
-}
-
-/// Removes artifacts of earlier runs that the plan no longer produces (a ZIP, or an image's
-/// build context directory).
-pub fn remove_stale(out_dir: &Path, paths: &[String]) -> Result<()> {
-    for relative in paths {
-        let path = out_dir.join(relative);
-        let removed = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        match removed {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(Error::write(&path, &err)),
-        }
-    }
     Ok(())
 }
 

@@ -78,9 +78,11 @@ pub mod codes {
     pub const GLIBC_TOO_NEW: &str = "glibc-too-new";
     pub const UNEXPECTED_LIBC: &str = "unexpected-libc";
     pub const DEBUG_INFO: &str = "debug-info";
+    /// Not about a binary: the artifact's name breaks Lambda's naming rules (`lambda_names`).
+    pub const INVALID_NAME: &str = crate::lambda_names::INVALID_NAME;
 
     /// Every code, for validating `--allow` and `allow = [...]`.
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         ELF_32_BIT,
         WRONG_ARCHITECTURE,
         NOT_EXECUTABLE_ELF,
@@ -91,6 +93,7 @@ pub mod codes {
         GLIBC_TOO_NEW,
         UNEXPECTED_LIBC,
         DEBUG_INFO,
+        INVALID_NAME,
     ];
 }
 

@@ -41,11 +41,18 @@ const SHOWN_MISMATCHES: usize = 3;
 const INDENT: &str = "             ";
 
 pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
-    let out_dir = match &options.out_dir {
-        Some(dir) => dir.clone(),
+    // The workspace decides which functions run without names: several workspaces may share an
+    // output directory. With --out-dir outside any workspace, every function is this run's.
+    let (out_dir, workspace_root) = match &options.out_dir {
+        Some(dir) => (
+            dir.clone(),
+            Workspace::load(&options.cargo, options.manifest_path.as_deref())
+                .ok()
+                .map(|w| w.root),
+        ),
         None => {
             let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
-            options.out_dir(&workspace)
+            (options.out_dir(&workspace), Some(workspace.root))
         }
     };
     // Read the manifest and unpack the artifacts while no pack is writing them; held to the end.
@@ -58,15 +65,24 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
     let manifest_path = out_dir.join(MANIFEST_FILE);
     let manifest = read_manifest(&manifest_path)?;
     let event = match &args.event {
-        Some(path) => read_json(path, "--event")?.0,
+        Some(path) => super::input_file::read_json(path, "--event")?.0,
         None => b"{}".to_vec(),
     };
     let expected = match &args.expect {
-        Some(path) => Some((path.display().to_string(), read_json(path, "--expect")?.1)),
+        Some(path) => Some((
+            path.display().to_string(),
+            super::input_file::read_json(path, "--expect")?.1,
+        )),
         None => None,
     };
     let overrides = Overrides::read(&args.env_file, &args.env)?;
-    let selected = select(&manifest, &args.functions, &manifest_path, shell)?;
+    let selected = select(
+        &manifest,
+        &args.functions,
+        &manifest_path,
+        workspace_root.as_deref(),
+        shell,
+    )?;
     let mut checked = BTreeSet::new();
     let prepared = selected
         .into_iter()
@@ -214,25 +230,6 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// Reads a JSON file given to `flag`: its bytes (sent as they are) and its value.
-fn read_json(path: &Path, flag: &str) -> Result<(Vec<u8>, Value)> {
-    let bytes = std::fs::read(path).map_err(|err| {
-        Error::config(format!(
-            "could not read the {flag} file `{}`: {err}",
-            path.display()
-        ))
-        .with_help(format!("pass a JSON file to {flag}"))
-    })?;
-    let value = serde_json::from_slice(&bytes).map_err(|err| {
-        Error::config(format!(
-            "the {flag} file `{}` is not valid JSON: {err}",
-            path.display()
-        ))
-        .with_help(format!("fix the JSON in `{}`", path.display()))
-    })?;
-    Ok((bytes, value))
-}
-
 fn is_function(artifact: &ManifestArtifact) -> bool {
     artifact.kind == "function"
 }
@@ -243,6 +240,7 @@ fn select<'a>(
     manifest: &'a Manifest,
     names: &[String],
     manifest_path: &Path,
+    workspace_root: Option<&Path>,
     shell: &Shell,
 ) -> Result<Vec<&'a ManifestArtifact>> {
     let mut available: Vec<&str> = manifest
@@ -254,11 +252,31 @@ fn select<'a>(
     available.sort_unstable();
     available.dedup();
     let candidates: Vec<&ManifestArtifact> = if names.is_empty() {
-        manifest
+        let (own, others): (Vec<&ManifestArtifact>, Vec<&ManifestArtifact>) = manifest
             .artifacts
             .iter()
             .filter(|a| is_function(a))
-            .collect()
+            .partition(|a| workspace_root.is_none_or(|root| Manifest::belongs_to(a, root)));
+        if !others.is_empty() {
+            let named: Vec<String> = others
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} ({}, {})",
+                        a.name,
+                        a.arch,
+                        a.workspace_root.as_deref().unwrap_or("?")
+                    )
+                })
+                .collect();
+            shell.note(format!(
+                "not running {} function(s) of other workspaces sharing `{}`: {}; name them to verify them from here",
+                others.len(),
+                manifest_path.display(),
+                named.join(", ")
+            ));
+        }
+        own
     } else {
         let unknown: Vec<&String> = names
             .iter()
@@ -466,14 +484,19 @@ fn prepare<'a>(
         ))
         .with_help("regenerate the manifest with `cargo lambda-pack`")
     })?;
-    let zip = out_dir.join(&artifact.path);
+    let zip = confined(out_dir, manifest_path, artifact)?;
     check_sha256(artifact, &zip, checked)?;
     let mut layers = Vec::new();
     for name in &artifact.layers {
+        let attachable =
+            |a: &&ManifestArtifact| &a.name == name && a.arch == artifact.arch && !is_function(a);
+        // The function's own workspace's layer first, when several workspaces share the manifest.
         let layer = manifest
             .artifacts
             .iter()
-            .find(|a| &a.name == name && a.arch == artifact.arch && !is_function(a))
+            .filter(attachable)
+            .find(|a| a.workspace_root == artifact.workspace_root)
+            .or_else(|| manifest.artifacts.iter().find(attachable))
             .ok_or_else(|| {
                 Error::config(format!(
                     "function `{}` ({}) attaches `{name}`, but `{}` has no {} layer or extension `{name}`",
@@ -484,7 +507,7 @@ fn prepare<'a>(
                 ))
                 .with_help("pack the workspace again so the manifest lists every attached layer (or pass --build)")
             })?;
-        let path = out_dir.join(&layer.path);
+        let path = confined(out_dir, manifest_path, layer)?;
         check_sha256(layer, &path, checked)?;
         layers.push(path);
     }
@@ -494,6 +517,25 @@ fn prepare<'a>(
         zip,
         layers,
         standalone: !is_function(artifact),
+    })
+}
+
+/// The artifact's file, its manifest path read through [`crate::manifest_paths::resolve`]: an
+/// entry whose path leaves the output directory is never read, whatever its hash.
+fn confined(out_dir: &Path, manifest_path: &Path, artifact: &ManifestArtifact) -> Result<PathBuf> {
+    crate::manifest_paths::resolve(out_dir, &artifact.path).map_err(|refused| {
+        Error::config(format!(
+            "{} `{}` ({}) in `{}` has path `{}`, which verify refuses: {refused}",
+            artifact.kind,
+            artifact.name,
+            artifact.arch,
+            manifest_path.display(),
+            artifact.path
+        ))
+        .with_help(
+            "verify reads artifacts only from inside the manifest's directory; pack again \
+             (`cargo lambda-pack`, or pass --build) to rewrite the manifest",
+        )
     })
 }
 

@@ -8,6 +8,11 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 use crate::lambda_env;
 
+use super::input_file::{InputError, read_capped};
+
+/// More than any set of variables Lambda takes (4 KB in all), with room for comments.
+const MAX_ENV_FILE_BYTES: u64 = 1024 * 1024;
+
 /// `--env-file` and `--env`, read and checked before any function runs.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
@@ -18,12 +23,24 @@ impl Overrides {
     pub fn read(env_files: &[PathBuf], env_flags: &[String]) -> Result<Overrides> {
         let mut pairs = Vec::new();
         for path in env_files {
-            let text = std::fs::read_to_string(path).map_err(|err| {
+            // Like --event: a regular file only (a FIFO is refused, not waited on), and capped.
+            let bytes = read_capped(path, MAX_ENV_FILE_BYTES).map_err(|err| {
+                let why = match err {
+                    InputError::Io(err) => err.to_string(),
+                    InputError::NotRegular(what) => format!("it is {what}, not a regular file"),
+                    InputError::TooLarge(size) => format!(
+                        "it is {size} bytes, more than the {MAX_ENV_FILE_BYTES} read for variables"
+                    ),
+                };
                 Error::config(format!(
-                    "could not read the --env-file `{}`: {err}",
+                    "could not read the --env-file `{}`: {why}",
                     path.display()
                 ))
                 .with_help("pass the path of a readable file of KEY=VALUE lines")
+            })?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Error::config(format!("the --env-file `{}` is not UTF-8", path.display()))
+                    .with_help("save it as UTF-8 text of KEY=VALUE lines")
             })?;
             pairs.extend(lambda_env::parse_env_file(&text, path)?);
         }

@@ -32,6 +32,7 @@ mod env;
 mod expect;
 mod extensions_api;
 mod extract;
+mod input_file;
 mod lifecycle;
 mod namespace;
 #[cfg(test)]

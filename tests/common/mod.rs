@@ -79,6 +79,10 @@ pub struct Run {
 }
 
 impl Run {
+    pub fn new_from(output: Output) -> Run {
+        Run::new(output)
+    }
+
     fn new(output: Output) -> Run {
         Run {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
