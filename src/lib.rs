@@ -17,6 +17,7 @@ pub mod inspect;
 pub mod lambda_env;
 pub mod lambda_names;
 pub mod libs;
+pub mod manifest;
 pub mod manifest_paths;
 pub mod metadata;
 pub mod output;

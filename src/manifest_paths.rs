@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::report::ManifestArtifact;
+use crate::manifest::{Format, ManifestArtifact};
 use crate::target::Arch;
 
 /// Why a manifest path was refused, for a message that names the manifest and the entry.
@@ -111,26 +111,15 @@ pub enum Removable {
 /// without asking the file system. Pure; the checks on disk are in [`removable`].
 pub fn has_our_shape(artifact: &ManifestArtifact) -> Result<(), Refused> {
     components(&artifact.path)?;
-    if Arch::parse(&artifact.arch).is_none() {
-        return Err(Refused(format!(
-            "`{}` is not an architecture this tool writes",
-            artifact.arch
-        )));
-    }
     if components(&artifact.name).map(|p| p.len()) != Ok(1) {
         return Err(Refused(format!(
             "`{}` is not an artifact name this tool writes",
             artifact.name
         )));
     }
-    let expected = match artifact.format.as_str() {
-        "zip" => format!("{}/{}.zip", artifact.arch, artifact.name),
-        "image" => format!("{}/{}", artifact.arch, artifact.name),
-        other => {
-            return Err(Refused(format!(
-                "format `{other}` is not one this tool writes"
-            )));
-        }
+    let expected = match artifact.format {
+        Format::Zip => format!("{}/{}.zip", artifact.arch, artifact.name),
+        Format::Image => format!("{}/{}", artifact.arch, artifact.name),
     };
     if artifact.path != expected {
         return Err(Refused(format!(
@@ -152,16 +141,16 @@ pub fn removable(out_dir: &Path, artifact: &ManifestArtifact) -> Result<Removabl
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Removable::Gone),
         Err(err) => return Err(Refused(format!("it cannot be examined: {err}"))),
     };
-    match artifact.format.as_str() {
-        "zip" if meta.is_file() => Ok(Removable::File(path)),
-        "image"
+    match artifact.format {
+        Format::Zip if meta.is_file() => Ok(Removable::File(path)),
+        Format::Image
             if meta.is_dir()
                 && std::fs::symlink_metadata(path.join("Dockerfile"))
                     .is_ok_and(|m| m.is_file()) =>
         {
             Ok(Removable::Context(path))
         }
-        "zip" => Err(Refused("it is not a regular file".into())),
+        Format::Zip => Err(Refused("it is not a regular file".into())),
         _ => Err(Refused(
             "it is not a build context this tool wrote (a directory with a Dockerfile)".into(),
         )),
@@ -200,10 +189,8 @@ pub fn screen(
                 .push(refused_entry(manifest_path, &artifact, &refused));
             continue;
         }
-        let arch_covered = covered.is_none_or(|covered| {
-            Arch::parse(&artifact.arch).is_some_and(|arch| covered.contains(&arch))
-        });
-        if arch_covered && crate::report::Manifest::belongs_to(&artifact, workspace_root) {
+        let arch_covered = covered.is_none_or(|covered| covered.contains(&artifact.arch));
+        if arch_covered && crate::manifest::Manifest::belongs_to(&artifact, workspace_root) {
             screened
                 .candidates
                 .push((artifact.path.clone(), artifact.package.clone()));

@@ -18,7 +18,11 @@ use crate::target::{Arch, Runtime};
 pub const TABLE: &str = "lambda-pack";
 
 /// What a crate is packed as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// Spelled by [`Role::name`] everywhere (metadata, manifest `kind`, messages); serde's lowercase
+/// renaming gives the same words, which the manifest snapshot test pins.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Function,
@@ -27,15 +31,29 @@ pub enum Role {
 }
 
 impl Role {
-    const NAMES: [&'static str; 3] = ["function", "extension", "layer"];
+    const ALL: [Role; 3] = [Role::Function, Role::Extension, Role::Layer];
+    const NAMES: [&'static str; 3] = [
+        Role::ALL[0].name(),
+        Role::ALL[1].name(),
+        Role::ALL[2].name(),
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Role::Function => "function",
+            Role::Extension => "extension",
+            Role::Layer => "layer",
+        }
+    }
 
     fn parse(value: &str) -> Option<Role> {
-        match value {
-            "function" => Some(Role::Function),
-            "extension" => Some(Role::Extension),
-            "layer" => Some(Role::Layer),
-            _ => None,
-        }
+        Role::ALL.into_iter().find(|role| role.name() == value)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

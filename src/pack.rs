@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use crate::cli::{self, MessageFormat};
 use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::{MANIFEST_FILE, MAX_DIRECT_UPLOAD_BYTES, Manifest, ManifestArtifact, Upload};
 use crate::output::Shell;
 use crate::plan::PlanInputs;
-use crate::report::Manifest;
 use crate::settings::Options;
 use crate::target::{self, Arch};
 use crate::toolchain::{self, Linker};
@@ -190,7 +190,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
 
     let facts = facts::gather(&units, &built, &choices, &requests, &workspace, shell)?;
 
-    let manifest_path = out_dir.join(report::MANIFEST_FILE);
+    let manifest_path = out_dir.join(MANIFEST_FILE);
     let previous = match Manifest::read_previous(&out_dir) {
         Ok(previous) => previous,
         Err(note) => {
@@ -212,11 +212,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     for warning in &screened.warnings {
         shell.warn(warning);
     }
-    let previous_inputs = Manifest {
-        schema_version: report::SCHEMA_VERSION,
-        artifacts: screened.trusted.clone(),
-    }
-    .previous_inputs();
+    let previous_inputs = Manifest::previous_zips(&screened.trusted);
     let inputs = PlanInputs {
         units: facts,
         builds: requests,
@@ -231,7 +227,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     }
     for artifact in &plan.artifacts {
         for finding in artifact.findings.iter().filter(|f| !f.is_blocking()) {
-            shell.warn(report::finding_line(artifact, finding));
+            shell.warn(plan::finding_line(artifact, finding));
         }
     }
 
@@ -274,7 +270,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             if emitted.unchanged { "Fresh" } else { "Packed" },
             format!(
                 "{} {} ({}, {size})",
-                units::role_name(artifact.kind),
+                artifact.kind.name(),
                 artifact.name,
                 artifact.arch
             ),
@@ -282,15 +278,15 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     })?;
     progress.finish();
     let (pending, emitted) = (emitted.pending, emitted.emitted);
-    let manifest = report::manifest(&plan, &emitted, &workspace.root);
-    let stale: Vec<&report::ManifestArtifact> = screened
+    let manifest = emit::manifest(&plan, &emitted, &workspace.root);
+    let stale: Vec<&ManifestArtifact> = screened
         .trusted
         .iter()
         .filter(|a| plan.stale.contains(&a.path))
         .collect();
     // Entries this run neither wrote nor removed (other packages, architectures or workspaces)
     // stay listed while their artifact is still there.
-    let kept: Vec<report::ManifestArtifact> = screened
+    let kept: Vec<ManifestArtifact> = screened
         .trusted
         .iter()
         .filter(|a| !plan.stale.contains(&a.path))
@@ -321,14 +317,14 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     for artifact in manifest
         .artifacts
         .iter()
-        .filter(|a| a.upload.as_deref() == Some("s3"))
+        .filter(|a| a.upload == Some(Upload::S3))
     {
         shell.warn(format!(
             "{} ({}) is {} zipped, over the {} Lambda accepts in a direct upload: upload it to S3 and pass its location",
             artifact.name,
             artifact.arch,
             plan::human_bytes(artifact.size_zipped),
-            plan::human_bytes(report::MAX_DIRECT_UPLOAD_BYTES)
+            plan::human_bytes(MAX_DIRECT_UPLOAD_BYTES)
         ));
     }
     shell.status(
@@ -351,7 +347,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
 fn check_findings(plan: &plan::Plan) -> Result<()> {
     let blocking: Vec<String> = plan
         .blocking_findings()
-        .map(|(artifact, finding)| report::finding_line(artifact, finding))
+        .map(|(artifact, finding)| plan::finding_line(artifact, finding))
         .collect();
     if blocking.is_empty() {
         return Ok(());

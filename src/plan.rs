@@ -25,7 +25,7 @@ use crate::inspect::{BinaryFacts, CheckTarget, Finding, Severity};
 use crate::metadata::{PackageFormat, Role};
 use crate::target::{Arch, GlibcVersion, Runtime, RustTarget};
 use crate::toolchain::Linker;
-use crate::units::{Unit, role_name};
+use crate::units::Unit;
 
 /// The file name Lambda's OS-only runtimes execute.
 pub const BOOTSTRAP: &str = "bootstrap";
@@ -88,12 +88,7 @@ pub struct PlanInputs {
     pub workspace_packages: BTreeSet<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Zip,
-    Image,
-}
+pub use crate::manifest::Format;
 
 /// One entry of an archive.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -330,7 +325,7 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
                 file.spec,
                 unit.package,
                 file.dest,
-                role_name(unit.role)
+                unit.role.name()
             ))
             .with_help("give the include another destination with `source:destination`"));
         }
@@ -366,7 +361,7 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
             ErrorKind::LimitExceeded,
             format!(
                 "the {} `{}` ({}) would hold {} entries; a ZIP without ZIP64 records holds at most {MAX_ZIP_ENTRIES}",
-                role_name(unit.role),
+                unit.role.name(),
                 unit.name,
                 facts.arch,
                 entries.len()
@@ -711,6 +706,23 @@ pub fn human_bytes(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// One line for a finding: `fn-a (x86_64) bootstrap: [glibc-too-new] needs ...; help: ...`.
+pub fn finding_line(artifact: &PlannedArtifact, finding: &PlannedFinding) -> String {
+    let mut line = format!(
+        "{} ({}) {}: [{}] {}",
+        artifact.name, artifact.arch, finding.entry, finding.finding.code, finding.finding.message
+    );
+    if let Some(lambda) = &finding.finding.lambda_error {
+        line.push_str(&format!("; Lambda would fail with: {lambda}"));
+    }
+    if finding.allowed {
+        line.push_str(" (allowed)");
+    } else {
+        line.push_str(&format!("; help: {}", finding.finding.help));
+    }
+    line
 }
 
 #[cfg(test)]

@@ -204,7 +204,7 @@ fn package_drafts(
             Some(role),
             format!(
                 "role = \"{}\" in [package.metadata.lambda-pack]",
-                role_name(role)
+                role.name()
             ),
         ),
         // lambda-extension beside a runtime crate is an internal extension: it runs inside the
@@ -235,7 +235,7 @@ fn package_drafts(
                 role,
                 format!(
                     "role = \"{}\" in [package.metadata.lambda-pack.bin.{bin}]",
-                    role_name(role)
+                    role.name()
                 ),
             ),
             None => match package_role {
@@ -342,7 +342,7 @@ fn draft(
         return Err(Error::config(format!(
             "`layers` in `{}` is set on {} `{name}`: only functions attach layers",
             package.manifest_path.display(),
-            role_name(role)
+            role.name()
         ))
         .with_help("move `layers` to the functions that use these crates"));
     }
@@ -365,7 +365,7 @@ fn draft(
         .runtime
         .or_else(|| pick(tables, |t| t.runtime).map(|(v, _)| v));
     let (env, compatible_runtimes) = lambda_settings(package, tables, role, &name)?;
-    let mut reasons = vec![format!("{}: {reason}", role_name(role))];
+    let mut reasons = vec![format!("{}: {reason}", role.name())];
     if !env.is_empty() {
         let keys: Vec<&str> = env.keys().map(String::as_str).collect();
         reasons.push(format!("env: {}", keys.join(", ")));
@@ -420,7 +420,7 @@ fn lambda_settings(
         Error::config(format!(
             "`{key}` in `{}` is set on {} `{name}`",
             package.manifest_path.display(),
-            role_name(role)
+            role.name()
         ))
         .with_help(help.to_string())
     };
@@ -558,7 +558,7 @@ fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Unit>> {
                     let flow = flow.expect("attached archs come from a flow");
                     return Err(Error::config(format!(
                         "{} `{}` is {listed} only (arch = {} in `{}`), but {} attaches it from {other}",
-                        role_name(unit.role),
+                        unit.role.name(),
                         unit.name,
                         if explicit.len() == 1 {
                             format!("\"{listed}\"")
@@ -577,7 +577,7 @@ fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Unit>> {
                     ))
                     .with_help(format!(
                         "remove `arch` from the {} so it is built for every architecture that attaches it, add {other} to its `arch`, or attach it only from {listed} functions",
-                        role_name(unit.role)
+                        unit.role.name()
                     )));
                 }
                 archs.extend(explicit.iter().copied());
@@ -618,7 +618,7 @@ fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Unit>> {
             if ids.len() > crate::metadata::MAX_COMPATIBLE_RUNTIMES {
                 return Err(Error::config(format!(
                     "{} `{}` would list {} compatible runtimes (`compatible_runtimes` in `{}` and the runtimes of the functions attaching it); PublishLayerVersion takes at most {}",
-                    role_name(unit.role),
+                    unit.role.name(),
                     unit.name,
                     ids.len(),
                     draft.manifest_path.display(),
@@ -644,9 +644,9 @@ fn check_unique_names(units: &[Unit]) -> Result<()> {
             return Err(Error::config(format!(
                 "two artifacts would be named `{}`: the {} of package `{}` and the {} of package `{}`",
                 unit.name,
-                role_name(first.role),
+                first.role.name(),
                 first.package,
-                role_name(unit.role),
+                unit.role.name(),
                 unit.package
             ))
             .with_help("rename one of them ([[bin]] name = \"...\" or the package name) so each artifact has its own name"));
@@ -662,14 +662,6 @@ fn join_archs(archs: &[Arch]) -> String {
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
         .join(" and ")
-}
-
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Function => "function",
-        Role::Extension => "extension",
-        Role::Layer => "layer",
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@
 //! place, so a crash or a full disk never leaves a truncated artifact under its final name, and
 //! an artifact whose bytes did not change is left untouched (same bytes, same mtime).
 
+mod record;
 pub mod zip;
+
+pub use record::manifest;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -18,6 +21,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::manifest::PreviousZip as Previous;
 use crate::plan::{DOCKERIGNORE, Entry, Format, Plan, PlannedArtifact};
 
 /// What writing one artifact produced.
@@ -33,15 +37,6 @@ pub struct Emitted {
     /// Hex SHA-256 of everything the file is made from (see [`inputs_digest`]); lets the next run
     /// skip rebuilding an archive whose inputs did not change.
     pub inputs_sha256: Option<String>,
-}
-
-/// What an earlier run recorded about an artifact (from its manifest), to skip unchanged work.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Previous {
-    pub inputs_sha256: String,
-    pub sha256: String,
-    pub code_sha256: String,
-    pub size_zipped: u64,
 }
 
 /// Identifies how archives are written; part of every inputs digest so that a change in the

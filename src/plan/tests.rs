@@ -51,7 +51,7 @@ fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
         bundle_libs: true,
         env: Default::default(),
         compatible_runtimes: None,
-        reasons: vec![format!("{}: test", role_name(role))],
+        reasons: vec![format!("{}: test", role.name())],
     }
 }
 

@@ -23,8 +23,11 @@ use super::{
 };
 use crate::cli::{MessageFormat, VerifyArgs};
 use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::{
+    Format, MANIFEST_FILE, Manifest, ManifestArtifact, ReadError, SCHEMA_VERSION,
+};
+use crate::metadata::Role;
 use crate::output::Shell;
-use crate::report::{MANIFEST_FILE, Manifest, ManifestArtifact, SCHEMA_VERSION};
 use crate::settings::{Options, Verbosity};
 use crate::target::Arch;
 use crate::workspace::Workspace;
@@ -201,23 +204,24 @@ fn outcome(results: &[FunctionResult]) -> Result<()> {
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest> {
-    let bytes = std::fs::read(path).map_err(|err| {
-        let what = if err.kind() == std::io::ErrorKind::NotFound {
-            format!("no manifest at `{}`", path.display())
-        } else {
-            format!("could not read manifest `{}`: {err}", path.display())
-        };
-        Error::config(what).with_help(
-            "run `cargo lambda-pack` first, or pass --build (and --out-dir if the artifacts were \
-             written elsewhere)",
-        )
-    })?;
-    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|err| {
-        Error::config(format!(
+    let manifest = Manifest::read(path).map_err(|err| match err {
+        ReadError::Missing | ReadError::Io(_) => {
+            let what = match err {
+                ReadError::Io(err) => {
+                    format!("could not read manifest `{}`: {err}", path.display())
+                }
+                _ => format!("no manifest at `{}`", path.display()),
+            };
+            Error::config(what).with_help(
+                "run `cargo lambda-pack` first, or pass --build (and --out-dir if the artifacts \
+                 were written elsewhere)",
+            )
+        }
+        ReadError::Invalid(err) => Error::config(format!(
             "`{}` is not a lambda-pack manifest: {err}",
             path.display()
         ))
-        .with_help("regenerate it with `cargo lambda-pack`, or pass --build")
+        .with_help("regenerate it with `cargo lambda-pack`, or pass --build"),
     })?;
     if manifest.schema_version > SCHEMA_VERSION {
         return Err(Error::config(format!(
@@ -231,7 +235,7 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
 }
 
 fn is_function(artifact: &ManifestArtifact) -> bool {
-    artifact.kind == "function"
+    artifact.kind == Role::Function
 }
 
 /// The functions to run: those named (every arch of each name), else every function. Image
@@ -316,7 +320,11 @@ fn select<'a>(
                 .collect();
             if functions.is_empty() && is_standalone_extension(manifest, name) {
                 // No function of the workspace runs it: run it against a stand-in function.
-                for extension in matching.iter().copied().filter(|c| c.kind == "extension") {
+                for extension in matching
+                    .iter()
+                    .copied()
+                    .filter(|c| c.kind == Role::Extension)
+                {
                     if !chosen
                         .iter()
                         .any(|c: &&ManifestArtifact| std::ptr::eq(*c, extension))
@@ -342,7 +350,7 @@ fn select<'a>(
                 };
                 return Err(Error::config(format!(
                     "`{name}` is {} {}, not a function; verify runs functions with their layers",
-                    article(&matching[0].kind),
+                    article(matching[0].kind.name()),
                     matching[0].kind
                 ))
                 .with_note(format!("functions in the manifest: {}", list(&available)))
@@ -361,7 +369,7 @@ fn select<'a>(
     };
     let mut selected = Vec::new();
     for artifact in candidates {
-        if artifact.format == "zip" {
+        if artifact.format == Format::Zip {
             selected.push(artifact);
         } else {
             shell.note(format!(
@@ -388,7 +396,7 @@ fn select<'a>(
 /// An extension that no function of the manifest attaches: shipped on its own (often to
 /// functions in other languages), so verify runs it against a stand-in function.
 fn is_standalone_extension(manifest: &Manifest, name: &str) -> bool {
-    let is_extension = |a: &ManifestArtifact| a.name == name && a.kind == "extension";
+    let is_extension = |a: &ManifestArtifact| a.name == name && a.kind == Role::Extension;
     manifest.artifacts.iter().any(is_extension)
         && !manifest
             .artifacts
@@ -475,15 +483,7 @@ fn prepare<'a>(
     manifest_path: &Path,
     checked: &mut BTreeSet<PathBuf>,
 ) -> Result<Prepared<'a>> {
-    let arch = Arch::parse(&artifact.arch).ok_or_else(|| {
-        Error::config(format!(
-            "function `{}` in `{}` has architecture `{}`, which Lambda does not have",
-            artifact.name,
-            manifest_path.display(),
-            artifact.arch
-        ))
-        .with_help("regenerate the manifest with `cargo lambda-pack`")
-    })?;
+    let arch = artifact.arch;
     let zip = confined(out_dir, manifest_path, artifact)?;
     check_sha256(artifact, &zip, checked)?;
     let mut layers = Vec::new();
@@ -604,7 +604,7 @@ struct RunSettings {
 #[derive(Debug, Serialize)]
 struct FunctionResult {
     name: String,
-    arch: String,
+    arch: Arch,
     passed: bool,
     expect: Option<ExpectReport>,
     report: Option<RunReport>,
@@ -654,7 +654,7 @@ struct JsonDocument<'a> {
 fn verify_function(function: &Prepared<'_>, settings: &RunSettings) -> FunctionResult {
     let mut result = FunctionResult {
         name: function.artifact.name.clone(),
-        arch: function.artifact.arch.clone(),
+        arch: function.artifact.arch,
         passed: false,
         expect: None,
         report: None,

@@ -1,0 +1,237 @@
+//! `manifest.json`, the schema every command reads and writes: what a pack wrote, with hashes.
+//!
+//! Schema 1: fields are added, never renamed or removed (the snapshot test in
+//! `manifest/tests.rs` pins the JSON of a full manifest). Kind, format, architecture and runtime
+//! are the enums the rest of the crate uses, so a reader never compares strings. One reader
+//! ([`Manifest::read`]), one writer ([`Manifest::to_json`], written atomically by the pack's
+//! transaction), and one view of an earlier run ([`Manifest::previous_zips`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metadata::Role;
+use crate::target::{Arch, Runtime};
+
+/// The manifest's file name inside the output directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const SCHEMA_VERSION: u32 = 1;
+/// The largest ZIP Lambda accepts inline (`ZipFile`): the API refuses requests over 69,905,067
+/// bytes, and base64 makes 3 bytes into 4, so 52,428,800 bytes (50 MiB) of ZIP fit. Larger
+/// artifacts have to go through S3.
+pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 52_428_800;
+
+/// How an artifact is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Zip,
+    Image,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Zip => "zip",
+            Format::Image => "image",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a ZIP reaches Lambda: inline in the API call, or through S3 when it is too large.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Upload {
+    Direct,
+    S3,
+}
+
+impl Upload {
+    /// The upload a ZIP of `size_zipped` bytes needs.
+    pub fn for_size(size_zipped: u64) -> Upload {
+        if size_zipped > MAX_DIRECT_UPLOAD_BYTES {
+            Upload::S3
+        } else {
+            Upload::Direct
+        }
+    }
+}
+
+/// `manifest.json`: every artifact this run wrote, with hashes. Documented in README.md.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub artifacts: Vec<ManifestArtifact>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestArtifact {
+    pub name: String,
+    pub package: String,
+    pub bin: Option<String>,
+    pub kind: Role,
+    pub format: Format,
+    pub arch: Arch,
+    pub runtime: Runtime,
+    /// The Rust target triple the binaries were built for.
+    pub target: String,
+    /// Relative to the manifest's directory, `/`-separated.
+    pub path: String,
+    /// Hex SHA-256 of the file.
+    pub sha256: String,
+    /// Base64 SHA-256 of the file, as Lambda reports `CodeSha256`.
+    pub code_sha256: String,
+    pub size_zipped: u64,
+    pub size_unzipped: u64,
+    /// Artifact names of the layers the function attaches, in order.
+    pub layers: Vec<String>,
+    /// The function plus its attached layers, unzipped (functions only): what Lambda limits to
+    /// 262,144,000 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_unzipped_with_layers: Option<u64>,
+    /// For layers and extensions: PublishLayerVersion's CompatibleArchitectures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatible_architectures: Option<Vec<Arch>>,
+    /// For layers and extensions: PublishLayerVersion's CompatibleRuntimes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatible_runtimes: Option<Vec<String>>,
+    /// For ZIPs: `direct` when Lambda accepts the file inline, `s3` when it is too large for that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Upload>,
+    /// glibc the binaries were linked against, when pinned (zig, gnu targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<String>,
+    /// For images: the Dockerfile, relative to the manifest's directory (`path` is its context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    /// For images: bytes of content the image adds to its base (bootstrap, includes, layers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<u64>,
+    /// For images: the command that builds it, to run in the manifest's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_command: Option<String>,
+    /// For ZIPs: hex SHA-256 of everything the archive is made from (entries' paths, modes and
+    /// contents, timestamp, writer); an unchanged value means an unchanged archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_sha256: Option<String>,
+    /// Binary-check findings that did not stop the run (warnings, and errors allowed by `allow`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Functions: their environment variables from the metadata (`env`), as written in
+    /// Cargo.toml, for verify and deploy.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The root directory of the Cargo workspace that produced the artifact. Several workspaces
+    /// may share one output directory (a shared `CARGO_TARGET_DIR`): a pack removes and `verify`
+    /// runs only its own workspace's entries. Absent in manifests written before it was added;
+    /// such entries count as the current workspace's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_root: Option<String>,
+}
+
+/// What an earlier run recorded about a ZIP (from its manifest), to skip unchanged work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousZip {
+    pub inputs_sha256: String,
+    pub sha256: String,
+    pub code_sha256: String,
+    pub size_zipped: u64,
+}
+
+/// Why [`Manifest::read`] found no manifest; each command words it for its own situation.
+#[derive(Debug)]
+pub enum ReadError {
+    Missing,
+    Io(std::io::Error),
+    Invalid(serde_json::Error),
+}
+
+impl Manifest {
+    /// Reads the manifest at `path`.
+    pub fn read(path: &Path) -> Result<Manifest, ReadError> {
+        let bytes = std::fs::read(path).map_err(|err| {
+            if err.kind() == std::io::ErrorKind::NotFound {
+                ReadError::Missing
+            } else {
+                ReadError::Io(err)
+            }
+        })?;
+        serde_json::from_slice(&bytes).map_err(ReadError::Invalid)
+    }
+
+    /// Reads the manifest of an earlier run in `out_dir`, if there is one. A manifest that cannot
+    /// be read is treated as absent (it will be replaced), except that its failure is returned for
+    /// a note.
+    pub fn read_previous(out_dir: &Path) -> Result<Option<Manifest>, String> {
+        let path = out_dir.join(MANIFEST_FILE);
+        match Manifest::read(&path) {
+            Ok(manifest) => Ok(Some(manifest)),
+            Err(ReadError::Missing) => Ok(None),
+            Err(ReadError::Io(err)) => Err(format!("could not read `{}`: {err}", path.display())),
+            Err(ReadError::Invalid(err)) => {
+                Err(format!("ignoring unreadable `{}`: {err}", path.display()))
+            }
+        }
+    }
+
+    /// The manifest's bytes, as written to `manifest.json` and printed with
+    /// `--message-format json`.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("the manifest always serializes");
+        text.push('\n');
+        text
+    }
+
+    /// This run's manifest followed by `kept`, entries of the previous manifest that are still on
+    /// disk and that this run neither replaced nor removed (other packages, other architectures,
+    /// other workspaces), ordered like a single run's: by architecture, then name.
+    pub fn merged_with(&self, kept: Vec<ManifestArtifact>) -> Manifest {
+        let mut artifacts = self.artifacts.clone();
+        artifacts.extend(
+            kept.into_iter()
+                .filter(|k| !self.artifacts.iter().any(|a| a.path == k.path)),
+        );
+        artifacts.sort_by_cached_key(|a| (a.arch, a.name.clone(), a.workspace_root.clone()));
+        Manifest {
+            schema_version: self.schema_version,
+            artifacts,
+        }
+    }
+
+    /// Whether `artifact` belongs to the workspace at `root` (entries without a recorded root
+    /// come from a version that did not record it, and count as the current workspace's).
+    pub fn belongs_to(artifact: &ManifestArtifact, root: &Path) -> bool {
+        artifact
+            .workspace_root
+            .as_deref()
+            .is_none_or(|recorded| Path::new(recorded) == root)
+    }
+
+    /// The previous run's view: what each ZIP of `artifacts` was made from, by path.
+    pub fn previous_zips(artifacts: &[ManifestArtifact]) -> BTreeMap<String, PreviousZip> {
+        artifacts
+            .iter()
+            .filter_map(|a| {
+                Some((
+                    a.path.clone(),
+                    PreviousZip {
+                        inputs_sha256: a.inputs_sha256.clone()?,
+                        sha256: a.sha256.clone(),
+                        code_sha256: a.code_sha256.clone(),
+                        size_zipped: a.size_zipped,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
