@@ -23,9 +23,7 @@ mod early;
 mod zig_checks;
 mod zig_env;
 
-pub use early::{
-    EarlyBuild, Environment, RECORD as EARLY_RECORD, record_candidates as early_record_candidates,
-};
+pub use early::{EarlyBuild, Environment, record_candidates as early_record_candidates};
 pub use zig_env::ZigEnvCache;
 
 /// Prefix of the target sub-directory of a glibc pin other than the default runtime's.

@@ -1,5 +1,5 @@
 //! Command-line types, mirroring cargo's flag names and help headings. No logic lives here:
-//! [`crate::settings`] turns these raw values into validated settings.
+//! The settings stage turns these raw values into validated settings.
 
 use std::path::PathBuf;
 

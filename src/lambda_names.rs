@@ -10,7 +10,7 @@ use crate::inspect::{Finding, Severity};
 use crate::metadata::Role;
 
 /// The finding's code, for `--allow` and `allow = [...]`.
-pub const INVALID_NAME: &str = "invalid-name";
+pub const INVALID_NAME: &str = crate::inspect::codes::INVALID_NAME;
 
 /// The longest name Lambda accepts for an artifact of `role`, and what Lambda calls it.
 fn rule(role: Role) -> (usize, &'static str) {

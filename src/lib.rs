@@ -7,11 +7,13 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod build;
+pub mod cache;
 pub mod cargo_lambda;
 pub mod cli;
 pub mod emit;
 pub mod error;
 pub mod facts;
+pub mod files;
 pub mod include;
 pub mod inspect;
 pub mod lambda_env;

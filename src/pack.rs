@@ -15,11 +15,6 @@ use crate::toolchain::{self, Linker};
 use crate::workspace::Workspace;
 use crate::{build, emit, facts, manifest_paths, plan, report, stdout_error, units};
 
-/// Where, under the target directory, the location of zig found by an earlier run is kept.
-const ZIG_CACHE: &str = "lambda-pack-cache/zig-path";
-/// Where, under the target directory, cargo-zigbuild's setup for each zig target is remembered.
-const ZIG_ENV_CACHE: &str = "lambda-pack-cache/zig-env.json";
-
 /// Whether a run writes artifacts or only shows what it would write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -70,7 +65,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     // Pick a Rust target and linker per architecture, then make sure they are installed.
     let zig = match options.compiler {
         cli::CompilerChoice::Cargo => None,
-        _ => toolchain::detect_zig(&options.target_dir(&workspace).join(ZIG_CACHE)),
+        _ => toolchain::detect_zig(&crate::cache::zig_path(&options.target_dir(&workspace))),
     };
     let architectures: BTreeSet<Arch> =
         units.iter().flat_map(|u| u.archs.iter().copied()).collect();
@@ -154,7 +149,8 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     // Build: one cargo invocation per Rust target.
     let requests = build::requests(&units, |arch| choices[&arch]);
     let mut built = build::Built::new();
-    let mut zig_env = build::ZigEnvCache::load(options.target_dir(&workspace).join(ZIG_ENV_CACHE));
+    let mut zig_env =
+        build::ZigEnvCache::load(crate::cache::zig_env(&options.target_dir(&workspace)));
     let mut context = build::BuildContext {
         workspace: &workspace,
         options,
@@ -163,7 +159,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         original_env: &original_env,
         early,
         remember_first: (mode == Mode::Pack)
-            .then(|| options.target_dir(&workspace).join(build::EARLY_RECORD)),
+            .then(|| crate::cache::early_build(&options.target_dir(&workspace))),
     };
     for request in &requests {
         let mut what: Vec<String> = request.bins.clone();
@@ -304,7 +300,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     // that describes it, with as little as possible in between (a kill there leaves a manifest
     // describing the previous version of a replaced artifact).
     emit::commit(pending)?;
-    emit::write_atomic(&manifest_path, merged_json.as_bytes())?;
+    crate::files::write_atomic(&manifest_path, merged_json.as_bytes())?;
     for cleaned in manifest_paths::remove_stale(&out_dir, &manifest_path, &stale)? {
         match cleaned {
             manifest_paths::Cleaned::Removed(path) => shell.status(

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::build::BuildRequest;
-use crate::emit::zip::ZipTimestamp;
+mod timestamp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::include::IncludedFile;
 use crate::inspect::{BinaryFacts, CheckTarget, Finding, Severity};
@@ -26,6 +26,7 @@ use crate::metadata::{PackageFormat, Role};
 use crate::target::{Arch, GlibcVersion, Runtime, RustTarget};
 use crate::toolchain::Linker;
 use crate::units::Unit;
+pub use timestamp::ZipTimestamp;
 
 /// The file name Lambda's OS-only runtimes execute.
 pub const BOOTSTRAP: &str = "bootstrap";

@@ -122,7 +122,7 @@ fn remembered_zig(cache: &Path) -> Option<std::path::PathBuf> {
 
 /// Best effort: a cache that cannot be written only costs the next run a Python start.
 fn remember_zig(cache: &Path, zig: &Path) {
-    let _ = crate::emit::write_atomic(cache, zig.as_os_str().as_encoded_bytes());
+    crate::cache::remember(cache, zig.as_os_str().as_encoded_bytes());
 }
 
 /// The zig binary shipped inside the `ziglang` Python package, if that package is installed.
@@ -145,7 +145,7 @@ fn ziglang_binary() -> Option<std::path::PathBuf> {
 pub struct RustToolchain {
     pub sysroot: PathBuf,
     /// The compiler binary itself (not a rustup proxy): its identity keys
-    /// [`crate::build::ZigEnvCache`].
+    /// the build's `ZigEnvCache`.
     pub rustc: PathBuf,
 }
 

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 const FORMAT: u32 = 1;
 
 /// Where, under a target directory, the first command of the last run is kept.
-pub const RECORD: &str = "lambda-pack-cache/early-build.json";
 
 /// A process environment.
 pub type Environment = BTreeMap<OsString, OsString>;
@@ -60,7 +59,7 @@ pub fn record_candidates(target_dir: Option<&Path>, manifest_path: Option<&Path>
         .find_map(std::env::var_os)
         .map(PathBuf::from);
     if let Some(dir) = target_dir.map(Path::to_path_buf).or(from_environment) {
-        return vec![current_dir.join(dir).join(RECORD)];
+        return vec![crate::cache::early_build(&current_dir.join(dir))];
     }
     let start = match manifest_path {
         Some(manifest) => current_dir
@@ -81,7 +80,7 @@ pub fn record_candidates(target_dir: Option<&Path>, manifest_path: Option<&Path>
         .ancestors()
         .find(|dir| declares_workspace(&dir.join("Cargo.toml")))
         .unwrap_or(package);
-    vec![root.join("target").join(RECORD)]
+    vec![crate::cache::early_build(&root.join("target"))]
 }
 
 /// Whether a Cargo.toml has a `[workspace]` table (read as text: a wrong answer only costs the
@@ -210,7 +209,7 @@ pub fn remember(path: &Path, record: Option<&Record>) {
     match record.map(serde_json::to_vec_pretty) {
         Some(Ok(bytes)) => {
             // Leaves an identical record alone.
-            let _ = crate::emit::write_atomic(path, &bytes);
+            crate::cache::remember(path, &bytes);
         }
         _ => {
             let _ = std::fs::remove_file(path);
@@ -238,28 +237,31 @@ mod tests {
         .unwrap();
 
         let record = |manifest: &str| record_candidates(None, Some(&root.join(manifest)));
-        assert_eq!(record("Cargo.toml"), vec![root.join("target").join(RECORD)]);
+        assert_eq!(
+            record("Cargo.toml"),
+            vec![crate::cache::early_build(&root.join("target"))]
+        );
         assert_eq!(
             record("a/Cargo.toml"),
-            vec![root.join("target").join(RECORD)]
+            vec![crate::cache::early_build(&root.join("target"))]
         );
         assert_eq!(
             record("tools/x/Cargo.toml"),
-            vec![root.join("tools/x/target").join(RECORD)]
+            vec![crate::cache::early_build(&root.join("tools/x/target"))]
         );
         assert_eq!(
             record_candidates(
                 Some(Path::new("/elsewhere/t")),
                 Some(&root.join("Cargo.toml"))
             ),
-            vec![PathBuf::from("/elsewhere/t").join(RECORD)]
+            vec![crate::cache::early_build(Path::new("/elsewhere/t"))]
         );
     }
 
     #[test]
     fn only_the_same_command_is_adopted() {
         let dir = tempfile::tempdir().unwrap();
-        let record = dir.path().join(RECORD);
+        let record = crate::cache::early_build(dir.path());
         let original: Environment = std::env::vars_os().collect();
         let mut command = Command::new("true");
         command

@@ -154,7 +154,7 @@ impl ZigEnvCache {
         self.file.format = FORMAT;
         // Temp file then rename: a concurrent reader sees the old file or the new one, never half.
         if let Ok(bytes) = serde_json::to_vec_pretty(&self.file) {
-            let _ = crate::emit::write_atomic(&self.path, &bytes);
+            crate::cache::remember(&self.path, &bytes);
         }
     }
 }

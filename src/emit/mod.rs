@@ -12,7 +12,7 @@ pub use record::manifest;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +21,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::files::{created_file_mode, hex, sha256_file};
 use crate::manifest::PreviousZip as Previous;
 use crate::plan::{DOCKERIGNORE, Entry, Format, Plan, PlannedArtifact};
 
@@ -317,62 +318,6 @@ fn context_digest(
     hasher.update(dockerfile.as_bytes());
     hasher.update(DOCKERIGNORE.as_bytes());
     Ok(hasher.finalize().into())
-}
-
-/// The mode a temporary file that becomes an artifact or a manifest is created with: 0666 less
-/// the umask (0644 under the usual 022), as `File::create` would make it, so that the renamed
-/// file is as readable as any other the user creates. tempfile's own default, 0600, would
-/// survive the rename and lock out a release step running as another user.
-fn created_file_mode() -> std::fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::Permissions::from_mode(0o666)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename; leaves an identical file alone.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if std::fs::read(path).ok().as_deref() == Some(bytes) {
-        return Ok(());
-    }
-    let parent = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, &e))?;
-    // `.<stem>.*.tmp` beside the file: the shape `remove_leftovers` cleans up after a killed run.
-    let stem = path
-        .file_stem()
-        .map_or_else(|| "file".into(), |stem| stem.to_string_lossy());
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{stem}."))
-        .suffix(".tmp")
-        .permissions(created_file_mode())
-        .tempfile_in(&parent)
-        .map_err(|e| Error::write(&parent, &e))?;
-    temp.write_all(bytes).map_err(|e| Error::write(path, &e))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| Error::write(path, &e))?;
-    temp.persist(path)
-        .map_err(|e| Error::write(path, &e.error))?;
-    Ok(())
-}
-
-pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hasher.finalize().into())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The lock file that serializes runs writing to one output directory.

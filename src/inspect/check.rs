@@ -79,7 +79,7 @@ pub mod codes {
     pub const UNEXPECTED_LIBC: &str = "unexpected-libc";
     pub const DEBUG_INFO: &str = "debug-info";
     /// Not about a binary: the artifact's name breaks Lambda's naming rules (`lambda_names`).
-    pub const INVALID_NAME: &str = crate::lambda_names::INVALID_NAME;
+    pub const INVALID_NAME: &str = "invalid-name";
 
     /// Every code, for validating `--allow` and `allow = [...]`.
     pub const ALL: [&str; 11] = [

@@ -7,13 +7,11 @@
 //! says whether any failed.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::env::Overrides;
 use super::expect::{self, ExpectReport};
@@ -548,7 +546,7 @@ fn check_sha256(
     if checked.contains(path) {
         return Ok(());
     }
-    let actual = sha256_hex(path).map_err(|err| {
+    let actual = crate::files::sha256_hex(path).map_err(|err| {
         Error::config(format!(
             "could not read {} `{}` ({}) at `{}`: {err}",
             artifact.kind,
@@ -568,24 +566,6 @@ fn check_sha256(
     }
     checked.insert(path.to_path_buf());
     Ok(())
-}
-
-fn sha256_hex(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 struct RunSettings {

@@ -1,0 +1,29 @@
+//! `lambda-pack-cache/` under the target directory: what one run remembers for the next (where zig
+//! is, cargo-zigbuild's setup per zig target, the first build command). The only owner of its
+//! paths; every entry is a hint the next run checks, so writing one is best effort.
+
+use std::path::{Path, PathBuf};
+
+/// The cache's directory under a target directory.
+const DIR: &str = "lambda-pack-cache";
+
+/// The location of zig found by an earlier run.
+pub fn zig_path(target_dir: &Path) -> PathBuf {
+    target_dir.join(DIR).join("zig-path")
+}
+
+/// cargo-zigbuild's setup for each zig target.
+pub fn zig_env(target_dir: &Path) -> PathBuf {
+    target_dir.join(DIR).join("zig-env.json")
+}
+
+/// The first build command of the last run, started early by the next one.
+pub fn early_build(target_dir: &Path) -> PathBuf {
+    target_dir.join(DIR).join("early-build.json")
+}
+
+/// Writes a cache entry whole (temp file then rename), leaving an identical one alone. A cache
+/// that cannot be written only costs the next run the work again, so failure is ignored.
+pub fn remember(path: &Path, bytes: &[u8]) {
+    let _ = crate::files::write_atomic(path, bytes);
+}

@@ -1,0 +1,159 @@
+//! The shape of `src/`: the top-level modules form no cycle (a module depends on another when any
+//! of its files names `crate::other`, in code or docs), no non-test source file is over 600
+//! lines, and `main.rs` stays a few lines. ARCHITECTURE.md draws the same map.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level module a file of `src/` belongs to (`None` for the crate roots).
+fn top_module(path: &Path) -> Option<String> {
+    let relative = path.strip_prefix(src()).unwrap();
+    let first = relative.components().next()?.as_os_str().to_str()?;
+    let name = first.strip_suffix(".rs").unwrap_or(first);
+    (!matches!(name, "lib" | "main")).then(|| name.to_string())
+}
+
+/// Every name that follows `crate::`, including each item of `crate::{a, b::c}`.
+fn crate_paths(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 1;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 1 => {
+                        names.insert(identifier(&item));
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+                if depth == 1 {
+                    item.push(c);
+                }
+            }
+            names.insert(identifier(&item));
+        } else {
+            names.insert(identifier(rest));
+        }
+    }
+    names
+}
+
+fn identifier(text: &str) -> String {
+    text.trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let modules: BTreeSet<String> = files.iter().filter_map(|f| top_module(f)).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = modules
+        .iter()
+        .map(|m| (m.clone(), BTreeSet::new()))
+        .collect();
+    for file in &files {
+        let Some(module) = top_module(file) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        for name in crate_paths(&text) {
+            if name != module && modules.contains(&name) {
+                graph.get_mut(&module).unwrap().insert(name);
+            }
+        }
+    }
+    graph
+}
+
+/// A cycle through `node`, if the depth-first search from it finds one.
+fn find_cycle(
+    graph: &BTreeMap<String, BTreeSet<String>>,
+    node: &str,
+    path: &mut Vec<String>,
+    done: &mut BTreeSet<String>,
+) -> Option<Vec<String>> {
+    if let Some(at) = path.iter().position(|n| n == node) {
+        let mut cycle = path[at..].to_vec();
+        cycle.push(node.to_string());
+        return Some(cycle);
+    }
+    if done.contains(node) {
+        return None;
+    }
+    path.push(node.to_string());
+    for next in &graph[node] {
+        if let Some(cycle) = find_cycle(graph, next, path, done) {
+            return Some(cycle);
+        }
+    }
+    path.pop();
+    done.insert(node.to_string());
+    None
+}
+
+#[test]
+fn top_level_modules_form_no_cycle() {
+    let graph = module_graph();
+    assert!(graph.len() > 10, "the graph was read: {graph:?}");
+    assert!(graph["plan"].contains("manifest"), "{graph:?}");
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        if let Some(cycle) = find_cycle(&graph, node, &mut Vec::new(), &mut done) {
+            let map: Vec<String> = graph
+                .iter()
+                .map(|(m, deps)| format!("{m} -> {}", Vec::from_iter(deps.clone()).join(" ")))
+                .collect();
+            panic!(
+                "module cycle: {}\n\nthe map:\n{}",
+                cycle.join(" -> "),
+                map.join("\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn the_cycle_finder_finds_a_cycle() {
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("a", vec!["b"]),
+        ("b", vec!["c"]),
+        ("c", vec!["a"]),
+        ("d", vec![]),
+    ]
+    .into_iter()
+    .map(|(m, deps)| (m.into(), deps.into_iter().map(String::from).collect()))
+    .collect();
+    let cycle = find_cycle(&graph, "a", &mut Vec::new(), &mut BTreeSet::new()).unwrap();
+    assert_eq!(cycle, ["a", "b", "c", "a"]);
+    assert_eq!(
+        crate_paths("use crate::{x::{A, B}, y, z::C};\n/// [`crate::w::f`]"),
+        ["w", "x", "y", "z"].map(String::from).into()
+    );
+}
