@@ -35,10 +35,13 @@ mod extract;
 mod input_file;
 mod lifecycle;
 mod namespace;
+mod prepare;
 #[cfg(test)]
 mod protocol_tests;
+mod render;
 mod report;
 mod sandbox;
+mod select;
 mod show;
 mod shutdown;
 mod state;
@@ -194,5 +197,24 @@ impl VerifyError {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// Sorts a failure to set up or start a run: an artifact at fault fails verification; a missing
+/// emulator is a missing tool; anything else is this machine's problem.
+impl From<VerifyError> for crate::error::Error {
+    fn from(error: VerifyError) -> Self {
+        use crate::error::ErrorKind;
+        let kind = match &error {
+            VerifyError::BadZip { .. }
+            | VerifyError::UnsafeEntry { .. }
+            | VerifyError::CompressionRatio { .. }
+            | VerifyError::TooLarge { .. } => ErrorKind::VerifyFailed,
+            VerifyError::EmulatorMissing { .. } => ErrorKind::ToolchainMissing,
+            VerifyError::Io { .. } | VerifyError::MissingDir { .. } | VerifyError::Server(_) => {
+                ErrorKind::Internal
+            }
+        };
+        crate::error::Error::new(kind, error.to_string())
     }
 }

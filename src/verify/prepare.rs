@@ -1,0 +1,133 @@
+//! Before anything runs: each selected function's ZIP and its layers' ZIPs found through the
+//! manifest, confined to the output directory and checked against their recorded SHA-256.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::select::is_function;
+use crate::error::{Error, Result};
+use crate::manifest::{Manifest, ManifestArtifact};
+use crate::target::Arch;
+
+/// A function with its ZIP and its layers' ZIPs, in merge order, all checked against the
+/// manifest.
+pub(super) struct Prepared<'a> {
+    pub(super) artifact: &'a ManifestArtifact,
+    pub(super) arch: Arch,
+    pub(super) zip: PathBuf,
+    pub(super) layers: Vec<PathBuf>,
+    /// An extension no function attaches, run against a stand-in function.
+    pub(super) standalone: bool,
+}
+
+impl Prepared<'_> {
+    pub(super) fn describe(&self) -> String {
+        let mut parts = vec![self.arch.to_string()];
+        match self.layers.len() {
+            0 => {}
+            1 => parts.push("1 layer".into()),
+            n => parts.push(format!("{n} layers")),
+        }
+        if self.standalone {
+            parts.push("extension, stand-in function".into());
+        }
+        if Arch::host() != Some(self.arch) {
+            parts.push("qemu".into());
+        }
+        format!("{} ({})", self.artifact.name, parts.join(", "))
+    }
+}
+
+pub(super) fn prepare<'a>(
+    artifact: &'a ManifestArtifact,
+    manifest: &'a Manifest,
+    out_dir: &Path,
+    manifest_path: &Path,
+    checked: &mut BTreeSet<PathBuf>,
+) -> Result<Prepared<'a>> {
+    let arch = artifact.arch;
+    let zip = confined(out_dir, manifest_path, artifact)?;
+    check_sha256(artifact, &zip, checked)?;
+    let mut layers = Vec::new();
+    for name in &artifact.layers {
+        let attachable =
+            |a: &&ManifestArtifact| &a.name == name && a.arch == artifact.arch && !is_function(a);
+        // The function's own workspace's layer first, when several workspaces share the manifest.
+        let layer = manifest
+            .artifacts
+            .iter()
+            .filter(attachable)
+            .find(|a| a.workspace_root == artifact.workspace_root)
+            .or_else(|| manifest.artifacts.iter().find(attachable))
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "function `{}` ({}) attaches `{name}`, but `{}` has no {} layer or extension `{name}`",
+                    artifact.name,
+                    artifact.arch,
+                    manifest_path.display(),
+                    artifact.arch
+                ))
+                .with_help("pack the workspace again so the manifest lists every attached layer (or pass --build)")
+            })?;
+        let path = confined(out_dir, manifest_path, layer)?;
+        check_sha256(layer, &path, checked)?;
+        layers.push(path);
+    }
+    Ok(Prepared {
+        artifact,
+        arch,
+        zip,
+        layers,
+        standalone: !is_function(artifact),
+    })
+}
+
+/// The artifact's file, its manifest path read through [`crate::manifest_paths::resolve`]: an
+/// entry whose path leaves the output directory is never read, whatever its hash.
+fn confined(out_dir: &Path, manifest_path: &Path, artifact: &ManifestArtifact) -> Result<PathBuf> {
+    crate::manifest_paths::resolve(out_dir, &artifact.path).map_err(|refused| {
+        Error::config(format!(
+            "{} `{}` ({}) in `{}` has path `{}`, which verify refuses: {refused}",
+            artifact.kind,
+            artifact.name,
+            artifact.arch,
+            manifest_path.display(),
+            artifact.path
+        ))
+        .with_help(
+            "verify reads artifacts only from inside the manifest's directory; pack again \
+             (`cargo lambda-pack`, or pass --build) to rewrite the manifest",
+        )
+    })
+}
+
+/// The file must still be the one the manifest describes.
+fn check_sha256(
+    artifact: &ManifestArtifact,
+    path: &Path,
+    checked: &mut BTreeSet<PathBuf>,
+) -> Result<()> {
+    if checked.contains(path) {
+        return Ok(());
+    }
+    let actual = crate::files::sha256_hex(path).map_err(|err| {
+        Error::config(format!(
+            "could not read {} `{}` ({}) at `{}`: {err}",
+            artifact.kind,
+            artifact.name,
+            artifact.arch,
+            path.display()
+        ))
+        .with_help("pack again (`cargo lambda-pack`, or pass --build) to write it")
+    })?;
+    if !actual.eq_ignore_ascii_case(&artifact.sha256) {
+        return Err(Error::config(format!(
+            "`{}` changed since it was packed: its SHA-256 is {actual}, the manifest says {}",
+            path.display(),
+            artifact.sha256
+        ))
+        .with_help("re-run the pack (`cargo lambda-pack`, or pass --build) so the manifest and the artifacts agree"));
+    }
+    checked.insert(path.to_path_buf());
+    Ok(())
+}
