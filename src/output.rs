@@ -199,3 +199,12 @@ impl Drop for Progress<'_> {
         self.finish();
     }
 }
+
+/// The error for a failed write of data to stdout.
+pub fn stdout_error(err: std::io::Error) -> Error {
+    crate::error::Error::new(
+        crate::error::ErrorKind::WriteFailed,
+        format!("could not write to stdout: {err}"),
+    )
+    .with_help("check the pipe or file stdout is redirected to")
+}

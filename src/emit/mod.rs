@@ -6,9 +6,11 @@
 //! an artifact whose bytes did not change is left untouched (same bytes, same mtime).
 
 mod record;
+mod transaction;
 pub mod zip;
 
 pub use record::manifest;
+pub use transaction::{CarriedOut, carry_out};
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -1,19 +1,25 @@
-//! The pack pipeline: settings → workspace → toolchain → build → facts → plan → emit → report.
-//! Orchestration only: each step is a call into the module that owns it.
+//! `cargo lambda-pack` (and, up to the plan, `cargo lambda-pack plan`): a short sequence of named
+//! stages, each a call into the module that owns it: settings → workspace → toolchain → build →
+//! facts → plan, then emit's one transaction and the report.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::build::{BuildRequest, Built, EarlyBuild, Environment};
 use crate::cli::{self, MessageFormat};
+use crate::emit::CarriedOut;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{MANIFEST_FILE, MAX_DIRECT_UPLOAD_BYTES, Manifest, ManifestArtifact, Upload};
-use crate::output::Shell;
-use crate::plan::PlanInputs;
+use crate::output::{Shell, stdout_error};
+use crate::plan::{Plan, PlanInputs};
 use crate::settings::Options;
-use crate::target::{self, Arch};
-use crate::toolchain::{self, Linker};
+use crate::target::{self, Arch, RustTarget};
+use crate::toolchain::{self, Linker, RustToolchain};
+use crate::units::{Resolved, Unit};
 use crate::workspace::Workspace;
-use crate::{build, emit, facts, manifest_paths, plan, report, stdout_error, units};
+use crate::{build, emit, facts, manifest_paths, plan, report};
 
 /// Whether a run writes artifacts or only shows what it would write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,28 +28,106 @@ pub enum Mode {
     Plan,
 }
 
-pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
+/// Everything up to the plan, shared by `pack` and `plan` so that the plan shown is the plan
+/// carried out.
+pub struct Planned {
+    pub plan: Plan,
+    pub out_dir: PathBuf,
+    workspace_root: PathBuf,
+    /// The previous manifest's entries whose paths are safe to use.
+    trusted: Vec<ManifestArtifact>,
+    started: Instant,
+    /// The output directory's lock (a pack only), held until the run ends.
+    _lock: Option<File>,
+}
+
+type Choices = BTreeMap<Arch, (RustTarget, Linker)>;
+
+/// `cargo lambda-pack`: plan, then carry the plan out and report it.
+pub fn run(options: &Options, shell: &Shell) -> Result<()> {
+    let planned = plan_run(options, shell, Mode::Pack)?;
+    check_findings(&planned.plan)?;
+    let carried = carry_out(&planned, shell)?;
+    report_run(&planned, &carried, options, shell)
+}
+
+/// The stages up to the plan. A pack also starts last run's first build early and takes the
+/// output directory's lock; a plan writes nothing.
+pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned> {
     let started = Instant::now();
-    let original_env: build::Environment = std::env::vars_os().collect();
-    // The previous run's first build, started now so that it checks freshness while the
-    // workspace is read; adopted by the first build below only if it is the very same command.
-    let mut early = match mode {
-        Mode::Pack => build::EarlyBuild::start(
+    let original_env: Environment = std::env::vars_os().collect();
+    let mut early = start_early_build(options, mode, &original_env);
+    let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
+    let resolved = resolve_units(&workspace, options, shell)?;
+    let (choices, rust) =
+        choose_toolchains(options, &workspace, &resolved.units, shell, &mut early)?;
+    let out_dir = options.out_dir(&workspace);
+    let lock = lock_output(&out_dir, mode, shell)?;
+    let requests = build::requests(&resolved.units, |arch| choices[&arch]);
+    let context = build::BuildContext {
+        workspace: &workspace,
+        options,
+        rustc: &rust.rustc,
+        zig_env: &mut build::ZigEnvCache::load(crate::cache::zig_env(
+            &options.target_dir(&workspace),
+        )),
+        original_env: &original_env,
+        early,
+        remember_first: (mode == Mode::Pack)
+            .then(|| crate::cache::early_build(&options.target_dir(&workspace))),
+    };
+    let built = build_all(&requests, context, shell)?;
+    let facts = facts::gather(
+        &resolved.units,
+        &built,
+        &choices,
+        &requests,
+        &workspace,
+        shell,
+    )?;
+    let screened = screen_previous(options, &out_dir, &workspace, &resolved.units, shell);
+    let inputs = PlanInputs {
+        units: facts,
+        builds: requests,
+        source_date_epoch: options.source_date_epoch,
+        previous: screened.candidates,
+        selected_packages: resolved.packages,
+        workspace_packages: workspace.members.iter().map(|p| p.name.clone()).collect(),
+    };
+    let plan = plan_stage(&inputs, shell)?;
+    Ok(Planned {
+        plan,
+        out_dir,
+        workspace_root: workspace.root,
+        trusted: screened.trusted,
+        started,
+        _lock: lock,
+    })
+}
+
+/// The previous run's first build, started now so that it checks freshness while the workspace
+/// is read; adopted by the first build below only if it is the very same command.
+fn start_early_build(options: &Options, mode: Mode, env: &Environment) -> Option<EarlyBuild> {
+    match mode {
+        Mode::Pack => EarlyBuild::start(
             &build::early_record_candidates(
                 options.target_dir.as_deref(),
                 options.manifest_path.as_deref(),
             ),
-            &original_env,
+            env,
         ),
         Mode::Plan => None,
-    };
-    let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
+    }
+}
+
+/// The selected packages' units, with the settings' warnings and the notes on cargo-lambda
+/// settings that are not honoured (so that none is ignored silently).
+fn resolve_units(workspace: &Workspace, options: &Options, shell: &Shell) -> Result<Resolved> {
     let selected = workspace.select(&options.selection)?;
-    let resolved = units::resolve_units(&workspace, &selected, options)?;
+    let resolved = crate::units::resolve_units(workspace, &selected, options)?;
     for warning in &resolved.warnings {
         shell.warn(warning);
     }
-    // cargo-lambda settings that are not honoured, so that none is ignored silently.
     let packed: Vec<&crate::workspace::Package> = workspace
         .members
         .iter()
@@ -57,19 +141,27 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     ) {
         shell.note(note);
     }
-    let units = resolved.units;
-    if units.is_empty() {
-        return Err(nothing_to_pack(&workspace, &selected));
+    if resolved.units.is_empty() {
+        return Err(nothing_to_pack(workspace, &selected));
     }
+    Ok(resolved)
+}
 
-    // Pick a Rust target and linker per architecture, then make sure they are installed.
+/// A Rust target and linker per architecture, installed.
+fn choose_toolchains(
+    options: &Options,
+    workspace: &Workspace,
+    units: &[Unit],
+    shell: &Shell,
+    early: &mut Option<EarlyBuild>,
+) -> Result<(Choices, RustToolchain)> {
     let zig = match options.compiler {
         cli::CompilerChoice::Cargo => None,
         _ => toolchain::detect_zig(&crate::cache::zig_path(&options.target_dir(&workspace))),
     };
     let architectures: BTreeSet<Arch> =
         units.iter().flat_map(|u| u.archs.iter().copied()).collect();
-    let mut choices = BTreeMap::new();
+    let mut choices = Choices::new();
     for arch in architectures {
         let choice = toolchain::choose(
             arch,
@@ -96,7 +188,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             options.network_forbidden(),
         )? {
             // It started without this target's standard library: let it finish, unused.
-            early = None;
+            *early = None;
             shell.note(format!(
                 "installed the Rust standard library for `{target}` (rustup target add {target})"
             ));
@@ -124,44 +216,36 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             }
         }
     }
+    Ok((choices, rust))
+}
 
-    // One run at a time per output directory: a second one waits here, before building.
-    let out_dir = options.out_dir(&workspace);
-    let _lock = match mode {
-        Mode::Pack => {
-            let lock = emit::lock_out_dir(&out_dir, || {
-                shell.status(
-                    "Blocking",
-                    format!("waiting for file lock on {}", out_dir.display()),
-                )
-            })?;
-            let removed = emit::remove_leftovers(&out_dir)?;
-            if removed > 0 {
-                shell.verbose(|| {
-                    format!("removed {removed} temporary file(s) left by an interrupted run")
-                });
-            }
-            Some(lock)
-        }
-        Mode::Plan => None,
-    };
+/// One run at a time per output directory: a second pack waits here, before building, and
+/// clears what an interrupted run left.
+fn lock_output(out_dir: &std::path::Path, mode: Mode, shell: &Shell) -> Result<Option<File>> {
+    if mode == Mode::Plan {
+        return Ok(None);
+    }
+    let lock = emit::lock_out_dir(out_dir, || {
+        shell.status(
+            "Blocking",
+            format!("waiting for file lock on {}", out_dir.display()),
+        )
+    })?;
+    let removed = emit::remove_leftovers(out_dir)?;
+    if removed > 0 {
+        shell.verbose(|| format!("removed {removed} temporary file(s) left by an interrupted run"));
+    }
+    Ok(Some(lock))
+}
 
-    // Build: one cargo invocation per Rust target.
-    let requests = build::requests(&units, |arch| choices[&arch]);
-    let mut built = build::Built::new();
-    let mut zig_env =
-        build::ZigEnvCache::load(crate::cache::zig_env(&options.target_dir(&workspace)));
-    let mut context = build::BuildContext {
-        workspace: &workspace,
-        options,
-        rustc: &rust.rustc,
-        zig_env: &mut zig_env,
-        original_env: &original_env,
-        early,
-        remember_first: (mode == Mode::Pack)
-            .then(|| crate::cache::early_build(&options.target_dir(&workspace))),
-    };
-    for request in &requests {
+/// One cargo invocation per Rust target.
+fn build_all(
+    requests: &[BuildRequest],
+    mut context: build::BuildContext<'_>,
+    shell: &Shell,
+) -> Result<Built> {
+    let mut built = Built::new();
+    for request in requests {
         let mut what: Vec<String> = request.bins.clone();
         what.extend(request.cdylibs.iter().map(|c| format!("lib{c}")));
         shell.status(
@@ -183,23 +267,30 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             );
         }
     }
+    Ok(built)
+}
 
-    let facts = facts::gather(&units, &built, &choices, &requests, &workspace, shell)?;
-
+/// The previous manifest's entries, screened: only safe paths are trusted, and with --arch or
+/// --target another architecture's artifacts of the same packages are not this run's to remove.
+fn screen_previous(
+    options: &Options,
+    out_dir: &std::path::Path,
+    workspace: &Workspace,
+    units: &[Unit],
+    shell: &Shell,
+) -> manifest_paths::Screened {
     let manifest_path = out_dir.join(MANIFEST_FILE);
-    let previous = match Manifest::read_previous(&out_dir) {
+    let previous = match Manifest::read_previous(out_dir) {
         Ok(previous) => previous,
         Err(note) => {
             shell.note(note);
             None
         }
     };
-    // With --arch or --target, this run builds one architecture: another architecture's
-    // artifacts of the same packages are not this run's to remove.
     let covered: Option<BTreeSet<Arch>> = (options.arch.is_some() || options.target.is_some())
         .then(|| units.iter().flat_map(|u| u.archs.iter().copied()).collect());
     let screened = manifest_paths::screen(
-        &out_dir,
+        out_dir,
         &manifest_path,
         previous.map(|m| m.artifacts).unwrap_or_default(),
         &workspace.root,
@@ -208,16 +299,12 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     for warning in &screened.warnings {
         shell.warn(warning);
     }
-    let previous_inputs = Manifest::previous_zips(&screened.trusted);
-    let inputs = PlanInputs {
-        units: facts,
-        builds: requests,
-        source_date_epoch: options.source_date_epoch,
-        previous: screened.candidates,
-        selected_packages: resolved.packages,
-        workspace_packages: workspace.members.iter().map(|p| p.name.clone()).collect(),
-    };
-    let plan = plan::plan(&inputs)?;
+    screened
+}
+
+/// The plan, with its warnings and the findings that do not stop the run.
+fn plan_stage(inputs: &PlanInputs, shell: &Shell) -> Result<Plan> {
+    let plan = plan::plan(inputs)?;
     for warning in &plan.warnings {
         shell.warn(warning);
     }
@@ -226,82 +313,61 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             shell.warn(plan::finding_line(artifact, finding));
         }
     }
+    Ok(plan)
+}
 
-    if mode == Mode::Plan {
-        if options.message_format == MessageFormat::Json {
-            let json = serde_json::to_string_pretty(&plan).expect("the plan always serializes");
-            shell.print_data(&json).map_err(stdout_error)?;
-        } else {
-            shell.print_block(&report::plan_listing(&plan, &out_dir));
-        }
-        check_findings(&plan)?;
-        shell.status(
-            "Planned",
-            format!("{} artifact(s); nothing was written", plan.artifacts.len()),
-        );
-        return Ok(());
-    }
-    check_findings(&plan)?;
-
+/// Emit's transaction, with a status line per artifact.
+fn carry_out(planned: &Planned, shell: &Shell) -> Result<CarriedOut> {
+    let plan = &planned.plan;
     let progress = shell.progress("Packing");
     let total = plan.artifacts.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     progress.set_message(format!("0/{total} artifacts"));
-    let emitted = emit::emit(&plan, &out_dir, &previous_inputs, |artifact, emitted| {
-        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        progress.set_message(format!(
-            "{finished}/{total} artifacts, last: {}",
-            artifact.name
-        ));
-        let size = match artifact.format {
-            plan::Format::Zip => plan::human_bytes(emitted.size_zipped),
-            plan::Format::Image => {
+    let carried = emit::carry_out(
+        plan,
+        &planned.out_dir,
+        &planned.trusted,
+        &planned.workspace_root,
+        |artifact, emitted| {
+            let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress.set_message(format!(
+                "{finished}/{total} artifacts, last: {}",
+                artifact.name
+            ));
+            let size = match artifact.format {
+                plan::Format::Zip => plan::human_bytes(emitted.size_zipped),
+                plan::Format::Image => {
+                    format!(
+                        "image context of {}",
+                        plan::human_bytes(artifact.size_unzipped)
+                    )
+                }
+            };
+            shell.status(
+                if emitted.unchanged { "Fresh" } else { "Packed" },
                 format!(
-                    "image context of {}",
-                    plan::human_bytes(artifact.size_unzipped)
-                )
-            }
-        };
-        shell.status(
-            if emitted.unchanged { "Fresh" } else { "Packed" },
-            format!(
-                "{} {} ({}, {size})",
-                artifact.kind.name(),
-                artifact.name,
-                artifact.arch
-            ),
-        );
-    })?;
+                    "{} {} ({}, {size})",
+                    artifact.kind.name(),
+                    artifact.name,
+                    artifact.arch
+                ),
+            );
+        },
+    );
     progress.finish();
-    let (pending, emitted) = (emitted.pending, emitted.emitted);
-    let manifest = emit::manifest(&plan, &emitted, &workspace.root);
-    let stale: Vec<&ManifestArtifact> = screened
-        .trusted
-        .iter()
-        .filter(|a| plan.stale.contains(&a.path))
-        .collect();
-    // Entries this run neither wrote nor removed (other packages, architectures or workspaces)
-    // stay listed while their artifact is still there.
-    let kept: Vec<ManifestArtifact> = screened
-        .trusted
-        .iter()
-        .filter(|a| !plan.stale.contains(&a.path))
-        .filter(|a| {
-            matches!(
-                manifest_paths::removable(&out_dir, a),
-                Ok(manifest_paths::Removable::File(_) | manifest_paths::Removable::Context(_))
-            )
-        })
-        .cloned()
-        .collect();
-    let merged = manifest.merged_with(kept);
-    let merged_json = merged.to_json();
-    // Everything is written and the manifest is ready; now swap it all in, then the manifest
-    // that describes it, with as little as possible in between (a kill there leaves a manifest
-    // describing the previous version of a replaced artifact).
-    emit::commit(pending)?;
-    crate::files::write_atomic(&manifest_path, merged_json.as_bytes())?;
-    for cleaned in manifest_paths::remove_stale(&out_dir, &manifest_path, &stale)? {
+    carried
+}
+
+/// What the pack did: removals, S3-sized ZIPs, the summary table, and the manifest on stdout
+/// with `--message-format json`.
+fn report_run(
+    planned: &Planned,
+    carried: &CarriedOut,
+    options: &Options,
+    shell: &Shell,
+) -> Result<()> {
+    let out_dir = &planned.out_dir;
+    for cleaned in &carried.cleaned {
         match cleaned {
             manifest_paths::Cleaned::Removed(path) => shell.status(
                 "Removed",
@@ -310,6 +376,7 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
             manifest_paths::Cleaned::Refused(warning) => shell.warn(warning),
         }
     }
+    let manifest = &carried.manifest;
     for artifact in manifest
         .artifacts
         .iter()
@@ -328,19 +395,21 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         format!(
             "{} artifact(s) in {:.1}s; manifest: {}",
             manifest.artifacts.len(),
-            started.elapsed().as_secs_f64(),
-            manifest_path.display()
+            planned.started.elapsed().as_secs_f64(),
+            out_dir.join(MANIFEST_FILE).display()
         ),
     );
-    shell.print_block(&report::summary_table(&manifest, &out_dir));
+    shell.print_block(&report::summary_table(manifest, out_dir));
     if options.message_format == MessageFormat::Json {
-        shell.print_data(&merged_json).map_err(stdout_error)?;
+        shell
+            .print_data(&carried.merged_json)
+            .map_err(stdout_error)?;
     }
     Ok(())
 }
 
 /// Errors among the binary checks stop the run before anything is written.
-fn check_findings(plan: &plan::Plan) -> Result<()> {
+pub fn check_findings(plan: &Plan) -> Result<()> {
     let blocking: Vec<String> = plan
         .blocking_findings()
         .map(|(artifact, finding)| plan::finding_line(artifact, finding))

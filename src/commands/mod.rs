@@ -1,0 +1,6 @@
+//! One file per subcommand, each returning a `Result`; `lib.rs` turns an error into its exit code.
+
+pub mod inspect;
+pub mod pack;
+pub mod plan;
+pub mod verify;

@@ -1,0 +1,25 @@
+//! `cargo lambda-pack plan`: the pack's stages up to the plan, printed; nothing is written.
+
+use super::pack::{Mode, check_findings, plan_run};
+use crate::cli::MessageFormat;
+use crate::error::Result;
+use crate::output::{Shell, stdout_error};
+use crate::report;
+use crate::settings::Options;
+
+pub fn run(options: &Options, shell: &Shell) -> Result<()> {
+    let planned = plan_run(options, shell, Mode::Plan)?;
+    let plan = &planned.plan;
+    if options.message_format == MessageFormat::Json {
+        let json = serde_json::to_string_pretty(plan).expect("the plan always serializes");
+        shell.print_data(&json).map_err(stdout_error)?;
+    } else {
+        shell.print_block(&report::plan_listing(plan, &planned.out_dir));
+    }
+    check_findings(plan)?;
+    shell.status(
+        "Planned",
+        format!("{} artifact(s); nothing was written", plan.artifacts.len()),
+    );
+    Ok(())
+}
