@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+const MAX_LINES: usize = 600;
+
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
@@ -156,4 +158,24 @@ fn the_cycle_finder_finds_a_cycle() {
         crate_paths("use crate::{x::{A, B}, y, z::C};\n/// [`crate::w::f`]"),
         ["w", "x", "y", "z"].map(String::from).into()
     );
+}
+#[test]
+fn no_source_file_is_over_600_lines_and_main_is_a_few() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut long = Vec::new();
+    for file in &files {
+        // Unit-test files (`tests.rs`, `*_tests.rs`) are tests, not source.
+        let name = file.file_name().unwrap().to_str().unwrap();
+        if name == "tests.rs" || name.ends_with("_tests.rs") {
+            continue;
+        }
+        let lines = std::fs::read_to_string(file).unwrap().lines().count();
+        if lines > MAX_LINES {
+            long.push(format!("{} ({lines} lines)", file.display()));
+        }
+    }
+    assert!(long.is_empty(), "over {MAX_LINES} lines: {long:?}");
+    let main = std::fs::read_to_string(src().join("main.rs")).unwrap();
+    assert!(main.lines().count() <= 20, "main.rs:\n{main}");
 }
