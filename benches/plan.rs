@@ -9,14 +9,14 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use cargo_lambda_pack::build::BuildRequest;
-use cargo_lambda_pack::include::IncludedFile;
-use cargo_lambda_pack::inspect::{BinaryFacts, ByteOrder, ElfKind, Linkage};
-use cargo_lambda_pack::metadata::{IncludeSpec, PackageFormat, Role};
-use cargo_lambda_pack::plan::{BinaryInput, PlanInputs, UnitFacts, plan};
-use cargo_lambda_pack::target::{Arch, GlibcVersion, Libc, Runtime, RustTarget};
-use cargo_lambda_pack::toolchain::Linker;
-use cargo_lambda_pack::units::Unit;
+use cargo_lambda_pack::BuildRequest;
+use cargo_lambda_pack::IncludedFile;
+use cargo_lambda_pack::Linker;
+use cargo_lambda_pack::Unit;
+use cargo_lambda_pack::{Arch, GlibcVersion, Libc, Runtime, RustTarget};
+use cargo_lambda_pack::{BinaryFacts, ByteOrder, ElfKind, Linkage};
+use cargo_lambda_pack::{BinaryInput, PlanInputs, UnitFacts, plan};
+use cargo_lambda_pack::{IncludeSpec, PackageFormat, Role};
 use divan::Bencher;
 
 const GLIBC: GlibcVersion = GlibcVersion {

@@ -22,8 +22,8 @@ use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use cargo_lambda_pack::emit::zip::{ZipTimestamp, write_zip};
-use cargo_lambda_pack::plan::{BOOTSTRAP, Entry, MODE_EXECUTABLE};
+use cargo_lambda_pack::{BOOTSTRAP, Entry, MODE_EXECUTABLE};
+use cargo_lambda_pack::{ZipTimestamp, write_zip};
 use divan::Bencher;
 use divan::counter::BytesCount;
 

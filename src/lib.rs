@@ -7,32 +7,53 @@
 //! ARCHITECTURE.md has the module map.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod build;
-pub mod cache;
-pub mod cargo_lambda;
-pub mod cli;
+mod build;
+mod cache;
+mod cargo_lambda;
+mod cli;
 mod commands;
-pub mod emit;
-pub mod error;
-pub mod facts;
-pub mod files;
-pub mod include;
-pub mod inspect;
-pub mod lambda_env;
-pub mod lambda_names;
-pub mod libs;
-pub mod manifest;
-pub mod manifest_paths;
-pub mod metadata;
-pub mod output;
-pub mod plan;
-pub mod report;
-pub mod settings;
-pub mod target;
-pub mod toolchain;
-pub mod units;
-pub mod verify;
-pub mod workspace;
+mod emit;
+mod error;
+mod facts;
+mod files;
+mod include;
+mod inspect;
+mod lambda_env;
+mod lambda_names;
+mod libs;
+mod manifest;
+mod manifest_paths;
+mod metadata;
+mod output;
+mod plan;
+mod report;
+mod settings;
+mod target;
+mod toolchain;
+mod units;
+mod verify;
+mod workspace;
+
+// The few items the benches, fuzz targets and integration tests drive directly; everything else
+// is crate-private, so the compiler reports what nothing uses.
+pub use build::{BuildRequest, parse_messages};
+pub use cli::parse_from;
+pub use emit::zip::{ZipTimestamp, write_zip};
+pub use include::IncludedFile;
+pub use inspect::{
+    BinaryFacts, ByteOrder, CheckTarget, ElfKind, Finding, InspectError, Linkage, Severity,
+    check_binary, inspect_bytes, inspect_file,
+};
+pub use libs::{BundledLibrary, SearchPath, bundle};
+pub use metadata::{IncludeSpec, PackageFormat, Role, parse_package, parse_workspace};
+pub use plan::{BOOTSTRAP, BinaryInput, Entry, MODE_EXECUTABLE, PlanInputs, UnitFacts, plan};
+pub use target::{Arch, GlibcVersion, Libc, Runtime, RustTarget};
+pub use toolchain::Linker;
+pub use units::Unit;
+pub use verify::{
+    FunctionRun, InvokeOutcome, NamespaceMode, RunReport, ShutdownStatus, VerifyError, extract_zip,
+    run_function,
+};
 
 use cli::{CargoCli, Command, PackArgs};
 use error::{Error, Result};

@@ -5,7 +5,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    let cli = match cargo_lambda_pack::cli::parse_from(std::env::args_os()) {
+    let cli = match cargo_lambda_pack::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };

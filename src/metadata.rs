@@ -535,6 +535,6 @@ fn describe(value: &Value) -> &'static str {
 }
 
 mod lambda_keys;
-pub use lambda_keys::{LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES};
+pub use lambda_keys::MAX_COMPATIBLE_RUNTIMES;
 #[cfg(test)]
 mod tests;

@@ -57,10 +57,6 @@ impl Shell {
         self.progress_allowed
     }
 
-    pub fn verbosity(&self) -> Verbosity {
-        self.verbosity
-    }
-
     /// Prints a line on stderr without tearing an active progress bar.
     fn eprint_line(&self, line: &str) {
         let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());

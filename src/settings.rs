@@ -90,10 +90,8 @@ impl Options {
             (false, _) => Verbosity::VeryVerbose,
         };
         let profile = args.profile.unwrap_or_else(|| DEFAULT_PROFILE.to_string());
-        if profile == "dev" || profile == "test" {
-            // Allowed, but these are debug builds: large and slow on Lambda. No error: people
-            // sometimes want a quick debug deploy.
-        }
+        // `dev` and `test` are allowed although they are debug builds, large and slow on
+        // Lambda: people sometimes want a quick debug deploy.
         Ok(Options {
             cargo: env("CARGO")
                 .map(PathBuf::from)

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use cargo_lambda_pack::verify::extract_zip;
+use cargo_lambda_pack::extract_zip;
 
 fn regression_input(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use cargo_lambda_pack::inspect::{
+use cargo_lambda_pack::{Arch, GlibcVersion, Libc, Runtime};
+use cargo_lambda_pack::{
     BinaryFacts, CheckTarget, ElfKind, Finding, InspectError, Linkage, Severity, check_binary,
     inspect_bytes, inspect_file,
 };
-use cargo_lambda_pack::target::{Arch, GlibcVersion, Libc, Runtime};
 
 const BOOTSTRAP: &str = "/var/task/bootstrap";
 

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use cargo_lambda_pack::inspect::{BinaryFacts, inspect_file};
-use cargo_lambda_pack::libs::{BundledLibrary, SearchPath, bundle};
-use cargo_lambda_pack::target::{Arch, Runtime};
+use cargo_lambda_pack::{Arch, Runtime};
+use cargo_lambda_pack::{BinaryFacts, inspect_file};
+use cargo_lambda_pack::{BundledLibrary, SearchPath, bundle};
 
 const TRIPLE: &str = "x86_64-unknown-linux-gnu";
 const LOADER: &str = "/lib64/ld-linux-x86-64.so.2";

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cargo_lambda_pack::target::Arch;
-use cargo_lambda_pack::verify::{
+use cargo_lambda_pack::Arch;
+use cargo_lambda_pack::{
     FunctionRun, InvokeOutcome, NamespaceMode, RunReport, ShutdownStatus, VerifyError, extract_zip,
     run_function,
 };

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use cargo_lambda_pack::build::parse_messages;
-use cargo_lambda_pack::target::{Arch, Libc, RustTarget};
+use cargo_lambda_pack::parse_messages;
+use cargo_lambda_pack::{Arch, Libc, RustTarget};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,8 +2,8 @@
 //! `check_binary` for every architecture, runtime, libc and role. Nothing may panic.
 #![no_main]
 
-use cargo_lambda_pack::inspect::{CheckTarget, check_binary, inspect_bytes};
-use cargo_lambda_pack::target::{Arch, Libc, Runtime};
+use cargo_lambda_pack::{CheckTarget, check_binary, inspect_bytes};
+use cargo_lambda_pack::{Arch, Libc, Runtime};
 use libfuzzer_sys::fuzz_target;
 
 const ROLE_PATHS: [&str; 3] = [

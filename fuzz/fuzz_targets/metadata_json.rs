@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use cargo_lambda_pack::metadata::{parse_package, parse_workspace};
+use cargo_lambda_pack::{parse_package, parse_workspace};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 

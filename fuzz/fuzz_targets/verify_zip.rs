@@ -10,7 +10,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use cargo_lambda_pack::verify::extract_zip;
+use cargo_lambda_pack::extract_zip;
 use libfuzzer_sys::fuzz_target;
 
 const MAX_INPUT: usize = 1024 * 1024;

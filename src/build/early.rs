@@ -20,8 +20,6 @@ use serde::{Deserialize, Serialize};
 /// Bumped whenever what is recorded changes meaning.
 const FORMAT: u32 = 1;
 
-/// Where, under a target directory, the first command of the last run is kept.
-
 /// A process environment.
 pub type Environment = BTreeMap<OsString, OsString>;
 

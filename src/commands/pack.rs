@@ -157,7 +157,7 @@ fn choose_toolchains(
 ) -> Result<(Choices, RustToolchain)> {
     let zig = match options.compiler {
         cli::CompilerChoice::Cargo => None,
-        _ => toolchain::detect_zig(&crate::cache::zig_path(&options.target_dir(&workspace))),
+        _ => toolchain::detect_zig(&crate::cache::zig_path(&options.target_dir(workspace))),
     };
     let architectures: BTreeSet<Arch> =
         units.iter().flat_map(|u| u.archs.iter().copied()).collect();

@@ -161,7 +161,7 @@ fn push_key(path: &mut String, key: &str) {
 mod tests {
     use super::*;
     use crate::target::Arch;
-    use crate::verify::InvokeReport;
+    use crate::verify::report::InvokeReport;
     use serde_json::json;
 
     fn report(outcomes: Vec<InvokeOutcome>, events_not_run: usize) -> RunReport {

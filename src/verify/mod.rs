@@ -27,7 +27,7 @@
 //! Nothing here prints: processes' output is captured into the report (shown with `-v`).
 
 mod api;
-pub mod command;
+pub(crate) mod command;
 mod env;
 mod expect;
 mod extensions_api;
@@ -52,12 +52,9 @@ use std::time::Duration;
 
 use crate::target::Arch;
 
-pub use extract::{ExtractStats, extract_zip};
+pub use extract::extract_zip;
 pub use lifecycle::run_function;
-pub use report::{
-    ExtensionReport, InitErrorReport, InvokeOutcome, InvokeReport, ProcessReport, RunReport,
-    ShutdownStatus,
-};
+pub use report::{InvokeOutcome, RunReport, ShutdownStatus};
 
 /// Largest synchronous response payload Lambda accepts (6 MiB).
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
