@@ -28,6 +28,7 @@ mod output;
 mod plan;
 mod report;
 mod settings;
+mod suggest;
 mod target;
 mod toolchain;
 mod units;

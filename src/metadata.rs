@@ -379,12 +379,8 @@ impl Context<'_> {
     }
 
     fn unknown_key(&self, key: &str, allowed: &[&str]) -> Error {
-        let suggestion = allowed
-            .iter()
-            .map(|candidate| (strsim::jaro_winkler(key, candidate), *candidate))
-            .filter(|(score, _)| *score > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, candidate)| candidate);
+        let suggestion =
+            crate::suggest::nearest(key, allowed.iter().copied(), crate::suggest::NEAR);
         let help = match suggestion {
             Some(candidate) => format!("did you mean `{candidate}`?"),
             None if self.level == Level::Workspace => format!(

@@ -209,9 +209,8 @@ impl Workspace {
             self.root.display()
         ))
         .with_note(format!("members: {}", names.join(", ")));
-        if let Some(near) = names
-            .iter()
-            .find(|candidate| strsim::jaro_winkler(name, candidate) > 0.85)
+        if let Some(near) =
+            crate::suggest::nearest(name, names.iter().copied(), crate::suggest::NEAR)
         {
             error = error.with_help(format!("did you mean `{near}`?"));
         } else {

@@ -110,16 +110,9 @@ impl Context<'_> {
             if LAMBDA_RUNTIME_IDS.contains(&id.as_str()) {
                 continue;
             }
-            // Jaro-Winkler favours a shared beginning (`nodejs22` → `nodejs22.x`, not `nodejs`);
-            // on a tie the earlier id in the list wins.
-            let mut nearest = ("provided.al2023", 0.0);
-            for candidate in LAMBDA_RUNTIME_IDS {
-                let score = strsim::jaro_winkler(id, candidate);
-                if score > nearest.1 {
-                    nearest = (candidate, score);
-                }
-            }
-            let nearest = nearest.0;
+            // Always a suggestion: the nearest id, however far.
+            let nearest =
+                crate::suggest::nearest(id, LAMBDA_RUNTIME_IDS, 0.0).unwrap_or("provided.al2023");
             return Err(Error::config(format!(
                 "invalid value \"{id}\" in key `compatible_runtimes` of {}: Lambda has no such runtime",
                 self.location()

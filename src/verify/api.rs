@@ -7,21 +7,19 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::MAX_RESPONSE_BYTES;
 use super::extensions_api::{extension_error, extension_next, register};
+use super::http::{Answer, Parked, accepted, answer, error, header, read_body, set_header};
 use super::report::{InitErrorReport, InvokeOutcome};
 use super::state::{Current, Shared};
 
@@ -57,39 +55,6 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 .await;
             drop(slot);
         });
-    }
-}
-
-pub(super) type Answer = Response<Full<Bytes>>;
-
-pub(super) fn answer(status: StatusCode, body: impl Into<Bytes>) -> Answer {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
-pub(super) fn error(status: StatusCode, error_type: &str, message: &str) -> Answer {
-    let body = json!({ "errorType": error_type, "errorMessage": message });
-    answer(status, body.to_string())
-}
-
-pub(super) fn accepted() -> Answer {
-    answer(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
-}
-
-pub(super) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-pub(super) fn set_header(response: &mut Answer, name: &'static str, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        response.headers_mut().insert(name, value);
     }
 }
 
@@ -141,25 +106,6 @@ fn not_found(path: &str) -> Answer {
     )
 }
 
-/// Takes a parked long poll off the count again when its connection goes away.
-pub(super) struct Parked<'a> {
-    pub(super) shared: &'a Shared,
-    pub(super) extension: Option<String>,
-}
-
-impl Drop for Parked<'_> {
-    fn drop(&mut self) {
-        self.shared.update(|s| match &self.extension {
-            None => s.runtime_waiting = s.runtime_waiting.saturating_sub(1),
-            Some(id) => {
-                if let Some(ext) = s.extensions.iter_mut().find(|e| &e.id == id) {
-                    ext.waiting = ext.waiting.saturating_sub(1);
-                }
-            }
-        });
-    }
-}
-
 async fn runtime_next(shared: &Shared) -> Answer {
     shared.update(|s| s.runtime_waiting += 1);
     let _parked = Parked {
@@ -203,47 +149,6 @@ async fn runtime_next(shared: &Shared) -> Answer {
         &invocation.trace_id,
     );
     response
-}
-
-/// Reads a body up to `keep` bytes (the rest is counted, up to `limit`), with its trailers.
-pub(super) struct ReadBody {
-    pub(super) data: Vec<u8>,
-    pub(super) len: u64,
-    pub(super) over_limit: bool,
-    pub(super) trailers: Option<HeaderMap>,
-}
-
-pub(super) async fn read_body(
-    mut body: Incoming,
-    keep: usize,
-    limit: u64,
-) -> Result<ReadBody, hyper::Error> {
-    let mut read = ReadBody {
-        data: Vec::new(),
-        len: 0,
-        over_limit: false,
-        trailers: None,
-    };
-    while let Some(frame) = body.frame().await {
-        let frame = frame?;
-        match frame.into_data() {
-            Ok(chunk) => {
-                read.len += chunk.len() as u64;
-                if read.len > limit {
-                    read.over_limit = true;
-                    return Ok(read);
-                }
-                let room = keep.saturating_sub(read.data.len());
-                read.data.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            }
-            Err(frame) => {
-                if let Ok(trailers) = frame.into_trailers() {
-                    read.trailers = Some(trailers);
-                }
-            }
-        }
-    }
-    Ok(read)
 }
 
 /// The refusal when `id` is not the invocation in flight or was already answered.

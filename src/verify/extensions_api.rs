@@ -9,7 +9,7 @@ use hyper::{Request, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::api::{Answer, Parked, accepted, answer, error, header, read_body, set_header};
+use super::http::{Answer, Parked, accepted, answer, error, header, read_body, set_header};
 use super::report::InitErrorReport;
 use super::state::{Extension, Shared, uuid_v4};
 

@@ -32,6 +32,7 @@ mod env;
 mod expect;
 mod extensions_api;
 mod extract;
+mod http;
 mod input_file;
 mod lifecycle;
 mod namespace;

@@ -101,7 +101,10 @@ pub(super) fn select<'a>(
             .with_note(format!("functions in the manifest: {}", list(&available)));
             let suggestions: Vec<String> = unknown
                 .iter()
-                .filter_map(|name| closest(name, &available).map(|s| format!("`{s}`")))
+                .filter_map(|name| {
+                    crate::suggest::nearest(name, available.iter().copied(), crate::suggest::NEAR)
+                        .map(|s| format!("`{s}`"))
+                })
                 .collect();
             error = if suggestions.is_empty() {
                 error
@@ -224,16 +227,6 @@ fn standalone_help(manifest: &Manifest) -> String {
         ),
         None => "pack a workspace with at least one function crate (--build)".into(),
     }
-}
-
-/// The available name nearest to a mistyped one, if any is near.
-pub(super) fn closest<'a>(name: &str, available: &[&'a str]) -> Option<&'a str> {
-    available
-        .iter()
-        .map(|candidate| (strsim::levenshtein(name, candidate), *candidate))
-        .filter(|(distance, _)| *distance <= 2.max(name.len() / 3))
-        .min()
-        .map(|(_, candidate)| candidate)
 }
 
 pub(super) fn list(names: &[&str]) -> String {
