@@ -136,7 +136,7 @@ pub(crate) fn uuid_v4() -> String {
     let mut bytes = random_bytes::<16>();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex(&bytes);
+    let hex = crate::files::hex(&bytes);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
@@ -151,13 +151,9 @@ pub(crate) fn uuid_v4() -> String {
 pub(crate) fn trace_id(epoch_secs: u64) -> String {
     format!(
         "Root=1-{epoch_secs:08x}-{};Parent={};Sampled=0",
-        hex(&random_bytes::<12>()),
-        hex(&random_bytes::<8>())
+        crate::files::hex(&random_bytes::<12>()),
+        crate::files::hex(&random_bytes::<8>())
     )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
