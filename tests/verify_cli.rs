@@ -319,32 +319,7 @@ fn json_function_answers_and_expect_passes_or_fails() {
 
 #[test]
 fn http_function_answers_an_api_gateway_v2_event() {
-    let event = json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/pets",
-        "rawQueryString": "",
-        "headers": {"host": "example.execute-api.us-east-1.amazonaws.com"},
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "example",
-            "domainName": "example.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "example",
-            "http": {
-                "method": "GET",
-                "path": "/pets",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "verify-test"
-            },
-            "requestId": "abc",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "24/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 1_795_000_000_000u64
-        },
-        "isBase64Encoded": false
-    });
+    let event = api_gateway_v2_event();
     let (_dir, paths) = files(&[("apigw.json", &event.to_string())]);
     let run = verify(&["http-fn", "--event", &paths[0], "--message-format", "json"]);
     run.assert_code(0);

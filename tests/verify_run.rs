@@ -4,6 +4,8 @@
 //! Needs the musl targets (`rustup target add x86_64-unknown-linux-musl
 //! aarch64-unknown-linux-musl`) and, for the arm64 test, `qemu-user-static`.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -141,32 +143,7 @@ fn json_function_answers_each_event() {
 fn http_function_answers_api_gateway_v2_event() {
     let layout = Layout::new();
     Layout::install(&layout.task, "bootstrap", &x86("http-fn"));
-    let event = json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/pets",
-        "rawQueryString": "",
-        "headers": {"host": "example.execute-api.us-east-1.amazonaws.com"},
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "example",
-            "domainName": "example.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "example",
-            "http": {
-                "method": "GET",
-                "path": "/pets",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "verify-test"
-            },
-            "requestId": "abc",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "24/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 1_795_000_000_000u64
-        },
-        "isBase64Encoded": false
-    });
+    let event = common::api_gateway_v2_event();
     let report = run_function(&layout.run("http-fn", &[event])).unwrap();
     assert_success(&report);
     let answer = response_json(&report, 0);

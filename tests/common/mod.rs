@@ -289,3 +289,33 @@ pub fn cargo_builds(log: &Path) -> Vec<String> {
     }
     builds
 }
+
+/// An API Gateway HTTP API (payload v2) request for `GET /pets`, as Lambda delivers it.
+pub fn api_gateway_v2_event() -> serde_json::Value {
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/pets",
+        "rawQueryString": "",
+        "headers": {"host": "example.execute-api.us-east-1.amazonaws.com"},
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "example",
+            "domainName": "example.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "example",
+            "http": {
+                "method": "GET",
+                "path": "/pets",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "verify-test"
+            },
+            "requestId": "abc",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "24/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000u64
+        },
+        "isBase64Encoded": false
+    })
+}
