@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::BufReader;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -45,31 +44,16 @@ fn a_second_pack_waits_for_the_first_to_release_the_lock() {
     fixture
         .pack(&["--compiler", "cargo", "-p", "fn-arm"])
         .assert_success();
-    // Hold the output directory's lock as a running pack would.
-    let lock = std::fs::OpenOptions::new()
-        .write(true)
-        .open(fixture.out_dir().join(".lambda-pack.lock"))
-        .unwrap();
-    lock.lock().unwrap();
-    let mut child = lambda_pack()
+    let mut command = lambda_pack();
+    command
         .args(["--compiler", "cargo", "-p", "fn-arm", "--color", "never"])
-        .current_dir(fixture.path())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let seen = read_until_line(&mut stderr, "Blocking", "the pack ended without waiting");
-    let line = seen.lines().last().unwrap_or_default();
-    assert!(line.contains("waiting for file lock on"), "{line}");
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "still waiting while the lock is held"
+        .current_dir(fixture.path());
+    let (line, rest) = run_while_locked(
+        &fixture.out_dir(),
+        command,
+        "the pack ended without waiting",
     );
-    lock.unlock().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "{seen}{rest}");
+    assert!(line.contains("waiting for file lock on"), "{line}");
     assert!(rest.contains("Finished"), "{rest}");
 }
 

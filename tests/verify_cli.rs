@@ -741,35 +741,13 @@ fn bad_input_is_a_configuration_error() {
 
 #[test]
 fn verify_waits_while_a_pack_holds_the_output_lock() {
-    use std::io::BufReader;
     let out = out_copy();
-    // Hold the lock exclusively, as a pack writing this directory would.
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(out.path().join(".lambda-pack.lock"))
-        .unwrap();
-    lock.lock().unwrap();
-    let mut child = lambda_pack()
+    let mut command = lambda_pack();
+    command
         .args(["verify", "quote", "--color", "never", "--out-dir"])
         .arg(out.path())
-        .current_dir(&packed().workspace)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let seen = read_until_line(&mut stderr, "Blocking", "verify ran without waiting");
-    let line = seen.lines().last().unwrap_or_default();
+        .current_dir(&packed().workspace);
+    let (line, rest) = run_while_locked(out.path(), command, "verify ran without waiting");
     assert!(line.contains("waiting for a pack to finish"), "{line}");
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "still waiting while the lock is held"
-    );
-    lock.unlock().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "{seen}{rest}");
     assert!(rest.contains("Passed quote"), "{rest}");
 }

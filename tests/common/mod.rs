@@ -319,3 +319,35 @@ pub fn api_gateway_v2_event() -> serde_json::Value {
         "isBase64Encoded": false
     })
 }
+
+/// The lock-wait harness: holds the output directory's lock in `out_dir` (as a running pack
+/// would), starts `command` and reads its stderr until its `Blocking` line, checks that it is
+/// still waiting, releases the lock, and waits for it to succeed. Returns the `Blocking` line and
+/// the stderr that followed.
+pub fn run_while_locked(out_dir: &Path, mut command: Command, what: &str) -> (String, String) {
+    use std::io::BufReader;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(out_dir.join(".lambda-pack.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let seen = read_until_line(&mut stderr, "Blocking", what);
+    let line = seen.lines().last().unwrap_or_default().to_string();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting while the lock is held"
+    );
+    lock.unlock().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{seen}{rest}");
+    (line, rest)
+}
