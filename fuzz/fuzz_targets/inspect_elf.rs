@@ -2,8 +2,8 @@
 //! `check_binary` for every architecture, runtime, libc and role. Nothing may panic.
 #![no_main]
 
-use cargo_lambda_pack::{CheckTarget, check_binary, inspect_bytes};
 use cargo_lambda_pack::{Arch, Libc, Runtime};
+use cargo_lambda_pack::{CheckTarget, check_binary, inspect_bytes};
 use libfuzzer_sys::fuzz_target;
 
 const ROLE_PATHS: [&str; 3] = [
@@ -35,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
                             runtime,
                             libc,
                             role_path: role_path.to_string(),
+                            host_linker: false,
                         },
                     );
                     for finding in &findings {
