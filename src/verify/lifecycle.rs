@@ -267,6 +267,17 @@ impl Life<'_> {
                 return reason;
             }
         }
+        // As on Lambda, the last invoke ends only when the runtime and every extension are
+        // parked on `next` again: an extension still handling that event finishes it (within
+        // the timeout) before SHUTDOWN, instead of racing it.
+        if !run.events.is_empty() {
+            let ready = self
+                .wait_ready(Instant::now() + run.invoke_timeout, false)
+                .await;
+            if let Some(reason) = self.check_invoke(ready, None, run.invoke_timeout) {
+                return reason;
+            }
+        }
         "spindown"
     }
 
