@@ -123,6 +123,15 @@ pub fn emit(
     Ok(staged)
 }
 
+impl Pending {
+    /// The final name the staged artifact will take.
+    pub fn dest(&self) -> &Path {
+        match self {
+            Pending::File { dest, .. } | Pending::Dir { dest, .. } => dest,
+        }
+    }
+}
+
 /// Moves every staged artifact to its final name. Renames within one directory are atomic, so
 /// each final name holds either the old or the new complete artifact at every moment.
 pub fn commit(pending: Vec<Pending>) -> Result<()> {

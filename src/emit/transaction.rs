@@ -2,10 +2,10 @@
 //! live here, not in the caller: stage every artifact under a temporary name, build the merged
 //! manifest, commit the artifacts, write the manifest, then remove what became stale.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::{Emitted, commit, emit};
+use super::{Emitted, Pending, commit, emit};
 use crate::error::Result;
 use crate::manifest::{MANIFEST_FILE, Manifest, ManifestArtifact, PreviousZip};
 use crate::manifest_paths::{self, Cleaned, Removable};
@@ -52,10 +52,25 @@ pub fn carry_out(
         })
         .cloned()
         .collect();
-    let merged_json = manifest.merged_with(kept).to_json();
-    // Everything is written and the manifest is ready; now swap it all in, then the manifest
-    // that describes it, with as little as possible in between (a kill there leaves a manifest
-    // describing the previous version of a replaced artifact).
+    let merged = manifest.merged_with(kept);
+    let merged_json = merged.to_json();
+    // Artifacts are renamed into place one by one. A kill between two renames must not leave a
+    // manifest whose hash describes a file's previous version, so while they happen the
+    // manifest lists only entries whose files the renames do not touch; the full manifest
+    // follows the last rename. Every listed file matches its hash at every moment.
+    let replaced: BTreeSet<&Path> = staged.pending.iter().map(Pending::dest).collect();
+    if !replaced.is_empty() && manifest_path.exists() {
+        let untouched = Manifest {
+            schema_version: merged.schema_version,
+            artifacts: merged
+                .artifacts
+                .iter()
+                .filter(|a| !replaced.contains(out_dir.join(&a.path).as_path()))
+                .cloned()
+                .collect(),
+        };
+        crate::files::write_atomic(&manifest_path, untouched.to_json().as_bytes())?;
+    }
     commit(staged.pending)?;
     crate::files::write_atomic(&manifest_path, merged_json.as_bytes())?;
     let cleaned = manifest_paths::remove_stale(out_dir, &manifest_path, &stale)?;
