@@ -12,6 +12,7 @@ pub mod cli;
 pub mod emit;
 pub mod error;
 pub mod facts;
+pub mod image;
 pub mod include;
 pub mod inspect;
 pub mod lambda_env;

@@ -255,7 +255,12 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     let total = plan.artifacts.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     progress.set_message(format!("0/{total} artifacts"));
-    let emitted = emit::emit(&plan, &out_dir, &previous_inputs, |artifact, emitted| {
+    let images = crate::image::ImageOptions::new(
+        &options.target_dir(&workspace),
+        options.network_forbidden(),
+        options.source_date_epoch,
+    );
+    let emitted = emit::emit(&plan, &out_dir, &previous_inputs, &images, |artifact, emitted| {
         let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         progress.set_message(format!(
             "{finished}/{total} artifacts, last: {}",

@@ -89,6 +89,15 @@ pub struct ManifestArtifact {
     /// such entries count as the current workspace's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_root: Option<String>,
+    /// For images: the OCI image layout directory, relative to the manifest's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_layout: Option<String>,
+    /// For images: `sha256:<hex>` of the image manifest (what a registry names the image by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// For images: `sha256:<hex>` of the base image's manifest (absent for `scratch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image_digest: Option<String>,
 }
 
 fn kind_name(kind: Role) -> &'static str {
@@ -180,6 +189,12 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Mani
                 .collect(),
             env: artifact.env.clone(),
             workspace_root: Some(workspace_root.display().to_string()),
+            oci_layout: emitted.image.as_ref().map(|i| i.oci_layout.clone()),
+            image_digest: emitted.image.as_ref().map(|i| i.image_digest.clone()),
+            base_image_digest: emitted
+                .image
+                .as_ref()
+                .and_then(|i| i.base_image_digest.clone()),
         })
         .collect();
     Manifest {

@@ -33,6 +33,8 @@ pub struct Emitted {
     /// Hex SHA-256 of everything the file is made from (see [`inputs_digest`]); lets the next run
     /// skip rebuilding an archive whose inputs did not change.
     pub inputs_sha256: Option<String>,
+    /// For images: the OCI image written beside the context.
+    pub image: Option<crate::image::EmittedImage>,
 }
 
 /// What an earlier run recorded about an artifact (from its manifest), to skip unchanged work.
@@ -81,11 +83,12 @@ pub fn emit(
     plan: &Plan,
     out_dir: &Path,
     previous: &BTreeMap<String, Previous>,
+    images: &crate::image::ImageOptions,
     on_done: impl Fn(&PlannedArtifact, &Emitted) + Sync,
 ) -> Result<Staged> {
     let artifacts = &plan.artifacts;
     let next = AtomicUsize::new(0);
-    type Slot = Option<Result<(Emitted, Option<Pending>)>>;
+    type Slot = Option<Result<(Emitted, Vec<Pending>)>>;
     let results: Mutex<Vec<Slot>> = Mutex::new((0..artifacts.len()).map(|_| None).collect());
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -102,8 +105,9 @@ pub fn emit(
                     let result = match artifact.format {
                         Format::Zip => {
                             emit_zip(plan, artifact, out_dir, previous.get(&artifact.path))
+                                .map(|(emitted, pending)| (emitted, Vec::from_iter(pending)))
                         }
-                        Format::Image => emit_context(artifact, out_dir),
+                        Format::Image => emit_image(artifact, out_dir, images),
                     };
                     if let Ok((emitted, _)) = &result {
                         on_done(artifact, emitted);
@@ -164,6 +168,7 @@ fn emit_zip(
             size_zipped: previous.size_zipped,
             unchanged: true,
             inputs_sha256: Some(inputs),
+            image: None,
         };
         return Ok((emitted, None));
     }
@@ -187,12 +192,26 @@ fn emit_zip(
         size_zipped,
         unchanged,
         inputs_sha256: Some(inputs),
+        image: None,
     };
     let pending = (!unchanged).then_some(Pending::File {
         temp,
         dest: final_path,
     });
     Ok((emitted, pending))
+}
+
+/// An image artifact: its Dockerfile context, and its OCI image beside it.
+fn emit_image(
+    artifact: &PlannedArtifact,
+    out_dir: &Path,
+    images: &crate::image::ImageOptions,
+) -> Result<(Emitted, Vec<Pending>)> {
+    let (mut emitted, context) = emit_context(artifact, out_dir)?;
+    let (image, layout) = crate::image::emit_image(artifact, out_dir, images)?;
+    emitted.unchanged &= layout.is_none();
+    emitted.image = Some(image);
+    Ok((emitted, context.into_iter().chain(layout).collect()))
 }
 
 /// Hex SHA-256 over everything that decides an archive's bytes: the writer, the timestamp, and
@@ -255,6 +274,7 @@ fn emit_context(artifact: &PlannedArtifact, out_dir: &Path) -> Result<(Emitted, 
         size_zipped: 0,
         unchanged: in_place,
         inputs_sha256: None,
+        image: None,
     };
     Ok((emitted, pending))
 }

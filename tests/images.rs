@@ -1,0 +1,206 @@
+//! Container images: the OCI image this tool writes, read back with independent tools (skopeo,
+//! umoci) against a real registry (Debian's `docker-registry`) holding the suite's stand-in for
+//! Lambda's base image.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::Fixture;
+use common::registry::{registry, skopeo_inspect};
+
+#[test]
+fn the_suites_registry_serves_the_stand_in_base_for_both_architectures() {
+    let registry = registry();
+    for (arch, oci_arch) in [("x86_64", "amd64"), ("arm64", "arm64")] {
+        let inspected = skopeo_inspect(&format!("docker://{}", registry.base(arch)), false);
+        assert_eq!(inspected["Architecture"], oci_arch, "{inspected}");
+        assert!(
+            inspected["Env"]
+                .as_array()
+                .unwrap()
+                .contains(&"LAMBDA_TASK_ROOT=/var/task".into()),
+            "{inspected}"
+        );
+    }
+    let index = skopeo_inspect(
+        &format!("docker://{}", registry.reference("lambda/provided:al2023")),
+        true,
+    );
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let platforms: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["amd64", "arm64"]);
+}
+
+/// fixtures/basic with `fn-x86` routed to a container image built on the suite's base image.
+fn image_fixture(base_image: &str) -> Fixture {
+    let fixture = Fixture::copy("basic");
+    let text = fixture.read("fn-x86/Cargo.toml").replace(
+        "arch = \"x86_64\"\n",
+        &format!("arch = \"x86_64\"\npackage = \"image\"\nbase_image = \"{base_image}\"\n"),
+    );
+    fixture.write("fn-x86/Cargo.toml", &text);
+    fixture
+}
+
+fn pack_image(fixture: &Fixture) -> serde_json::Value {
+    fixture
+        .pack(&["--compiler", "cargo", "-p", "fn-x86"])
+        .assert_success();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture.out_dir().join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "fn-x86")
+        .expect("fn-x86 in the manifest")
+        .clone()
+}
+
+fn run_tool(command: &mut Command) -> String {
+    let output = command.output().expect("tool installed by scripts/setup.sh");
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Every regular file and directory under `root`: relative path → (mode, content).
+fn tree(root: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root).min_depth(1) {
+        let entry = entry.unwrap();
+        let relative = entry.path().strip_prefix(root).unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o7777;
+        let content = entry
+            .file_type()
+            .is_file()
+            .then(|| std::fs::read(entry.path()).unwrap());
+        files.insert(relative.to_string_lossy().into_owned(), (mode, content));
+    }
+    files
+}
+
+#[test]
+fn an_image_function_gets_an_oci_image_that_skopeo_and_umoci_read_like_its_context() {
+    let registry = registry();
+    let fixture = image_fixture(&registry.base("x86_64"));
+    let artifact = pack_image(&fixture);
+    assert_eq!(artifact["format"], "image");
+    assert_eq!(artifact["oci_layout"], "x86_64/fn-x86.oci");
+    let layout = fixture.out_dir().join("x86_64/fn-x86.oci");
+    let base = skopeo_inspect(&format!("docker://{}", registry.base("x86_64")), false);
+    assert_eq!(artifact["base_image_digest"], base["Digest"]);
+
+    // skopeo reads the layout: the manifest digest is the one recorded, for amd64.
+    let inspected = skopeo_inspect(&format!("oci:{}", layout.display()), false);
+    assert_eq!(inspected["Digest"], artifact["image_digest"], "{inspected}");
+    assert_eq!(inspected["Architecture"], "amd64");
+    assert_eq!(inspected["Os"], "linux");
+    let manifest = skopeo_inspect(&format!("oci:{}", layout.display()), true);
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json",
+        "a single image manifest, never an index"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    let base_layers = base["Layers"].as_array().unwrap();
+    // The base's layers, then includes and bootstrap (this function attaches no layer).
+    assert_eq!(layers.len(), base_layers.len() + 2, "{manifest}");
+    for (ours, theirs) in layers.iter().zip(base_layers) {
+        assert_eq!(&ours["digest"], theirs);
+    }
+
+    // The configuration: the base's entrypoint and env, Lambda's variables, CMD, fixed time.
+    let config: serde_json::Value = serde_json::from_str(&run_tool(
+        Command::new("skopeo")
+            .args(["inspect", "--config"])
+            .arg(format!("oci:{}", layout.display())),
+    ))
+    .unwrap();
+    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/lambda-entrypoint.sh"]));
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["bootstrap"]));
+    let env = config["config"]["Env"].as_array().unwrap();
+    for expected in [
+        "LAMBDA_TASK_ROOT=/var/task",
+        "LAMBDA_RUNTIME_DIR=/var/runtime",
+        "PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin",
+    ] {
+        assert!(env.contains(&expected.into()), "{expected} in {env:?}");
+    }
+    assert_eq!(config["created"], "1970-01-01T00:00:00Z");
+
+    // umoci unpacks the same files, modes and contents as the Dockerfile context holds.
+    let unpacked = tempfile::tempdir().unwrap();
+    let bundle = unpacked.path().join("bundle");
+    run_tool(
+        Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:latest", layout.display()))
+            .arg(&bundle),
+    );
+    let rootfs = bundle.join("rootfs");
+    let context = tree(&fixture.out_dir().join("x86_64/fn-x86"));
+    let image = tree(&rootfs);
+    let mut compared = 0;
+    for (path, expected) in &context {
+        let in_image = if path == "bootstrap" {
+            "var/runtime/bootstrap".to_string()
+        } else if let Some(rest) = path.strip_prefix("task") {
+            format!("var/task{rest}")
+        } else {
+            assert!(matches!(path.as_str(), "Dockerfile" | ".dockerignore"), "{path}");
+            continue;
+        };
+        assert_eq!(image.get(&in_image), Some(expected), "{in_image} vs context {path}");
+        compared += 1;
+    }
+    assert!(compared >= 5, "bootstrap, task/, includes: {context:?}");
+    assert!(image.contains_key("lambda-entrypoint.sh"), "base files are there");
+    assert!(image.contains_key("lib64/libc.so.6"));
+}
+
+/// The digests of the image manifest's layers, read by skopeo.
+fn layer_digests(layout: &Path) -> Vec<String> {
+    let manifest = skopeo_inspect(&format!("oci:{}", layout.display()), true);
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_same_sources_give_the_same_image_and_one_include_changes_one_layer() {
+    let registry = registry();
+    let first = image_fixture(&registry.base("x86_64"));
+    let second = image_fixture(&registry.base("x86_64"));
+    let a = pack_image(&first);
+    let b = pack_image(&second);
+    assert_eq!(a["image_digest"], b["image_digest"], "two clean target dirs");
+    let layout = first.out_dir().join("x86_64/fn-x86.oci");
+    let before = layer_digests(&layout);
+
+    first.write("fn-x86/assets/readme.txt", "changed\n");
+    let c = pack_image(&first);
+    assert_ne!(a["image_digest"], c["image_digest"]);
+    let after = layer_digests(&layout);
+    assert_eq!(before.len(), after.len());
+    let changed: Vec<usize> = (0..before.len()).filter(|&i| before[i] != after[i]).collect();
+    // The includes layer is the one before the bootstrap's, which is last.
+    assert_eq!(changed, [before.len() - 2], "{before:?}\n{after:?}");
+}
