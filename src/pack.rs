@@ -260,31 +260,37 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         options.network_forbidden(),
         options.source_date_epoch,
     );
-    let emitted = emit::emit(&plan, &out_dir, &previous_inputs, &images, |artifact, emitted| {
-        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        progress.set_message(format!(
-            "{finished}/{total} artifacts, last: {}",
-            artifact.name
-        ));
-        let size = match artifact.format {
-            plan::Format::Zip => plan::human_bytes(emitted.size_zipped),
-            plan::Format::Image => {
+    let emitted = emit::emit(
+        &plan,
+        &out_dir,
+        &previous_inputs,
+        &images,
+        |artifact, emitted| {
+            let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress.set_message(format!(
+                "{finished}/{total} artifacts, last: {}",
+                artifact.name
+            ));
+            let size = match artifact.format {
+                plan::Format::Zip => plan::human_bytes(emitted.size_zipped),
+                plan::Format::Image => {
+                    format!(
+                        "image context of {}",
+                        plan::human_bytes(artifact.size_unzipped)
+                    )
+                }
+            };
+            shell.status(
+                if emitted.unchanged { "Fresh" } else { "Packed" },
                 format!(
-                    "image context of {}",
-                    plan::human_bytes(artifact.size_unzipped)
-                )
-            }
-        };
-        shell.status(
-            if emitted.unchanged { "Fresh" } else { "Packed" },
-            format!(
-                "{} {} ({}, {size})",
-                units::role_name(artifact.kind),
-                artifact.name,
-                artifact.arch
-            ),
-        );
-    })?;
+                    "{} {} ({}, {size})",
+                    units::role_name(artifact.kind),
+                    artifact.name,
+                    artifact.arch
+                ),
+            );
+        },
+    )?;
     progress.finish();
     let (pending, emitted) = (emitted.pending, emitted.emitted);
     let manifest = report::manifest(&plan, &emitted, &workspace.root);

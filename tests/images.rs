@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::Fixture;
-use common::registry::{registry, skopeo_inspect};
+use common::registry::{fill_cache, registry, skopeo_inspect};
 
 #[test]
 fn the_suites_registry_serves_the_stand_in_base_for_both_architectures() {
@@ -29,7 +29,10 @@ fn the_suites_registry_serves_the_stand_in_base_for_both_architectures() {
         &format!("docker://{}", registry.reference("lambda/provided:al2023")),
         true,
     );
-    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
     let platforms: Vec<&str> = index["manifests"]
         .as_array()
         .unwrap()
@@ -54,10 +57,14 @@ fn pack_image(fixture: &Fixture) -> serde_json::Value {
     fixture
         .pack(&["--compiler", "cargo", "-p", "fn-x86"])
         .assert_success();
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(fixture.out_dir().join("manifest.json")).unwrap(),
-    )
-    .unwrap();
+    function_entry(fixture)
+}
+
+/// `fn-x86`'s entry in the fixture's manifest.json.
+fn function_entry(fixture: &Fixture) -> serde_json::Value {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.out_dir().join("manifest.json")).unwrap())
+            .unwrap();
     manifest["artifacts"]
         .as_array()
         .unwrap()
@@ -68,7 +75,9 @@ fn pack_image(fixture: &Fixture) -> serde_json::Value {
 }
 
 fn run_tool(command: &mut Command) -> String {
-    let output = command.output().expect("tool installed by scripts/setup.sh");
+    let output = command
+        .output()
+        .expect("tool installed by scripts/setup.sh");
     assert!(
         output.status.success(),
         "{command:?}: {}",
@@ -112,8 +121,7 @@ fn an_image_function_gets_an_oci_image_that_skopeo_and_umoci_read_like_its_conte
     assert_eq!(inspected["Os"], "linux");
     let manifest = skopeo_inspect(&format!("oci:{}", layout.display()), true);
     assert_eq!(
-        manifest["mediaType"],
-        "application/vnd.oci.image.manifest.v1+json",
+        manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
         "a single image manifest, never an index"
     );
     let layers = manifest["layers"].as_array().unwrap();
@@ -131,7 +139,10 @@ fn an_image_function_gets_an_oci_image_that_skopeo_and_umoci_read_like_its_conte
             .arg(format!("oci:{}", layout.display())),
     ))
     .unwrap();
-    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/lambda-entrypoint.sh"]));
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/lambda-entrypoint.sh"])
+    );
     assert_eq!(config["config"]["Cmd"], serde_json::json!(["bootstrap"]));
     let env = config["config"]["Env"].as_array().unwrap();
     for expected in [
@@ -162,14 +173,24 @@ fn an_image_function_gets_an_oci_image_that_skopeo_and_umoci_read_like_its_conte
         } else if let Some(rest) = path.strip_prefix("task") {
             format!("var/task{rest}")
         } else {
-            assert!(matches!(path.as_str(), "Dockerfile" | ".dockerignore"), "{path}");
+            assert!(
+                matches!(path.as_str(), "Dockerfile" | ".dockerignore"),
+                "{path}"
+            );
             continue;
         };
-        assert_eq!(image.get(&in_image), Some(expected), "{in_image} vs context {path}");
+        assert_eq!(
+            image.get(&in_image),
+            Some(expected),
+            "{in_image} vs context {path}"
+        );
         compared += 1;
     }
     assert!(compared >= 5, "bootstrap, task/, includes: {context:?}");
-    assert!(image.contains_key("lambda-entrypoint.sh"), "base files are there");
+    assert!(
+        image.contains_key("lambda-entrypoint.sh"),
+        "base files are there"
+    );
     assert!(image.contains_key("lib64/libc.so.6"));
 }
 
@@ -191,7 +212,10 @@ fn the_same_sources_give_the_same_image_and_one_include_changes_one_layer() {
     let second = image_fixture(&registry.base("x86_64"));
     let a = pack_image(&first);
     let b = pack_image(&second);
-    assert_eq!(a["image_digest"], b["image_digest"], "two clean target dirs");
+    assert_eq!(
+        a["image_digest"], b["image_digest"],
+        "two clean target dirs"
+    );
     let layout = first.out_dir().join("x86_64/fn-x86.oci");
     let before = layer_digests(&layout);
 
@@ -200,7 +224,45 @@ fn the_same_sources_give_the_same_image_and_one_include_changes_one_layer() {
     assert_ne!(a["image_digest"], c["image_digest"]);
     let after = layer_digests(&layout);
     assert_eq!(before.len(), after.len());
-    let changed: Vec<usize> = (0..before.len()).filter(|&i| before[i] != after[i]).collect();
+    let changed: Vec<usize> = (0..before.len())
+        .filter(|&i| before[i] != after[i])
+        .collect();
     // The includes layer is the one before the bootstrap's, which is last.
     assert_eq!(changed, [before.len() - 2], "{before:?}\n{after:?}");
+}
+
+#[test]
+fn offline_uses_only_the_cache_and_says_how_to_fill_it() {
+    let registry = registry();
+    let reference = registry.reference("lambda/provided:al2023");
+    let online = image_fixture(&reference);
+    let pulled = pack_image(&online);
+
+    let offline = image_fixture(&reference);
+    let run = offline.pack(&["--compiler", "cargo", "-p", "fn-x86", "--offline"]);
+    run.assert_code(11);
+    assert!(
+        run.stderr.contains(&format!(
+            "base image `{reference}` (x86_64) is not in the cache"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "help: run once without --offline/--frozen to fill the cache, or fill it with `skopeo copy --all docker://{reference} oci:"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!offline.out_dir().join("manifest.json").exists());
+
+    // Filled as the help says (from the index: the platform is chosen from it), --offline works
+    // and gives the image the online run gave.
+    fill_cache(&offline.path().join("target"), &reference, &reference);
+    let run = offline.pack(&["--compiler", "cargo", "-p", "fn-x86", "--offline"]);
+    run.assert_success();
+    let artifact = function_entry(&offline);
+    assert_eq!(artifact["image_digest"], pulled["image_digest"]);
+    assert_eq!(artifact["base_image_digest"], pulled["base_image_digest"]);
 }

@@ -208,7 +208,7 @@ fn emit_image(
     images: &crate::image::ImageOptions,
 ) -> Result<(Emitted, Vec<Pending>)> {
     let (mut emitted, context) = emit_context(artifact, out_dir)?;
-    let (image, layout) = crate::image::emit_image(artifact, out_dir, images)?;
+    let (image, layout) = crate::image::emit_image(artifact, out_dir, images, &emitted.sha256)?;
     emitted.unchanged &= layout.is_none();
     emitted.image = Some(image);
     Ok((emitted, context.into_iter().chain(layout).collect()))

@@ -1,14 +1,16 @@
 //! The base image: pulled over the OCI distribution API and kept content-addressed in a cache.
 //!
-//! Cache layout, under `<target-dir>/lambda-pack-cache/oci/`:
-//! - `blobs/sha256/<hex>`: manifests, configs and layers, each checked against its digest when
-//!   downloaded and again when reused;
-//! - `refs/<reference>@<arch>`: the digest of the image manifest a reference named last time it
-//!   was resolved, so `--offline` knows which cached manifest a tag means;
-//! - `sizes/<hex>`: a layer's uncompressed size (for the 10 GB check), counted once.
+//! The cache, `<target-dir>/lambda-pack-cache/oci/`, is an OCI image layout: `blobs/sha256/<hex>`
+//! holds manifests, indexes, configs and layers, each checked against its digest when
+//! downloaded and again when reused; `index.json` maps each reference pulled
+//! (`org.opencontainers.image.ref.name` = the reference as written in `base_image`) to what it
+//! named (an index or a manifest), so `--offline` knows what a tag means. Being a layout, it can
+//! also be filled without this tool: `skopeo copy --all docker://<ref> oci:<cache>:<ref>`.
+//! `sizes/<hex>` remembers a layer's uncompressed size (for the 10 GB check), counted once.
 //!
-//! Every file is written to a temporary name and renamed, so concurrent runs (or several images
-//! of one run) sharing a base never see a half-written blob.
+//! Every file is written to a temporary name and renamed, and `index.json` is updated under a
+//! lock, so concurrent runs (or several images of one run) sharing a base never see a
+//! half-written blob or lose each other's entries.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -33,6 +35,63 @@ pub const MANIFEST_TYPES: [&str; 2] = [
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ];
+
+/// The annotation naming an entry of an OCI layout's `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// What a reference named when pulled: an image index or an image manifest, now in the cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pulled {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// The digest of the index's image for linux on `arch`.
+pub fn choose_platform(index: &Value, arch: Arch) -> Option<String> {
+    index["manifests"]
+        .as_array()?
+        .iter()
+        .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == oci_arch(arch))
+        .and_then(|m| m["digest"].as_str().map(str::to_string))
+}
+
+pub fn is_index(manifest: &Value) -> bool {
+    manifest["mediaType"]
+        .as_str()
+        .is_some_and(|t| INDEX_TYPES.contains(&t))
+        || (manifest.get("manifests").is_some() && manifest.get("layers").is_none())
+}
+
+pub fn no_platform(reference: &str, arch: Arch, index: &Value) -> Error {
+    let offered: Vec<String> = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or("?"),
+                m["platform"]["architecture"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    Error::new(
+        ErrorKind::Registry,
+        format!(
+            "base image `{reference}` has no linux/{} image (it offers {})",
+            oci_arch(arch),
+            if offered.is_empty() {
+                "none".to_string()
+            } else {
+                offered.join(", ")
+            }
+        ),
+    )
+    .with_help(format!(
+        "set base_image to an image that is built for {arch}"
+    ))
+}
 
 /// One layer of the base image, in the cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,14 +127,6 @@ impl BaseSource {
         self.cache_dir.join("blobs/sha256").join(hex)
     }
 
-    fn ref_path(&self, reference: &str, arch: Arch) -> PathBuf {
-        let escaped: String = reference
-            .chars()
-            .map(|c| if c == '/' { '%' } else { c })
-            .collect();
-        self.cache_dir.join("refs").join(format!("{escaped}@{arch}"))
-    }
-
     /// The base image `reference` for `arch`: from the cache, or pulled into it first.
     pub fn resolve(&self, reference: &str, arch: Arch) -> Result<BaseImage> {
         if reference == SCRATCH {
@@ -85,35 +136,104 @@ impl BaseSource {
                 layers: Vec::new(),
             });
         }
-        let manifest_digest = if self.offline {
-            self.cached_digest(reference, arch)?
+        let top = if self.offline {
+            self.cached_ref(reference, arch)?
         } else {
-            let digest = registry::pull_base(self, reference, arch)?;
-            write_file(&self.ref_path(reference, arch), digest.as_bytes())
-                .map_err(|e| Error::write(&self.ref_path(reference, arch), &e))?;
-            digest
+            let pulled = registry::pull_base(self, reference, arch)?;
+            self.record_ref(reference, &pulled)?;
+            pulled
+        };
+        let manifest_digest = if INDEX_TYPES.contains(&top.media_type.as_str()) {
+            let index: Value = serde_json::from_slice(&self.read_verified(reference, &top.digest)?)
+                .map_err(|e| self.corrupt(reference, &top.digest, &e.to_string()))?;
+            choose_platform(&index, arch).ok_or_else(|| no_platform(reference, arch, &index))?
+        } else {
+            top.digest
         };
         self.load(reference, arch, &manifest_digest)
     }
 
-    fn cached_digest(&self, reference: &str, arch: Arch) -> Result<String> {
-        let path = self.ref_path(reference, arch);
-        let missing = || {
-            Error::new(
+    /// What `reference` named when it was last pulled, from the cache's `index.json`.
+    fn cached_ref(&self, reference: &str, arch: Arch) -> Result<Pulled> {
+        let index = self.read_index()?;
+        let entry = index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["annotations"][REF_NAME] == reference);
+        match entry {
+            Some(entry) if self.blob_path(entry["digest"].as_str().unwrap_or_default()).exists() => {
+                Ok(Pulled {
+                    digest: entry["digest"].as_str().unwrap_or_default().to_string(),
+                    media_type: entry["mediaType"].as_str().unwrap_or_default().to_string(),
+                    size: entry["size"].as_u64().unwrap_or_default(),
+                })
+            }
+            _ => Err(Error::new(
                 ErrorKind::Registry,
                 format!(
                     "base image `{reference}` ({arch}) is not in the cache {}, and --offline/--frozen forbid pulling it",
                     self.cache_dir.display()
                 ),
             )
-            .with_help("run once without --offline/--frozen (with the registry reachable) to fill the cache")
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(digest) if self.blob_path(digest.trim()).exists() => Ok(digest.trim().to_string()),
-            Ok(_) => Err(missing()),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Err(missing()),
+            .with_help(format!(
+                "run once without --offline/--frozen to fill the cache, or fill it with `skopeo copy --all docker://{reference} oci:{}:{reference}`",
+                self.cache_dir.display()
+            ))),
+        }
+    }
+
+    fn read_index(&self) -> Result<Value> {
+        let path = self.cache_dir.join("index.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::new(
+                    ErrorKind::Registry,
+                    format!("{}: not an OCI index: {e}", path.display()),
+                )
+                .with_help(format!(
+                    "delete {} to start the cache afresh",
+                    self.cache_dir.display()
+                ))
+            }),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                Ok(serde_json::json!({"schemaVersion": 2, "manifests": []}))
+            }
             Err(err) => Err(Error::read(&path, &err)),
         }
+    }
+
+    /// Records in `index.json` what `reference` names now, replacing what it named before.
+    fn record_ref(&self, reference: &str, pulled: &Pulled) -> Result<()> {
+        let lock_path = self.cache_dir.join(".index.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::write(&lock_path, &e))?;
+        lock.lock().map_err(|e| Error::write(&lock_path, &e))?;
+        let mut index = self.read_index()?;
+        let manifests = index["manifests"]
+            .as_array_mut()
+            .ok_or_else(|| Error::internal("cache index.json has no manifests array"))?;
+        manifests.retain(|m| m["annotations"][REF_NAME] != reference);
+        manifests.push(serde_json::json!({
+            "mediaType": pulled.media_type,
+            "digest": pulled.digest,
+            "size": pulled.size,
+            "annotations": {REF_NAME: reference},
+        }));
+        index["mediaType"] = "application/vnd.oci.image.index.v1+json".into();
+        let path = self.cache_dir.join("index.json");
+        write_file(
+            &path,
+            &serde_json::to_vec_pretty(&index).unwrap_or_default(),
+        )
+        .map_err(|e| Error::write(&path, &e))?;
+        let layout = self.cache_dir.join("oci-layout");
+        write_file(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
+            .map_err(|e| Error::write(&layout, &e))
     }
 
     /// Reads a cached image manifest and everything it names, checking every digest.
@@ -145,11 +265,15 @@ impl BaseSource {
         for layer in manifest["layers"].as_array().into_iter().flatten() {
             let layer_digest = layer["digest"].as_str().unwrap_or_default().to_string();
             let blob = self.blob_path(&layer_digest);
-            let (actual, _) =
-                hash_file(&blob).map_err(|e| self.corrupt(reference, &layer_digest, &e.to_string()))?;
+            let (actual, _) = hash_file(&blob)
+                .map_err(|e| self.corrupt(reference, &layer_digest, &e.to_string()))?;
             if actual != layer_digest {
                 let _ = std::fs::remove_file(&blob);
-                return Err(self.corrupt(reference, &layer_digest, "its content does not match its digest; it was removed"));
+                return Err(self.corrupt(
+                    reference,
+                    &layer_digest,
+                    "its content does not match its digest; it was removed",
+                ));
             }
             layers.push(BaseLayer {
                 media_type: layer["mediaType"].as_str().unwrap_or_default().to_string(),
@@ -179,10 +303,15 @@ impl BaseSource {
 
     fn read_verified(&self, reference: &str, digest: &str) -> Result<Vec<u8>> {
         let path = self.blob_path(digest);
-        let bytes = std::fs::read(&path).map_err(|e| self.corrupt(reference, digest, &e.to_string()))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| self.corrupt(reference, digest, &e.to_string()))?;
         if sha256_hex(&bytes) != digest {
             let _ = std::fs::remove_file(&path);
-            return Err(self.corrupt(reference, digest, "its content does not match its digest; it was removed"));
+            return Err(self.corrupt(
+                reference,
+                digest,
+                "its content does not match its digest; it was removed",
+            ));
         }
         Ok(bytes)
     }
@@ -216,10 +345,14 @@ impl BaseSource {
     /// A temporary file for downloading blob `digest`, and where it goes once checked.
     pub fn blob_download(&self, digest: &str) -> Result<(tempfile::NamedTempFile, PathBuf)> {
         let path = self.blob_path(digest);
-        let dir = path.parent().expect("blob paths have a parent").to_path_buf();
+        let dir = path
+            .parent()
+            .expect("blob paths have a parent")
+            .to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, &e))?;
         let temp = tempfile::Builder::new()
             .prefix(".download.")
+            .permissions(readable())
             .tempfile_in(&dir)
             .map_err(|e| Error::write(&dir, &e))?;
         Ok((temp, path))
@@ -270,8 +403,18 @@ pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
 pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new().prefix(".tmp.").tempfile_in(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp.")
+        .permissions(readable())
+        .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Blobs are hard-linked from the cache into image layouts: readable by all (0644 under the
+/// usual umask), as any file the user creates, not tempfile's private 0600.
+pub fn readable() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o644)
 }

@@ -147,7 +147,10 @@ mod tests {
                 "LAMBDA_RUNTIME_DIR=/var/runtime"
             ])
         );
-        assert_eq!(config["config"]["Entrypoint"], json!(["/lambda-entrypoint.sh"]));
+        assert_eq!(
+            config["config"]["Entrypoint"],
+            json!(["/lambda-entrypoint.sh"])
+        );
         assert_eq!(config["config"]["Cmd"], json!(["bootstrap"]));
         assert_eq!(config["architecture"], "arm64");
         assert!(config.get("history").is_none(), "{config}");

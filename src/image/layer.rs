@@ -192,8 +192,12 @@ pub fn write_layer(layer: &LayerSpec, mtime: u64, out: impl Write) -> io::Result
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(size);
                 // `take`: a file that grew since would otherwise overrun its header's size.
-                tar.append_data(&mut header, &item.path, io::Read::take(io::BufReader::new(file), size))
-                    .map_err(|e| with_path(source, e))?;
+                tar.append_data(
+                    &mut header,
+                    &item.path,
+                    io::Read::take(io::BufReader::new(file), size),
+                )
+                .map_err(|e| with_path(source, e))?;
             }
         }
     }

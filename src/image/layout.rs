@@ -26,6 +26,10 @@ pub struct WrittenLayout {
 /// The layout's tag (`oci:<layout>:latest`), the default of skopeo and umoci.
 pub const REF_NAME: &str = "latest";
 
+/// The index annotation recording a digest of everything the image was made from, so that a run
+/// with the same inputs can leave the layout alone without writing it again.
+pub const INPUTS_ANNOTATION: &str = "dev.cargo-lambda-pack.inputs";
+
 const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// Docker's media types name the same bytes as OCI's; one manifest should not mix the two.
@@ -34,9 +38,8 @@ fn oci_layer_type(media_type: &str) -> MediaType {
         "application/vnd.docker.image.rootfs.diff.tar.gzip" | GZIP_LAYER => {
             MediaType::ImageLayerGzip
         }
-        "application/vnd.docker.image.rootfs.diff.tar" | "application/vnd.oci.image.layer.v1.tar" => {
-            MediaType::ImageLayer
-        }
+        "application/vnd.docker.image.rootfs.diff.tar"
+        | "application/vnd.oci.image.layer.v1.tar" => MediaType::ImageLayer,
         "application/vnd.oci.image.layer.v1.tar+zstd" => MediaType::ImageLayerZstd,
         other => MediaType::Other(other.to_string()),
     }
@@ -64,6 +67,7 @@ pub fn write_layout(
     layers: &[LayerSpec],
     arch: Arch,
     epoch: u64,
+    inputs_key: &str,
 ) -> io::Result<WrittenLayout> {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs)?;
@@ -89,6 +93,7 @@ pub fn write_layout(
     for spec in layers {
         let temp = tempfile::Builder::new()
             .prefix(".layer.")
+            .permissions(super::base::readable())
             .tempfile_in(&blobs)?;
         let blob = write_layer(spec, epoch, io::BufWriter::new(temp.as_file()))?;
         temp.as_file().sync_all()?;
@@ -140,6 +145,10 @@ pub fn write_layout(
                 .build()
                 .map_err(spec_error)?,
         ])
+        .annotations(std::collections::HashMap::from([(
+            INPUTS_ANNOTATION.to_string(),
+            inputs_key.to_string(),
+        )]))
         .build()
         .map_err(spec_error)?;
     let index_json = serde_json::to_vec(&index).map_err(io::Error::other)?;
@@ -177,4 +186,17 @@ pub fn same_layout(fresh: &Path, existing: &Path) -> bool {
     std::fs::read(fresh.join("index.json")).ok() == std::fs::read(existing.join("index.json")).ok()
         && names(fresh).is_some()
         && names(fresh) == names(existing)
+}
+
+/// The image digest of the layout at `dir` when it was made from `inputs_key` and its manifest
+/// blob is still there.
+pub fn unchanged_image(dir: &Path, inputs_key: &str) -> Option<String> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).ok()?).ok()?;
+    if index["annotations"][INPUTS_ANNOTATION] != inputs_key {
+        return None;
+    }
+    let digest = index["manifests"][0]["digest"].as_str()?.to_string();
+    let (actual, _) = hash_file(&blob_path(dir, &digest)).ok()?;
+    (actual == digest).then_some(digest)
 }

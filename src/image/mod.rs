@@ -52,6 +52,26 @@ pub struct EmittedImage {
     pub base_image_digest: Option<String>,
 }
 
+/// Identifies how images are written; part of every inputs key so that a new writer never
+/// reuses an image written the old way.
+const IMAGE_WRITER_ID: &str = concat!(
+    "cargo-lambda-pack ",
+    env!("CARGO_PKG_VERSION"),
+    " oci tar-gnu gzip-miniz-6"
+);
+
+/// `sha256:<hex>` of everything an image is made from: the writer, the context (every entry's
+/// path, mode and content, and the Dockerfile), the base image and the time.
+fn inputs_key(context_digest: &str, base_digest: Option<&str>, epoch: u64) -> String {
+    base::sha256_hex(
+        format!(
+            "{IMAGE_WRITER_ID}\n{context_digest}\n{}\n{epoch}\n",
+            base_digest.unwrap_or("scratch")
+        )
+        .as_bytes(),
+    )
+}
+
 /// The base image reference of an artifact: the metadata's, else AWS's for its runtime.
 pub fn base_reference(artifact: &PlannedArtifact) -> String {
     artifact.base_image.clone().unwrap_or_else(|| {
@@ -75,9 +95,22 @@ pub fn emit_image(
     artifact: &PlannedArtifact,
     out_dir: &Path,
     options: &ImageOptions,
+    context_digest: &str,
 ) -> Result<(EmittedImage, Option<Pending>)> {
     let reference = base_reference(artifact);
     let base = options.base.resolve(&reference, artifact.arch)?;
+    let epoch = options.source_date_epoch.unwrap_or(0);
+    let relative = layout_path(artifact);
+    let final_dir: PathBuf = out_dir.join(&relative);
+    let inputs_key = inputs_key(context_digest, base.digest.as_deref(), epoch);
+    if let Some(image_digest) = layout::unchanged_image(&final_dir, &inputs_key) {
+        let emitted = EmittedImage {
+            oci_layout: relative,
+            image_digest,
+            base_image_digest: base.digest,
+        };
+        return Ok((emitted, None));
+    }
     let base_size: u64 = base.layers.iter().map(|l| l.uncompressed_size).sum();
     let total = base_size + artifact.size_unzipped;
     if total > MAX_IMAGE_BYTES {
@@ -94,8 +127,6 @@ pub fn emit_image(
         )
         .with_help("shrink the includes (large data belongs in S3 or EFS), or choose a smaller base_image"));
     }
-    let relative = layout_path(artifact);
-    let final_dir: PathBuf = out_dir.join(&relative);
     let parent = final_dir.parent().unwrap_or(out_dir).to_path_buf();
     std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, &e))?;
     let temp = tempfile::Builder::new()
@@ -104,9 +135,15 @@ pub fn emit_image(
         .tempdir_in(&parent)
         .map_err(|e| Error::write(&parent, &e))?;
     let layers = layer::image_layers(artifact);
-    let epoch = options.source_date_epoch.unwrap_or(0);
-    let written = layout::write_layout(temp.path(), &base, &layers, artifact.arch, epoch)
-        .map_err(|e| Error::write(&final_dir, &e))?;
+    let written = layout::write_layout(
+        temp.path(),
+        &base,
+        &layers,
+        artifact.arch,
+        epoch,
+        &inputs_key,
+    )
+    .map_err(|e| Error::write(&final_dir, &e))?;
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755))

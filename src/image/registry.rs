@@ -15,8 +15,10 @@ use serde_json::Value;
 use crate::error::{Error, ErrorKind, Result};
 use crate::target::Arch;
 
-use super::base::{BaseSource, INDEX_TYPES, MANIFEST_TYPES, digest_mismatch, hash_file, sha256_hex};
-use super::config::oci_arch;
+use super::base::{
+    BaseSource, INDEX_TYPES, MANIFEST_TYPES, Pulled, choose_platform, digest_mismatch, hash_file,
+    is_index, no_platform, sha256_hex,
+};
 
 /// True for registries Docker speaks plain HTTP to without being told: the loopback names.
 pub fn is_plain_http(registry: &str) -> bool {
@@ -62,7 +64,11 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 /// A registry failure as a typed error naming the registry and the reference.
-pub fn registry_error(reference: &str, registry: &str, err: oci_client::errors::OciDistributionError) -> Error {
+pub fn registry_error(
+    reference: &str,
+    registry: &str,
+    err: oci_client::errors::OciDistributionError,
+) -> Error {
     use oci_client::errors::OciDistributionError as E;
     match &err {
         E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => Error::new(
@@ -88,9 +94,9 @@ pub fn registry_error(reference: &str, registry: &str, err: oci_client::errors::
     }
 }
 
-/// Pulls the image manifest of `reference` for `arch`, its config and layers into the cache
-/// (blobs already there are not downloaded again). Returns the image manifest's digest.
-pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<String> {
+/// Pulls what `reference` names (an index or a manifest), the image manifest for `arch`, its
+/// config and layers into the cache (blobs already there are not downloaded again).
+pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<Pulled> {
     let parsed = parse_reference(reference)?;
     let registry = parsed.resolve_registry().to_string();
     let fail = |err| registry_error(reference, &registry, err);
@@ -102,46 +108,52 @@ pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<Str
             .pull_manifest_raw(&parsed, &auth, &accepted)
             .await
             .map_err(fail)?;
-        let mut digest = sha256_hex(&bytes);
+        let top_digest = sha256_hex(&bytes);
         if let Some(pinned) = parsed.digest()
-            && pinned != digest
+            && pinned != top_digest
         {
-            return Err(digest_mismatch(reference, pinned, &digest));
+            return Err(digest_mismatch(reference, pinned, &top_digest));
         }
-        let mut manifest: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::new(ErrorKind::Registry, format!("`{reference}`: the registry sent a manifest that is not JSON: {e}"))
-                .with_help("check base_image")
-        })?;
-        let mut manifest_bytes = bytes.to_vec();
+        let not_json = |e: serde_json::Error| {
+            Error::new(
+                ErrorKind::Registry,
+                format!("`{reference}`: the registry sent a manifest that is not JSON: {e}"),
+            )
+            .with_help("check base_image")
+        };
+        let mut manifest: Value = serde_json::from_slice(&bytes).map_err(not_json)?;
+        let top = Pulled {
+            media_type: manifest["mediaType"]
+                .as_str()
+                .unwrap_or(if is_index(&manifest) {
+                    INDEX_TYPES[0]
+                } else {
+                    MANIFEST_TYPES[0]
+                })
+                .to_string(),
+            digest: top_digest.clone(),
+            size: bytes.len() as u64,
+        };
+        source.store(reference, &top_digest, &bytes)?;
         if is_index(&manifest) {
-            let chosen = choose_platform(&manifest, arch).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Registry,
-                    format!(
-                        "base image `{reference}` has no linux/{} image (it offers {})",
-                        oci_arch(arch),
-                        platforms(&manifest)
-                    ),
-                )
-                .with_help(format!("set base_image to an image that is built for {arch}"))
-            })?;
+            let chosen = choose_platform(&manifest, arch)
+                .ok_or_else(|| no_platform(reference, arch, &manifest))?;
             let by_digest = parsed.clone_with_digest(chosen.clone());
             let (bytes, _) = client
                 .pull_manifest_raw(&by_digest, &auth, &MANIFEST_TYPES)
                 .await
                 .map_err(fail)?;
-            if sha256_hex(&bytes) != chosen {
-                return Err(digest_mismatch(reference, &chosen, &sha256_hex(&bytes)));
-            }
-            manifest = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::new(ErrorKind::Registry, format!("`{reference}`: the registry sent a manifest that is not JSON: {e}"))
-                    .with_help("check base_image")
-            })?;
-            manifest_bytes = bytes.to_vec();
-            digest = chosen;
+            source.store(reference, &chosen, &bytes)?;
+            manifest = serde_json::from_slice(&bytes).map_err(not_json)?;
         }
         let mut blobs = vec![descriptor(&manifest["config"])];
-        blobs.extend(manifest["layers"].as_array().into_iter().flatten().map(descriptor));
+        blobs.extend(
+            manifest["layers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(descriptor),
+        );
         for blob in blobs {
             if source.has_blob(&blob.digest) {
                 continue;
@@ -157,13 +169,13 @@ pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<Str
             }
             persist(temp, &dest)?;
         }
-        source.store(reference, &digest, &manifest_bytes)?;
-        Ok(digest)
+        Ok(top)
     })
 }
 
 fn persist(temp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
-    temp.persist(dest).map_err(|e| Error::write(dest, &e.error))?;
+    temp.persist(dest)
+        .map_err(|e| Error::write(dest, &e.error))?;
     Ok(())
 }
 
@@ -176,50 +188,16 @@ fn descriptor(value: &Value) -> oci_client::manifest::OciDescriptor {
     }
 }
 
-fn is_index(manifest: &Value) -> bool {
-    manifest["mediaType"]
-        .as_str()
-        .is_some_and(|t| INDEX_TYPES.contains(&t))
-        || (manifest.get("manifests").is_some() && manifest.get("layers").is_none())
-}
-
-/// The digest of the index's manifest for linux on `arch` (any arm64 variant).
-fn choose_platform(index: &Value, arch: Arch) -> Option<String> {
-    index["manifests"]
-        .as_array()?
-        .iter()
-        .find(|m| {
-            m["platform"]["os"] == "linux" && m["platform"]["architecture"] == oci_arch(arch)
-        })
-        .and_then(|m| m["digest"].as_str().map(str::to_string))
-}
-
-fn platforms(index: &Value) -> String {
-    let list: Vec<String> = index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| {
-            format!(
-                "{}/{}",
-                m["platform"]["os"].as_str().unwrap_or("?"),
-                m["platform"]["architecture"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
-    if list.is_empty() {
-        "none".into()
-    } else {
-        list.join(", ")
-    }
-}
-
 /// A `std::fs::File` written from async code. The runtime is a private current-thread one, so
 /// blocking in `poll_write` stalls nothing else.
 struct BlockingFile<'a>(&'a std::fs::File);
 
 impl tokio::io::AsyncWrite for BlockingFile<'_> {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         use std::io::Write;
         Poll::Ready((&mut &*self.0).write(buf))
     }

@@ -130,7 +130,9 @@ fn spawn_tied_to_process(command: &mut Command) -> Child {
 /// A plain HTTP/1.1 GET on a loopback address: `(status, body)`, or `None` if nothing listens.
 pub fn http_get(host: &str, path: &str) -> Option<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect(host).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json\r\nConnection: close\r\n\r\n"
@@ -200,7 +202,15 @@ fn build_base(layout: &Path, work: &Path, arch: &str) {
         .args(["unpack", "--rootless", "--image", &image])
         .arg(&bundle));
     let rootfs = bundle.join("rootfs");
-    for dir in ["bin", "lib", "lib64", "tmp", "var/task", "var/runtime", "opt"] {
+    for dir in [
+        "bin",
+        "lib",
+        "lib64",
+        "tmp",
+        "var/task",
+        "var/runtime",
+        "opt",
+    ] {
         std::fs::create_dir_all(rootfs.join(dir)).unwrap();
     }
     for (source, dest) in glibc_files(arch) {
@@ -259,7 +269,10 @@ fn push_base_images(registry: &Registry) {
     let work = registry.dir.join("base");
     std::fs::create_dir_all(&work).unwrap();
     let layout = work.join("layout");
-    run(Command::new("umoci").arg("init").arg("--layout").arg(&layout));
+    run(Command::new("umoci")
+        .arg("init")
+        .arg("--layout")
+        .arg(&layout));
     for arch in ["x86_64", "arm64"] {
         build_base(&layout, &work, arch);
         run(Command::new("skopeo").args([
@@ -331,4 +344,21 @@ pub fn blob_puts(registry: &Registry) -> usize {
         .lines()
         .filter(|l| l.contains("\"PUT /v2/") && l.contains("/blobs/uploads/"))
         .count()
+}
+
+/// Fills a workspace's base-image cache (`<target>/lambda-pack-cache/oci`, an OCI layout) with
+/// skopeo, as the error message of `--offline` tells users to: `source` from the suite's
+/// registry, stored under the name `as_reference` (e.g. AWS's default base), so a pack with
+/// `--offline` uses it without any network.
+pub fn fill_cache(target_dir: &Path, source: &str, as_reference: &str) {
+    let cache = target_dir.join("lambda-pack-cache/oci");
+    std::fs::create_dir_all(&cache).unwrap();
+    run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{source}"),
+        &format!("oci:{}:{as_reference}", cache.display()),
+    ]));
 }
