@@ -266,3 +266,41 @@ fn offline_uses_only_the_cache_and_says_how_to_fill_it() {
     assert_eq!(artifact["image_digest"], pulled["image_digest"]);
     assert_eq!(artifact["base_image_digest"], pulled["base_image_digest"]);
 }
+
+#[test]
+fn registry_failures_name_the_reference_and_write_nothing() {
+    let registry = registry();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let cases = [
+        (
+            format!("127.0.0.1:{closed_port}/lambda/provided:al2023-x86_64"),
+            format!("registry 127.0.0.1:{closed_port} is unreachable"),
+        ),
+        (
+            registry.base("arm64"),
+            format!(
+                "base image `{}` is for arm64, not x86_64 (amd64)",
+                registry.base("arm64")
+            ),
+        ),
+        (
+            registry.reference("lambda/provided:no-such-tag"),
+            format!(
+                "registry {} has no image `{}`",
+                registry.host,
+                registry.reference("lambda/provided:no-such-tag")
+            ),
+        ),
+    ];
+    for (base_image, expected) in cases {
+        let fixture = image_fixture(&base_image);
+        let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+        run.assert_code(11);
+        assert!(run.stderr.contains(&expected), "{expected}\n{}", run.stderr);
+        assert!(run.stderr.contains("help:"), "{}", run.stderr);
+        assert!(!fixture.out_dir().join("manifest.json").exists());
+        assert!(!fixture.out_dir().join("x86_64/fn-x86.oci").exists());
+    }
+}

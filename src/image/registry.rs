@@ -69,8 +69,28 @@ pub fn registry_error(
     registry: &str,
     err: oci_client::errors::OciDistributionError,
 ) -> Error {
-    use oci_client::errors::OciDistributionError as E;
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
+    let codes: Vec<&Code> = match &err {
+        E::RegistryError { envelope, .. } => envelope.errors.iter().map(|e| &e.code).collect(),
+        _ => Vec::new(),
+    };
+    let refused = codes
+        .iter()
+        .any(|c| matches!(c, Code::Unauthorized | Code::Denied));
+    let unknown = codes
+        .iter()
+        .any(|c| matches!(c, Code::ManifestUnknown | Code::NameUnknown));
     match &err {
+        _ if refused => Error::new(
+            ErrorKind::Registry,
+            format!("registry {registry} refused access to `{reference}` (anonymous): {err}"),
+        )
+        .with_help("log in with `docker login` (or put credentials in $DOCKER_CONFIG/config.json or $REGISTRY_AUTH_FILE)"),
+        _ if unknown => Error::new(
+            ErrorKind::Registry,
+            format!("registry {registry} has no image `{reference}`: {err}"),
+        )
+        .with_help("check base_image's repository and tag"),
         E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => Error::new(
             ErrorKind::Registry,
             format!("registry {registry} refused access to `{reference}` (anonymous): {err}"),
