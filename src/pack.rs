@@ -250,6 +250,9 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
         return Ok(());
     }
     check_findings(&plan)?;
+    if options.push && !plan.artifacts.iter().any(|a| a.image_repository.is_some()) {
+        return Err(crate::image::push::no_repository_error());
+    }
 
     let progress = shell.progress("Packing");
     let total = plan.artifacts.len();
@@ -293,7 +296,22 @@ pub fn pack(options: &Options, shell: &Shell, mode: Mode) -> Result<()> {
     )?;
     progress.finish();
     let (pending, emitted) = (emitted.pending, emitted.emitted);
-    let manifest = report::manifest(&plan, &emitted, &workspace.root);
+    let mut manifest = report::manifest(&plan, &emitted, &workspace.root);
+    if options.push {
+        // Before anything is committed: a failed push leaves the output directory as it was.
+        crate::image::push::push_all(&plan, &pending, &out_dir, &mut manifest, |name, pushed| {
+            shell.status(
+                "Pushed",
+                format!(
+                    "{name} as {} (tag {}, {} blob(s), {} uploaded)",
+                    pushed.image_uri,
+                    pushed.tag,
+                    pushed.blobs_uploaded,
+                    plan::human_bytes(pushed.bytes_uploaded)
+                ),
+            );
+        })?;
+    }
     let stale: Vec<&report::ManifestArtifact> = screened
         .trusted
         .iter()

@@ -98,6 +98,10 @@ pub struct ManifestArtifact {
     /// For images: `sha256:<hex>` of the base image's manifest (absent for `scratch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_image_digest: Option<String>,
+    /// For images pushed with `--push`: `<image_repository>@<image_digest>`, what
+    /// `update-function-code --image-uri` takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_uri: Option<String>,
 }
 
 fn kind_name(kind: Role) -> &'static str {
@@ -195,6 +199,7 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Mani
                 .image
                 .as_ref()
                 .and_then(|i| i.base_image_digest.clone()),
+            image_uri: None,
         })
         .collect();
     Manifest {

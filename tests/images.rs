@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::Fixture;
-use common::registry::{fill_cache, registry, skopeo_inspect};
+use common::registry::{blob_puts, fill_cache, registry, skopeo_inspect};
 
 #[test]
 fn the_suites_registry_serves_the_stand_in_base_for_both_architectures() {
@@ -303,4 +303,69 @@ fn registry_failures_name_the_reference_and_write_nothing() {
         assert!(!fixture.out_dir().join("manifest.json").exists());
         assert!(!fixture.out_dir().join("x86_64/fn-x86.oci").exists());
     }
+}
+
+#[test]
+fn push_uploads_only_what_the_registry_lacks_and_records_the_image_uri() {
+    let registry = registry();
+    let repository = registry.reference("pushed/fn-x86");
+    let fixture = image_fixture(&registry.base("x86_64"));
+    let text = fixture.read("fn-x86/Cargo.toml").replace(
+        "package = \"image\"\n",
+        &format!("package = \"image\"\nimage_repository = \"{repository}\"\n"),
+    );
+    fixture.write("fn-x86/Cargo.toml", &text);
+
+    let puts_before = blob_puts(registry);
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--push"]);
+    run.assert_success();
+    let artifact = function_entry(&fixture);
+    let digest = artifact["image_digest"].as_str().unwrap();
+    assert_eq!(artifact["image_uri"], format!("{repository}@{digest}"));
+    assert!(run.stderr.contains("Pushed fn-x86 as"), "{}", run.stderr);
+    let first_puts = blob_puts(registry) - puts_before;
+    let layers = skopeo_inspect(
+        &format!(
+            "oci:{}",
+            fixture.out_dir().join("x86_64/fn-x86.oci").display()
+        ),
+        true,
+    )["layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(first_puts, layers + 1, "every layer and the config, once");
+
+    // The registry serves it by digest and by the tag <version>-<arch>.
+    let by_digest = skopeo_inspect(&format!("docker://{repository}@{digest}"), false);
+    assert_eq!(by_digest["Digest"], digest);
+    assert_eq!(by_digest["Architecture"], "amd64");
+    let by_tag = skopeo_inspect(&format!("docker://{repository}:0.1.0-x86_64"), false);
+    assert_eq!(by_tag["Digest"], digest);
+
+    // Pushing the same image again uploads no blob.
+    let puts_before = blob_puts(registry);
+    let again = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--push"]);
+    again.assert_success();
+    assert!(again.stderr.contains("0 blob(s)"), "{}", again.stderr);
+    assert_eq!(
+        blob_puts(registry),
+        puts_before,
+        "no blob uploaded the second time"
+    );
+}
+
+#[test]
+fn push_without_any_image_repository_names_the_key() {
+    let registry = registry();
+    let fixture = image_fixture(&registry.base("x86_64"));
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--push"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("no function sets `image_repository`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    assert!(!fixture.out_dir().join("manifest.json").exists());
 }

@@ -10,6 +10,7 @@ pub mod base;
 pub mod config;
 pub mod layer;
 pub mod layout;
+pub mod push;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

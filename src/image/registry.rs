@@ -108,7 +108,7 @@ pub fn registry_error(
         .with_help("check the network and the registry's address, or use --offline with a filled cache"),
         _ => Error::new(
             ErrorKind::Registry,
-            format!("pulling `{reference}` from {registry} failed: {err}"),
+            format!("registry {registry} failed for `{reference}`: {err}"),
         )
         .with_help("check base_image, and that the registry is reachable"),
     }
