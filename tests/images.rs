@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::Fixture;
-use common::registry::{blob_puts, fill_cache, registry, skopeo_inspect};
+use common::registry::{
+    AUTH_PASSWORD, auth_registry, blob_puts, fill_cache, registry, skopeo_inspect,
+};
 
 #[test]
 fn the_suites_registry_serves_the_stand_in_base_for_both_architectures() {
@@ -368,4 +370,80 @@ fn push_without_any_image_repository_names_the_key() {
     );
     assert!(run.stderr.contains("help:"), "{}", run.stderr);
     assert!(!fixture.out_dir().join("manifest.json").exists());
+}
+
+#[test]
+fn push_to_a_registry_demanding_credentials_uses_the_docker_config_and_leaks_nothing() {
+    let open = registry();
+    let private = auth_registry();
+    let repository = private.reference("private/fn-x86");
+    let fixture = image_fixture(&open.base("x86_64"));
+    let text = fixture.read("fn-x86/Cargo.toml").replace(
+        "package = \"image\"\n",
+        &format!("package = \"image\"\nimage_repository = \"{repository}\"\n"),
+    );
+    fixture.write("fn-x86/Cargo.toml", &text);
+    let docker_config = tempfile::tempdir().unwrap();
+    let config_dir = docker_config.path().display().to_string();
+    let env = [
+        ("DOCKER_CONFIG", config_dir.as_str()),
+        ("REGISTRY_AUTH_FILE", ""),
+    ];
+    let creds = format!("--creds=pusher:{AUTH_PASSWORD}");
+    let tagged = format!("docker://{repository}:0.1.0-x86_64");
+
+    // No credentials anywhere: refused, naming the registry and what was tried; nothing
+    // written locally and no manifest in the registry.
+    let run = fixture.pack_with_env(&["--compiler", "cargo", "-p", "fn-x86", "--push"], &env);
+    run.assert_code(11);
+    assert!(
+        run.stderr.contains(&format!("registry {} refused access to `{repository}:0.1.0-x86_64` (credentials tried: anonymous", private.host)),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    assert!(!fixture.out_dir().join("manifest.json").exists());
+    assert!(!fixture.out_dir().join("x86_64/fn-x86.oci").exists());
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &creds, &tagged])
+        .output()
+        .unwrap();
+    assert!(!inspect.status.success(), "no manifest was pushed");
+
+    // With the password in the Docker config's `auths` (base64 user:password, as docker login
+    // writes it), the push goes through; the secret appears nowhere in the output or manifest.
+    let encoded = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &format!("import base64; print(base64.b64encode(b'pusher:{AUTH_PASSWORD}').decode())"),
+        ])
+        .output()
+        .unwrap();
+    let encoded = String::from_utf8(encoded.stdout).unwrap();
+    std::fs::write(
+        docker_config.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            private.host,
+            encoded.trim()
+        ),
+    )
+    .unwrap();
+    let run = fixture.pack_with_env(&["--compiler", "cargo", "-p", "fn-x86", "--push"], &env);
+    run.assert_success();
+    let artifact = function_entry(&fixture);
+    let digest = artifact["image_digest"].as_str().unwrap();
+    assert_eq!(artifact["image_uri"], format!("{repository}@{digest}"));
+    let pushed: serde_json::Value = serde_json::from_str(&run_tool(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &creds,
+        &tagged,
+    ])))
+    .unwrap();
+    assert_eq!(pushed["Digest"], digest);
+    let manifest = std::fs::read_to_string(fixture.out_dir().join("manifest.json")).unwrap();
+    for text in [&run.stderr, &run.stdout, &manifest] {
+        assert!(!text.contains(AUTH_PASSWORD) && !text.contains(encoded.trim()));
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod base;
 pub mod config;
+pub mod credentials;
 pub mod layer;
 pub mod layout;
 pub mod push;

@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 
 use oci_client::RegistryOperation;
-use oci_client::secrets::RegistryAuth;
 use serde_json::Value;
 
 use crate::emit::Pending;
@@ -108,9 +107,10 @@ pub fn push_layout(layout: &Path, repository: &str, tag: &str) -> Result<Pushed>
     let target = format!("{repository}:{tag}");
     let reference = parse_reference(&target)?;
     let registry = reference.resolve_registry().to_string();
-    let fail = |err| registry_error(&target, &registry, err);
+    let credential = super::credentials::lookup(&registry)?;
+    let fail = |err| registry_error(&target, &registry, &credential.source, err);
     let client = client_for(&reference);
-    let auth = RegistryAuth::Anonymous;
+    let auth = credential.auth.clone();
     block_on(async {
         client
             .auth(&reference, &auth, RegistryOperation::Push)

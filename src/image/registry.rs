@@ -8,7 +8,6 @@ use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, client::ClientConfig, client::ClientProtocol};
 use serde_json::Value;
 
@@ -67,6 +66,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 pub fn registry_error(
     reference: &str,
     registry: &str,
+    credential_source: &str,
     err: oci_client::errors::OciDistributionError,
 ) -> Error {
     use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
@@ -74,16 +74,22 @@ pub fn registry_error(
         E::RegistryError { envelope, .. } => envelope.errors.iter().map(|e| &e.code).collect(),
         _ => Vec::new(),
     };
+    let status = match &err {
+        E::RequestError(e) => e.status().map(|s| s.as_u16()),
+        E::ServerError { code, .. } => Some(*code),
+        _ => None,
+    };
     let refused = codes
         .iter()
-        .any(|c| matches!(c, Code::Unauthorized | Code::Denied));
+        .any(|c| matches!(c, Code::Unauthorized | Code::Denied))
+        || matches!(status, Some(401 | 403));
     let unknown = codes
         .iter()
         .any(|c| matches!(c, Code::ManifestUnknown | Code::NameUnknown));
     match &err {
         _ if refused => Error::new(
             ErrorKind::Registry,
-            format!("registry {registry} refused access to `{reference}` (anonymous): {err}"),
+            format!("registry {registry} refused access to `{reference}` (credentials tried: {credential_source}): {err}"),
         )
         .with_help("log in with `docker login` (or put credentials in $DOCKER_CONFIG/config.json or $REGISTRY_AUTH_FILE)"),
         _ if unknown => Error::new(
@@ -93,7 +99,7 @@ pub fn registry_error(
         .with_help("check base_image's repository and tag"),
         E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => Error::new(
             ErrorKind::Registry,
-            format!("registry {registry} refused access to `{reference}` (anonymous): {err}"),
+            format!("registry {registry} refused access to `{reference}` (credentials tried: {credential_source}): {err}"),
         )
         .with_help("log in with `docker login` (or put credentials in $DOCKER_CONFIG/config.json or $REGISTRY_AUTH_FILE)"),
         E::ImageManifestNotFoundError(_) => Error::new(
@@ -101,7 +107,7 @@ pub fn registry_error(
             format!("registry {registry} has no image `{reference}`: {err}"),
         )
         .with_help("check base_image's repository and tag"),
-        E::RequestError(_) => Error::new(
+        E::RequestError(_) if status.is_none() => Error::new(
             ErrorKind::Registry,
             format!("registry {registry} is unreachable for `{reference}`: {err}"),
         )
@@ -119,9 +125,10 @@ pub fn registry_error(
 pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<Pulled> {
     let parsed = parse_reference(reference)?;
     let registry = parsed.resolve_registry().to_string();
-    let fail = |err| registry_error(reference, &registry, err);
+    let credential = super::credentials::lookup(&registry)?;
+    let fail = |err| registry_error(reference, &registry, &credential.source, err);
     let client = client_for(&parsed);
-    let auth = RegistryAuth::Anonymous;
+    let auth = credential.auth.clone();
     block_on(async {
         let accepted: Vec<&str> = INDEX_TYPES.iter().chain(&MANIFEST_TYPES).copied().collect();
         let (bytes, _) = client

@@ -63,6 +63,44 @@ fn free_port() -> u16 {
 /// Starts `docker-registry serve` on a free port and waits until `/v2/` answers. A port taken
 /// between choosing and binding it is retried with another.
 fn start_registry(dir: &Path) -> String {
+    start_registry_with(dir, "")
+}
+
+/// A second registry that demands credentials (htpasswd, bcrypt): user `pusher`, password
+/// [`AUTH_PASSWORD`]. Distribution accepts basic auth over plain HTTP on loopback.
+pub fn auth_registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("lambda-pack-auth-registry-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        // bcrypt through the system's crypt(3) (libxcrypt), from Python's standard library.
+        let hash = run(Command::new("python3").args([
+            "-W",
+            "ignore",
+            "-c",
+            &format!(
+                "import crypt; print(crypt.crypt({AUTH_PASSWORD:?}, crypt.mksalt(crypt.METHOD_BLOWFISH)))"
+            ),
+        ]));
+        let htpasswd = dir.join("htpasswd");
+        std::fs::write(&htpasswd, format!("pusher:{}\n", hash.trim())).unwrap();
+        let host = start_registry_with(
+            &dir,
+            &format!(
+                "auth:\n  htpasswd:\n    realm: lambda-pack-tests\n    path: {}\n",
+                htpasswd.display()
+            ),
+        );
+        Registry { host, dir }
+    })
+}
+
+pub const AUTH_PASSWORD: &str = "not-a-real-s3cret";
+
+fn start_registry_with(dir: &Path, extra_config: &str) -> String {
     for _ in 0..5 {
         let port = free_port();
         let config = dir.join("config.yml");
@@ -71,7 +109,7 @@ fn start_registry(dir: &Path) -> String {
             format!(
                 "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: 127.0.0.1:{port}\n",
+                 http:\n  addr: 127.0.0.1:{port}\n{extra_config}",
                 dir.join("data").display()
             ),
         )
@@ -91,7 +129,8 @@ fn start_registry(dir: &Path) -> String {
             if child.try_wait().unwrap().is_some() {
                 break;
             }
-            if http_get(&host, "/v2/").is_some_and(|(status, _)| status == 200) {
+            // 401 is a registry demanding credentials: up as well.
+            if http_get(&host, "/v2/").is_some_and(|(status, _)| status == 200 || status == 401) {
                 return host;
             }
             std::thread::sleep(Duration::from_millis(50));
