@@ -100,6 +100,9 @@ pub fn auth_registry() -> &'static Registry {
 
 pub const AUTH_PASSWORD: &str = "not-a-real-s3cret";
 
+// The registry that answers is left running on purpose: it serves the whole test binary, and
+// PR_SET_PDEATHSIG stops it with the process.
+#[allow(clippy::zombie_processes)]
 fn start_registry_with(dir: &Path, extra_config: &str) -> String {
     for _ in 0..5 {
         let port = free_port();
@@ -136,6 +139,7 @@ fn start_registry_with(dir: &Path, extra_config: &str) -> String {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
+        let _ = child.wait();
     }
     panic!(
         "docker-registry did not start (installed by scripts/setup.sh, Debian package `docker-registry`); log in {}",
