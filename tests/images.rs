@@ -447,3 +447,40 @@ fn push_to_a_registry_demanding_credentials_uses_the_docker_config_and_leaks_not
         assert!(!text.contains(AUTH_PASSWORD) && !text.contains(encoded.trim()));
     }
 }
+
+#[test]
+fn scratch_takes_static_binaries_only() {
+    // A static (musl) bootstrap: the image is this tool's layers alone, with no base.
+    let fixture = image_fixture("scratch");
+    let artifact = pack_image(&fixture);
+    assert!(artifact.get("base_image_digest").is_none(), "{artifact}");
+    let layout = fixture.out_dir().join("x86_64/fn-x86.oci");
+    assert_eq!(layer_digests(&layout).len(), 2, "includes and bootstrap only");
+    let config: serde_json::Value = serde_json::from_str(&run_tool(
+        Command::new("skopeo")
+            .args(["inspect", "--config"])
+            .arg(format!("oci:{}", layout.display())),
+    ))
+    .unwrap();
+    assert_eq!(config["architecture"], "amd64");
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["bootstrap"]));
+
+    // A dynamic (glibc) bootstrap cannot start on scratch: refused, naming it.
+    let dynamic = image_fixture("scratch");
+    let run = dynamic.pack(&[
+        "--compiler",
+        "cargo",
+        "-p",
+        "fn-x86",
+        "--target",
+        "x86_64-unknown-linux-gnu",
+    ]);
+    run.assert_code(8);
+    assert!(
+        run.stderr.contains("function `fn-x86` (x86_64) is an image on base_image = \"scratch\", but `bootstrap` is dynamically linked"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    assert!(!dynamic.out_dir().join("manifest.json").exists());
+}
