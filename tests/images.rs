@@ -455,7 +455,11 @@ fn scratch_takes_static_binaries_only() {
     let artifact = pack_image(&fixture);
     assert!(artifact.get("base_image_digest").is_none(), "{artifact}");
     let layout = fixture.out_dir().join("x86_64/fn-x86.oci");
-    assert_eq!(layer_digests(&layout).len(), 2, "includes and bootstrap only");
+    assert_eq!(
+        layer_digests(&layout).len(),
+        2,
+        "includes and bootstrap only"
+    );
     let config: serde_json::Value = serde_json::from_str(&run_tool(
         Command::new("skopeo")
             .args(["inspect", "--config"])
@@ -483,4 +487,30 @@ fn scratch_takes_static_binaries_only() {
     );
     assert!(run.stderr.contains("help:"), "{}", run.stderr);
     assert!(!dynamic.out_dir().join("manifest.json").exists());
+}
+
+#[test]
+fn an_arm64_function_gets_the_arm64_image_of_an_index() {
+    let registry = registry();
+    let index = registry.reference("lambda/provided:al2023");
+    let fixture = Fixture::copy("basic");
+    let text = fixture.read("fn-arm/Cargo.toml").replace(
+        "arch = \"arm64\"\n",
+        &format!("arch = \"arm64\"\npackage = \"image\"\nbase_image = \"{index}\"\n"),
+    );
+    fixture.write("fn-arm/Cargo.toml", &text);
+    fixture
+        .pack(&["--compiler", "cargo", "-p", "fn-arm"])
+        .assert_success();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.out_dir().join("manifest.json")).unwrap())
+            .unwrap();
+    let artifact = &manifest["artifacts"][0];
+    assert_eq!(artifact["oci_layout"], "arm64/fn-arm.oci");
+    let arm64_base = skopeo_inspect(&format!("docker://{}", registry.base("arm64")), false);
+    assert_eq!(artifact["base_image_digest"], arm64_base["Digest"]);
+    let layout = fixture.out_dir().join("arm64/fn-arm.oci");
+    let inspected = skopeo_inspect(&format!("oci:{}", layout.display()), false);
+    assert_eq!(inspected["Architecture"], "arm64");
+    assert_eq!(inspected["Digest"], artifact["image_digest"]);
 }
