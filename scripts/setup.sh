@@ -2,8 +2,8 @@
 # Installs what cargo-lambda-pack and its test suite need on a fresh Debian/Ubuntu machine with
 # rustup: Rust targets for both Lambda architectures, zig (from PyPI) for glibc-pinned builds,
 # Info-ZIP (an independent ZIP reader for the tests), qemu-user (to run arm64 binaries), and for the
-# image tests a real registry (docker-registry), skopeo and umoci (independent OCI readers and
-# writers) and busybox-static (the shell of the suite's stand-in base image).
+# image tests a real registry (docker-registry), skopeo, umoci and buildah (independent OCI
+# readers, writers and a Dockerfile builder) and busybox-static (the shell of the suite's stand-in base image).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -22,6 +22,7 @@ command -v qemu-aarch64-static >/dev/null || apt_packages+=(qemu-user-static)
 command -v docker-registry >/dev/null || apt_packages+=(docker-registry)
 command -v skopeo >/dev/null || apt_packages+=(skopeo)
 command -v umoci >/dev/null || apt_packages+=(umoci)
+command -v buildah >/dev/null || apt_packages+=(buildah)
 [ -x /bin/busybox ] || apt_packages+=(busybox-static)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say Installing "${apt_packages[*]} (apt-get)"

@@ -514,3 +514,66 @@ fn an_arm64_function_gets_the_arm64_image_of_an_index() {
     assert_eq!(inspected["Architecture"], "arm64");
     assert_eq!(inspected["Digest"], artifact["image_digest"]);
 }
+
+/// The root file system of an image in an OCI layout, unpacked by umoci.
+fn unpack(layout: &Path, tag: &str, into: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
+    run_tool(
+        Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:{tag}", layout.display()))
+            .arg(into),
+    );
+    tree(&into.join("rootfs"))
+}
+
+#[test]
+fn buildah_building_the_dockerfile_gives_the_same_root_file_system() {
+    let registry = registry();
+    let fixture = image_fixture(&registry.base("x86_64"));
+    pack_image(&fixture);
+    let out = fixture.out_dir();
+    let work = tempfile::tempdir().unwrap();
+    let storage = |command: &mut Command| {
+        command
+            .arg("--storage-driver=vfs")
+            .arg("--root")
+            .arg(work.path().join("root"))
+            .arg("--runroot")
+            .arg(work.path().join("runroot"));
+    };
+    // buildah builds the emitted Dockerfile from its context (COPY only: no container runs).
+    let mut bud = Command::new("buildah");
+    storage(&mut bud);
+    bud.args([
+        "bud",
+        "--isolation=chroot",
+        "--tls-verify=false",
+        "-q",
+        "-t",
+        "fn-x86",
+    ])
+    .arg(out.join("x86_64/fn-x86"));
+    run_tool(&mut bud);
+    let built = work.path().join("built.oci");
+    let mut push = Command::new("buildah");
+    storage(&mut push);
+    push.args(["push", "-q", "fn-x86"])
+        .arg(format!("oci:{}:latest", built.display()));
+    run_tool(&mut push);
+
+    let theirs = unpack(&built, "latest", &work.path().join("theirs"));
+    let ours = unpack(
+        &out.join("x86_64/fn-x86.oci"),
+        "latest",
+        &work.path().join("ours"),
+    );
+    assert!(
+        ours.contains_key("var/runtime/bootstrap") && ours.contains_key("lambda-entrypoint.sh")
+    );
+    let differences: Vec<&String> = ours
+        .keys()
+        .chain(theirs.keys())
+        .filter(|path| ours.get(*path) != theirs.get(*path))
+        .collect();
+    assert!(differences.is_empty(), "paths that differ: {differences:?}");
+}
