@@ -178,6 +178,8 @@ fn unit_facts(i: usize, name: String, role: Role, arch: Arch, layers: Vec<String
             format: PackageFormat::Auto,
             allow: vec![],
             base_image: None,
+            image_repository: None,
+            version: "0.1.0".into(),
             bundle_libs: false,
             env: Default::default(),
             compatible_runtimes: None,

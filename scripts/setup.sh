@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what cargo-lambda-pack and its test suite need on a fresh Debian/Ubuntu machine with
 # rustup: Rust targets for both Lambda architectures, zig (from PyPI) for glibc-pinned builds,
-# Info-ZIP (an independent ZIP reader for the tests) and qemu-user (to run arm64 binaries).
+# Info-ZIP (an independent ZIP reader for the tests), qemu-user (to run arm64 binaries), and for the
+# image tests a real registry (docker-registry), skopeo, umoci and buildah (independent OCI
+# readers, writers and a Dockerfile builder) and busybox-static (the shell of the suite's stand-in base image).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -14,8 +16,14 @@ command -v python3 >/dev/null || apt_packages+=(python3 python3-pip)
 command -v cc >/dev/null || apt_packages+=(gcc)
 command -v qemu-aarch64-static >/dev/null || apt_packages+=(qemu-user-static)
 [ -d /usr/aarch64-linux-gnu/lib ] || apt_packages+=(libc6-arm64-cross)
+[ -e /usr/aarch64-linux-gnu/lib/libgcc_s.so.1 ] || apt_packages+=(libgcc-s1-arm64-cross)
 [ -e /usr/include/sqlite3.h ] || apt_packages+=(libsqlite3-dev)
 [ -e /usr/lib/x86_64-linux-gnu/libxml2.so.2 ] || apt_packages+=(libxml2)
+command -v docker-registry >/dev/null || apt_packages+=(docker-registry)
+command -v skopeo >/dev/null || apt_packages+=(skopeo)
+command -v umoci >/dev/null || apt_packages+=(umoci)
+command -v buildah >/dev/null || apt_packages+=(buildah)
+[ -x /bin/busybox ] || apt_packages+=(busybox-static)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say Installing "${apt_packages[*]} (apt-get)"
   sudo_cmd=()

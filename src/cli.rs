@@ -254,6 +254,10 @@ pub struct PackArgs {
     #[arg(long, value_name = "FINDING", value_parser = clap::builder::PossibleValuesParser::new(crate::inspect::codes::ALL), help_heading = LAMBDA_OPTIONS)]
     pub allow: Vec<String>,
 
+    /// Push every image whose function sets image_repository, tagged <version>-<arch>
+    #[arg(long, help_heading = LAMBDA_OPTIONS)]
+    pub push: bool,
+
     /// Where to write artifacts and manifest.json [default: <target-dir>/lambda-pack]
     #[arg(long, value_name = "PATH", help_heading = LAMBDA_OPTIONS)]
     pub out_dir: Option<PathBuf>,

@@ -29,6 +29,9 @@ pub enum ErrorKind {
     LimitExceeded,
     /// `verify`: a function failed, timed out, crashed, or answered other than expected.
     VerifyFailed,
+    /// A registry could not be used: unreachable, access refused, no image for the architecture,
+    /// a blob that does not match its digest, or a base image missing from the cache offline.
+    Registry,
 }
 
 impl ErrorKind {
@@ -44,6 +47,7 @@ impl ErrorKind {
             ErrorKind::BinaryCheck => 8,
             ErrorKind::LimitExceeded => 9,
             ErrorKind::VerifyFailed => 10,
+            ErrorKind::Registry => 11,
         }
     }
 }

@@ -69,3 +69,26 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn sha256_hex(path: &Path) -> io::Result<String> {
     sha256_file(path).map(|digest| hex(&digest))
 }
+
+/// A written artifact waiting to be moved to its final name by `emit::commit`. Dropping it deletes
+/// the temporary file or directory.
+#[derive(Debug)]
+pub enum Pending {
+    File {
+        temp: tempfile::NamedTempFile,
+        dest: PathBuf,
+    },
+    Dir {
+        temp: tempfile::TempDir,
+        dest: PathBuf,
+    },
+}
+
+impl Pending {
+    /// The final name the staged artifact will take.
+    pub fn dest(&self) -> &Path {
+        match self {
+            Pending::File { dest, .. } | Pending::Dir { dest, .. } => dest,
+        }
+    }
+}

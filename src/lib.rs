@@ -16,6 +16,7 @@ mod emit;
 mod error;
 mod facts;
 mod files;
+mod image;
 mod include;
 mod inspect;
 mod lambda_env;

@@ -134,6 +134,19 @@ pub struct ManifestArtifact {
     /// such entries count as the current workspace's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_root: Option<String>,
+    /// For images: the OCI image layout directory, relative to the manifest's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_layout: Option<String>,
+    /// For images: `sha256:<hex>` of the image manifest (what a registry names the image by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// For images: `sha256:<hex>` of the base image's manifest (absent for `scratch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image_digest: Option<String>,
+    /// For images pushed with `--push`: `<image_repository>@<image_digest>`, what
+    /// `update-function-code --image-uri` takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_uri: Option<String>,
 }
 
 /// What an earlier run recorded about a ZIP (from its manifest), to skip unchanged work.

@@ -114,6 +114,8 @@ pub struct MetadataTable {
     pub allow: Option<Vec<String>>,
     /// The image a function's Dockerfile starts `FROM` (default: AWS's provided base image).
     pub base_image: Option<String>,
+    /// Where `--push` sends a function's image: `<registry>/<repository>`.
+    pub image_repository: Option<String>,
     /// Whether shared libraries the runtime lacks are bundled into a `<function>-libs` layer.
     pub bundle_libs: Option<bool>,
     /// The function's own environment variables; merged key by key across the levels.
@@ -130,7 +132,7 @@ pub struct PackageMetadata {
 }
 
 /// Keys a package table and a per-bin table may hold (a package table also holds `bin`).
-const UNIT_KEYS: [&str; 12] = [
+const UNIT_KEYS: [&str; 13] = [
     "arch",
     "runtime",
     "include",
@@ -140,18 +142,20 @@ const UNIT_KEYS: [&str; 12] = [
     "allow",
     "extension",
     "base_image",
+    "image_repository",
     "bundle_libs",
     "env",
     "compatible_runtimes",
 ];
 
 /// Keys that make sense as defaults for every package of a workspace.
-const WORKSPACE_KEYS: [&str; 8] = [
+const WORKSPACE_KEYS: [&str; 9] = [
     "arch",
     "runtime",
     "package",
     "allow",
     "base_image",
+    "image_repository",
     "bundle_libs",
     "env",
     "compatible_runtimes",
@@ -328,6 +332,30 @@ impl Context<'_> {
                         render(value)
                     ))
                     .with_help("set it to a registry/repository:tag string, or remove it to use AWS's provided base image"));
+                }
+            }
+        }
+        if let Some(value) = map.get("image_repository") {
+            match value.as_str() {
+                Some(repository)
+                    if repository.contains('/')
+                        && !repository.contains(char::is_whitespace)
+                        && !repository.contains('@')
+                        && !repository
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or_default()
+                            .contains(':') =>
+                {
+                    table.image_repository = Some(repository.to_string());
+                }
+                _ => {
+                    return Err(Error::config(format!(
+                        "key `image_repository` in {} must be a repository such as \"123456789012.dkr.ecr.us-east-1.amazonaws.com/my-function\" (no tag or digest), found {}",
+                        self.location(),
+                        render(value)
+                    ))
+                    .with_help("set it to <registry>/<repository>; --push tags the image <package version>-<arch>"));
                 }
             }
         }

@@ -154,6 +154,11 @@ pub struct PlannedArtifact {
     pub build_command: Option<String>,
     /// For images: the Dockerfile's `FROM`, when the metadata overrides AWS's base image.
     pub base_image: Option<String>,
+    /// For images: where `--push` sends it (`image_repository`), and the tag it gets there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_repository: Option<String>,
+    #[serde(skip)]
+    pub version: String,
     /// Functions: their environment variables (`env`), recorded in the manifest for verify and
     /// deploy.
     pub env: std::collections::BTreeMap<String, String>,
@@ -417,6 +422,8 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
         dockerfile: None,
         build_command: None,
         base_image: unit.base_image.clone(),
+        image_repository: unit.image_repository.clone(),
+        version: unit.version.clone(),
         env: unit.env.clone(),
         compatible_runtimes: unit.compatible_runtimes.clone(),
         findings,

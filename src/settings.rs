@@ -55,6 +55,8 @@ pub struct Options {
     pub source_date_epoch: Option<u64>,
     /// Finding codes downgraded to warnings for every crate (`--allow`).
     pub allow: Vec<String>,
+    /// `--push`: publish images to their `image_repository`.
+    pub push: bool,
 }
 
 impl Options {
@@ -124,6 +126,7 @@ impl Options {
             color: args.color.unwrap_or(cli::ColorChoice::Auto),
             source_date_epoch,
             allow: args.allow,
+            push: args.push,
         })
     }
 

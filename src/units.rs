@@ -37,6 +37,10 @@ pub struct Unit {
     pub allow: Vec<String>,
     /// `FROM` of the function's Dockerfile when it becomes an image.
     pub base_image: Option<String>,
+    /// Where `--push` sends the function's image.
+    pub image_repository: Option<String>,
+    /// The package's version: the tag `--push` gives an image is `<version>-<arch>`.
+    pub version: String,
     /// Bundle shared libraries the runtime lacks into a `<function>-libs` layer.
     pub bundle_libs: bool,
     /// Functions: their environment variables, merged workspace → package → bin.
@@ -389,6 +393,8 @@ fn draft(
                 .unwrap_or_default(),
             allow,
             base_image: pick(tables, |t| t.base_image.clone()).map(|(v, _)| v),
+            image_repository: pick(tables, |t| t.image_repository.clone()).map(|(v, _)| v),
+            version: package.version.clone(),
             bundle_libs: pick(tables, |t| t.bundle_libs)
                 .map(|(v, _)| v)
                 .unwrap_or(true),

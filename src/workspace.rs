@@ -13,6 +13,7 @@ use crate::metadata::{self, MetadataTable, PackageMetadata};
 #[derive(Clone, Debug)]
 pub struct Package {
     pub name: String,
+    pub version: String,
     /// cargo's package id, which `compiler-artifact` messages refer to.
     pub id: String,
     pub manifest_path: PathBuf,
@@ -137,6 +138,7 @@ impl Workspace {
             }
             members.push(Package {
                 name: package.name.to_string(),
+                version: package.version.to_string(),
                 id: package.id.repr.clone(),
                 manifest_path,
                 dir,

@@ -100,12 +100,20 @@ fn a_function_over_the_zip_limit_becomes_a_dockerfile_and_context() {
         plan.stderr
     );
 
-    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+    // The image is built on AWS's base, which the test takes from the suite's registry into the
+    // cache (tests contact only loopback addresses); --offline then uses the cache alone.
+    common::registry::fill_cache(
+        &fixture.path().join("target"),
+        &common::registry::registry().reference("lambda/provided:al2023"),
+        "public.ecr.aws/lambda/provided:al2023-x86_64",
+    );
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--offline"]);
     run.assert_success();
     let out = fixture.out_dir();
     let manifest = manifest(&out);
     let entry = artifact(&manifest, "fn-x86");
     assert_eq!(entry["format"], "image");
+    assert_eq!(entry["oci_layout"], "x86_64/fn-x86.oci");
     assert_eq!(entry["path"], "x86_64/fn-x86");
     assert_eq!(entry["dockerfile"], "x86_64/fn-x86/Dockerfile");
     assert_eq!(
@@ -203,7 +211,7 @@ fn a_function_over_the_zip_limit_becomes_a_dockerfile_and_context() {
 
     // Unchanged inputs leave the context as it was.
     let before = snapshot(&context);
-    let again = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+    let again = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--offline"]);
     again.assert_success();
     assert!(
         again.stderr.contains("Fresh function fn-x86"),

@@ -249,8 +249,17 @@ fn six_layers_are_more_than_a_zip_allows() {
         "nothing written"
     );
 
-    // Left to choose, the function becomes a container image holding all six.
+    // Left to choose, the function becomes a container image holding all six (built on the
+    // suite's registry's base image: tests contact only loopback addresses).
     let auto = basic_with_layers(&layers, &names);
+    let text = auto.read("fn-x86/Cargo.toml").replace(
+        "arch = \"x86_64\"",
+        &format!(
+            "arch = \"x86_64\"\nbase_image = \"{}\"",
+            common::registry::registry().base("x86_64")
+        ),
+    );
+    auto.write("fn-x86/Cargo.toml", &text);
     let run = auto.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
     run.assert_success();
     let manifest = manifest(&auto.out_dir());
@@ -258,6 +267,20 @@ fn six_layers_are_more_than_a_zip_allows() {
     let dockerfile =
         std::fs::read_to_string(auto.out_dir().join("x86_64/fn-x86/Dockerfile")).unwrap();
     assert_eq!(dockerfile.matches("\nCOPY opt/").count(), 6, "{dockerfile}");
+    // The OCI image has the same layers: the base's, one per Lambda layer, includes, bootstrap.
+    let base = common::registry::skopeo_inspect(
+        &format!("docker://{}", common::registry::registry().base("x86_64")),
+        false,
+    );
+    let image = common::registry::skopeo_inspect(
+        &format!("oci:{}", auto.out_dir().join("x86_64/fn-x86.oci").display()),
+        true,
+    );
+    assert_eq!(
+        image["layers"].as_array().unwrap().len(),
+        base["Layers"].as_array().unwrap().len() + 6 + 2,
+        "{image}"
+    );
     let plan = auto.pack(&["plan", "--compiler", "cargo", "-p", "fn-x86"]);
     assert!(
         plan.stderr.contains("image (6 layers > 5 limit)"),

@@ -33,6 +33,8 @@ pub enum Mode {
 pub struct Planned {
     pub plan: Plan,
     pub out_dir: PathBuf,
+    /// Cargo's target directory (the base image cache lives under it).
+    target_dir: PathBuf,
     workspace_root: PathBuf,
     /// The previous manifest's entries whose paths are safe to use.
     trusted: Vec<ManifestArtifact>,
@@ -47,7 +49,16 @@ type Choices = BTreeMap<Arch, (RustTarget, Linker)>;
 pub fn run(options: &Options, shell: &Shell) -> Result<()> {
     let planned = plan_run(options, shell, Mode::Pack)?;
     check_findings(&planned.plan)?;
-    let carried = carry_out(&planned, shell)?;
+    if options.push
+        && !planned
+            .plan
+            .artifacts
+            .iter()
+            .any(|a| a.image_repository.is_some())
+    {
+        return Err(crate::image::push::no_repository_error());
+    }
+    let carried = carry_out(&planned, options, shell)?;
     report_run(&planned, &carried, options, shell)
 }
 
@@ -98,6 +109,7 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     Ok(Planned {
         plan,
         out_dir,
+        target_dir: options.target_dir(&workspace),
         workspace_root: workspace.root,
         trusted: screened.trusted,
         started,
@@ -317,8 +329,13 @@ fn plan_stage(inputs: &PlanInputs, shell: &Shell) -> Result<Plan> {
 }
 
 /// Emit's transaction, with a status line per artifact.
-fn carry_out(planned: &Planned, shell: &Shell) -> Result<CarriedOut> {
+fn carry_out(planned: &Planned, options: &Options, shell: &Shell) -> Result<CarriedOut> {
     let plan = &planned.plan;
+    let images = crate::image::ImageOptions::new(
+        &planned.target_dir,
+        options.network_forbidden(),
+        options.source_date_epoch,
+    );
     let progress = shell.progress("Packing");
     let total = plan.artifacts.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -328,6 +345,7 @@ fn carry_out(planned: &Planned, shell: &Shell) -> Result<CarriedOut> {
         &planned.out_dir,
         &planned.trusted,
         &planned.workspace_root,
+        &images,
         |artifact, emitted| {
             let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress.set_message(format!(
@@ -352,6 +370,30 @@ fn carry_out(planned: &Planned, shell: &Shell) -> Result<CarriedOut> {
                     artifact.arch
                 ),
             );
+        },
+        |staged, manifest| {
+            if !options.push {
+                return Ok(());
+            }
+            // Before anything is committed: a failed push leaves the output directory as it was.
+            crate::image::push::push_all(
+                plan,
+                staged,
+                &planned.out_dir,
+                manifest,
+                |name, pushed| {
+                    shell.status(
+                        "Pushed",
+                        format!(
+                            "{name} as {} (tag {}, {} blob(s), {} uploaded)",
+                            pushed.image_uri,
+                            pushed.tag,
+                            pushed.blobs_uploaded,
+                            plan::human_bytes(pushed.bytes_uploaded)
+                        ),
+                    );
+                },
+            )
         },
     );
     progress.finish();

@@ -40,6 +40,8 @@ pub struct Emitted {
     /// Hex SHA-256 of everything the file is made from (see [`inputs_digest`]); lets the next run
     /// skip rebuilding an archive whose inputs did not change.
     pub inputs_sha256: Option<String>,
+    /// For images: the OCI image written beside the context.
+    pub image: Option<crate::image::EmittedImage>,
 }
 
 /// Identifies how archives are written; part of every inputs digest so that a change in the
@@ -50,19 +52,7 @@ const WRITER_ID: &str = concat!(
     " zip libdeflate-8"
 );
 
-/// A written artifact waiting to be moved to its final name by [`commit`]. Dropping it deletes
-/// the temporary file or directory.
-#[derive(Debug)]
-pub enum Pending {
-    File {
-        temp: tempfile::NamedTempFile,
-        dest: PathBuf,
-    },
-    Dir {
-        temp: tempfile::TempDir,
-        dest: PathBuf,
-    },
-}
+pub use crate::files::Pending;
 
 /// Artifacts written to temporary names, in the plan's order, ready to [`commit`].
 #[derive(Debug)]
@@ -79,11 +69,12 @@ pub fn emit(
     plan: &Plan,
     out_dir: &Path,
     previous: &BTreeMap<String, Previous>,
+    images: &crate::image::ImageOptions,
     on_done: impl Fn(&PlannedArtifact, &Emitted) + Sync,
 ) -> Result<Staged> {
     let artifacts = &plan.artifacts;
     let next = AtomicUsize::new(0);
-    type Slot = Option<Result<(Emitted, Option<Pending>)>>;
+    type Slot = Option<Result<(Emitted, Vec<Pending>)>>;
     let results: Mutex<Vec<Slot>> = Mutex::new((0..artifacts.len()).map(|_| None).collect());
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -100,8 +91,9 @@ pub fn emit(
                     let result = match artifact.format {
                         Format::Zip => {
                             emit_zip(plan, artifact, out_dir, previous.get(&artifact.path))
+                                .map(|(emitted, pending)| (emitted, Vec::from_iter(pending)))
                         }
-                        Format::Image => emit_context(artifact, out_dir),
+                        Format::Image => emit_image(artifact, out_dir, images),
                     };
                     if let Ok((emitted, _)) = &result {
                         on_done(artifact, emitted);
@@ -121,15 +113,6 @@ pub fn emit(
         staged.pending.extend(pending);
     }
     Ok(staged)
-}
-
-impl Pending {
-    /// The final name the staged artifact will take.
-    pub fn dest(&self) -> &Path {
-        match self {
-            Pending::File { dest, .. } | Pending::Dir { dest, .. } => dest,
-        }
-    }
 }
 
 /// Moves every staged artifact to its final name. Renames within one directory are atomic, so
@@ -171,6 +154,7 @@ fn emit_zip(
             size_zipped: previous.size_zipped,
             unchanged: true,
             inputs_sha256: Some(inputs),
+            image: None,
         };
         return Ok((emitted, None));
     }
@@ -194,12 +178,26 @@ fn emit_zip(
         size_zipped,
         unchanged,
         inputs_sha256: Some(inputs),
+        image: None,
     };
     let pending = (!unchanged).then_some(Pending::File {
         temp,
         dest: final_path,
     });
     Ok((emitted, pending))
+}
+
+/// An image artifact: its Dockerfile context, and its OCI image beside it.
+fn emit_image(
+    artifact: &PlannedArtifact,
+    out_dir: &Path,
+    images: &crate::image::ImageOptions,
+) -> Result<(Emitted, Vec<Pending>)> {
+    let (mut emitted, context) = emit_context(artifact, out_dir)?;
+    let (image, layout) = crate::image::emit_image(artifact, out_dir, images, &emitted.sha256)?;
+    emitted.unchanged &= layout.is_none();
+    emitted.image = Some(image);
+    Ok((emitted, context.into_iter().chain(layout).collect()))
 }
 
 /// Hex SHA-256 over everything that decides an archive's bytes: the writer, the timestamp, and
@@ -262,6 +260,7 @@ fn emit_context(artifact: &PlannedArtifact, out_dir: &Path) -> Result<(Emitted, 
         size_zipped: 0,
         unchanged: in_place,
         inputs_sha256: None,
+        image: None,
     };
     Ok((emitted, pending))
 }

@@ -62,6 +62,13 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Mani
                 .collect(),
             env: artifact.env.clone(),
             workspace_root: Some(workspace_root.display().to_string()),
+            oci_layout: emitted.image.as_ref().map(|i| i.oci_layout.clone()),
+            image_digest: emitted.image.as_ref().map(|i| i.image_digest.clone()),
+            base_image_digest: emitted
+                .image
+                .as_ref()
+                .and_then(|i| i.base_image_digest.clone()),
+            image_uri: None,
         })
         .collect();
     Manifest {

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::{Emitted, Pending, commit, emit};
 use crate::error::Result;
+use crate::image::ImageOptions;
 use crate::manifest::{MANIFEST_FILE, Manifest, ManifestArtifact, PreviousZip};
 use crate::manifest_paths::{self, Cleaned, Removable};
 use crate::plan::{Plan, PlannedArtifact};
@@ -23,18 +24,24 @@ pub struct CarriedOut {
 }
 
 /// Carries out `plan` in `out_dir`. `trusted` are the previous manifest's entries whose paths were
-/// screened as safe (`manifest_paths::screen`); `on_done` is told as each artifact is written.
+/// screened as safe (`manifest_paths::screen`); `on_done` is told as each artifact is written;
+/// `before_commit` may still refuse the staged artifacts (and record what it did in the manifest).
 pub fn carry_out(
     plan: &Plan,
     out_dir: &Path,
     trusted: &[ManifestArtifact],
     workspace_root: &Path,
+    images: &ImageOptions,
     on_done: impl Fn(&PlannedArtifact, &Emitted) + Sync,
+    before_commit: impl FnOnce(&[Pending], &mut Manifest) -> Result<()>,
 ) -> Result<CarriedOut> {
     let manifest_path = out_dir.join(MANIFEST_FILE);
     let previous: BTreeMap<String, PreviousZip> = Manifest::previous_zips(trusted);
-    let staged = emit(plan, out_dir, &previous, on_done)?;
-    let manifest = super::manifest(plan, &staged.emitted, workspace_root);
+    let staged = emit(plan, out_dir, &previous, images, on_done)?;
+    let mut manifest = super::manifest(plan, &staged.emitted, workspace_root);
+    // Work on the staged artifacts that must succeed before any of them is committed (pushing
+    // images: a failed push leaves the output directory as it was).
+    before_commit(&staged.pending, &mut manifest)?;
     let stale: Vec<&ManifestArtifact> = trusted
         .iter()
         .filter(|a| plan.stale.contains(&a.path))

@@ -30,6 +30,10 @@ fn full_manifest() -> Manifest {
         warnings: vec!["orders (x86_64) bootstrap: [not-stripped] ... (allowed)".into()],
         env: [("RUST_LOG".to_string(), "info".to_string())].into(),
         workspace_root: Some("/ws".into()),
+        oci_layout: None,
+        image_digest: None,
+        base_image_digest: None,
+        image_uri: None,
     };
     let layer = ManifestArtifact {
         name: "codec".into(),
@@ -66,6 +70,13 @@ fn full_manifest() -> Manifest {
         warnings: vec![],
         env: BTreeMap::new(),
         workspace_root: None,
+        oci_layout: Some("x86_64/big.oci".into()),
+        image_digest: Some(format!("sha256:{}", "ef".repeat(32))),
+        base_image_digest: Some(format!("sha256:{}", "01".repeat(32))),
+        image_uri: Some(format!(
+            "127.0.0.1:5000/lambda/big@sha256:{}",
+            "ef".repeat(32)
+        )),
         ..zip.clone()
     };
     Manifest {

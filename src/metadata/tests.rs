@@ -192,3 +192,25 @@ fn wrong_types_are_reported() {
         "{err}"
     );
 }
+
+#[test]
+fn image_repository_is_a_repository_without_tag_or_digest() {
+    let parsed = parse(json!({ "image_repository": "127.0.0.1:5000/team/fn" })).unwrap();
+    assert_eq!(
+        parsed.table.image_repository.as_deref(),
+        Some("127.0.0.1:5000/team/fn")
+    );
+    for bad in [
+        json!("registry.example/fn:1.0"),
+        json!("registry.example/fn@sha256:00"),
+        json!("fn"),
+        json!(""),
+        json!(3),
+    ] {
+        let err = parse(json!({ "image_repository": bad })).unwrap_err();
+        assert!(
+            err.to_string().contains("key `image_repository`") && err.help.is_some(),
+            "{bad}: {err}"
+        );
+    }
+}

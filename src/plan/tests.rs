@@ -48,6 +48,8 @@ fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
         format: PackageFormat::Auto,
         allow: vec![],
         base_image: None,
+        image_repository: None,
+        version: "0.1.0".into(),
         bundle_libs: true,
         env: Default::default(),
         compatible_runtimes: None,

@@ -12,6 +12,7 @@ fn package(
 ) -> Package {
     Package {
         name: name.into(),
+        version: "0.1.0".into(),
         id: format!("path+file:///ws/{name}#0.1.0"),
         manifest_path: PathBuf::from(format!("/ws/{name}/Cargo.toml")),
         dir: PathBuf::from(format!("/ws/{name}")),

@@ -2,6 +2,8 @@
 //! archives back with independent readers (Info-ZIP's `zipinfo` and Python's `zipfile`).
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

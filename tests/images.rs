@@ -1,0 +1,579 @@
+//! Container images: the OCI image this tool writes, read back with independent tools (skopeo,
+//! umoci) against a real registry (Debian's `docker-registry`) holding the suite's stand-in for
+//! Lambda's base image.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::Fixture;
+use common::registry::{
+    AUTH_PASSWORD, auth_registry, blob_puts, fill_cache, registry, skopeo_inspect,
+};
+
+#[test]
+fn the_suites_registry_serves_the_stand_in_base_for_both_architectures() {
+    let registry = registry();
+    for (arch, oci_arch) in [("x86_64", "amd64"), ("arm64", "arm64")] {
+        let inspected = skopeo_inspect(&format!("docker://{}", registry.base(arch)), false);
+        assert_eq!(inspected["Architecture"], oci_arch, "{inspected}");
+        assert!(
+            inspected["Env"]
+                .as_array()
+                .unwrap()
+                .contains(&"LAMBDA_TASK_ROOT=/var/task".into()),
+            "{inspected}"
+        );
+    }
+    let index = skopeo_inspect(
+        &format!("docker://{}", registry.reference("lambda/provided:al2023")),
+        true,
+    );
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["amd64", "arm64"]);
+}
+
+/// fixtures/basic with `fn-x86` routed to a container image built on the suite's base image.
+fn image_fixture(base_image: &str) -> Fixture {
+    let fixture = Fixture::copy("basic");
+    let text = fixture.read("fn-x86/Cargo.toml").replace(
+        "arch = \"x86_64\"\n",
+        &format!("arch = \"x86_64\"\npackage = \"image\"\nbase_image = \"{base_image}\"\n"),
+    );
+    fixture.write("fn-x86/Cargo.toml", &text);
+    fixture
+}
+
+fn pack_image(fixture: &Fixture) -> serde_json::Value {
+    fixture
+        .pack(&["--compiler", "cargo", "-p", "fn-x86"])
+        .assert_success();
+    function_entry(fixture)
+}
+
+/// `fn-x86`'s entry in the fixture's manifest.json.
+fn function_entry(fixture: &Fixture) -> serde_json::Value {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.out_dir().join("manifest.json")).unwrap())
+            .unwrap();
+    manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "fn-x86")
+        .expect("fn-x86 in the manifest")
+        .clone()
+}
+
+fn run_tool(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .expect("tool installed by scripts/setup.sh");
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Every regular file and directory under `root`: relative path → (mode, content).
+fn tree(root: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root).min_depth(1) {
+        let entry = entry.unwrap();
+        let relative = entry.path().strip_prefix(root).unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o7777;
+        let content = entry
+            .file_type()
+            .is_file()
+            .then(|| std::fs::read(entry.path()).unwrap());
+        files.insert(relative.to_string_lossy().into_owned(), (mode, content));
+    }
+    files
+}
+
+#[test]
+fn an_image_function_gets_an_oci_image_that_skopeo_and_umoci_read_like_its_context() {
+    let registry = registry();
+    let fixture = image_fixture(&registry.base("x86_64"));
+    let artifact = pack_image(&fixture);
+    assert_eq!(artifact["format"], "image");
+    assert_eq!(artifact["oci_layout"], "x86_64/fn-x86.oci");
+    let layout = fixture.out_dir().join("x86_64/fn-x86.oci");
+    let base = skopeo_inspect(&format!("docker://{}", registry.base("x86_64")), false);
+    assert_eq!(artifact["base_image_digest"], base["Digest"]);
+
+    // skopeo reads the layout: the manifest digest is the one recorded, for amd64.
+    let inspected = skopeo_inspect(&format!("oci:{}", layout.display()), false);
+    assert_eq!(inspected["Digest"], artifact["image_digest"], "{inspected}");
+    assert_eq!(inspected["Architecture"], "amd64");
+    assert_eq!(inspected["Os"], "linux");
+    let manifest = skopeo_inspect(&format!("oci:{}", layout.display()), true);
+    assert_eq!(
+        manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+        "a single image manifest, never an index"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    let base_layers = base["Layers"].as_array().unwrap();
+    // The base's layers, then includes and bootstrap (this function attaches no layer).
+    assert_eq!(layers.len(), base_layers.len() + 2, "{manifest}");
+    for (ours, theirs) in layers.iter().zip(base_layers) {
+        assert_eq!(&ours["digest"], theirs);
+    }
+
+    // The configuration: the base's entrypoint and env, Lambda's variables, CMD, fixed time.
+    let config: serde_json::Value = serde_json::from_str(&run_tool(
+        Command::new("skopeo")
+            .args(["inspect", "--config"])
+            .arg(format!("oci:{}", layout.display())),
+    ))
+    .unwrap();
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/lambda-entrypoint.sh"])
+    );
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["bootstrap"]));
+    let env = config["config"]["Env"].as_array().unwrap();
+    for expected in [
+        "LAMBDA_TASK_ROOT=/var/task",
+        "LAMBDA_RUNTIME_DIR=/var/runtime",
+        "PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin",
+    ] {
+        assert!(env.contains(&expected.into()), "{expected} in {env:?}");
+    }
+    assert_eq!(config["created"], "1970-01-01T00:00:00Z");
+
+    // umoci unpacks the same files, modes and contents as the Dockerfile context holds.
+    let unpacked = tempfile::tempdir().unwrap();
+    let bundle = unpacked.path().join("bundle");
+    run_tool(
+        Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:latest", layout.display()))
+            .arg(&bundle),
+    );
+    let rootfs = bundle.join("rootfs");
+    let context = tree(&fixture.out_dir().join("x86_64/fn-x86"));
+    let image = tree(&rootfs);
+    let mut compared = 0;
+    for (path, expected) in &context {
+        let in_image = if path == "bootstrap" {
+            "var/runtime/bootstrap".to_string()
+        } else if let Some(rest) = path.strip_prefix("task") {
+            format!("var/task{rest}")
+        } else {
+            assert!(
+                matches!(path.as_str(), "Dockerfile" | ".dockerignore"),
+                "{path}"
+            );
+            continue;
+        };
+        assert_eq!(
+            image.get(&in_image),
+            Some(expected),
+            "{in_image} vs context {path}"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 5, "bootstrap, task/, includes: {context:?}");
+    assert!(
+        image.contains_key("lambda-entrypoint.sh"),
+        "base files are there"
+    );
+    assert!(image.contains_key("lib64/libc.so.6"));
+}
+
+/// The digests of the image manifest's layers, read by skopeo.
+fn layer_digests(layout: &Path) -> Vec<String> {
+    let manifest = skopeo_inspect(&format!("oci:{}", layout.display()), true);
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_same_sources_give_the_same_image_and_one_include_changes_one_layer() {
+    let registry = registry();
+    let first = image_fixture(&registry.base("x86_64"));
+    let second = image_fixture(&registry.base("x86_64"));
+    let a = pack_image(&first);
+    let b = pack_image(&second);
+    assert_eq!(
+        a["image_digest"], b["image_digest"],
+        "two clean target dirs"
+    );
+    let layout = first.out_dir().join("x86_64/fn-x86.oci");
+    let before = layer_digests(&layout);
+
+    first.write("fn-x86/assets/readme.txt", "changed\n");
+    let c = pack_image(&first);
+    assert_ne!(a["image_digest"], c["image_digest"]);
+    let after = layer_digests(&layout);
+    assert_eq!(before.len(), after.len());
+    let changed: Vec<usize> = (0..before.len())
+        .filter(|&i| before[i] != after[i])
+        .collect();
+    // The includes layer is the one before the bootstrap's, which is last.
+    assert_eq!(changed, [before.len() - 2], "{before:?}\n{after:?}");
+}
+
+#[test]
+fn offline_uses_only_the_cache_and_says_how_to_fill_it() {
+    let registry = registry();
+    let reference = registry.reference("lambda/provided:al2023");
+    let online = image_fixture(&reference);
+    let pulled = pack_image(&online);
+
+    let offline = image_fixture(&reference);
+    let run = offline.pack(&["--compiler", "cargo", "-p", "fn-x86", "--offline"]);
+    run.assert_code(11);
+    assert!(
+        run.stderr.contains(&format!(
+            "base image `{reference}` (x86_64) is not in the cache"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "help: run once without --offline/--frozen to fill the cache, or fill it with `skopeo copy --all docker://{reference} oci:"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!offline.out_dir().join("manifest.json").exists());
+
+    // Filled as the help says (from the index: the platform is chosen from it), --offline works
+    // and gives the image the online run gave.
+    fill_cache(&offline.path().join("target"), &reference, &reference);
+    let run = offline.pack(&["--compiler", "cargo", "-p", "fn-x86", "--offline"]);
+    run.assert_success();
+    let artifact = function_entry(&offline);
+    assert_eq!(artifact["image_digest"], pulled["image_digest"]);
+    assert_eq!(artifact["base_image_digest"], pulled["base_image_digest"]);
+}
+
+#[test]
+fn registry_failures_name_the_reference_and_write_nothing() {
+    let registry = registry();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let cases = [
+        (
+            format!("127.0.0.1:{closed_port}/lambda/provided:al2023-x86_64"),
+            format!("registry 127.0.0.1:{closed_port} is unreachable"),
+        ),
+        (
+            registry.base("arm64"),
+            format!(
+                "base image `{}` is for arm64, not x86_64 (amd64)",
+                registry.base("arm64")
+            ),
+        ),
+        (
+            registry.reference("lambda/provided:no-such-tag"),
+            format!(
+                "registry {} has no image `{}`",
+                registry.host,
+                registry.reference("lambda/provided:no-such-tag")
+            ),
+        ),
+    ];
+    for (base_image, expected) in cases {
+        let fixture = image_fixture(&base_image);
+        let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86"]);
+        run.assert_code(11);
+        assert!(run.stderr.contains(&expected), "{expected}\n{}", run.stderr);
+        assert!(run.stderr.contains("help:"), "{}", run.stderr);
+        assert!(!fixture.out_dir().join("manifest.json").exists());
+        assert!(!fixture.out_dir().join("x86_64/fn-x86.oci").exists());
+    }
+}
+
+#[test]
+fn push_uploads_only_what_the_registry_lacks_and_records_the_image_uri() {
+    let registry = registry();
+    let repository = registry.reference("pushed/fn-x86");
+    let fixture = image_fixture(&registry.base("x86_64"));
+    let text = fixture.read("fn-x86/Cargo.toml").replace(
+        "package = \"image\"\n",
+        &format!("package = \"image\"\nimage_repository = \"{repository}\"\n"),
+    );
+    fixture.write("fn-x86/Cargo.toml", &text);
+
+    let puts_before = blob_puts(registry);
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--push"]);
+    run.assert_success();
+    let artifact = function_entry(&fixture);
+    let digest = artifact["image_digest"].as_str().unwrap();
+    assert_eq!(artifact["image_uri"], format!("{repository}@{digest}"));
+    assert!(run.stderr.contains("Pushed fn-x86 as"), "{}", run.stderr);
+    let first_puts = blob_puts(registry) - puts_before;
+    let layers = skopeo_inspect(
+        &format!(
+            "oci:{}",
+            fixture.out_dir().join("x86_64/fn-x86.oci").display()
+        ),
+        true,
+    )["layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(first_puts, layers + 1, "every layer and the config, once");
+
+    // The registry serves it by digest and by the tag <version>-<arch>.
+    let by_digest = skopeo_inspect(&format!("docker://{repository}@{digest}"), false);
+    assert_eq!(by_digest["Digest"], digest);
+    assert_eq!(by_digest["Architecture"], "amd64");
+    let by_tag = skopeo_inspect(&format!("docker://{repository}:0.1.0-x86_64"), false);
+    assert_eq!(by_tag["Digest"], digest);
+
+    // Pushing the same image again uploads no blob.
+    let puts_before = blob_puts(registry);
+    let again = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--push"]);
+    again.assert_success();
+    assert!(again.stderr.contains("0 blob(s)"), "{}", again.stderr);
+    assert_eq!(
+        blob_puts(registry),
+        puts_before,
+        "no blob uploaded the second time"
+    );
+}
+
+#[test]
+fn push_without_any_image_repository_names_the_key() {
+    let registry = registry();
+    let fixture = image_fixture(&registry.base("x86_64"));
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--push"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("no function sets `image_repository`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    assert!(!fixture.out_dir().join("manifest.json").exists());
+}
+
+#[test]
+fn push_to_a_registry_demanding_credentials_uses_the_docker_config_and_leaks_nothing() {
+    let open = registry();
+    let private = auth_registry();
+    let repository = private.reference("private/fn-x86");
+    let fixture = image_fixture(&open.base("x86_64"));
+    let text = fixture.read("fn-x86/Cargo.toml").replace(
+        "package = \"image\"\n",
+        &format!("package = \"image\"\nimage_repository = \"{repository}\"\n"),
+    );
+    fixture.write("fn-x86/Cargo.toml", &text);
+    let docker_config = tempfile::tempdir().unwrap();
+    let config_dir = docker_config.path().display().to_string();
+    let env = [
+        ("DOCKER_CONFIG", config_dir.as_str()),
+        ("REGISTRY_AUTH_FILE", ""),
+    ];
+    let creds = format!("--creds=pusher:{AUTH_PASSWORD}");
+    let tagged = format!("docker://{repository}:0.1.0-x86_64");
+
+    // No credentials anywhere: refused, naming the registry and what was tried; nothing
+    // written locally and no manifest in the registry.
+    let run = fixture.pack_with_env(&["--compiler", "cargo", "-p", "fn-x86", "--push"], &env);
+    run.assert_code(11);
+    assert!(
+        run.stderr.contains(&format!("registry {} refused access to `{repository}:0.1.0-x86_64` (credentials tried: anonymous", private.host)),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    assert!(!fixture.out_dir().join("manifest.json").exists());
+    assert!(!fixture.out_dir().join("x86_64/fn-x86.oci").exists());
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &creds, &tagged])
+        .output()
+        .unwrap();
+    assert!(!inspect.status.success(), "no manifest was pushed");
+
+    // With the password in the Docker config's `auths` (base64 user:password, as docker login
+    // writes it), the push goes through; the secret appears nowhere in the output or manifest.
+    let encoded = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &format!("import base64; print(base64.b64encode(b'pusher:{AUTH_PASSWORD}').decode())"),
+        ])
+        .output()
+        .unwrap();
+    let encoded = String::from_utf8(encoded.stdout).unwrap();
+    std::fs::write(
+        docker_config.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            private.host,
+            encoded.trim()
+        ),
+    )
+    .unwrap();
+    let run = fixture.pack_with_env(&["--compiler", "cargo", "-p", "fn-x86", "--push"], &env);
+    run.assert_success();
+    let artifact = function_entry(&fixture);
+    let digest = artifact["image_digest"].as_str().unwrap();
+    assert_eq!(artifact["image_uri"], format!("{repository}@{digest}"));
+    let pushed: serde_json::Value = serde_json::from_str(&run_tool(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &creds,
+        &tagged,
+    ])))
+    .unwrap();
+    assert_eq!(pushed["Digest"], digest);
+    let manifest = std::fs::read_to_string(fixture.out_dir().join("manifest.json")).unwrap();
+    for text in [&run.stderr, &run.stdout, &manifest] {
+        assert!(!text.contains(AUTH_PASSWORD) && !text.contains(encoded.trim()));
+    }
+}
+
+#[test]
+fn scratch_takes_static_binaries_only() {
+    // A static (musl) bootstrap: the image is this tool's layers alone, with no base.
+    let fixture = image_fixture("scratch");
+    let artifact = pack_image(&fixture);
+    assert!(artifact.get("base_image_digest").is_none(), "{artifact}");
+    let layout = fixture.out_dir().join("x86_64/fn-x86.oci");
+    assert_eq!(
+        layer_digests(&layout).len(),
+        2,
+        "includes and bootstrap only"
+    );
+    let config: serde_json::Value = serde_json::from_str(&run_tool(
+        Command::new("skopeo")
+            .args(["inspect", "--config"])
+            .arg(format!("oci:{}", layout.display())),
+    ))
+    .unwrap();
+    assert_eq!(config["architecture"], "amd64");
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["bootstrap"]));
+
+    // A dynamic (glibc) bootstrap cannot start on scratch: refused, naming it.
+    let dynamic = image_fixture("scratch");
+    let run = dynamic.pack(&[
+        "--compiler",
+        "cargo",
+        "-p",
+        "fn-x86",
+        "--target",
+        "x86_64-unknown-linux-gnu",
+    ]);
+    run.assert_code(8);
+    assert!(
+        run.stderr.contains("function `fn-x86` (x86_64) is an image on base_image = \"scratch\", but `bootstrap` is dynamically linked"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    assert!(!dynamic.out_dir().join("manifest.json").exists());
+}
+
+#[test]
+fn an_arm64_function_gets_the_arm64_image_of_an_index() {
+    let registry = registry();
+    let index = registry.reference("lambda/provided:al2023");
+    let fixture = Fixture::copy("basic");
+    let text = fixture.read("fn-arm/Cargo.toml").replace(
+        "arch = \"arm64\"\n",
+        &format!("arch = \"arm64\"\npackage = \"image\"\nbase_image = \"{index}\"\n"),
+    );
+    fixture.write("fn-arm/Cargo.toml", &text);
+    fixture
+        .pack(&["--compiler", "cargo", "-p", "fn-arm"])
+        .assert_success();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.out_dir().join("manifest.json")).unwrap())
+            .unwrap();
+    let artifact = &manifest["artifacts"][0];
+    assert_eq!(artifact["oci_layout"], "arm64/fn-arm.oci");
+    let arm64_base = skopeo_inspect(&format!("docker://{}", registry.base("arm64")), false);
+    assert_eq!(artifact["base_image_digest"], arm64_base["Digest"]);
+    let layout = fixture.out_dir().join("arm64/fn-arm.oci");
+    let inspected = skopeo_inspect(&format!("oci:{}", layout.display()), false);
+    assert_eq!(inspected["Architecture"], "arm64");
+    assert_eq!(inspected["Digest"], artifact["image_digest"]);
+}
+
+/// The root file system of an image in an OCI layout, unpacked by umoci.
+fn unpack(layout: &Path, tag: &str, into: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
+    run_tool(
+        Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:{tag}", layout.display()))
+            .arg(into),
+    );
+    tree(&into.join("rootfs"))
+}
+
+#[test]
+fn buildah_building_the_dockerfile_gives_the_same_root_file_system() {
+    let registry = registry();
+    let fixture = image_fixture(&registry.base("x86_64"));
+    pack_image(&fixture);
+    let out = fixture.out_dir();
+    let work = tempfile::tempdir().unwrap();
+    let storage = |command: &mut Command| {
+        command
+            .arg("--storage-driver=vfs")
+            .arg("--root")
+            .arg(work.path().join("root"))
+            .arg("--runroot")
+            .arg(work.path().join("runroot"));
+    };
+    // buildah builds the emitted Dockerfile from its context (COPY only: no container runs).
+    let mut bud = Command::new("buildah");
+    storage(&mut bud);
+    bud.args([
+        "bud",
+        "--isolation=chroot",
+        "--tls-verify=false",
+        "-q",
+        "-t",
+        "fn-x86",
+    ])
+    .arg(out.join("x86_64/fn-x86"));
+    run_tool(&mut bud);
+    let built = work.path().join("built.oci");
+    let mut push = Command::new("buildah");
+    storage(&mut push);
+    push.args(["push", "-q", "fn-x86"])
+        .arg(format!("oci:{}:latest", built.display()));
+    run_tool(&mut push);
+
+    let theirs = unpack(&built, "latest", &work.path().join("theirs"));
+    let ours = unpack(
+        &out.join("x86_64/fn-x86.oci"),
+        "latest",
+        &work.path().join("ours"),
+    );
+    assert!(
+        ours.contains_key("var/runtime/bootstrap") && ours.contains_key("lambda-entrypoint.sh")
+    );
+    let differences: Vec<&String> = ours
+        .keys()
+        .chain(theirs.keys())
+        .filter(|path| ours.get(*path) != theirs.get(*path))
+        .collect();
+    assert!(differences.is_empty(), "paths that differ: {differences:?}");
+}
