@@ -23,7 +23,7 @@ command -v docker-registry >/dev/null || apt_packages+=(docker-registry)
 command -v skopeo >/dev/null || apt_packages+=(skopeo)
 command -v umoci >/dev/null || apt_packages+=(umoci)
 command -v buildah >/dev/null || apt_packages+=(buildah)
-[ -x /bin/busybox ] || apt_packages+=(busybox-static)
+dpkg -s busybox-static >/dev/null 2>&1 || apt_packages+=(busybox-static)  # static: it runs in the stand-in base image
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say Installing "${apt_packages[*]} (apt-get)"
   sudo_cmd=()
