@@ -211,6 +211,17 @@ pub fn refused_entry(manifest_path: &Path, artifact: &ManifestArtifact, why: &Re
     )
 }
 
+/// The OCI image layout written beside an image's build context, `<arch>/<name>.oci`, when it is
+/// there as this tool writes it: a real directory (no symlink on the way) holding `oci-layout`.
+/// Its path comes from the entry's checked name and architecture, never from the manifest's
+/// `oci_layout` text.
+fn image_layout_beside(out_dir: &Path, artifact: &ManifestArtifact) -> Option<PathBuf> {
+    let path = resolve(out_dir, &format!("{}/{}.oci", artifact.arch, artifact.name)).ok()?;
+    let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+    let marked = std::fs::symlink_metadata(path.join("oci-layout")).is_ok_and(|m| m.is_file());
+    (is_dir && marked).then_some(path)
+}
+
 /// What the clean-up did with one stale entry.
 #[derive(Debug)]
 pub enum Cleaned {
@@ -234,7 +245,14 @@ pub fn remove_stale(
             Ok(Removable::Gone) => continue,
             Ok(Removable::File(path)) => std::fs::remove_file(&path).map(|()| path),
             // remove_dir_all does not follow symlinks inside the directory.
-            Ok(Removable::Context(path)) => std::fs::remove_dir_all(&path).map(|()| path),
+            Ok(Removable::Context(path)) => {
+                if let Some(layout) = image_layout_beside(out_dir, artifact) {
+                    std::fs::remove_dir_all(&layout)
+                        .map_err(|e| crate::error::Error::write(&layout, &e))?;
+                    cleaned.push(Cleaned::Removed(layout));
+                }
+                std::fs::remove_dir_all(&path).map(|()| path)
+            }
             Err(refused) => {
                 cleaned.push(Cleaned::Refused(refused_entry(
                     manifest_path,
@@ -327,6 +345,47 @@ mod tests {
             "layers": [], "workspace_root": root
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_stale_image_takes_its_oci_layout_along_but_never_through_a_symlink() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let outside = root.path().join("outside");
+        for dir in ["x86_64/big", "x86_64/big.oci", "arm64/big"] {
+            std::fs::create_dir_all(out.join(dir)).unwrap();
+        }
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(out.join("x86_64/big/Dockerfile"), b"FROM scratch\n").unwrap();
+        std::fs::write(out.join("x86_64/big.oci/oci-layout"), b"{}").unwrap();
+        std::fs::write(out.join("arm64/big/Dockerfile"), b"FROM scratch\n").unwrap();
+        std::fs::write(outside.join("oci-layout"), b"{}").unwrap();
+        std::os::unix::fs::symlink(&outside, out.join("arm64/big.oci")).unwrap();
+        let image = |arch: &str| {
+            let mut entry = artifact("big", arch, &format!("{arch}/big"), None);
+            entry.format = Format::Image;
+            entry
+        };
+        let (x86, arm) = (image("x86_64"), image("arm64"));
+        let cleaned = remove_stale(&out, &out.join("manifest.json"), &[&x86, &arm]).unwrap();
+        let removed: Vec<PathBuf> = cleaned
+            .iter()
+            .filter_map(|c| match c {
+                Cleaned::Removed(path) => Some(path.clone()),
+                Cleaned::Refused(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            removed,
+            [
+                out.join("x86_64/big.oci"),
+                out.join("x86_64/big"),
+                out.join("arm64/big")
+            ]
+        );
+        // The symlinked layout is not followed: what it points at is still there.
+        assert!(outside.join("oci-layout").is_file());
+        assert!(out.join("arm64/big.oci").is_symlink());
     }
 
     #[test]
