@@ -25,19 +25,11 @@ struct Packed {
     out: PathBuf,
 }
 
-/// Where the fixture is built: shared with `tests/verify_run.rs`, which builds the same crates
-/// with the same (dev) profile, so the dependencies are compiled once for both.
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-functions")
-}
-
 fn packed() -> &'static Packed {
     static PACKED: OnceLock<Packed> = OnceLock::new();
     PACKED.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-cli");
-        let workspace = root.join("workspace");
-        sync_tree(&fixtures_dir().join("verify-functions"), &workspace);
-        let target_dir = target_dir();
+        let workspace = verify_functions_workspace();
+        let target_dir = verify_functions_target_dir();
         let out = target_dir.join("lambda-pack");
         // `verify --build` with no --out-dir: packs every crate into <target-dir>/lambda-pack,
         // then finds the manifest there. The dev profile aborts on panic (see the fixture).
@@ -82,43 +74,9 @@ fn packed() -> &'static Packed {
     })
 }
 
-/// Copies `from` over `to`, rewriting only files whose bytes differ, so that their mtimes (and
-/// cargo's fingerprints) hold from one test run to the next.
-fn sync_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let relative = entry.path().strip_prefix(from).unwrap();
-        if relative.components().any(|c| c.as_os_str() == "target") {
-            continue;
-        }
-        let dest = to.join(relative);
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&dest).unwrap();
-        } else if fs::read(&dest).ok() != Some(fs::read(entry.path()).unwrap()) {
-            fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
-
-fn run(mut command: std::process::Command) -> Run {
-    let output = command.output().expect("run cargo-lambda-pack");
-    Run {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        output,
-    }
-}
-
 /// `cargo lambda-pack verify --out-dir <out> <args>` in the packed workspace.
 fn verify_in(out: &Path, args: &[&str]) -> Run {
-    let mut command = lambda_pack();
-    command
-        .arg("verify")
-        .arg("--out-dir")
-        .arg(out)
-        .args(args)
-        .current_dir(&packed().workspace);
-    run(command)
+    verify_with(&packed().workspace, out, args)
 }
 
 fn verify(args: &[&str]) -> Run {
@@ -636,7 +594,7 @@ fn a_crate_with_a_runtime_and_lambda_extension_is_a_function() {
             "dev",
         ])
         .args(["--locked", "--target-dir"])
-        .arg(target_dir())
+        .arg(verify_functions_target_dir())
         .current_dir(&packed().workspace);
     let plan = run(command);
     plan.assert_code(0);
@@ -663,7 +621,7 @@ fn manifest_in_the_default_out_dir_is_found_through_the_workspace() {
     let mut command = lambda_pack();
     command
         .args(["verify", "quote", "--target-dir"])
-        .arg(target_dir())
+        .arg(verify_functions_target_dir())
         .current_dir(&packed().workspace);
     let run = run(command);
     run.assert_code(0);

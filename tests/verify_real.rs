@@ -26,10 +26,8 @@ struct Packed {
 fn packed() -> &'static Packed {
     static PACKED: OnceLock<Packed> = OnceLock::new();
     PACKED.get_or_init(|| {
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let workspace = tmp.join("verify-cli").join("workspace");
-        sync_tree(&fixtures_dir().join("verify-functions"), &workspace);
-        let target_dir = tmp.join("verify-functions");
+        let workspace = verify_functions_workspace();
+        let target_dir = verify_functions_target_dir();
         let mut command = lambda_pack();
         command
             .args(["--compiler", "cargo", "--profile", "dev", "--locked"])
@@ -46,41 +44,9 @@ fn packed() -> &'static Packed {
     })
 }
 
-/// Copies `from` over `to`, rewriting only files whose bytes differ (cargo's fingerprints hold).
-fn sync_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let relative = entry.path().strip_prefix(from).unwrap();
-        if relative.components().any(|c| c.as_os_str() == "target") {
-            continue;
-        }
-        let dest = to.join(relative);
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&dest).unwrap();
-        } else if fs::read(&dest).ok() != Some(fs::read(entry.path()).unwrap()) {
-            fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
-
-fn run(mut command: std::process::Command) -> Run {
-    let output = command.output().expect("run cargo-lambda-pack");
-    Run {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        output,
-    }
-}
-
+/// `cargo lambda-pack verify --out-dir <out> <args>` in the packed workspace.
 fn verify_in(out: &Path, args: &[&str]) -> Run {
-    let mut command = lambda_pack();
-    command
-        .arg("verify")
-        .arg("--out-dir")
-        .arg(out)
-        .args(args)
-        .current_dir(&packed().workspace);
-    run(command)
+    verify_with(&packed().workspace, out, args)
 }
 
 fn verify(args: &[&str]) -> Run {

@@ -353,3 +353,55 @@ pub fn run_while_locked(out_dir: &Path, mut command: Command, what: &str) -> (St
     assert!(child.wait().unwrap().success(), "{seen}{rest}");
     (line, rest)
 }
+
+/// Runs `command` (a `lambda_pack()` command, usually) and captures what it printed.
+pub fn run(mut command: Command) -> Run {
+    Run::new(command.output().expect("run cargo-lambda-pack"))
+}
+
+/// Copies `from` over `to`, rewriting only files whose bytes differ, so that their mtimes (and
+/// cargo's fingerprints) hold from one test run to the next.
+pub fn sync_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let relative = entry.path().strip_prefix(from).unwrap();
+        if relative.components().any(|c| c.as_os_str() == "target") {
+            continue;
+        }
+        let dest = to.join(relative);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else if std::fs::read(&dest).ok() != Some(std::fs::read(entry.path()).unwrap()) {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// The copy of `fixtures/verify-functions` that `tests/verify_cli.rs` and `tests/verify_real.rs`
+/// both pack, brought up to date with the fixture: one workspace and one target directory, so
+/// whichever test binary runs second finds everything built.
+pub fn verify_functions_workspace() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("verify-cli")
+        .join("workspace");
+    sync_tree(&fixtures_dir().join("verify-functions"), &workspace);
+    workspace
+}
+
+/// Where `fixtures/verify-functions` is built: shared with `tests/verify_run.rs`, which builds the
+/// same crates with the same (dev) profile, so the dependencies are compiled once for all three.
+pub fn verify_functions_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-functions")
+}
+
+/// `cargo lambda-pack verify --out-dir <out> <args>`, run in `workspace`.
+pub fn verify_with(workspace: &Path, out: &Path, args: &[&str]) -> Run {
+    let mut command = lambda_pack();
+    command
+        .arg("verify")
+        .arg("--out-dir")
+        .arg(out)
+        .args(args)
+        .current_dir(workspace);
+    run(command)
+}
