@@ -2,9 +2,9 @@
 //!
 //! This stage does the I/O the pure planner must not: it reads every built binary as ELF,
 //! resolves each unit's includes on disk, and looks for shared libraries a function needs but
-//! its runtime lacks, turning them into a generated layer.
+//! its runtime lacks (the plan decides they become a generated `<function>-libs` layer).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::build::{BuildRequest, Built, TargetKind};
 use crate::error::{Error, ErrorKind, Result};
@@ -16,8 +16,8 @@ use crate::units::Unit;
 use crate::workspace::Workspace;
 use crate::{include, inspect, libs, metadata};
 
-/// One [`UnitFacts`] per unit and architecture, plus a generated `<function>-libs` layer for each
-/// function that needs libraries its runtime lacks.
+/// One [`UnitFacts`] per unit and architecture; a function that needs libraries its runtime
+/// lacks carries them in `libraries`.
 pub fn gather(
     units: &[Unit],
     built: &Built,
@@ -97,19 +97,16 @@ pub fn gather(
             });
         }
     }
-    let generated = bundle_libraries(&mut facts, shell)?;
-    facts.extend(generated);
+    find_libraries(&mut facts, shell)?;
     Ok(facts)
 }
 
 /// For each function whose binary needs shared libraries its runtime lacks, finds them on the
-/// build host and returns a generated `<function>-libs` layer holding them, attached last.
-fn bundle_libraries(facts: &mut [UnitFacts], shell: &Shell) -> Result<Vec<UnitFacts>> {
+/// build host and records them in its `libraries`; the plan puts them in a layer of their own.
+fn find_libraries(facts: &mut [UnitFacts], shell: &Shell) -> Result<()> {
     let extra = std::env::var("LIBRARY_PATH")
         .map(|v| libs::SearchPath::split_list(&v))
         .unwrap_or_default();
-    let taken: BTreeSet<String> = facts.iter().map(|f| f.unit.name.clone()).collect();
-    let mut generated = Vec::new();
     for function in facts.iter_mut() {
         if function.unit.role != metadata::Role::Function || !function.unit.bundle_libs {
             continue;
@@ -124,16 +121,8 @@ fn bundle_libraries(facts: &mut [UnitFacts], shell: &Shell) -> Result<Vec<UnitFa
         if bundled.is_empty() {
             continue;
         }
-        let name = format!("{}-libs", function.unit.name);
-        if taken.contains(&name) {
-            return Err(Error::config(format!(
-                "function `{}` needs a generated layer `{name}`, but an artifact of that name already exists",
-                function.unit.name
-            ))
-            .with_help("rename the other artifact, or set bundle_libs = false and ship the libraries yourself"));
-        }
-        let sonames: Vec<&str> = bundled.iter().map(|b| b.soname.as_str()).collect();
         shell.verbose(|| {
+            let sonames: Vec<&str> = bundled.iter().map(|b| b.soname.as_str()).collect();
             format!(
                 "bundling {} for `{}` ({})",
                 sonames.join(", "),
@@ -141,40 +130,14 @@ fn bundle_libraries(facts: &mut [UnitFacts], shell: &Shell) -> Result<Vec<UnitFa
                 function.arch
             )
         });
-        let mut unit = function.unit.clone();
-        unit.name = name.clone();
-        unit.role = metadata::Role::Layer;
-        unit.bins = Vec::new();
-        unit.example = false;
-        unit.cdylibs = Vec::new();
-        unit.includes = Vec::new();
-        unit.layers = Vec::new();
-        unit.archs = vec![function.arch];
-        unit.reasons = vec![format!(
-            "layer: shared libraries `{}` needs and {} lacks: {}",
-            function.unit.name,
-            function.unit.runtimes[0],
-            sonames.join(", ")
-        )];
-        function.unit.layers.push(name);
-        generated.push(UnitFacts {
-            unit,
-            arch: function.arch,
-            target: function.target,
-            linker: function.linker,
-            glibc: function.glibc,
-            binaries: Vec::new(),
-            cdylibs: Vec::new(),
-            libraries: bundled
-                .into_iter()
-                .map(|library| BinaryInput {
-                    name: library.soname,
-                    path: library.path,
-                    facts: library.facts,
-                })
-                .collect(),
-            includes: Vec::new(),
-        });
+        function.libraries = bundled
+            .into_iter()
+            .map(|library| BinaryInput {
+                name: library.soname,
+                path: library.path,
+                facts: library.facts,
+            })
+            .collect();
     }
-    Ok(generated)
+    Ok(())
 }

@@ -17,10 +17,6 @@ use crate::target::{Arch, Runtime};
 /// The manifest's file name inside the output directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SCHEMA_VERSION: u32 = 1;
-/// The largest ZIP Lambda accepts inline (`ZipFile`): the API refuses requests over 69,905,067
-/// bytes, and base64 makes 3 bytes into 4, so 52,428,800 bytes (50 MiB) of ZIP fit. Larger
-/// artifacts have to go through S3.
-pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 52_428_800;
 
 /// How an artifact is delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -51,17 +47,6 @@ impl std::fmt::Display for Format {
 pub enum Upload {
     Direct,
     S3,
-}
-
-impl Upload {
-    /// The upload a ZIP of `size_zipped` bytes needs.
-    pub fn for_size(size_zipped: u64) -> Upload {
-        if size_zipped > MAX_DIRECT_UPLOAD_BYTES {
-            Upload::S3
-        } else {
-            Upload::Direct
-        }
-    }
 }
 
 /// `manifest.json`: every artifact this run wrote, with hashes. Documented in README.md.

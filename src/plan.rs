@@ -20,8 +20,10 @@ use serde::Serialize;
 use crate::build::BuildRequest;
 mod attach;
 mod image;
+mod libs_layer;
 use attach::attach_layers;
 use image::into_image;
+use libs_layer::with_libs_layers;
 mod timestamp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::include::IncludedFile;
@@ -48,6 +50,10 @@ pub const MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 /// What a context's `.dockerignore` holds: everything but the files the Dockerfile copies, so
 /// stray files never reach the image.
 pub const DOCKERIGNORE: &str = "*\n!bootstrap\n!task/\n!opt/\n";
+/// The largest ZIP Lambda accepts inline (`ZipFile`): the API refuses requests over 69,905,067
+/// bytes, and base64 makes 3 bytes into 4, so 52,428,800 bytes (50 MiB) of ZIP fit. Larger
+/// artifacts have to go through S3.
+pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 52_428_800;
 /// The mode of executables and directories in archives.
 pub const MODE_EXECUTABLE: u32 = 0o755;
 /// The mode of other files in archives.
@@ -74,8 +80,9 @@ pub struct UnitFacts {
     pub binaries: Vec<BinaryInput>,
     /// In the order of `unit.cdylibs`.
     pub cdylibs: Vec<BinaryInput>,
-    /// Shared libraries copied from the build host into a generated layer, each placed at
-    /// `lib/<name>` where `name` is its soname.
+    /// Shared libraries found on the build host that the unit's binaries need and its runtime
+    /// lacks, each named by its soname. The plan moves a function's into a generated
+    /// `<function>-libs` layer, where each lands at `lib/<soname>`.
     pub libraries: Vec<BinaryInput>,
     pub includes: Vec<IncludedFile>,
 }
@@ -94,6 +101,31 @@ pub struct PlanInputs {
 }
 
 pub use crate::manifest::Format;
+use crate::manifest::Upload;
+
+/// How a ZIP reaches Lambda, as the plan decides it: inline in the API call up to `max_direct`
+/// zipped bytes, through S3 above. The size it turns on is known once the ZIP is written, so
+/// emit applies the rule ([`UploadRule::upload`]) to what it measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadRule {
+    pub max_direct: u64,
+}
+
+impl UploadRule {
+    /// Lambda's rule for a ZIP.
+    pub const LAMBDA: UploadRule = UploadRule {
+        max_direct: MAX_DIRECT_UPLOAD_BYTES,
+    };
+
+    /// The upload a ZIP of `size_zipped` bytes needs.
+    pub fn upload(self, size_zipped: u64) -> Upload {
+        if size_zipped > self.max_direct {
+            Upload::S3
+        } else {
+            Upload::Direct
+        }
+    }
+}
 
 /// One entry of an archive.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -164,6 +196,10 @@ pub struct PlannedArtifact {
     pub env: std::collections::BTreeMap<String, String>,
     /// Layers and extensions: `compatible_runtimes` from the metadata, when set.
     pub compatible_runtimes: Option<Vec<String>>,
+    /// ZIPs: how the manifest's `upload` is decided once the zipped size is known; images have
+    /// none (they are pushed). Not part of `plan`'s output, which shows no upload.
+    #[serde(skip)]
+    pub upload: Option<UploadRule>,
     pub findings: Vec<PlannedFinding>,
     /// Why the artifact looks the way it does, one decision per line, for `plan`.
     pub reasons: Vec<String>,
@@ -192,8 +228,7 @@ impl Plan {
 }
 
 pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
-    let mut artifacts = inputs
-        .units
+    let mut artifacts = with_libs_layers(&inputs.units)?
         .iter()
         .map(plan_unit)
         .collect::<Result<Vec<_>>>()?;
@@ -426,6 +461,7 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
         version: unit.version.clone(),
         env: unit.env.clone(),
         compatible_runtimes: unit.compatible_runtimes.clone(),
+        upload: Some(UploadRule::LAMBDA),
         findings,
         reasons,
     })

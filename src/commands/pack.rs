@@ -11,7 +11,7 @@ use crate::build::{BuildRequest, Built, EarlyBuild, Environment};
 use crate::cli::{self, MessageFormat};
 use crate::emit::CarriedOut;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{MANIFEST_FILE, MAX_DIRECT_UPLOAD_BYTES, Manifest, ManifestArtifact, Upload};
+use crate::manifest::{MANIFEST_FILE, Manifest, ManifestArtifact, Upload};
 use crate::output::{Shell, stdout_error};
 use crate::plan::{Plan, PlanInputs};
 use crate::settings::Options;
@@ -429,7 +429,7 @@ fn report_run(
             artifact.name,
             artifact.arch,
             plan::human_bytes(artifact.size_zipped),
-            plan::human_bytes(MAX_DIRECT_UPLOAD_BYTES)
+            plan::human_bytes(plan::MAX_DIRECT_UPLOAD_BYTES)
         ));
     }
     shell.status(

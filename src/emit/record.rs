@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::Emitted;
-use crate::manifest::{Format, Manifest, ManifestArtifact, SCHEMA_VERSION, Upload};
+use crate::manifest::{Format, Manifest, ManifestArtifact, SCHEMA_VERSION};
 use crate::metadata::Role;
 use crate::plan::{Plan, PlannedArtifact, finding_line};
 
@@ -47,7 +47,7 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Mani
             compatible_architectures: (artifact.kind != Role::Function)
                 .then(|| vec![artifact.arch]),
             compatible_runtimes: compatible_runtimes(artifact),
-            upload: (artifact.format == Format::Zip).then(|| Upload::for_size(emitted.size_zipped)),
+            upload: artifact.upload.map(|rule| rule.upload(emitted.size_zipped)),
             glibc: artifact.glibc.clone(),
             dockerfile: (artifact.format == Format::Image)
                 .then(|| format!("{}/Dockerfile", artifact.path)),

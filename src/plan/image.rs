@@ -108,6 +108,7 @@ pub(super) fn into_image(
         context
     ));
     artifact.format = Format::Image;
+    artifact.upload = None;
     artifact.path = context;
     artifact.entries = entries;
     artifact.size_unzipped = size;

@@ -503,3 +503,88 @@ fn content_over_ten_gigabytes_is_an_error() {
     assert_eq!(err.kind, ErrorKind::LimitExceeded);
     assert!(err.to_string().contains("container-image limit"), "{err}");
 }
+
+/// A function whose binary needs `sonames`, found on the build host by `facts`.
+fn function_needing_libraries(name: &str, sonames: &[&str]) -> UnitFacts {
+    let mut function = facts(
+        unit(name, Role::Function, &[Arch::X86_64]),
+        Arch::X86_64,
+        vec![],
+    );
+    function.libraries = sonames
+        .iter()
+        .map(|soname| BinaryInput {
+            name: soname.to_string(),
+            path: format!("/usr/lib/{soname}").into(),
+            facts: elf(Arch::X86_64, 300, true),
+        })
+        .collect();
+    function
+}
+
+#[test]
+fn libraries_a_function_needs_become_its_libs_layer_attached_last() {
+    let mut units = function_with_layers(1);
+    units.last_mut().unwrap().libraries =
+        function_needing_libraries("fn-a", &["libsqlite3.so.0"]).libraries;
+    let plan = plan(&inputs(units)).unwrap();
+    let function = find(&plan, "fn-a", Arch::X86_64);
+    assert_eq!(function.layers, ["layer-0", "fn-a-libs"]);
+    assert!(
+        !listing(function)
+            .iter()
+            .any(|(path, _)| path.starts_with("lib/")),
+        "the function keeps no libraries itself: {:?}",
+        listing(function)
+    );
+    let layer = find(&plan, "fn-a-libs", Arch::X86_64);
+    assert_eq!(layer.kind, Role::Layer);
+    assert_eq!(layer.bin, None);
+    assert_eq!(
+        listing(layer),
+        [
+            ("lib/", MODE_EXECUTABLE),
+            ("lib/libsqlite3.so.0", MODE_EXECUTABLE)
+        ]
+    );
+    assert_eq!(
+        layer.reasons[0],
+        "layer: shared libraries `fn-a` needs and provided.al2023 lacks: libsqlite3.so.0"
+    );
+    assert_eq!(function.upload, Some(UploadRule::LAMBDA));
+    assert_eq!(layer.upload, Some(UploadRule::LAMBDA));
+}
+
+#[test]
+fn a_libs_layer_name_already_taken_is_a_config_error() {
+    let taken = unit("fn-a-libs", Role::Function, &[Arch::X86_64]);
+    let err = plan(&inputs(vec![
+        function_needing_libraries("fn-a", &["libxml2.so.2"]),
+        facts(taken, Arch::X86_64, vec![]),
+    ]))
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(
+        err.to_string().contains(
+            "function `fn-a` needs a generated layer `fn-a-libs`, but an artifact of that name already exists"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn zips_go_direct_up_to_fifty_mebibytes_and_images_have_no_upload() {
+    assert_eq!(
+        UploadRule::LAMBDA.upload(MAX_DIRECT_UPLOAD_BYTES),
+        Upload::Direct
+    );
+    assert_eq!(
+        UploadRule::LAMBDA.upload(MAX_DIRECT_UPLOAD_BYTES + 1),
+        Upload::S3
+    );
+    let mut function = unit("fn-a", Role::Function, &[Arch::X86_64]);
+    function.format = PackageFormat::Image;
+    let plan = plan(&inputs(vec![facts(function, Arch::X86_64, vec![])])).unwrap();
+    assert_eq!(plan.artifacts[0].format, Format::Image);
+    assert_eq!(plan.artifacts[0].upload, None);
+}
