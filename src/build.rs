@@ -204,7 +204,7 @@ pub fn command(
     common.no_default_features = options.no_default_features;
     common.target = vec![request.zig_target()];
     common.target_dir = match request.pin_dir() {
-        Some(dir) => Some(options.target_dir(context.workspace).join(dir)),
+        Some(dir) => Some(options.target_dir(&context.workspace.target_dir).join(dir)),
         None => options.target_dir.clone(),
     };
     common.message_format = vec!["json-render-diagnostics".to_string()];
@@ -214,8 +214,8 @@ pub fn command(
     common.frozen = options.frozen;
     common.quiet = quiet;
     common.verbose = match options.verbosity {
-        crate::settings::Verbosity::VeryVerbose => 2,
-        crate::settings::Verbosity::Verbose => 1,
+        crate::output::Verbosity::VeryVerbose => 2,
+        crate::output::Verbosity::Verbose => 1,
         _ => 0,
     };
     common.color = Some(if color { "always" } else { "never" }.to_string());
@@ -291,7 +291,7 @@ pub fn run(
         request,
         context,
         shell.err_color(),
-        progress_shown || options.verbosity == crate::settings::Verbosity::Quiet,
+        progress_shown || options.verbosity == crate::output::Verbosity::Quiet,
     )?;
     command.current_dir(&workspace.root);
     let mut adopted = None;

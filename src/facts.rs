@@ -5,16 +5,46 @@
 //! its runtime lacks (the plan decides they become a generated `<function>-libs` layer).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use crate::build::{BuildRequest, Built, TargetKind};
 use crate::error::{Error, ErrorKind, Result};
+use crate::include::IncludedFile;
+use crate::inspect::BinaryFacts;
 use crate::output::Shell;
-use crate::plan::{BinaryInput, UnitFacts};
-use crate::target::{Arch, RustTarget};
+use crate::target::{Arch, GlibcVersion, RustTarget};
 use crate::toolchain::Linker;
 use crate::units::Unit;
 use crate::workspace::Workspace;
 use crate::{include, inspect, libs, metadata};
+
+/// A built binary or cdylib, as the planner sees it.
+#[derive(Clone, Debug)]
+pub struct BinaryInput {
+    /// The Cargo target's name (bin name, or lib name for a cdylib).
+    pub name: String,
+    pub path: PathBuf,
+    pub facts: BinaryFacts,
+}
+
+/// Everything known about one unit on one architecture once its binaries are built.
+#[derive(Clone, Debug)]
+pub struct UnitFacts {
+    pub unit: Unit,
+    pub arch: Arch,
+    pub target: RustTarget,
+    pub linker: Linker,
+    pub glibc: Option<GlibcVersion>,
+    /// In the order of `unit.bins`.
+    pub binaries: Vec<BinaryInput>,
+    /// In the order of `unit.cdylibs`.
+    pub cdylibs: Vec<BinaryInput>,
+    /// Shared libraries found on the build host that the unit's binaries need and its runtime
+    /// lacks, each named by its soname. The plan moves a function's into a generated
+    /// `<function>-libs` layer, where each lands at `lib/<soname>`.
+    pub libraries: Vec<BinaryInput>,
+    pub includes: Vec<IncludedFile>,
+}
 
 /// One [`UnitFacts`] per unit and architecture; a function that needs libraries its runtime
 /// lacks carries them in `libraries`.

@@ -41,6 +41,7 @@ mod workspace;
 pub use build::{BuildRequest, parse_messages};
 pub use cli::parse_from;
 pub use emit::zip::{ZipTimestamp, write_zip};
+pub use facts::{BinaryInput, UnitFacts};
 pub use include::IncludedFile;
 pub use inspect::{
     BinaryFacts, ByteOrder, CheckTarget, ElfKind, Finding, InspectError, Linkage, Severity,
@@ -48,7 +49,7 @@ pub use inspect::{
 };
 pub use libs::{BundledLibrary, SearchPath, bundle};
 pub use metadata::{IncludeSpec, PackageFormat, Role, parse_package, parse_workspace};
-pub use plan::{BOOTSTRAP, BinaryInput, Entry, MODE_EXECUTABLE, PlanInputs, UnitFacts, plan};
+pub use plan::{BOOTSTRAP, Entry, MODE_EXECUTABLE, PlanInputs, plan};
 pub use target::{Arch, GlibcVersion, Libc, Runtime, RustTarget};
 pub use toolchain::Linker;
 pub use units::Unit;

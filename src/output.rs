@@ -16,7 +16,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{ColorChoice, MessageFormat};
 use crate::error::Error;
-use crate::settings::Verbosity;
+
+/// How chatty the terminal is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+    VeryVerbose,
+}
 
 pub struct Shell {
     verbosity: Verbosity,

@@ -26,12 +26,11 @@ use image::into_image;
 use libs_layer::with_libs_layers;
 mod timestamp;
 use crate::error::{Error, ErrorKind, Result};
-use crate::include::IncludedFile;
-use crate::inspect::{BinaryFacts, CheckTarget, Finding, Severity};
+use crate::facts::{BinaryInput, UnitFacts};
+use crate::inspect::{CheckTarget, Finding, Severity};
 use crate::metadata::{PackageFormat, Role};
-use crate::target::{Arch, GlibcVersion, Runtime, RustTarget};
+use crate::target::{Arch, Runtime};
 use crate::toolchain::Linker;
-use crate::units::Unit;
 pub use timestamp::ZipTimestamp;
 
 /// The file name Lambda's OS-only runtimes execute.
@@ -58,34 +57,6 @@ pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 52_428_800;
 pub const MODE_EXECUTABLE: u32 = 0o755;
 /// The mode of other files in archives.
 pub const MODE_FILE: u32 = 0o644;
-
-/// A built binary or cdylib, as the planner sees it.
-#[derive(Clone, Debug)]
-pub struct BinaryInput {
-    /// The Cargo target's name (bin name, or lib name for a cdylib).
-    pub name: String,
-    pub path: PathBuf,
-    pub facts: BinaryFacts,
-}
-
-/// Everything known about one unit on one architecture once its binaries are built.
-#[derive(Clone, Debug)]
-pub struct UnitFacts {
-    pub unit: Unit,
-    pub arch: Arch,
-    pub target: RustTarget,
-    pub linker: Linker,
-    pub glibc: Option<GlibcVersion>,
-    /// In the order of `unit.bins`.
-    pub binaries: Vec<BinaryInput>,
-    /// In the order of `unit.cdylibs`.
-    pub cdylibs: Vec<BinaryInput>,
-    /// Shared libraries found on the build host that the unit's binaries need and its runtime
-    /// lacks, each named by its soname. The plan moves a function's into a generated
-    /// `<function>-libs` layer, where each lands at `lib/<soname>`.
-    pub libraries: Vec<BinaryInput>,
-    pub includes: Vec<IncludedFile>,
-}
 
 #[derive(Clone, Debug)]
 pub struct PlanInputs {

@@ -5,12 +5,12 @@
 //! table, the package's table, the workspace's table, then the built-in defaults (x86_64,
 //! provided.al2023, role function, package auto).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::{self, ArchArg, CompilerChoice, MessageFormat, PackArgs, RuntimeArg};
 use crate::error::{Error, Result};
+use crate::output::Verbosity;
 use crate::target::{Arch, Runtime, RustTarget};
-use crate::workspace::{Selection, Workspace};
 
 pub const DEFAULT_ARCH: Arch = Arch::X86_64;
 pub const DEFAULT_RUNTIME: Runtime = Runtime::ProvidedAl2023;
@@ -18,13 +18,30 @@ pub const DEFAULT_PROFILE: &str = "release";
 /// The directory under the target directory that holds artifacts when `--out-dir` is not given.
 pub const OUT_SUBDIR: &str = "lambda-pack";
 
-/// How chatty the terminal is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
-    Quiet,
-    Normal,
-    Verbose,
-    VeryVerbose,
+/// Which packages and bins the user asked for, in cargo's terms.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub packages: Vec<String>,
+    pub workspace: bool,
+    pub exclude: Vec<String>,
+    pub bins: Vec<String>,
+    /// `--example NAME`: examples to pack as functions.
+    pub examples: Vec<String>,
+    /// `--examples`: every example of the selected packages.
+    pub all_examples: bool,
+}
+
+impl Selection {
+    /// Whether a target selection flag narrows the packages' bins, as in cargo: with `--bin`,
+    /// `--example` or `--examples`, only the named targets are built.
+    pub fn names_targets(&self) -> bool {
+        !self.bins.is_empty() || !self.examples.is_empty() || self.all_examples
+    }
+
+    /// Whether an example of a selected package is to be packed.
+    pub fn wants_example(&self, name: &str) -> bool {
+        self.all_examples || self.examples.iter().any(|e| e == name)
+    }
 }
 
 /// Global settings from the command line and environment, validated.
@@ -135,16 +152,18 @@ impl Options {
         self.offline || self.frozen
     }
 
-    pub fn target_dir(&self, workspace: &Workspace) -> PathBuf {
+    /// `--target-dir`, else cargo's (the workspace's `target_dir`, from `cargo metadata`).
+    pub fn target_dir(&self, cargo_target_dir: &Path) -> PathBuf {
         self.target_dir
             .clone()
-            .unwrap_or_else(|| workspace.target_dir.clone())
+            .unwrap_or_else(|| cargo_target_dir.to_path_buf())
     }
 
-    pub fn out_dir(&self, workspace: &Workspace) -> PathBuf {
+    /// `--out-dir`, else `lambda-pack/` in the target directory.
+    pub fn out_dir(&self, cargo_target_dir: &Path) -> PathBuf {
         self.out_dir
             .clone()
-            .unwrap_or_else(|| self.target_dir(workspace).join(OUT_SUBDIR))
+            .unwrap_or_else(|| self.target_dir(cargo_target_dir).join(OUT_SUBDIR))
     }
 }
 

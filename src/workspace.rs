@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::{self, MetadataTable, PackageMetadata};
+use crate::settings::Selection;
 
 /// A workspace member, reduced to what packing needs.
 #[derive(Clone, Debug)]
@@ -44,32 +45,6 @@ pub struct Workspace {
     pub members: Vec<Package>,
     /// Names of the members cargo builds when no package is named (`default-members`).
     pub default_members: BTreeSet<String>,
-}
-
-/// Which packages and bins the user asked for, in cargo's terms.
-#[derive(Clone, Debug, Default)]
-pub struct Selection {
-    pub packages: Vec<String>,
-    pub workspace: bool,
-    pub exclude: Vec<String>,
-    pub bins: Vec<String>,
-    /// `--example NAME`: examples to pack as functions.
-    pub examples: Vec<String>,
-    /// `--examples`: every example of the selected packages.
-    pub all_examples: bool,
-}
-
-impl Selection {
-    /// Whether a target selection flag narrows the packages' bins, as in cargo: with `--bin`,
-    /// `--example` or `--examples`, only the named targets are built.
-    pub fn names_targets(&self) -> bool {
-        !self.bins.is_empty() || !self.examples.is_empty() || self.all_examples
-    }
-
-    /// Whether an example of a selected package is to be packed.
-    pub fn wants_example(&self, name: &str) -> bool {
-        self.all_examples || self.examples.iter().any(|e| e == name)
-    }
 }
 
 impl Workspace {

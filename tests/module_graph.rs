@@ -141,6 +141,92 @@ fn top_level_modules_form_no_cycle() {
     }
 }
 
+/// Every top-level module, in the only direction dependencies may go: a module names only modules
+/// listed before it. Leaves and schemas first, then the pipeline stages in the order a pack runs
+/// them (cli → settings → workspace → toolchain → build → facts → plan → emit → report), verify
+/// beside them, and the commands that drive them last. A new module takes its place here.
+const ORDER: &[&str] = &[
+    // leaves
+    "error",
+    "suggest",
+    "target",
+    "files",
+    "cache",
+    "lambda_env",
+    // schemas: ELF facts, metadata tables, the manifest
+    "inspect",
+    "metadata",
+    "cargo_lambda",
+    "include",
+    "lambda_names",
+    "libs",
+    "manifest",
+    "manifest_paths",
+    // the pipeline; `output` (the terminal) sits under every stage that writes to it
+    "cli",
+    "output",
+    "settings",
+    "workspace",
+    "units",
+    "toolchain",
+    "build",
+    "facts",
+    "plan",
+    "image",
+    "emit",
+    "report",
+    "verify",
+    "commands",
+];
+
+/// Dependencies that go against [`ORDER`], and modules missing from it.
+fn against_order(graph: &BTreeMap<String, BTreeSet<String>>, order: &[&str]) -> Vec<String> {
+    let rank = |m: &str| order.iter().position(|o| *o == m);
+    let mut wrong = Vec::new();
+    for (module, deps) in graph {
+        let Some(at) = rank(module) else {
+            wrong.push(format!("`{module}` is not in ORDER: give it its place"));
+            continue;
+        };
+        for dep in deps {
+            if rank(dep).is_none_or(|d| d > at) {
+                wrong.push(format!("{module} -> {dep}"));
+            }
+        }
+    }
+    wrong
+}
+
+#[test]
+fn dependencies_follow_the_pipeline_order() {
+    let graph = module_graph();
+    let wrong = against_order(&graph, ORDER);
+    assert!(
+        wrong.is_empty(),
+        "against the order {ORDER:?}:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_order_check_finds_a_dependency_upstream() {
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("settings", vec!["workspace"]),
+        ("workspace", vec![]),
+        ("extra", vec![]),
+    ]
+    .into_iter()
+    .map(|(m, deps)| (m.into(), deps.into_iter().map(String::from).collect()))
+    .collect();
+    assert_eq!(
+        against_order(&graph, &["settings", "workspace"]),
+        [
+            "`extra` is not in ORDER: give it its place",
+            "settings -> workspace"
+        ]
+    );
+}
+
 #[test]
 fn the_cycle_finder_finds_a_cycle() {
     let graph: BTreeMap<String, BTreeSet<String>> = [

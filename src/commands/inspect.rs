@@ -3,8 +3,8 @@
 use crate::cli::{ColorChoice, InspectArgs, MessageFormat};
 use crate::error::{Error, ErrorKind, Result};
 use crate::inspect;
+use crate::output::Verbosity;
 use crate::output::{Shell, stdout_error};
-use crate::settings::Verbosity;
 use crate::target::Arch;
 
 /// The shell inspect writes to: it reads no workspace, so only its own flags shape the output.

@@ -72,7 +72,7 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     let resolved = resolve_units(&workspace, options, shell)?;
     let (choices, rust) =
         choose_toolchains(options, &workspace, &resolved.units, shell, &mut early)?;
-    let out_dir = options.out_dir(&workspace);
+    let out_dir = options.out_dir(&workspace.target_dir);
     let lock = lock_output(&out_dir, mode, shell)?;
     let requests = build::requests(&resolved.units, |arch| choices[&arch]);
     let context = build::BuildContext {
@@ -80,12 +80,12 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         options,
         rustc: &rust.rustc,
         zig_env: &mut build::ZigEnvCache::load(crate::cache::zig_env(
-            &options.target_dir(&workspace),
+            &options.target_dir(&workspace.target_dir),
         )),
         original_env: &original_env,
         early,
         remember_first: (mode == Mode::Pack)
-            .then(|| crate::cache::early_build(&options.target_dir(&workspace))),
+            .then(|| crate::cache::early_build(&options.target_dir(&workspace.target_dir))),
     };
     let built = build_all(&requests, context, shell)?;
     let facts = facts::gather(
@@ -109,7 +109,7 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     Ok(Planned {
         plan,
         out_dir,
-        target_dir: options.target_dir(&workspace),
+        target_dir: options.target_dir(&workspace.target_dir),
         workspace_root: workspace.root,
         trusted: screened.trusted,
         started,
@@ -169,7 +169,9 @@ fn choose_toolchains(
 ) -> Result<(Choices, RustToolchain)> {
     let zig = match options.compiler {
         cli::CompilerChoice::Cargo => None,
-        _ => toolchain::detect_zig(&crate::cache::zig_path(&options.target_dir(workspace))),
+        _ => toolchain::detect_zig(&crate::cache::zig_path(
+            &options.target_dir(&workspace.target_dir),
+        )),
     };
     let architectures: BTreeSet<Arch> =
         units.iter().flat_map(|u| u.archs.iter().copied()).collect();

@@ -1,7 +1,10 @@
 use super::*;
-use crate::inspect::{ByteOrder, ElfKind, Linkage};
+use crate::include::IncludedFile;
+use crate::inspect::{BinaryFacts, ByteOrder, ElfKind, Linkage};
 use crate::metadata::{IncludeSpec, PackageFormat};
 use crate::target::Libc;
+use crate::target::RustTarget;
+use crate::units::Unit;
 
 /// Facts of a static musl executable (or a shared object) for `arch`, as the inspector reports them.
 fn elf(arch: Arch, size: u64, shared: bool) -> BinaryFacts {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::metadata::PackageMetadata;
-use crate::workspace::Selection;
+use crate::settings::Selection;
 use std::path::PathBuf;
 
 fn package(

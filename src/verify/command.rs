@@ -22,7 +22,8 @@ use crate::cli::{MessageFormat, VerifyArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::MANIFEST_FILE;
 use crate::output::Shell;
-use crate::settings::{Options, Verbosity};
+use crate::output::Verbosity;
+use crate::settings::Options;
 use crate::target::Arch;
 use crate::workspace::Workspace;
 
@@ -38,7 +39,7 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         ),
         None => {
             let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
-            (options.out_dir(&workspace), Some(workspace.root))
+            (options.out_dir(&workspace.target_dir), Some(workspace.root))
         }
     };
     // Read the manifest and unpack the artifacts while no pack is writing them; held to the end.
