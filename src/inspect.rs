@@ -512,4 +512,6 @@ mod check;
 pub use check::{CheckTarget, Finding, Severity, check_binary, codes};
 
 #[cfg(test)]
+pub(crate) mod facts_builder;
+#[cfg(test)]
 mod tests;

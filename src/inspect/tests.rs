@@ -1,54 +1,13 @@
+use super::facts_builder::FactsBuilder;
 use super::*;
 use crate::target::Runtime;
 
 fn glibc_binary() -> BinaryFacts {
-    BinaryFacts {
-        elf_class: 64,
-        byte_order: ByteOrder::Little,
-        machine: 62,
-        machine_name: "EM_X86_64".to_string(),
-        arch: Some(Arch::X86_64),
-        kind: ElfKind::PieExecutable,
-        linkage: Linkage::Dynamic,
-        interpreter: Some("/lib64/ld-linux-x86-64.so.2".to_string()),
-        libc: Some(Libc::Gnu),
-        libc_evidence: Some("interpreter /lib64/ld-linux-x86-64.so.2".to_string()),
-        needed: vec![
-            "libgcc_s.so.1".to_string(),
-            "libm.so.6".to_string(),
-            "libc.so.6".to_string(),
-        ],
-        soname: None,
-        max_glibc: Some(GlibcVersion::new(2, 17)),
-        glibc_versions: vec![
-            "GLIBC_2.2.5".to_string(),
-            "GLIBC_2.3".to_string(),
-            "GLIBC_2.17".to_string(),
-        ],
-        stripped: true,
-        debug_info: false,
-        size: 1_000_000,
-    }
+    FactsBuilder::glibc_x86_64().build()
 }
 
 fn static_musl_binary(arch: Arch) -> BinaryFacts {
-    BinaryFacts {
-        machine: arch.elf_machine(),
-        machine_name: match arch {
-            Arch::X86_64 => "EM_X86_64".to_string(),
-            Arch::Arm64 => "EM_AARCH64".to_string(),
-        },
-        arch: Some(arch),
-        kind: ElfKind::PieExecutable,
-        linkage: Linkage::Static,
-        interpreter: None,
-        libc: Some(Libc::Musl),
-        libc_evidence: Some("symbol __init_libc".to_string()),
-        needed: Vec::new(),
-        max_glibc: None,
-        glibc_versions: Vec::new(),
-        ..glibc_binary()
-    }
+    FactsBuilder::static_musl(arch).build()
 }
 
 fn target(arch: Arch, runtime: Runtime, libc: Libc) -> CheckTarget {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::include::IncludedFile;
-use crate::inspect::{BinaryFacts, ByteOrder, ElfKind, Linkage};
+use crate::inspect::BinaryFacts;
+use crate::inspect::facts_builder::FactsBuilder;
 use crate::metadata::{IncludeSpec, PackageFormat};
 use crate::target::Libc;
 use crate::target::RustTarget;
@@ -8,28 +9,11 @@ use crate::units::Unit;
 
 /// Facts of a static musl executable (or a shared object) for `arch`, as the inspector reports them.
 fn elf(arch: Arch, size: u64, shared: bool) -> BinaryFacts {
-    BinaryFacts {
-        elf_class: 64,
-        byte_order: ByteOrder::Little,
-        machine: arch.elf_machine(),
-        machine_name: String::new(),
-        arch: Some(arch),
-        kind: if shared {
-            ElfKind::SharedObject
-        } else {
-            ElfKind::PieExecutable
-        },
-        linkage: Linkage::Static,
-        interpreter: None,
-        libc: Some(Libc::Musl),
-        libc_evidence: None,
-        needed: vec![],
-        soname: None,
-        max_glibc: None,
-        glibc_versions: vec![],
-        stripped: true,
-        debug_info: false,
-        size,
+    let facts = FactsBuilder::static_musl(arch).size(size);
+    if shared {
+        facts.shared_object().build()
+    } else {
+        facts.build()
     }
 }
 
