@@ -171,3 +171,6 @@ fn find_libraries(facts: &mut [UnitFacts], shell: &Shell) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod builder;

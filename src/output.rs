@@ -26,7 +26,25 @@ pub enum Verbosity {
     VeryVerbose,
 }
 
+/// Where the shell writes: the process's stdout and stderr, or, in unit tests, buffers the test
+/// reads back (as cargo-nextest's `OutputWriter` does), so rendering is tested without spawning
+/// the binary.
+enum Writer {
+    Terminal,
+    #[cfg(test)]
+    Buffer(std::sync::Arc<Mutex<Captured>>),
+}
+
+/// What a buffered shell wrote, split as the terminal would split it.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct Captured {
+    pub stdout: String,
+    pub stderr: String,
+}
+
 pub struct Shell {
+    writer: Writer,
     verbosity: Verbosity,
     color: bool,
     progress_allowed: bool,
@@ -43,6 +61,7 @@ impl Shell {
         };
         console::set_colors_enabled_stderr(color);
         Shell {
+            writer: Writer::Terminal,
             verbosity,
             color,
             progress_allowed: tty
@@ -50,6 +69,20 @@ impl Shell {
                 && format == MessageFormat::Human,
             bar: Mutex::new(None),
         }
+    }
+
+    /// A shell that writes into a buffer instead of the terminal: no colour, no progress bar.
+    #[cfg(test)]
+    pub fn buffered(verbosity: Verbosity) -> (Shell, std::sync::Arc<Mutex<Captured>>) {
+        let captured = std::sync::Arc::new(Mutex::new(Captured::default()));
+        let shell = Shell {
+            writer: Writer::Buffer(captured.clone()),
+            verbosity,
+            color: false,
+            progress_allowed: false,
+            bar: Mutex::new(None),
+        };
+        (shell, captured)
     }
 
     /// A shell for errors that happen before the flags are known.
@@ -67,10 +100,20 @@ impl Shell {
 
     /// Prints a line on stderr without tearing an active progress bar.
     fn eprint_line(&self, line: &str) {
-        let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
-        match bar.as_ref() {
-            Some(bar) => bar.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+        match &self.writer {
+            Writer::Terminal => {
+                let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+                match bar.as_ref() {
+                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                    None => eprintln!("{line}"),
+                }
+            }
+            #[cfg(test)]
+            Writer::Buffer(captured) => {
+                let mut captured = captured.lock().unwrap_or_else(|e| e.into_inner());
+                captured.stderr.push_str(line);
+                captured.stderr.push('\n');
+            }
         }
     }
 
@@ -145,12 +188,22 @@ impl Shell {
 
     /// Data on stdout: the only thing that ever goes there.
     pub fn print_data(&self, text: &str) -> std::io::Result<()> {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
-        if !text.ends_with('\n') {
-            stdout.write_all(b"\n")?;
+        let newline = if text.ends_with('\n') { "" } else { "\n" };
+        match &self.writer {
+            Writer::Terminal => {
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(text.as_bytes())?;
+                stdout.write_all(newline.as_bytes())?;
+                stdout.flush()
+            }
+            #[cfg(test)]
+            Writer::Buffer(captured) => {
+                let mut captured = captured.lock().unwrap_or_else(|e| e.into_inner());
+                captured.stdout.push_str(text);
+                captured.stdout.push_str(newline);
+                Ok(())
+            }
         }
-        stdout.flush()
     }
 
     /// Starts a spinner with a prefix such as `Building x86_64-unknown-linux-gnu`; a no-op handle
@@ -211,4 +264,55 @@ pub fn stdout_error(err: std::io::Error) -> Error {
         format!("could not write to stdout: {err}"),
     )
     .with_help("check the pipe or file stdout is redirected to")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_warn_note_and_errors_render_as_cargo_does() {
+        let (shell, captured) = Shell::buffered(Verbosity::Normal);
+        shell.status("Packing", "fn-a (x86_64)");
+        shell.verbose(|| "not shown without -v".to_string());
+        shell.warn("fn-a (x86_64) is 60.0 MB zipped");
+        shell.note("the previous manifest is unreadable");
+        shell.error(
+            &Error::config("`arch` must be a string")
+                .with_note("in Cargo.toml")
+                .with_help("write arch = \"arm64\""),
+        );
+        shell.print_block("table\n\n");
+        shell.print_data("{}").unwrap();
+        let captured = captured.lock().unwrap();
+        assert_eq!(
+            captured.stderr,
+            "     Packing fn-a (x86_64)\n\
+             warning: fn-a (x86_64) is 60.0 MB zipped\n\
+             note: the previous manifest is unreadable\n\
+             error: `arch` must be a string\n  note: in Cargo.toml\n  help: write arch = \"arm64\"\n\
+             table\n"
+        );
+        assert_eq!(captured.stdout, "{}\n");
+    }
+
+    #[test]
+    fn quiet_keeps_only_errors_and_data_and_verbose_adds_info() {
+        let (quiet, captured) = Shell::buffered(Verbosity::Quiet);
+        quiet.status("Finished", "1 artifact(s)");
+        quiet.warn("hidden");
+        quiet.print_block("hidden table");
+        quiet.error(&Error::config("shown"));
+        quiet.print_data("[1]\n").unwrap();
+        let captured = captured.lock().unwrap();
+        assert_eq!(captured.stderr, "error: shown\n");
+        assert_eq!(captured.stdout, "[1]\n");
+
+        let (verbose, captured) = Shell::buffered(Verbosity::Verbose);
+        verbose.verbose(|| "bundling libsqlite3.so.0 for `fn-a` (x86_64)".to_string());
+        assert_eq!(
+            captured.lock().unwrap().stderr,
+            "        Info bundling libsqlite3.so.0 for `fn-a` (x86_64)\n"
+        );
+    }
 }

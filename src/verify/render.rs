@@ -273,3 +273,6 @@ fn shorten(text: &str) -> String {
 pub(super) fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;
