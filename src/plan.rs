@@ -20,8 +20,10 @@ use serde::Serialize;
 use crate::build::BuildRequest;
 mod attach;
 mod image;
+mod scratch;
 use attach::attach_layers;
 use image::into_image;
+use scratch::scratch_findings;
 mod timestamp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::include::IncludedFile;
@@ -199,6 +201,7 @@ pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
         .collect::<Result<Vec<_>>>()?;
     artifacts.sort_by(|a, b| (a.arch, &a.name).cmp(&(b.arch, &b.name)));
     let warnings = attach_layers(&mut artifacts)?;
+    scratch_findings(inputs, &mut artifacts);
     let produced: BTreeSet<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
     let mut stale: Vec<String> = inputs
         .previous

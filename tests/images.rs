@@ -449,7 +449,7 @@ fn push_to_a_registry_demanding_credentials_uses_the_docker_config_and_leaks_not
 }
 
 #[test]
-fn scratch_takes_static_binaries_only() {
+fn scratch_takes_static_binaries_only_and_runs_the_bootstrap_as_its_entrypoint() {
     // A static (musl) bootstrap: the image is this tool's layers alone, with no base.
     let fixture = image_fixture("scratch");
     let artifact = pack_image(&fixture);
@@ -467,26 +467,78 @@ fn scratch_takes_static_binaries_only() {
     ))
     .unwrap();
     assert_eq!(config["architecture"], "amd64");
+    // No /lambda-entrypoint.sh on scratch: the runtime itself is the entrypoint, and Lambda's
+    // directories are in the environment, as AWS's base images have them.
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/var/runtime/bootstrap"])
+    );
     assert_eq!(config["config"]["Cmd"], serde_json::json!(["bootstrap"]));
-
-    // A dynamic (glibc) bootstrap cannot start on scratch: refused, naming it.
-    let dynamic = image_fixture("scratch");
-    let run = dynamic.pack(&[
-        "--compiler",
-        "cargo",
-        "-p",
-        "fn-x86",
-        "--target",
-        "x86_64-unknown-linux-gnu",
-    ]);
-    run.assert_code(8);
+    assert_eq!(
+        config["config"]["Env"],
+        serde_json::json!([
+            "LAMBDA_TASK_ROOT=/var/task",
+            "LAMBDA_RUNTIME_DIR=/var/runtime"
+        ])
+    );
+    // The Dockerfile builds the same: the variables its COPY lines use, and the entrypoint.
+    let dockerfile = fixture.read("target/lambda-pack/x86_64/fn-x86/Dockerfile");
     assert!(
-        run.stderr.contains("function `fn-x86` (x86_64) is an image on base_image = \"scratch\", but `bootstrap` is dynamically linked"),
+        dockerfile.contains(
+            "FROM scratch\nENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime\n"
+        ),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.ends_with(
+            "COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\nENTRYPOINT [\"/var/runtime/bootstrap\"]\nCMD [\"bootstrap\"]\n"
+        ),
+        "{dockerfile}"
+    );
+}
+
+#[test]
+fn a_dynamic_binary_on_scratch_is_a_finding_plan_shows_and_nothing_is_written() {
+    // A dynamic (glibc) bootstrap cannot start on scratch: `plan` shows the finding, and the
+    // pack stops on it before writing anything.
+    let dynamic = image_fixture("scratch");
+    let gnu = ["--target", "x86_64-unknown-linux-gnu"];
+    let plan = common::run({
+        let mut command = common::lambda_pack();
+        command
+            .arg("plan")
+            .args(["--compiler", "cargo", "-p", "fn-x86"])
+            .args(gnu)
+            .current_dir(dynamic.path());
+        command
+    });
+    plan.assert_code(8);
+    let line = "fn-x86 (x86_64) bootstrap: [dynamic-on-scratch] is dynamically linked (needs /lib64/ld-linux-x86-64.so.2";
+    assert!(
+        plan.stdout.contains(line) || plan.stderr.contains(line),
+        "{}\n{}",
+        plan.stdout,
+        plan.stderr
+    );
+    assert!(
+        plan.stderr.contains("but the image is built on base_image = \"scratch\", which has no loader or shared libraries"),
+        "{}",
+        plan.stderr
+    );
+
+    let run = dynamic.pack(&["--compiler", "cargo", "-p", "fn-x86", gnu[0], gnu[1]]);
+    run.assert_code(8);
+    assert!(run.stderr.contains(line), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("help: build it statically"),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("help:"), "{}", run.stderr);
     assert!(!dynamic.out_dir().join("manifest.json").exists());
+    assert!(
+        !dynamic.out_dir().join("x86_64").exists(),
+        "nothing written"
+    );
 }
 
 #[test]

@@ -31,7 +31,8 @@ struct Twins {
 /// `tool-user` (x86_64: a shared-code layer and the `recorder` extension attached) and an arm64
 /// function (`event-arm`, the tiny runtime answering its event, with the shared-code layer),
 /// packed once as ZIPs, then again as images on the suite's base image: `tool-user` with a
-/// 300 MB include (too large for a ZIP), `event-arm` with `package = "image"`.
+/// 300 MB include (too large for a ZIP), `event-arm` with `package = "image"`; and `event-scratch`
+/// (x86_64), the same runtime as an image on `scratch`.
 fn twins() -> &'static Twins {
     static TWINS: OnceLock<Twins> = OnceLock::new();
     TWINS.get_or_init(|| {
@@ -41,16 +42,15 @@ fn twins() -> &'static Twins {
         let package = workspace.join("tiny-fn");
         // Under qemu without binfmt_misc an arm64 process cannot start another (tool-user runs
         // lp-tool), so the arm64 function answers with the event and its architecture.
-        std::fs::write(
-            package.join("src/bin/event-arm.rs"),
-            "#[allow(dead_code)]\n#[path = \"../main.rs\"]\nmod tiny;\n\nfn main() {\n    tiny::serve(\"event\");\n}\n",
-        )
-        .unwrap();
+        let event_runtime = "#[allow(dead_code)]\n#[path = \"../main.rs\"]\nmod tiny;\n\nfn main() {\n    tiny::serve(\"event\");\n}\n";
+        for bin in ["event-arm", "event-scratch"] {
+            std::fs::write(package.join(format!("src/bin/{bin}.rs")), event_runtime).unwrap();
+        }
         let fixture_toml =
             std::fs::read_to_string(fixtures_dir().join("verify-functions/tiny-fn/Cargo.toml"))
                 .unwrap();
         let zip_toml = format!(
-            "{fixture_toml}\n[package.metadata.lambda-pack.bin.event-arm]\narch = \"arm64\"\nlayers = [\"tools-layer\"]\n"
+            "{fixture_toml}\n[package.metadata.lambda-pack.bin.event-arm]\narch = \"arm64\"\nlayers = [\"tools-layer\"]\n\n[package.metadata.lambda-pack.bin.event-scratch]\narch = \"x86_64\"\n"
         );
         std::fs::write(package.join("Cargo.toml"), &zip_toml).unwrap();
         let target_dir = verify_functions_target_dir();
@@ -87,6 +87,10 @@ fn twins() -> &'static Twins {
                     "[package.metadata.lambda-pack.bin.event-arm]\npackage = \"image\"\nbase_image = \"{}\"\n",
                     registry.base("arm64")
                 ),
+            )
+            .replace(
+                "[package.metadata.lambda-pack.bin.event-scratch]\n",
+                "[package.metadata.lambda-pack.bin.event-scratch]\npackage = \"image\"\nbase_image = \"scratch\"\n",
             );
         std::fs::write(package.join("Cargo.toml"), image_toml).unwrap();
         pack(&images);
@@ -216,5 +220,36 @@ fn an_arm64_image_runs_under_qemu_and_answers_like_its_zip_twin() {
         note.contains("the entrypoint `/lambda-entrypoint.sh` is a script")
             && note.contains("ran the runtime it execs, `/var/runtime/bootstrap`, directly"),
         "{report:#}"
+    );
+}
+
+#[test]
+fn an_image_on_scratch_runs_its_bootstrap_as_the_entrypoint_like_its_zip_twin() {
+    let twins = twins();
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"from": "scratch"}"#).unwrap();
+    let expect = dir.path().join("expect.json");
+    std::fs::write(
+        &expect,
+        r#"{"event": {"from": "scratch"}, "arch": "x86_64"}"#,
+    )
+    .unwrap();
+    let args = [
+        "event-scratch",
+        "--event",
+        event.to_str().unwrap(),
+        "--expect",
+        expect.to_str().unwrap(),
+    ];
+    verify(&twins.zips, &args).assert_code(0);
+    let image = verify(&twins.images, &[&args[..], &["-v"]].concat());
+    image.assert_code(0);
+    assert!(
+        image
+            .stderr
+            .contains("runtime /var/runtime/bootstrap stopped at shutdown"),
+        "{}",
+        image.stderr
     );
 }
