@@ -629,3 +629,93 @@ fn buildah_building_the_dockerfile_gives_the_same_root_file_system() {
         .collect();
     assert!(differences.is_empty(), "paths that differ: {differences:?}");
 }
+
+/// A `docker-credential-<name>` helper in `dir`, speaking Docker's protocol: `get` reads the
+/// registry on stdin and answers `{"Username", "Secret"}` for `registry`, "credentials not found"
+/// (exit 1) for any other. Each question is logged to `<dir>/<name>.log`.
+fn credential_helper(dir: &Path, name: &str, registry: &str) {
+    let log = dir.join(format!("{name}.log"));
+    let script = format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = get ] || exit 2\n\
+         read -r asked\n\
+         echo \"$asked\" >> '{}'\n\
+         if [ \"$asked\" = '{registry}' ]; then\n\
+         printf '{{\"ServerURL\":\"%s\",\"Username\":\"pusher\",\"Secret\":\"{AUTH_PASSWORD}\"}}' \"$asked\"\n\
+         else\n\
+         echo 'credentials not found in native keychain'; exit 1\n\
+         fi\n",
+        log.display()
+    );
+    let path = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn push_takes_credentials_from_a_cred_helper_or_the_creds_store() {
+    let open = registry();
+    let private = auth_registry();
+    let helpers = tempfile::tempdir().unwrap();
+    credential_helper(helpers.path(), "lp-helper", &private.host);
+    credential_helper(helpers.path(), "lp-store", &private.host);
+    let path = format!(
+        "{}:{}",
+        helpers.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let configs = [
+        (
+            "lp-helper",
+            format!(r#"{{"credHelpers": {{"{}": "lp-helper"}}}}"#, private.host),
+        ),
+        ("lp-store", r#"{"credsStore": "lp-store"}"#.to_string()),
+    ];
+    for (helper, config) in configs {
+        let repository = private.reference(&format!("{helper}/fn-x86"));
+        let fixture = image_fixture(&open.base("x86_64"));
+        let text = fixture.read("fn-x86/Cargo.toml").replace(
+            "package = \"image\"\n",
+            &format!("package = \"image\"\nimage_repository = \"{repository}\"\n"),
+        );
+        fixture.write("fn-x86/Cargo.toml", &text);
+        let docker_config = tempfile::tempdir().unwrap();
+        std::fs::write(docker_config.path().join("config.json"), config).unwrap();
+        let config_dir = docker_config.path().display().to_string();
+        let env = [
+            ("DOCKER_CONFIG", config_dir.as_str()),
+            ("REGISTRY_AUTH_FILE", ""),
+            ("PATH", path.as_str()),
+        ];
+        let run = fixture.pack_with_env(&["--compiler", "cargo", "-p", "fn-x86", "--push"], &env);
+        run.assert_success();
+        let digest = function_entry(&fixture)["image_digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let pushed = skopeo_inspect_with_creds(&format!("docker://{repository}@{digest}"));
+        assert_eq!(pushed["Digest"], digest.as_str(), "{helper}");
+        // The helper was asked for the private registry; a store answers for every registry, so
+        // it was asked for the base's too and said "not found" (anonymous then).
+        let asked = std::fs::read_to_string(helpers.path().join(format!("{helper}.log"))).unwrap();
+        assert!(
+            asked.lines().any(|l| l == private.host),
+            "{helper}: {asked}"
+        );
+        if helper == "lp-store" {
+            assert!(asked.lines().any(|l| l == open.host), "{asked}");
+        }
+        assert!(!run.stderr.contains(AUTH_PASSWORD), "{}", run.stderr);
+    }
+}
+
+fn skopeo_inspect_with_creds(reference: &str) -> serde_json::Value {
+    serde_json::from_str(&run_tool(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("--creds=pusher:{AUTH_PASSWORD}"),
+        reference,
+    ])))
+    .unwrap()
+}
