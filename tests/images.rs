@@ -317,6 +317,18 @@ fn push_uploads_only_what_the_registry_lacks_and_records_the_image_uri() {
         &format!("package = \"image\"\nimage_repository = \"{repository}\"\n"),
     );
     fixture.write("fn-x86/Cargo.toml", &text);
+    // 10 MB that gzip cannot shrink: the includes layer is uploaded from its file in several
+    // 4 MiB pieces, which the registry checks against the digest when the upload completes.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..10_000_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(fixture.path().join("fn-x86/assets/noise.bin"), &noise).unwrap();
 
     let puts_before = blob_puts(registry);
     let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--push"]);
@@ -337,6 +349,33 @@ fn push_uploads_only_what_the_registry_lacks_and_records_the_image_uri() {
         .unwrap()
         .len();
     assert_eq!(first_puts, layers + 1, "every layer and the config, once");
+    let manifest = skopeo_inspect(
+        &format!(
+            "oci:{}",
+            fixture.out_dir().join("x86_64/fn-x86.oci").display()
+        ),
+        true,
+    );
+    let largest = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        largest > 8 * 1024 * 1024,
+        "a layer of several pieces: {largest}"
+    );
+    let patches = std::fs::read_to_string(registry.dir.join("registry.log"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/pushed/fn-x86/blobs/uploads/"))
+        .count();
+    assert!(
+        patches > layers + 1,
+        "uploaded in pieces: {patches} PATCH requests"
+    );
 
     // The registry serves it by digest and by the tag <version>-<arch>.
     let by_digest = skopeo_inspect(&format!("docker://{repository}@{digest}"), false);
