@@ -253,3 +253,72 @@ fn an_image_on_scratch_runs_its_bootstrap_as_the_entrypoint_like_its_zip_twin() 
         image.stderr
     );
 }
+
+/// A private copy of the images' manifest and of `event-scratch`'s layout, to tamper with.
+fn scratch_layout_copy() -> (tempfile::TempDir, PathBuf) {
+    let out = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        twins().images.join("manifest.json"),
+        out.path().join("manifest.json"),
+    )
+    .unwrap();
+    let layout = out.path().join("x86_64/event-scratch.oci");
+    copy_tree(&twins().images.join("x86_64/event-scratch.oci"), &layout);
+    (out, layout)
+}
+
+#[test]
+fn an_image_changed_since_it_was_packed_is_refused_before_it_runs() {
+    // index.json naming another image: refused like a ZIP whose hash changed.
+    let (out, layout) = scratch_layout_copy();
+    let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    let digest = function_entry_digest(out.path(), "event-scratch");
+    let other = format!("sha256:{}", "1".repeat(64));
+    std::fs::write(layout.join("index.json"), index.replace(&digest, &other)).unwrap();
+    let run = verify(out.path(), &["event-scratch"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("changed since it was packed")
+            && run.stderr.contains(&other)
+            && run.stderr.contains(&digest),
+        "{}",
+        run.stderr
+    );
+
+    // A layer blob whose bytes no longer match its digest: the function does not run.
+    let (out, layout) = scratch_layout_copy();
+    let manifest_blob = layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(manifest_blob).unwrap()).unwrap();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = layout
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 9; // inside the gzip trailer's CRC: the tar itself still reads
+    bytes[last] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let run = verify(out.path(), &["event-scratch"]);
+    run.assert_code(10);
+    assert!(
+        run.stderr.contains(&format!("layer {layer}")) && run.stderr.contains("help:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("Passed event-scratch"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn function_entry_digest(out: &Path, name: &str) -> String {
+    artifact(&manifest(out), name)["image_digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
