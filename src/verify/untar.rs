@@ -116,7 +116,7 @@ pub(super) fn apply_layer(
         }
     };
     let decoded = if gzip {
-        Decoded::Gzip(flate2::read::MultiGzDecoder::new(compressed))
+        Decoded::Gzip(Box::new(flate2::read::MultiGzDecoder::new(compressed)))
     } else {
         Decoded::Plain(compressed)
     };
@@ -162,7 +162,7 @@ pub(super) fn apply_layer(
 
 /// The layer's tar stream, decompressed or not, keeping the hashing reader of the blob.
 enum Decoded<R: Read> {
-    Gzip(flate2::read::MultiGzDecoder<R>),
+    Gzip(Box<flate2::read::MultiGzDecoder<R>>),
     Plain(R),
 }
 

@@ -196,7 +196,8 @@ fn writing_through_an_absolute_symlink_stays_in_the_root() {
 #[test]
 fn escapes_devices_absurd_sizes_and_wrong_digests_are_refused() {
     let work = tempfile::tempdir().unwrap();
-    let cases: [(&str, Vec<(&str, Item<'_>)>, &str); 4] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, Item<'a>)>, &'a str);
+    let cases: [Case<'_>; 4] = [
         (
             "dotdot",
             vec![("a/../../x", Item::File(b"x"))],
