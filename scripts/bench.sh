@@ -855,7 +855,9 @@ if ours and theirs:
     w("time also holds a no-op cargo build and the check of the 300 MiB context), writing and gzip-compressing")
     w(f"every layer (layout {int(im.get('layout_bytes', 0)) / 1e6:.1f} MB). Theirs: `buildah bud` of the")
     w(f"Dockerfile the pack emitted, on the same context (vfs storage, deleted before each run; {im.get('buildah', '')}).")
-    w("buildah stores its layers uncompressed; it compresses only when it pushes. Runs: `--runs " + settings.get("IMAGE_RUNS", "?") + "`.\n")
+    w("buildah stores its layers uncompressed; it compresses only when it pushes. Runs: `--runs " + settings.get("IMAGE_RUNS", "?") + "`.")
+    w(f"Measured {machine.get('date')} from commit {machine.get('commit')} ({machine.get('dirty')} uncommitted change(s)), load average")
+    w(f"{machine.get('load_start')} at start and {machine.get('load_end')} at the end on {machine.get('nproc')} cores (shared with other builds when well above that).\n")
     w("| command | median |")
     w("|---|---|")
     for r in (ours, theirs):
