@@ -9,6 +9,7 @@
 pub mod base;
 pub mod config;
 pub mod credentials;
+pub mod gzip;
 pub mod layer;
 pub mod layout;
 pub mod push;
@@ -59,7 +60,7 @@ pub struct EmittedImage {
 const IMAGE_WRITER_ID: &str = concat!(
     "cargo-lambda-pack ",
     env!("CARGO_PKG_VERSION"),
-    " oci tar-gnu gzip-miniz-6"
+    " oci tar-gnu gzip-miniz-6-blocks-1m-stored-incompressible"
 );
 
 /// `sha256:<hex>` of everything an image is made from: the writer, the context (every entry's
