@@ -12,7 +12,12 @@
 #      extension; real lambda_runtime and lambda-extension), cold, and the ZIP sizes;
 #   3. a no-op run in that workspace once packed, against a no-op `cargo build`;
 #   4. scale: 10, 25 and 50 dependency-free functions, cold, and the cargo invocations per run;
-#   5. the planner bench (`benches/plan.rs`), for the record.
+#   5. the planner bench (`benches/plan.rs`), for the record;
+#   6. images: the OCI image of a 300 MiB function written by the tool vs `buildah bud` of the
+#      Dockerfile it emits (same context), a second run with nothing changed (nothing may be
+#      rewritten) and a second `--push` to a local docker-registry (no blob may be uploaded).
+#      `BENCH_SECTIONS=image` alone updates only that section (and its summary rows) of an
+#      existing BENCHMARKS.md.
 #
 # Installs what is missing: scripts/setup.sh (zig, Rust targets, Info-ZIP), hyperfine and cmake
 # (apt-get; cmake builds zlib-ng for the backend comparison), cargo-lambda (cargo install --locked).
@@ -22,9 +27,9 @@
 # BENCH_ZIP_RUNS (3, plus one warm-up) for each compressor, BENCH_COLD_RUNS (2) for cold builds
 # (no warm-up: the size step before them builds everything once, which primes zig's cache and
 # the page cache), BENCH_CHAIN=1 to also time the three cargo-lambda builds in one target dir,
-# BENCH_SCALE_RUNS (3), BENCH_WORK (scratch directory, default a new temporary one),
+# BENCH_SCALE_RUNS (3), BENCH_IMAGE_RUNS (3) for the image writers, BENCH_WORK (scratch directory, default a new temporary one),
 # BENCH_OUTPUT (default BENCHMARKS.md in the repository), BENCH_REPORT_ONLY=RESULTS_DIR to only
-# rewrite the report from an earlier run's results, BENCH_SECTIONS=zip,backends,mixed,noop,scale,plan
+# rewrite the report from an earlier run's results, BENCH_SECTIONS=zip,backends,mixed,noop,scale,plan,image
 # to run only some sections (noop needs mixed's workspace; other sections' results are kept).
 # cargo-lambda-pack itself is built into $CARGO_TARGET_DIR (default target/).
 set -euo pipefail
@@ -38,6 +43,7 @@ WARMUP=${BENCH_WARMUP:-1}
 ZIP_RUNS=${BENCH_ZIP_RUNS:-3}
 COLD_RUNS=${BENCH_COLD_RUNS:-2}
 SCALE_RUNS=${BENCH_SCALE_RUNS:-3}
+IMAGE_RUNS=${BENCH_IMAGE_RUNS:-3}
 OUTPUT=${BENCH_OUTPUT:-$ROOT/BENCHMARKS.md}
 WORK=${BENCH_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/lambda-pack-bench.XXXXXX")}
 TOOL_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -71,14 +77,15 @@ say Installing "what is missing"
 ./scripts/setup.sh
 apt_packages=()
 command -v hyperfine >/dev/null || apt_packages+=(hyperfine)
-command -v cmake >/dev/null || apt_packages+=(cmake)
+if want backends; then command -v cmake >/dev/null || apt_packages+=(cmake); fi
+if want image; then command -v curl >/dev/null || apt_packages+=(curl); fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
-if ! command -v cargo-lambda >/dev/null; then
+if { want mixed || want noop; } && ! command -v cargo-lambda >/dev/null; then
   say Installing "cargo-lambda (cargo install --locked; takes a while)"
   cargo install cargo-lambda --locked --quiet
 fi
@@ -448,6 +455,73 @@ done
 
 fi
 # ---------------------------------------------------------------------------------------------
+if want image; then
+say Measuring "the OCI image of a 300 MiB function: our writer vs buildah bud, no-op run, second push"
+IMG=$WORK/image
+rm -rf "$IMG"
+mkdir -p "$IMG/fn-big/src" "$IMG/fn-big/data"
+printf '[workspace]\nresolver = "3"\nmembers = ["fn-big"]\n' >"$IMG/Cargo.toml"
+# scratch: the bench needs no base image from the network; buildah builds FROM scratch offline.
+printf '[package]\nname = "fn-big"\nversion = "0.1.0"\nedition = "2024"\npublish = false\n\n[package.metadata.lambda-pack]\nrole = "function"\nbase_image = "scratch"\ninclude = ["data/**"]\nimage_repository = "%s"\n' \
+  "127.0.0.1:@PORT@/bench/fn-big" >"$IMG/fn-big/Cargo.toml"
+printf 'fn main() {\n    println!("fn-big");\n}\n' >"$IMG/fn-big/src/main.rs"
+# 300 MiB that gzip cannot shrink (seeded, so every run packs the same bytes): over the ZIP
+# limit, so the function becomes an image by size.
+python3 -c 'import random, sys
+r = random.Random(12)
+with open(sys.argv[1], "wb") as f:
+    for _ in range(300):
+        f.write(r.randbytes(1 << 20))' "$IMG/fn-big/data/blob.bin"
+(cd "$IMG" && cargo generate-lockfile --offline --quiet)
+# A registry of our own on a free loopback port, for the second push.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed -i "s/@PORT@/$port/" "$IMG/fn-big/Cargo.toml"
+mkdir -p "$IMG/registry"
+printf 'version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+  "$IMG/registry/data" "$port" >"$IMG/registry/config.yml"
+docker-registry serve "$IMG/registry/config.yml" >"$IMG/registry/log" 2>&1 &
+registry_pid=$!
+trap 'kill $registry_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+PACK_IMG="cargo lambda-pack --compiler cargo --quiet"
+LAYOUT=$IMG/target/lambda-pack/x86_64/fn-big.oci
+CONTEXT=$IMG/target/lambda-pack/x86_64/fn-big
+(cd "$IMG" && $PACK_IMG)  # builds; writes the context and the layout once
+BUILDAH="buildah --storage-driver=vfs --root $IMG/buildah/root --runroot $IMG/buildah/run"
+hf image_ours --runs "$IMAGE_RUNS" --prepare "rm -rf $LAYOUT" \
+  -n "cargo lambda-pack, OCI layout written (context in place)" "cd $IMG && $PACK_IMG"
+hf image_buildah --runs "$IMAGE_RUNS" --prepare "rm -rf $IMG/buildah" \
+  -n "buildah bud of the emitted Dockerfile (vfs, FROM scratch)" "$BUILDAH bud --isolation=chroot -q -t fn-big $CONTEXT >/dev/null"
+# Nothing changed: the second run must leave every file of the layout and the context alone.
+snapshot() { find "$LAYOUT" "$CONTEXT" -printf '%p %i %T@ %s\n' | sort; }
+before=$(snapshot)
+hf image_noop --runs "$RUNS" --warmup "$WARMUP" -n "cargo lambda-pack, nothing changed" "cd $IMG && $PACK_IMG"
+after=$(snapshot)
+rewritten=$(diff <(echo "$before") <(echo "$after") | grep -c '^>' || true)
+blob_puts() { grep -c '"PUT /v2/[^"]*/blobs/uploads/' "$IMG/registry/log" || true; }
+(cd "$IMG" && cargo lambda-pack --compiler cargo --push) 2>"$RESULTS/image_push1.log"
+puts1=$(blob_puts)
+(cd "$IMG" && cargo lambda-pack --compiler cargo --push) 2>"$RESULTS/image_push2.log"
+puts2=$(blob_puts)
+kill $registry_pid 2>/dev/null || true
+trap - EXIT
+{
+  echo "layout_bytes=$(du -sb "$LAYOUT" | cut -f1)"
+  echo "include_bytes=$(stat -c %s "$IMG/fn-big/data/blob.bin")"
+  echo "noop_files=$(echo "$after" | wc -l)"
+  echo "noop_rewritten=$rewritten"
+  echo "push1=$(grep -o 'Pushed .*' "$RESULTS/image_push1.log" | head -1)"
+  echo "push2=$(grep -o 'Pushed .*' "$RESULTS/image_push2.log" | head -1)"
+  echo "push1_blob_puts=$puts1"
+  echo "push2_blob_puts=$((puts2 - puts1))"
+  echo "buildah=$(buildah --version)"
+} >"$RESULTS/image.env"
+
+fi
+# ---------------------------------------------------------------------------------------------
 if want plan; then
 say Measuring "the planner (divan)"
 (cd "$ROOT" && CARGO_TARGET_DIR=$TOOL_TARGET_DIR cargo bench --quiet --bench plan) >"$RESULTS/divan_plan.txt" 2>/dev/null
@@ -456,7 +530,7 @@ cat "$RESULTS/divan_plan.txt" >&2
 fi
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS/machine.env"
 echo "elapsed=$(($(date +%s) - STARTED))" >>"$RESULTS/machine.env"
-printf '%s\n' "RUNS=$RUNS" "WARMUP=$WARMUP" "ZIP_RUNS=$ZIP_RUNS" "COLD_RUNS=$COLD_RUNS" "SCALE_RUNS=$SCALE_RUNS" \
+printf '%s\n' "RUNS=$RUNS" "WARMUP=$WARMUP" "ZIP_RUNS=$ZIP_RUNS" "COLD_RUNS=$COLD_RUNS" "SCALE_RUNS=$SCALE_RUNS" "IMAGE_RUNS=$IMAGE_RUNS" \
   "PACK_CMD=$PACK_CMD" "CL_X86=$CL_X86" "CL_ARM=$CL_ARM" "CL_EXT=$CL_EXT" >"$RESULTS/settings.env"
 
 }
@@ -769,6 +843,48 @@ if len(per) == 3:
     builds = {sc.get(str(n), "?").split("|")[0] for n in [10, 25, 50]}
     summary.append(("cargo build runs per pack (10/25/50 functions, one Rust target)", ", ".join(sc.get(str(n), "?").split("|")[0] for n in [10, 25, 50]), "1 per Rust target", "**met**" if builds == {"1"} else "**missed**"))
 
+# ---- image
+w("## Writing an OCI image\n")
+im = env("image.env")
+ours, theirs = one("image_ours"), one("image_buildah")
+if ours and theirs:
+    w(f"One dependency-free function (`fn-big`, musl) with a {int(im.get('include_bytes', 0)) / 2**20:.0f} MiB include of seeded random bytes")
+    w("(incompressible: the worst case for both), over the ZIP limit, so an image, on `base_image = \"scratch\"`")
+    w("(no network; buildah builds `FROM scratch` offline). Ours: a pack whose only work is the OCI layout")
+    w("(it is deleted before each run; cargo is fresh and the build context is already in place, so the")
+    w("time also holds a no-op cargo build and the check of the 300 MiB context), writing every layer as")
+    w("gzip (1 MiB blocks, deflated, or stored when a sample shows deflate cannot shrink them, as here;")
+    w(f"layout {int(im.get('layout_bytes', 0)) / 1e6:.1f} MB). Theirs: `buildah bud` of the")
+    w(f"Dockerfile the pack emitted, on the same context (vfs storage, deleted before each run; {im.get('buildah', '')}).")
+    w("buildah stores its layers uncompressed; it compresses only when it pushes. Runs: `--runs " + settings.get("IMAGE_RUNS", "?") + "`.")
+    w(f"Measured {machine.get('date')} from commit {machine.get('commit')} ({machine.get('dirty')} uncommitted change(s)), load average")
+    w(f"{machine.get('load_start')} at start and {machine.get('load_end')} at the end on {machine.get('nproc')} cores (shared with other builds when well above that).\n")
+    w("| command | median |")
+    w("|---|---|")
+    for r in (ours, theirs):
+        w(f"| {r['command']} | {spread(r)} |")
+    noop_r = one("image_noop")
+    if noop_r:
+        w(f"| {noop_r['command']} | {spread(noop_r)} |")
+    w("")
+    ratio = ours["median"] / theirs["median"]
+    label = "OCI image of a 300 MiB function vs `buildah bud`"
+    summary.append((label, f"{secs(ours['median'])} vs {secs(theirs['median'])} = {ratio:.2f}x", "≤ 0.5x", verdict(ratio, 0.5)))
+    notes[label] = ("the layers' gzip and the three SHA-256 passes (blob, diff id, context) over 300 MiB; buildah "
+        "stores the layer uncompressed at build time and compresses only on push")
+    files, rewritten = im.get("noop_files", "?"), im.get("noop_rewritten", "?")
+    w(f"Nothing changed: the second run left all {files} files and directories of the layout and the context")
+    w(f"as they were ({rewritten} with a new inode, mtime or size).\n")
+    summary.append(("OCI image: second run with nothing changed", f"{rewritten} of {files} files rewritten", "0", "**met**" if rewritten == "0" else "**missed**"))
+    w("Pushes to a local `docker-registry` (`image_repository` on 127.0.0.1), the second with nothing changed:\n")
+    w(f"- first: `{im.get('push1', '')}`; the registry logged {im.get('push1_blob_puts', '?')} completed blob upload(s)")
+    w(f"- second: `{im.get('push2', '')}`; the registry logged {im.get('push2_blob_puts', '?')} more\n")
+    second = im.get("push2", "")
+    zero = "0 blob(s), 0 B uploaded" in second and im.get("push2_blob_puts") == "0"
+    summary.append(("OCI image: second push, blob bytes uploaded", "0 B (0 blob uploads)" if zero else second, "0", "**met**" if zero else "**missed**"))
+else:
+    w("not run\n")
+
 # ---- planner
 w("## Planner\n")
 w("`cargo bench --bench plan` (divan): `plan::plan` on generated inputs of 50 and 500 units")
@@ -782,5 +898,35 @@ rows = [f"| {a} | {b} | {c} | {d} | {notes.get(a, '') if 'missed' in d else ''} 
 out[summary_at:summary_at] = rows
 print("\n".join(out))
 PYEOF
+if [ "$SECTIONS" = image ] && [ -f "$OUTPUT" ] && [ ! -f "$RESULTS/machine-earlier.env" ]; then
+  # Only the image section was measured and no earlier results exist: splice that section and its
+  # summary rows into the existing file, keeping every other section as it was.
+  python3 - "$OUTPUT" "$OUTPUT.tmp" >"$OUTPUT.spliced" <<'EOF'
+import re, sys
+old, new = (open(p).read() for p in sys.argv[1:3])
+def sections(text):
+    parts = re.split(r"(?m)^(?=## )", text)
+    return parts[0], parts[1:]
+def section(parts, prefix):
+    return next((i for i, p in enumerate(parts) if p.startswith(prefix)), None)
+_, new_parts = sections(new)
+head, old_parts = sections(old)
+image = new_parts[section(new_parts, "## Writing an OCI image")]
+at = section(old_parts, "## Writing an OCI image")
+if at is None:
+    at = section(old_parts, "## Planner") or len(old_parts)
+    old_parts.insert(at, image)
+else:
+    old_parts[at] = image
+rows = [l for l in new.splitlines() if l.startswith("| OCI image")]
+summary = old_parts[section(old_parts, "## Summary")].splitlines()
+summary = [l for l in summary if not l.startswith("| OCI image")]
+last_row = max(i for i, l in enumerate(summary) if l.startswith("|"))
+summary[last_row + 1:last_row + 1] = rows
+old_parts[section(old_parts, "## Summary")] = "\n".join(summary) + "\n"
+sys.stdout.write(head + "".join(old_parts))
+EOF
+  mv "$OUTPUT.spliced" "$OUTPUT.tmp"
+fi
 mv "$OUTPUT.tmp" "$OUTPUT"
 say Done "$OUTPUT (raw results in $RESULTS)"

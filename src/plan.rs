@@ -21,9 +21,11 @@ use crate::build::BuildRequest;
 mod attach;
 mod image;
 mod libs_layer;
+mod scratch;
 use attach::attach_layers;
 use image::into_image;
 use libs_layer::with_libs_layers;
+use scratch::scratch_findings;
 mod timestamp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::facts::{BinaryInput, UnitFacts};
@@ -205,6 +207,7 @@ pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
         .collect::<Result<Vec<_>>>()?;
     artifacts.sort_by(|a, b| (a.arch, &a.name).cmp(&(b.arch, &b.name)));
     let warnings = attach_layers(&mut artifacts)?;
+    scratch_findings(inputs, &mut artifacts);
     let produced: BTreeSet<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
     let mut stale: Vec<String> = inputs
         .previous

@@ -317,6 +317,18 @@ fn push_uploads_only_what_the_registry_lacks_and_records_the_image_uri() {
         &format!("package = \"image\"\nimage_repository = \"{repository}\"\n"),
     );
     fixture.write("fn-x86/Cargo.toml", &text);
+    // 10 MB that gzip cannot shrink: the includes layer is uploaded from its file in several
+    // 4 MiB pieces, which the registry checks against the digest when the upload completes.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..10_000_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(fixture.path().join("fn-x86/assets/noise.bin"), &noise).unwrap();
 
     let puts_before = blob_puts(registry);
     let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--push"]);
@@ -337,6 +349,33 @@ fn push_uploads_only_what_the_registry_lacks_and_records_the_image_uri() {
         .unwrap()
         .len();
     assert_eq!(first_puts, layers + 1, "every layer and the config, once");
+    let manifest = skopeo_inspect(
+        &format!(
+            "oci:{}",
+            fixture.out_dir().join("x86_64/fn-x86.oci").display()
+        ),
+        true,
+    );
+    let largest = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        largest > 8 * 1024 * 1024,
+        "a layer of several pieces: {largest}"
+    );
+    let patches = std::fs::read_to_string(registry.dir.join("registry.log"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/pushed/fn-x86/blobs/uploads/"))
+        .count();
+    assert!(
+        patches > layers + 1,
+        "uploaded in pieces: {patches} PATCH requests"
+    );
 
     // The registry serves it by digest and by the tag <version>-<arch>.
     let by_digest = skopeo_inspect(&format!("docker://{repository}@{digest}"), false);
@@ -449,7 +488,7 @@ fn push_to_a_registry_demanding_credentials_uses_the_docker_config_and_leaks_not
 }
 
 #[test]
-fn scratch_takes_static_binaries_only() {
+fn scratch_takes_static_binaries_only_and_runs_the_bootstrap_as_its_entrypoint() {
     // A static (musl) bootstrap: the image is this tool's layers alone, with no base.
     let fixture = image_fixture("scratch");
     let artifact = pack_image(&fixture);
@@ -467,26 +506,78 @@ fn scratch_takes_static_binaries_only() {
     ))
     .unwrap();
     assert_eq!(config["architecture"], "amd64");
+    // No /lambda-entrypoint.sh on scratch: the runtime itself is the entrypoint, and Lambda's
+    // directories are in the environment, as AWS's base images have them.
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/var/runtime/bootstrap"])
+    );
     assert_eq!(config["config"]["Cmd"], serde_json::json!(["bootstrap"]));
-
-    // A dynamic (glibc) bootstrap cannot start on scratch: refused, naming it.
-    let dynamic = image_fixture("scratch");
-    let run = dynamic.pack(&[
-        "--compiler",
-        "cargo",
-        "-p",
-        "fn-x86",
-        "--target",
-        "x86_64-unknown-linux-gnu",
-    ]);
-    run.assert_code(8);
+    assert_eq!(
+        config["config"]["Env"],
+        serde_json::json!([
+            "LAMBDA_TASK_ROOT=/var/task",
+            "LAMBDA_RUNTIME_DIR=/var/runtime"
+        ])
+    );
+    // The Dockerfile builds the same: the variables its COPY lines use, and the entrypoint.
+    let dockerfile = fixture.read("target/lambda-pack/x86_64/fn-x86/Dockerfile");
     assert!(
-        run.stderr.contains("function `fn-x86` (x86_64) is an image on base_image = \"scratch\", but `bootstrap` is dynamically linked"),
+        dockerfile.contains(
+            "FROM scratch\nENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime\n"
+        ),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.ends_with(
+            "COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\nENTRYPOINT [\"/var/runtime/bootstrap\"]\nCMD [\"bootstrap\"]\n"
+        ),
+        "{dockerfile}"
+    );
+}
+
+#[test]
+fn a_dynamic_binary_on_scratch_is_a_finding_plan_shows_and_nothing_is_written() {
+    // A dynamic (glibc) bootstrap cannot start on scratch: `plan` shows the finding, and the
+    // pack stops on it before writing anything.
+    let dynamic = image_fixture("scratch");
+    let gnu = ["--target", "x86_64-unknown-linux-gnu"];
+    let plan = common::run({
+        let mut command = common::lambda_pack();
+        command
+            .arg("plan")
+            .args(["--compiler", "cargo", "-p", "fn-x86"])
+            .args(gnu)
+            .current_dir(dynamic.path());
+        command
+    });
+    plan.assert_code(8);
+    let line = "fn-x86 (x86_64) bootstrap: [dynamic-on-scratch] is dynamically linked (needs /lib64/ld-linux-x86-64.so.2";
+    assert!(
+        plan.stdout.contains(line) || plan.stderr.contains(line),
+        "{}\n{}",
+        plan.stdout,
+        plan.stderr
+    );
+    assert!(
+        plan.stderr.contains("but the image is built on base_image = \"scratch\", which has no loader or shared libraries"),
+        "{}",
+        plan.stderr
+    );
+
+    let run = dynamic.pack(&["--compiler", "cargo", "-p", "fn-x86", gnu[0], gnu[1]]);
+    run.assert_code(8);
+    assert!(run.stderr.contains(line), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("help: build it statically"),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("help:"), "{}", run.stderr);
     assert!(!dynamic.out_dir().join("manifest.json").exists());
+    assert!(
+        !dynamic.out_dir().join("x86_64").exists(),
+        "nothing written"
+    );
 }
 
 #[test]
@@ -576,4 +667,94 @@ fn buildah_building_the_dockerfile_gives_the_same_root_file_system() {
         .filter(|path| ours.get(*path) != theirs.get(*path))
         .collect();
     assert!(differences.is_empty(), "paths that differ: {differences:?}");
+}
+
+/// A `docker-credential-<name>` helper in `dir`, speaking Docker's protocol: `get` reads the
+/// registry on stdin and answers `{"Username", "Secret"}` for `registry`, "credentials not found"
+/// (exit 1) for any other. Each question is logged to `<dir>/<name>.log`.
+fn credential_helper(dir: &Path, name: &str, registry: &str) {
+    let log = dir.join(format!("{name}.log"));
+    let script = format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = get ] || exit 2\n\
+         read -r asked\n\
+         echo \"$asked\" >> '{}'\n\
+         if [ \"$asked\" = '{registry}' ]; then\n\
+         printf '{{\"ServerURL\":\"%s\",\"Username\":\"pusher\",\"Secret\":\"{AUTH_PASSWORD}\"}}' \"$asked\"\n\
+         else\n\
+         echo 'credentials not found in native keychain'; exit 1\n\
+         fi\n",
+        log.display()
+    );
+    let path = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn push_takes_credentials_from_a_cred_helper_or_the_creds_store() {
+    let open = registry();
+    let private = auth_registry();
+    let helpers = tempfile::tempdir().unwrap();
+    credential_helper(helpers.path(), "lp-helper", &private.host);
+    credential_helper(helpers.path(), "lp-store", &private.host);
+    let path = format!(
+        "{}:{}",
+        helpers.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let configs = [
+        (
+            "lp-helper",
+            format!(r#"{{"credHelpers": {{"{}": "lp-helper"}}}}"#, private.host),
+        ),
+        ("lp-store", r#"{"credsStore": "lp-store"}"#.to_string()),
+    ];
+    for (helper, config) in configs {
+        let repository = private.reference(&format!("{helper}/fn-x86"));
+        let fixture = image_fixture(&open.base("x86_64"));
+        let text = fixture.read("fn-x86/Cargo.toml").replace(
+            "package = \"image\"\n",
+            &format!("package = \"image\"\nimage_repository = \"{repository}\"\n"),
+        );
+        fixture.write("fn-x86/Cargo.toml", &text);
+        let docker_config = tempfile::tempdir().unwrap();
+        std::fs::write(docker_config.path().join("config.json"), config).unwrap();
+        let config_dir = docker_config.path().display().to_string();
+        let env = [
+            ("DOCKER_CONFIG", config_dir.as_str()),
+            ("REGISTRY_AUTH_FILE", ""),
+            ("PATH", path.as_str()),
+        ];
+        let run = fixture.pack_with_env(&["--compiler", "cargo", "-p", "fn-x86", "--push"], &env);
+        run.assert_success();
+        let digest = function_entry(&fixture)["image_digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let pushed = skopeo_inspect_with_creds(&format!("docker://{repository}@{digest}"));
+        assert_eq!(pushed["Digest"], digest.as_str(), "{helper}");
+        // The helper was asked for the private registry; a store answers for every registry, so
+        // it was asked for the base's too and said "not found" (anonymous then).
+        let asked = std::fs::read_to_string(helpers.path().join(format!("{helper}.log"))).unwrap();
+        assert!(
+            asked.lines().any(|l| l == private.host),
+            "{helper}: {asked}"
+        );
+        if helper == "lp-store" {
+            assert!(asked.lines().any(|l| l == open.host), "{asked}");
+        }
+        assert!(!run.stderr.contains(AUTH_PASSWORD), "{}", run.stderr);
+    }
+}
+
+fn skopeo_inspect_with_creds(reference: &str) -> serde_json::Value {
+    serde_json::from_str(&run_tool(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("--creds=pusher:{AUTH_PASSWORD}"),
+        reference,
+    ])))
+    .unwrap()
 }

@@ -10,6 +10,9 @@ use crate::target::Arch;
 
 use super::layer::{LayerBlob, LayerSpec};
 
+/// The entrypoint of an image on `scratch`: the bootstrap, where `COPY bootstrap` puts it.
+pub const SCRATCH_ENTRYPOINT: &str = "/var/runtime/bootstrap";
+
 /// The OCI name of an architecture.
 pub fn oci_arch(arch: Arch) -> &'static str {
     match arch {
@@ -76,6 +79,11 @@ pub fn image_config(
     set_env(&mut env, "LAMBDA_RUNTIME_DIR", "/var/runtime");
     inner.insert("Env".into(), Value::Array(env));
     inner.insert("Cmd".into(), json!(["bootstrap"]));
+    if base.is_none() {
+        // `scratch`: no /lambda-entrypoint.sh to hand over to the runtime; the runtime is the
+        // entrypoint, as the Dockerfile for scratch has it.
+        inner.insert("Entrypoint".into(), json!([SCRATCH_ENTRYPOINT]));
+    }
     let rootfs = object
         .entry("rootfs")
         .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));

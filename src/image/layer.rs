@@ -167,10 +167,8 @@ pub fn sha256_digest(hasher: Sha256) -> String {
 /// Writes one layer as a gzip-compressed tar to `out`; `mtime` is every entry's time.
 pub fn write_layer(layer: &LayerSpec, mtime: u64, out: impl Write) -> io::Result<LayerBlob> {
     let compressed = hashing(out);
-    // No name, no time, "unknown" OS in the gzip header: the same bytes on every machine.
-    let gzip = flate2::GzBuilder::new()
-        .operating_system(255)
-        .write(compressed, flate2::Compression::new(6));
+    // Deterministic, and a plain copy for blocks deflate cannot shrink (see `gzip.rs`).
+    let gzip = super::gzip::GzipBlocks::new(compressed);
     let mut tar = tar::Builder::new(hashing(gzip));
     tar.mode(tar::HeaderMode::Deterministic);
     tar.follow_symlinks(true);

@@ -9,6 +9,7 @@
 pub mod base;
 pub mod config;
 pub mod credentials;
+pub mod gzip;
 pub mod layer;
 pub mod layout;
 pub mod push;
@@ -59,7 +60,7 @@ pub struct EmittedImage {
 const IMAGE_WRITER_ID: &str = concat!(
     "cargo-lambda-pack ",
     env!("CARGO_PKG_VERSION"),
-    " oci tar-gnu gzip-miniz-6"
+    " oci tar-gnu gzip-miniz-6-blocks-1m-stored-incompressible"
 );
 
 /// `sha256:<hex>` of everything an image is made from: the writer, the context (every entry's
@@ -90,40 +91,6 @@ pub fn layout_path(artifact: &PlannedArtifact) -> String {
     format!("{}.oci", artifact.path)
 }
 
-/// `scratch` has no loader and no libraries: every executable ELF file of the image must be
-/// statically linked, or the function could not start.
-fn refuse_dynamic_binaries(artifact: &PlannedArtifact) -> Result<()> {
-    for entry in &artifact.entries {
-        let Some(source) = &entry.source else {
-            continue;
-        };
-        if entry.mode & 0o111 == 0 {
-            continue;
-        }
-        let Ok(facts) = crate::inspect::inspect_file(source) else {
-            continue; // not an ELF file (a script, data): nothing to load
-        };
-        if facts.linkage == crate::inspect::Linkage::Dynamic {
-            let needs = facts
-                .interpreter
-                .iter()
-                .chain(&facts.needed)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Error::new(
-                ErrorKind::BinaryCheck,
-                format!(
-                    "function `{}` ({}) is an image on base_image = \"scratch\", but `{}` is dynamically linked (needs {needs}), and scratch has no loader or shared libraries",
-                    artifact.name, artifact.arch, entry.path
-                ),
-            )
-            .with_help("build it statically (a musl target, e.g. --target x86_64-unknown-linux-musl), or set base_image to an image with a glibc"));
-        }
-    }
-    Ok(())
-}
-
 /// Writes the OCI image of an image artifact into a temporary directory beside its final one.
 /// Returns what to record and, unless an identical layout is already in place, the directory to
 /// move into place.
@@ -133,10 +100,8 @@ pub fn emit_image(
     options: &ImageOptions,
     context_digest: &str,
 ) -> Result<(EmittedImage, Option<Pending>)> {
+    // A dynamically linked binary on `scratch` is a plan finding (`plan::scratch`).
     let reference = base_reference(artifact);
-    if reference == base::SCRATCH {
-        refuse_dynamic_binaries(artifact)?;
-    }
     let base = options.base.resolve(&reference, artifact.arch)?;
     let epoch = options.source_date_epoch.unwrap_or(0);
     let relative = layout_path(artifact);

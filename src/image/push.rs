@@ -27,6 +27,76 @@ pub struct Pushed {
     pub bytes_uploaded: u64,
 }
 
+/// oci-client sends a chunked upload one PATCH of at most this many bytes at a time; reading the
+/// file in pieces of the same size keeps one piece in memory, whatever the layer's size.
+const UPLOAD_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+enum Upload {
+    Read(std::io::Error),
+    Registry(oci_client::errors::OciDistributionError),
+}
+
+/// The file's bytes, [`UPLOAD_CHUNK_BYTES`] at a time; a read error ends the stream.
+struct FileChunks {
+    file: Option<std::fs::File>,
+}
+
+impl Iterator for FileChunks {
+    type Item = oci_client::errors::Result<bytes::Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::io::Read;
+        let file = self.file.as_mut()?;
+        let mut buffer = Vec::with_capacity(UPLOAD_CHUNK_BYTES);
+        match file
+            .by_ref()
+            .take(UPLOAD_CHUNK_BYTES as u64)
+            .read_to_end(&mut buffer)
+        {
+            Ok(0) => {
+                self.file = None;
+                None
+            }
+            Ok(_) => Some(Ok(bytes::Bytes::from(buffer))),
+            Err(e) => {
+                self.file = None;
+                Some(Err(e.into()))
+            }
+        }
+    }
+}
+
+/// Uploads one blob streamed from its file, so a large layer is never read into memory whole.
+/// A registry that does not follow the distribution spec for chunked uploads gets the blob in
+/// one request instead, as oci-client's own `push_blob` falls back (a stream cannot be replayed,
+/// so that fallback reads the file again, whole).
+async fn upload_blob(
+    client: &oci_client::Client,
+    reference: &oci_client::Reference,
+    path: &Path,
+    digest: &str,
+    size: u64,
+) -> std::result::Result<(), Upload> {
+    let file = std::fs::File::open(path).map_err(Upload::Read)?;
+    let stream = futures_util::stream::iter(FileChunks { file: Some(file) });
+    match client
+        .push_blob_stream(reference, stream, digest, Some(size))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(oci_client::errors::OciDistributionError::SpecViolationError(_)) => {
+            let data = std::fs::read(path).map_err(Upload::Read)?;
+            client
+                .push_blob(reference, data, digest)
+                .await
+                .map(|_| ())
+                .map_err(Upload::Registry)
+        }
+        Err(oci_client::errors::OciDistributionError::IoError(e)) => Err(Upload::Read(e)),
+        Err(e) => Err(Upload::Registry(e)),
+    }
+}
+
 /// The error for `--push` when no function names a repository.
 pub fn no_repository_error() -> Error {
     Error::config(
@@ -127,11 +197,12 @@ pub fn push_layout(layout: &Path, repository: &str, tag: &str) -> Result<Pushed>
                 continue;
             }
             let path = blob_path(layout, blob);
-            let data = std::fs::read(&path).map_err(|e| Error::read(&path, &e))?;
-            client
-                .push_blob(&reference, data, blob)
+            upload_blob(&client, &reference, &path, blob, *size)
                 .await
-                .map_err(fail)?;
+                .map_err(|err| match err {
+                    Upload::Read(e) => Error::read(&path, &e),
+                    Upload::Registry(e) => fail(e),
+                })?;
             pushed.blobs_uploaded += 1;
             pushed.bytes_uploaded += size;
         }

@@ -80,9 +80,11 @@ pub mod codes {
     pub const DEBUG_INFO: &str = "debug-info";
     /// Not about a binary: the artifact's name breaks Lambda's naming rules (`lambda_names`).
     pub const INVALID_NAME: &str = "invalid-name";
+    /// Not from the binary alone: a dynamically linked file in an image on `scratch` (`plan`).
+    pub const DYNAMIC_ON_SCRATCH: &str = "dynamic-on-scratch";
 
     /// Every code, for validating `--allow` and `allow = [...]`.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         ELF_32_BIT,
         WRONG_ARCHITECTURE,
         NOT_EXECUTABLE_ELF,
@@ -94,6 +96,7 @@ pub mod codes {
         UNEXPECTED_LIBC,
         DEBUG_INFO,
         INVALID_NAME,
+        DYNAMIC_ON_SCRATCH,
     ];
 }
 

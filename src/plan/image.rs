@@ -95,13 +95,23 @@ pub(super) fn into_image(
             artifact.arch
         )),
     );
+    let scratch = artifact.base_image.as_deref() == Some(super::scratch::SCRATCH);
+    if scratch {
+        // AWS's base images set these and an entrypoint; an image from nothing needs its own.
+        dockerfile.push_str("ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime\n");
+    }
     for copy in copies {
         dockerfile.push_str(&copy);
     }
     if has_task {
         dockerfile.push_str("COPY task/ ${LAMBDA_TASK_ROOT}/\n");
     }
-    dockerfile.push_str("COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\nCMD [\"bootstrap\"]\n");
+    dockerfile.push_str("COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\n");
+    if scratch {
+        // What AWS's /lambda-entrypoint.sh ends in: the runtime itself.
+        dockerfile.push_str("ENTRYPOINT [\"/var/runtime/bootstrap\"]\n");
+    }
+    dockerfile.push_str("CMD [\"bootstrap\"]\n");
     artifact.reasons.push(format!(
         "image ({why}): {} of content in {}",
         human_bytes(size),

@@ -17,7 +17,9 @@ use super::expect::{self, ExpectReport};
 use super::prepare::{Prepared, prepare};
 use super::render::{first_line, render};
 use super::select::{read_manifest, select};
-use super::{FunctionRun, NamespaceMode, RunReport, VerifyError, extract_zip, run_function};
+use super::{
+    FunctionRun, NamespaceMode, RunReport, VerifyError, extract_zip, run_function, unpack_image,
+};
 use crate::cli::{MessageFormat, VerifyArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::MANIFEST_FILE;
@@ -294,6 +296,9 @@ fn lay_out_and_run(
                 ),
             )
         })?;
+    if let Some((layout, digest)) = &function.image {
+        return run_image(function, settings, temp.path(), layout, digest);
+    }
     let task = temp.path().join("task");
     let opt = temp.path().join("opt");
     for dir in [&task, &opt] {
@@ -317,6 +322,31 @@ fn lay_out_and_run(
     run.invoke_timeout = settings.timeout;
     run.namespace = NamespaceMode::Auto;
     run_function(&run).map_err(setup_error)
+}
+
+/// Unpacks the image into a root file system under `temp` and runs it there.
+fn run_image(
+    function: &Prepared<'_>,
+    settings: &RunSettings,
+    temp: &std::path::Path,
+    layout: &std::path::Path,
+    digest: &str,
+) -> std::result::Result<RunReport, (ErrorKind, String)> {
+    let root = temp.join("rootfs");
+    let unpacked = unpack_image(layout, digest, &root, function.arch);
+    let result = unpacked.map_err(setup_error).and_then(|image| {
+        let mut run = FunctionRun::new(&function.artifact.name, function.arch, &root, &root);
+        run.handler = image.handler.clone();
+        run.image = Some(image);
+        run.extra_env = settings.overrides.apply(&function.artifact.env);
+        run.events = vec![settings.event.clone(); settings.invokes];
+        run.invoke_timeout = settings.timeout;
+        run_function(&run).map_err(setup_error)
+    });
+    // The image may have made directories read-only: the temporary directory's own removal
+    // would stop at them.
+    super::image::remove_root(&root);
+    result
 }
 
 /// A failure to set up or start a run, as the kind its error has (see `From<VerifyError>`) and

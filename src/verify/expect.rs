@@ -189,6 +189,7 @@ mod tests {
             error_message: None,
             api_requests: 0,
             stand_in: false,
+            image: false,
         }
     }
 

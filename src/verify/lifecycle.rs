@@ -81,7 +81,11 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         .tempdir()
         .map_err(|e| VerifyError::io("create a temporary directory in", std::env::temp_dir(), e))?;
     let sandbox = Sandbox::prepare(run, workdir.path(), &format!("127.0.0.1:{port}"))?;
-    let names = list_extensions(&run.opt_dir)?;
+    let extensions = match &run.image {
+        Some(image) => super::image::extensions(&image.root),
+        None => list_extensions(&run.opt_dir)?,
+    };
+    let names: Vec<String> = extensions.iter().map(|(name, _)| name.clone()).collect();
     let config = ApiConfig {
         function_name: run.function_name.clone(),
         handler: run.handler.clone(),
@@ -108,6 +112,7 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         error_message: None,
         api_requests: 0,
         stand_in: run.stand_in,
+        image: run.image.is_some(),
     };
     let mut life = Life {
         run,
@@ -119,14 +124,14 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         runtime_shutdown: ShutdownStatus::NotStarted,
         report,
     };
-    let reason = life.init_and_invoke(&names).await;
+    let reason = life.init_and_invoke(&extensions).await;
     let statuses = life.shutdown(reason).await;
     server.abort();
     Ok(life.finish(statuses).await)
 }
 
-/// Every regular file directly in `opt/extensions`, by name.
-fn list_extensions(opt: &Path) -> Result<Vec<String>, VerifyError> {
+/// Every regular file directly in `opt/extensions`, by name, with its path.
+fn list_extensions(opt: &Path) -> Result<Vec<(String, PathBuf)>, VerifyError> {
     let dir = opt.join("extensions");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(Vec::new());
@@ -135,7 +140,10 @@ fn list_extensions(opt: &Path) -> Result<Vec<String>, VerifyError> {
     for entry in entries {
         let entry = entry.map_err(|e| VerifyError::io("list", &dir, e))?;
         if entry.path().is_file() {
-            names.push(entry.file_name().to_string_lossy().into_owned());
+            names.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            ));
         }
     }
     names.sort();
@@ -157,10 +165,16 @@ impl Life<'_> {
         }
     }
 
-    fn spawn(&mut self, name: &str, host: &Path, visible: PathBuf) -> Result<Proc, String> {
+    fn spawn(
+        &mut self,
+        name: &str,
+        host: &Path,
+        visible: PathBuf,
+        args: &[String],
+    ) -> Result<Proc, String> {
         let spawned = self
             .sandbox
-            .spawn(host, &visible)
+            .spawn(host, &visible, args)
             .map_err(|e| exec_error(&visible, &e))?;
         let index = self.shared.update(|s| {
             s.exits.push(None);
@@ -184,7 +198,7 @@ impl Life<'_> {
     }
 
     /// Init, then the events; returns the SHUTDOWN reason.
-    async fn init_and_invoke(&mut self, names: &[String]) -> &'static str {
+    async fn init_and_invoke(&mut self, extensions: &[(String, PathBuf)]) -> &'static str {
         let run = self.run;
         let events = run.events.len();
         self.report.events_not_run = events;
@@ -200,11 +214,10 @@ impl Life<'_> {
             };
             Some(found)
         };
-        for name in names {
-            let host_path = run.opt_dir.join("extensions").join(name);
+        for (name, host_path) in extensions {
             let visible_path = self.sandbox.visible_opt(&format!("extensions/{name}"));
-            let started = executable(&host_path, &visible_path, self.machine())
-                .and_then(|()| self.spawn(name, &host_path, visible_path.clone()));
+            let started = executable(host_path, &visible_path, self.machine())
+                .and_then(|()| self.spawn(name, host_path, visible_path.clone(), &[]));
             match started {
                 Ok(proc) => self.extensions.push(proc),
                 Err(message) => {
@@ -230,12 +243,12 @@ impl Life<'_> {
             return "failure";
         }
 
-        if let Some((host, visible)) = bootstrap {
+        if let Some((host, visible, args)) = bootstrap {
             if let Err(message) = executable(&host, &visible, self.machine()) {
                 self.fail("Runtime.InvalidEntrypoint", message);
                 return "failure";
             }
-            match self.spawn("bootstrap", &host, visible) {
+            match self.spawn("bootstrap", &host, visible, &args) {
                 Ok(proc) => self.runtime = Some(proc),
                 Err(message) => {
                     self.fail("Runtime.InvalidEntrypoint", message);
@@ -289,14 +302,25 @@ impl Life<'_> {
         }
     }
 
-    fn find_bootstrap(&self) -> Option<(PathBuf, PathBuf)> {
+    /// What runs as the runtime: its file on the host, the path it has for the process and
+    /// its arguments. An image's entrypoint and command (its file looked up inside the image);
+    /// else `/var/task/bootstrap`, then `/opt/bootstrap`, as Lambda looks for them.
+    fn find_bootstrap(&self) -> Option<(PathBuf, PathBuf, Vec<String>)> {
+        if let Some(image) = &self.run.image {
+            let (first, args) = image.argv.split_first()?;
+            return Some((
+                super::image::host_path(&image.root, first),
+                PathBuf::from(first),
+                args.to_vec(),
+            ));
+        }
         let task = self.run.task_dir.join("bootstrap");
         if task.exists() {
-            return Some((task, self.sandbox.visible_task("bootstrap")));
+            return Some((task, self.sandbox.visible_task("bootstrap"), Vec::new()));
         }
         let opt = self.run.opt_dir.join("bootstrap");
         opt.exists()
-            .then(|| (opt, self.sandbox.visible_opt("bootstrap")))
+            .then(|| (opt, self.sandbox.visible_opt("bootstrap"), Vec::new()))
     }
 
     /// Waits on the API state; `ready` also sees each extension process (name, exit index).

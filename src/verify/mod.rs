@@ -33,6 +33,7 @@ mod expect;
 mod extensions_api;
 mod extract;
 mod http;
+mod image;
 mod input_file;
 mod lifecycle;
 mod namespace;
@@ -46,6 +47,7 @@ mod select;
 mod show;
 mod shutdown;
 mod state;
+mod untar;
 
 use std::io;
 use std::path::PathBuf;
@@ -54,6 +56,7 @@ use std::time::Duration;
 use crate::target::Arch;
 
 pub use extract::extract_zip;
+pub use image::{ImageRoot, unpack_image};
 pub use lifecycle::run_function;
 pub use report::{InvokeOutcome, RunReport, ShutdownStatus};
 
@@ -101,6 +104,9 @@ pub struct FunctionRun {
     /// No runtime process: the emulator answers each invoke itself by echoing the event, so an
     /// extension can run on its own (a stand-in function).
     pub stand_in: bool,
+    /// A container image: its root file system is `/` of every process, its entrypoint and
+    /// command run instead of a bootstrap, its extensions are its `/opt/extensions`.
+    pub image: Option<ImageRoot>,
 }
 
 impl FunctionRun {
@@ -126,6 +132,7 @@ impl FunctionRun {
             region: "us-east-1".into(),
             namespace: NamespaceMode::Auto,
             stand_in: false,
+            image: None,
         }
     }
 }
@@ -182,6 +189,15 @@ pub enum VerifyError {
         host: String,
         program: String,
     },
+    #[error(
+        "{what} is not an image verify can run: {reason}; pack it again (`cargo lambda-pack`, or pass --build)"
+    )]
+    BadImage { what: String, reason: String },
+    #[error(
+        "an image runs with its own root file system in a private mount namespace, which the \
+         kernel refused ({why})"
+    )]
+    NoNamespace { why: String },
     #[error("{path} is not a directory; lay out the {role} directory before running the function")]
     MissingDir { role: &'static str, path: PathBuf },
     #[error("the local Runtime API could not start: {0}")]
@@ -207,11 +223,13 @@ impl From<VerifyError> for crate::error::Error {
             VerifyError::BadZip { .. }
             | VerifyError::UnsafeEntry { .. }
             | VerifyError::CompressionRatio { .. }
-            | VerifyError::TooLarge { .. } => ErrorKind::VerifyFailed,
+            | VerifyError::TooLarge { .. }
+            | VerifyError::BadImage { .. } => ErrorKind::VerifyFailed,
             VerifyError::EmulatorMissing { .. } => ErrorKind::ToolchainMissing,
-            VerifyError::Io { .. } | VerifyError::MissingDir { .. } | VerifyError::Server(_) => {
-                ErrorKind::Internal
-            }
+            VerifyError::Io { .. }
+            | VerifyError::MissingDir { .. }
+            | VerifyError::Server(_)
+            | VerifyError::NoNamespace { .. } => ErrorKind::Internal,
         };
         crate::error::Error::new(kind, error.to_string())
     }

@@ -61,6 +61,80 @@ impl NsPlan {
     /// Plans a root at `root` (an empty folder of ours) with `task` at `/var/task` and `opt` at
     /// `/opt`. Without `user_ns` only a mount namespace is made (needs real root).
     pub fn build(root: &Path, task: &Path, opt: &Path, user_ns: bool) -> io::Result<NsPlan> {
+        let mut plan = NsPlan::unshared(user_ns)?;
+        plan.mount(Some("tmpfs"), root, Some("tmpfs"), 0, Some("mode=0755"))?;
+        plan.mirror(Path::new("/"), root, &["opt", "var"])?;
+        let var = root.join("var");
+        plan.mkdir(&var)?;
+        if Path::new("/var").is_dir() && !Path::new("/var").is_symlink() {
+            plan.mirror(Path::new("/var"), &var, &["task", "runtime"])?;
+        }
+        plan.mkdir(&var.join("runtime"))?;
+        plan.read_only_bind(task, &var.join("task"))?;
+        plan.read_only_bind(opt, &root.join("opt"))?;
+        plan.push(
+            format!("chroot {}", root.display()),
+            Op::Chroot(cpath(root)?),
+        );
+        plan.push("chdir /var/task", Op::Chdir(cstr(b"/var/task")?));
+        Ok(plan)
+    }
+
+    /// Plans an image's root: `root` (its unpacked file system) becomes `/`, read-only as on
+    /// Lambda, with the host's `/proc` and `/dev`, a fresh tmpfs on `/tmp`, `emulator` (qemu,
+    /// static) bound at `emulator_at` (an empty file already in the root) and `working_dir` as
+    /// the current directory. Mount points the image lacks, or holds as something other than a
+    /// directory, are left alone.
+    pub fn build_image(
+        root: &Path,
+        emulator: Option<(&Path, &Path)>,
+        working_dir: &str,
+        user_ns: bool,
+    ) -> io::Result<NsPlan> {
+        let mut plan = NsPlan::unshared(user_ns)?;
+        // The root must be a mount point of its own to be remounted read-only.
+        plan.bind(root, root)?;
+        let real_dir = |name: &str| {
+            std::fs::symlink_metadata(root.join(name)).is_ok_and(|m| m.file_type().is_dir())
+        };
+        for name in ["proc", "dev"] {
+            if real_dir(name) {
+                plan.bind(&Path::new("/").join(name), &root.join(name))?;
+            }
+        }
+        if real_dir("tmp") {
+            plan.mount(
+                Some("tmpfs"),
+                &root.join("tmp"),
+                Some("tmpfs"),
+                0,
+                Some("mode=1777"),
+            )?;
+        }
+        if let Some((program, at)) = emulator {
+            plan.bind(program, at)?;
+        }
+        let locked = locked_flags(root)?;
+        plan.mount(
+            None,
+            root,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked,
+            None,
+        )?;
+        plan.push(
+            format!("chroot {}", root.display()),
+            Op::Chroot(cpath(root)?),
+        );
+        plan.push(
+            format!("chdir {working_dir}"),
+            Op::Chdir(cstr(working_dir.as_bytes())?),
+        );
+        Ok(plan)
+    }
+
+    /// The first steps of every plan: the namespaces, and `/` made private.
+    fn unshared(user_ns: bool) -> io::Result<NsPlan> {
         let mut plan = NsPlan {
             ops: Vec::new(),
             descriptions: Vec::new(),
@@ -93,21 +167,6 @@ impl NsPlan {
             libc::MS_REC | libc::MS_PRIVATE,
             None,
         )?;
-        plan.mount(Some("tmpfs"), root, Some("tmpfs"), 0, Some("mode=0755"))?;
-        plan.mirror(Path::new("/"), root, &["opt", "var"])?;
-        let var = root.join("var");
-        plan.mkdir(&var)?;
-        if Path::new("/var").is_dir() && !Path::new("/var").is_symlink() {
-            plan.mirror(Path::new("/var"), &var, &["task", "runtime"])?;
-        }
-        plan.mkdir(&var.join("runtime"))?;
-        plan.read_only_bind(task, &var.join("task"))?;
-        plan.read_only_bind(opt, &root.join("opt"))?;
-        plan.push(
-            format!("chroot {}", root.display()),
-            Op::Chroot(cpath(root)?),
-        );
-        plan.push("chdir /var/task", Op::Chdir(cstr(b"/var/task")?));
         Ok(plan)
     }
 

@@ -6,15 +6,17 @@ use std::path::{Path, PathBuf};
 
 use super::select::is_function;
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, ManifestArtifact};
+use crate::manifest::{Format, Manifest, ManifestArtifact};
 use crate::target::Arch;
 
 /// A function with its ZIP and its layers' ZIPs, in merge order, all checked against the
-/// manifest.
+/// manifest; or an image function with its OCI layout (its layers are inside the image).
 pub(super) struct Prepared<'a> {
     pub(super) artifact: &'a ManifestArtifact,
     pub(super) arch: Arch,
     pub(super) zip: PathBuf,
+    /// An image: its OCI layout and the image digest the manifest records.
+    pub(super) image: Option<(PathBuf, String)>,
     pub(super) layers: Vec<PathBuf>,
     /// An extension no function attaches, run against a stand-in function.
     pub(super) standalone: bool,
@@ -23,6 +25,9 @@ pub(super) struct Prepared<'a> {
 impl Prepared<'_> {
     pub(super) fn describe(&self) -> String {
         let mut parts = vec![self.arch.to_string()];
+        if self.image.is_some() {
+            parts.push("image".into());
+        }
         match self.layers.len() {
             0 => {}
             1 => parts.push("1 layer".into()),
@@ -46,6 +51,17 @@ pub(super) fn prepare<'a>(
     checked: &mut BTreeSet<PathBuf>,
 ) -> Result<Prepared<'a>> {
     let arch = artifact.arch;
+    if artifact.format == Format::Image && is_function(artifact) {
+        let (layout, digest) = image_layout(out_dir, manifest_path, artifact)?;
+        return Ok(Prepared {
+            artifact,
+            arch,
+            zip: layout.clone(),
+            image: Some((layout, digest)),
+            layers: Vec::new(),
+            standalone: false,
+        });
+    }
     let zip = confined(out_dir, manifest_path, artifact)?;
     check_sha256(artifact, &zip, checked)?;
     let mut layers = Vec::new();
@@ -77,9 +93,55 @@ pub(super) fn prepare<'a>(
         artifact,
         arch,
         zip,
+        image: None,
         layers,
         standalone: !is_function(artifact),
     })
+}
+
+/// An image function's OCI layout, read through [`crate::manifest_paths::resolve`] like every
+/// manifest path, and the image digest, which the layout's `index.json` must still name (every
+/// blob is checked against its digest as the image is unpacked).
+fn image_layout(
+    out_dir: &Path,
+    manifest_path: &Path,
+    artifact: &ManifestArtifact,
+) -> Result<(PathBuf, String)> {
+    let (Some(layout), Some(digest)) = (&artifact.oci_layout, &artifact.image_digest) else {
+        return Err(Error::config(format!(
+            "image function `{}` ({}) in `{}` has no `oci_layout` and `image_digest`: it was packed by a version that wrote only the Dockerfile context",
+            artifact.name,
+            artifact.arch,
+            manifest_path.display()
+        ))
+        .with_help("pack again (`cargo lambda-pack`, or pass --build) to write its OCI image"));
+    };
+    let path = crate::manifest_paths::resolve(out_dir, layout).map_err(|refused| {
+        Error::config(format!(
+            "image function `{}` ({}) in `{}` has oci_layout `{layout}`, which verify refuses: {refused}",
+            artifact.name,
+            artifact.arch,
+            manifest_path.display()
+        ))
+        .with_help("verify reads artifacts only from inside the manifest's directory; pack again (`cargo lambda-pack`, or pass --build) to rewrite the manifest")
+    })?;
+    let indexed = super::image::indexed_digest(&path).map_err(|err| {
+        Error::config(format!(
+            "could not read the OCI image of `{}` ({}) at `{}`: {err}",
+            artifact.name,
+            artifact.arch,
+            path.display()
+        ))
+        .with_help("pack again (`cargo lambda-pack`, or pass --build) to write it")
+    })?;
+    if &indexed != digest {
+        return Err(Error::config(format!(
+            "`{}` changed since it was packed: it holds image {indexed}, the manifest says {digest}",
+            path.display()
+        ))
+        .with_help("re-run the pack (`cargo lambda-pack`, or pass --build) so the manifest and the artifacts agree"));
+    }
+    Ok((path, digest.clone()))
 }
 
 /// The artifact's file, its manifest path read through [`crate::manifest_paths::resolve`]: an

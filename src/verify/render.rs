@@ -58,7 +58,15 @@ fn render_report(report: &RunReport, lines: &mut Vec<String>) {
     if let Some(emulator) = &report.emulator {
         lines.push(format!("emulator: {emulator}"));
     }
-    if report.private_mount_namespace {
+    if report.image {
+        lines.push(
+            "sandbox: private mount namespace (the image's root file system as /, read-only; /tmp writable)"
+                .into(),
+        );
+        if let Some(note) = &report.namespace_note {
+            lines.push(format!("note: {note}"));
+        }
+    } else if report.private_mount_namespace {
         lines.push(
             "sandbox: private mount namespace (function at /var/task, layers at /opt, read-only)"
                 .into(),

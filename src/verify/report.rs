@@ -35,6 +35,8 @@ pub struct RunReport {
     pub api_requests: u64,
     /// True when no runtime ran: the emulator answered each invoke by echoing the event.
     pub stand_in: bool,
+    /// True for a container image, run with its own root file system as `/`.
+    pub image: bool,
 }
 
 impl RunReport {

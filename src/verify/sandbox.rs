@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 
 use super::namespace::{NsPlan, probe};
-use super::{FunctionRun, NamespaceMode, VerifyError};
+use super::{FunctionRun, ImageRoot, NamespaceMode, VerifyError};
 use crate::target::Arch;
 
 /// Each of a process's stdout and stderr keeps at most this much.
@@ -40,6 +40,9 @@ impl Sandbox {
     /// environment. `workdir` is a private scratch folder; `api` is `127.0.0.1:PORT`.
     pub fn prepare(run: &FunctionRun, workdir: &Path, api: &str) -> Result<Sandbox, VerifyError> {
         let emulator = find_emulator(run.arch)?;
+        if let Some(image) = &run.image {
+            return Sandbox::for_image(run, image, emulator, api);
+        }
         let (namespace, note) = match run.namespace {
             NamespaceMode::Disabled => (
                 None,
@@ -85,6 +88,60 @@ impl Sandbox {
         Ok(sandbox)
     }
 
+    /// An image runs only inside its own root, in a private mount namespace: without one there
+    /// is no `/` to give it.
+    fn for_image(
+        run: &FunctionRun,
+        image: &ImageRoot,
+        emulator: Option<Emulator>,
+        api: &str,
+    ) -> Result<Sandbox, VerifyError> {
+        let mut emulator = emulator;
+        let mut bound = None;
+        if let Some(emulator) = &mut emulator {
+            // qemu is static: bound onto an empty file of the root, it runs inside the image,
+            // where the image's own loader and libraries are the guest's (no `-L`).
+            let dir = image.root.join(EMULATOR_DIR);
+            std::fs::create_dir_all(&dir).map_err(|e| VerifyError::io("create", &dir, e))?;
+            let name = emulator.program.file_name().unwrap_or_default();
+            let at = dir.join(name);
+            std::fs::File::create(&at).map_err(|e| VerifyError::io("create", &at, e))?;
+            bound = Some((emulator.program.clone(), at));
+            emulator.program = Path::new("/").join(EMULATOR_DIR).join(name);
+            emulator.sysroot = None;
+        }
+        let plan = match run.namespace {
+            NamespaceMode::Disabled => Err("disabled by the caller".to_string()),
+            NamespaceMode::Auto => try_image_namespace(image, bound.as_ref()),
+        };
+        let plan = plan.map_err(|why| VerifyError::NoNamespace { why })?;
+        let mut sandbox = Sandbox {
+            task_dir: run.task_dir.clone(),
+            opt_dir: run.opt_dir.clone(),
+            namespace: Some(plan),
+            note: image.note.clone(),
+            emulator,
+            env: Vec::new(),
+        };
+        let mut env = lambda_env(run, api, "/var/task", "/opt", "/var/runtime");
+        // The image's own variables (PATH, LD_LIBRARY_PATH, its ENV lines) as the image sets
+        // them; Lambda's reserved ones keep Lambda's values; the function's `env` wins over both.
+        for (key, value) in &image.env {
+            let reserved = key.starts_with("AWS_")
+                || matches!(
+                    key.as_str(),
+                    "_HANDLER" | "LAMBDA_TASK_ROOT" | "LAMBDA_RUNTIME_DIR"
+                );
+            let overridden = run.extra_env.iter().any(|(k, _)| k == key);
+            if !reserved && !overridden {
+                env.retain(|(k, _)| k != key);
+                env.push((key.clone(), value.clone()));
+            }
+        }
+        sandbox.env = env;
+        Ok(sandbox)
+    }
+
     /// The path a process sees for a file under the task directory (`/var/task/...`).
     pub fn visible_task(&self, relative: &str) -> PathBuf {
         match self.namespace {
@@ -103,7 +160,7 @@ impl Sandbox {
 
     /// Starts `visible` (a path as the process sees it; `host` is the same file from here) with
     /// no arguments, Lambda's environment, its own process group and captured output.
-    pub fn spawn(&self, host: &Path, visible: &Path) -> io::Result<Spawned> {
+    pub fn spawn(&self, host: &Path, visible: &Path, args: &[String]) -> io::Result<Spawned> {
         let mut command = match &self.emulator {
             Some(emulator) => {
                 let mut command = Command::new(&emulator.program);
@@ -116,6 +173,7 @@ impl Sandbox {
             None => Command::new(visible),
         };
         command
+            .args(args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -150,6 +208,36 @@ impl Sandbox {
             readers,
         })
     }
+}
+
+/// Where the emulator is bound inside an image's root.
+const EMULATOR_DIR: &str = ".lambda-pack-verify";
+
+fn try_image_namespace(
+    image: &ImageRoot,
+    emulator: Option<&(PathBuf, PathBuf)>,
+) -> Result<Arc<NsPlan>, String> {
+    let mut last = String::new();
+    // SAFETY: geteuid has no preconditions.
+    let can_skip_user = unsafe { libc::geteuid() } == 0;
+    for user_ns in [true, false] {
+        if !user_ns && !can_skip_user {
+            break;
+        }
+        let plan = NsPlan::build_image(
+            &image.root,
+            emulator.map(|(program, at)| (program.as_path(), at.as_path())),
+            &image.working_dir,
+            user_ns,
+        )
+        .map_err(|e| format!("cannot plan the namespace: {e}"))?;
+        let plan = Arc::new(plan);
+        match probe(&plan) {
+            Ok(()) => return Ok(plan),
+            Err(why) => last = why,
+        }
+    }
+    Err(last)
 }
 
 fn try_namespace(run: &FunctionRun, workdir: &Path) -> Result<Arc<NsPlan>, String> {
@@ -367,9 +455,10 @@ fn is_dynamic(path: &Path) -> bool {
 /// library's `execvp` hands a file that is not a program to `/bin/sh` instead of failing.
 pub(super) fn executable(host: &Path, visible: &Path, machine: u16) -> Result<(), String> {
     let fail = |what: &str| Err(format!("fork/exec {}: {what}", visible.display()));
-    let mode = std::fs::metadata(host)
-        .map(|m| m.permissions().mode())
-        .unwrap_or(0);
+    let Ok(meta) = std::fs::metadata(host) else {
+        return fail("no such file or directory");
+    };
+    let mode = meta.permissions().mode();
     if mode & 0o111 == 0 {
         return fail("permission denied");
     }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::manifest::{Format, Manifest, ManifestArtifact, ReadError, SCHEMA_VERSION};
+use crate::manifest::{Manifest, ManifestArtifact, ReadError, SCHEMA_VERSION};
 use crate::metadata::Role;
 use crate::output::Shell;
 
@@ -43,8 +43,8 @@ pub(super) fn is_function(artifact: &ManifestArtifact) -> bool {
     artifact.kind == Role::Function
 }
 
-/// The functions to run: those named (every arch of each name), else every function. Image
-/// artifacts are skipped with a note.
+/// The functions to run: those named (every arch of each name), else every function, ZIPs and
+/// images alike.
 pub(super) fn select<'a>(
     manifest: &'a Manifest,
     names: &[String],
@@ -175,20 +175,10 @@ pub(super) fn select<'a>(
         }
         chosen
     };
-    let mut selected = Vec::new();
-    for artifact in candidates {
-        if artifact.format == Format::Zip {
-            selected.push(artifact);
-        } else {
-            shell.note(format!(
-                "skipping {} ({}): {} artifacts are not run by verify yet",
-                artifact.name, artifact.arch, artifact.format
-            ));
-        }
-    }
+    let selected = candidates;
     if selected.is_empty() {
         return Err(Error::config(format!(
-            "nothing to verify: `{}` lists no ZIP function{}",
+            "nothing to verify: `{}` lists no function{}",
             manifest_path.display(),
             if names.is_empty() {
                 ""

@@ -57,6 +57,7 @@ fn a_failed_init_shows_the_sandbox_the_init_time_and_lambdas_error() {
         error_message: Some("exit status 1\nmore".into()),
         api_requests: 1,
         stand_in: false,
+        image: false,
     };
     let text = rendered(&result(Some(report), None));
     let lines: Vec<&str> = text.lines().collect();
