@@ -1,0 +1,639 @@
+//! `cargo lambda-pack deploy` against a real AWS API emulator: moto in server mode (started once for
+//! this test binary on a free loopback port, `AWS_ENDPOINT_URL` pointed at it), the account read
+//! back with boto3, an independent client. Each test deploys into its own region, which moto
+//! keeps apart, so the tests run in parallel on one server.
+//!
+//! The workspace is `fixtures/verify-functions` packed with `-p tiny-fn`: the functions `tiny`
+//! (arm64) and `tool-user` (x86_64, attaching the layer `tools-layer` and the extension
+//! `recorder`, in that order), built in the target directory the verify tests share.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+use common::{
+    Run, fixtures_dir, lambda_pack, manifest, run, sync_tree, verify_functions_target_dir,
+};
+use serde_json::{Value, json};
+
+/// The moto server of this test binary.
+struct Moto {
+    endpoint: String,
+    /// Tests hold it shared; the access-denied test holds it alone while IAM is enforced (moto's
+    /// switch for that is server-wide).
+    auth: RwLock<()>,
+}
+
+fn venv() -> PathBuf {
+    match std::env::var_os("LAMBDA_PACK_MOTO_VENV") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/lambda-pack-moto")
+        }
+    }
+}
+
+fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let server = venv().join("bin/moto_server");
+        assert!(
+            server.is_file(),
+            "{} is missing: run scripts/setup.sh (it installs moto[server] and boto3)",
+            server.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // The server is started from a thread that lives as long as the process, with
+        // PR_SET_PDEATHSIG: when this test binary ends, the kernel ends the server.
+        std::thread::spawn(move || {
+            use std::os::unix::process::CommandExt;
+            let mut command = Command::new(server);
+            command
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let _child = command.spawn().expect("start moto_server");
+            loop {
+                std::thread::park();
+            }
+        });
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto_server did not listen on 127.0.0.1:{port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            auth: RwLock::new(()),
+        }
+    })
+}
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    moto().auth.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// boto3, run from the venv: one operation, its result as JSON.
+const BOTO: &str = r#"
+import hashlib, json, sys, urllib.request
+import boto3
+cmd = json.loads(sys.argv[1])
+op = cmd["op"]
+lam = boto3.client("lambda")
+out = {}
+if op == "role":
+    iam = boto3.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        out["arn"] = iam.create_role(RoleName=cmd["name"], AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        out["arn"] = iam.get_role(RoleName=cmd["name"])["Role"]["Arn"]
+elif op == "state":
+    out["functions"] = {}
+    for name in cmd["functions"]:
+        try:
+            c = lam.get_function(FunctionName=name)["Configuration"]
+        except lam.exceptions.ResourceNotFoundException:
+            out["functions"][name] = None
+            continue
+        f = {k: c.get(k) for k in ["FunctionArn", "CodeSha256", "Architectures", "Runtime", "Handler", "LastModified", "MemorySize", "Timeout", "PackageType"]}
+        f["Layers"] = [l["Arn"] for l in c.get("Layers", [])]
+        f["Environment"] = c.get("Environment", {}).get("Variables", {})
+        out["functions"][name] = f
+    out["layers"] = {}
+    for name in cmd["layers"]:
+        versions = []
+        for v in lam.list_layer_versions(LayerName=name)["LayerVersions"]:
+            full = lam.get_layer_version(LayerName=name, VersionNumber=v["Version"])
+            versions.append({"Arn": full["LayerVersionArn"], "Version": full["Version"], "CodeSha256": full["Content"]["CodeSha256"],
+                             "CompatibleArchitectures": full.get("CompatibleArchitectures", []), "CompatibleRuntimes": full.get("CompatibleRuntimes", [])})
+        out["layers"][name] = sorted(versions, key=lambda v: v["Version"])
+elif op == "alias":
+    a = lam.get_alias(FunctionName=cmd["function"], Name=cmd["name"])
+    out = {"FunctionVersion": a["FunctionVersion"]}
+    out["versions"] = [v["Version"] for v in lam.list_versions_by_function(FunctionName=cmd["function"])["Versions"]]
+elif op == "bucket":
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=cmd["name"], CreateBucketConfiguration={"LocationConstraint": cmd["region"]})
+elif op == "objects":
+    s3 = boto3.client("s3")
+    for o in s3.list_objects_v2(Bucket=cmd["name"]).get("Contents", []):
+        body = s3.get_object(Bucket=cmd["name"], Key=o["Key"])["Body"].read()
+        out[o["Key"]] = {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+elif op == "restricted_user":
+    iam = boto3.client("iam")
+    iam.create_user(UserName=cmd["name"])
+    key = iam.create_access_key(UserName=cmd["name"])["AccessKey"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": cmd["allow"], "Resource": "*"}]}
+    iam.put_user_policy(UserName=cmd["name"], PolicyName="deploy", PolicyDocument=json.dumps(policy))
+    out = {"id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+elif op == "enforce_iam":
+    # moto's own switch: after this many requests, every request is authenticated and authorized.
+    body = ("0" if cmd["on"] else "inf").encode()
+    urllib.request.urlopen(urllib.request.Request(cmd["endpoint"] + "/moto-api/reset-auth", data=body, method="POST")).read()
+print(json.dumps(out))
+"#;
+
+fn boto(region: &str, command: Value) -> Value {
+    let output = Command::new(venv().join("bin/python"))
+        .arg("-c")
+        .arg(BOTO)
+        .arg(command.to_string())
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", region)
+        .env("AWS_REGION", region)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .expect("run boto3");
+    assert!(
+        output.status.success(),
+        "boto3 {command} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("boto3 printed JSON")
+}
+
+fn role(region: &str) -> String {
+    boto(region, json!({"op": "role", "name": "lambda-exec"}))["arn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn state(region: &str) -> Value {
+    boto(
+        region,
+        json!({"op": "state", "functions": ["tiny", "tool-user"], "layers": ["tools-layer", "recorder"]}),
+    )
+}
+
+/// A private copy of the fixture (changed by some tests), packed into `<copy>/out`.
+struct Packed {
+    workspace: PathBuf,
+    out: PathBuf,
+}
+
+impl Packed {
+    fn copy(name: &str) -> Packed {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("deploy")
+            .join(name);
+        let _ = std::fs::remove_dir_all(&root);
+        let workspace = root.join("workspace");
+        sync_tree(&fixtures_dir().join("verify-functions"), &workspace);
+        Packed {
+            workspace,
+            out: root.join("out"),
+        }
+    }
+
+    /// Packs `-p tiny-fn` (which brings in what it attaches). Packs share one target directory,
+    /// whose uplifted binaries each build overwrites, so they take turns.
+    fn pack(&self) {
+        static PACKING: Mutex<()> = Mutex::new(());
+        let _turn = PACKING.lock().unwrap_or_else(|e| e.into_inner());
+        let mut command = lambda_pack();
+        command
+            .args([
+                "--compiler",
+                "cargo",
+                "--profile",
+                "dev",
+                "--locked",
+                "-p",
+                "tiny-fn",
+            ])
+            .arg("--target-dir")
+            .arg(verify_functions_target_dir())
+            .arg("--out-dir")
+            .arg(&self.out)
+            .current_dir(&self.workspace)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET");
+        run(command).assert_success();
+    }
+
+    fn manifest(&self) -> Value {
+        manifest(&self.out)
+    }
+
+    fn code_sha256(&self, name: &str) -> String {
+        common::artifact(&self.manifest(), name)["code_sha256"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn deploy(&self, region: &str, args: &[&str]) -> Run {
+        self.deploy_with(
+            region,
+            args,
+            &[
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ],
+        )
+    }
+
+    fn deploy_with(&self, region: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = deploy_command(&self.workspace, &self.out);
+        command
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &moto().endpoint)
+            .env("AWS_REGION", region);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        run(command)
+    }
+
+    fn edit(&self, relative: &str, edit: impl FnOnce(String) -> String) {
+        let path = self.workspace.join(relative);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, edit(text)).unwrap();
+    }
+}
+
+/// `cargo lambda-pack deploy --out-dir <out>` with no AWS settings from this machine.
+fn deploy_command(workspace: &Path, out: &Path) -> Command {
+    let mut command = lambda_pack();
+    command
+        .arg("deploy")
+        .arg("--out-dir")
+        .arg(out)
+        .current_dir(workspace)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        // Never ask an instance metadata service: only loopback addresses in tests.
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for key in [
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ] {
+        command.env_remove(key);
+    }
+    command
+}
+
+/// The fixture packed once, unchanged, for the tests that do not change it.
+fn base() -> &'static Packed {
+    static BASE: OnceLock<Packed> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let packed = Packed::copy("base");
+        packed.pack();
+        packed
+    })
+}
+
+fn json_of(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not JSON ({err}):\n{}\n--- stderr\n{}",
+            run.stdout, run.stderr
+        )
+    })
+}
+
+/// The actions of a plan document (`--dry-run`) or a deploy document, as comparable lines.
+fn actions(document: &Value) -> Vec<String> {
+    let mut layers: Vec<String> = document["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| {
+            format!(
+                "layer {} {} {}",
+                layer["name"], layer["arch"], layer["action"]
+            )
+        })
+        .collect();
+    let mut functions: Vec<String> = document["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|function| {
+            format!(
+                "function {} {} {}",
+                function["function_name"], function["arch"], function["actions"]
+            )
+        })
+        .collect();
+    layers.sort();
+    functions.sort();
+    layers.extend(functions);
+    layers
+}
+
+#[test]
+fn deploy_creates_layers_and_functions_then_a_second_run_changes_nothing() {
+    let _moto = shared();
+    let region = "us-east-1";
+    let packed = base();
+    let manifest_before = std::fs::read(packed.out.join("manifest.json")).unwrap();
+
+    // Creating needs a role: refused before anything changes.
+    let no_role = packed.deploy(region, &[]);
+    no_role.assert_code(3);
+    assert!(
+        no_role.stderr.contains("needs an execution role"),
+        "{}",
+        no_role.stderr
+    );
+    assert!(
+        no_role.stderr.contains("help: pass --iam-role"),
+        "{}",
+        no_role.stderr
+    );
+    let empty = state(region);
+    assert!(empty["functions"]["tiny"].is_null(), "{empty}");
+    assert_eq!(empty["layers"]["tools-layer"], json!([]), "{empty}");
+
+    let role = role(region);
+    // The dry run lists every publish and create, and changes nothing.
+    let dry = packed.deploy(
+        region,
+        &["--iam-role", &role, "--dry-run", "--message-format", "json"],
+    );
+    dry.assert_success();
+    let planned = json_of(&dry);
+    assert_eq!(planned["dry_run"], json!(true));
+    assert_eq!(
+        actions(&planned),
+        vec![
+            r#"layer "recorder" "x86_64" "publish""#,
+            r#"layer "tools-layer" "x86_64" "publish""#,
+            r#"function "tiny" "arm64" ["create"]"#,
+            r#"function "tool-user" "x86_64" ["create"]"#,
+        ],
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(state(region), empty, "--dry-run changed the account");
+
+    let deployed = packed.deploy(region, &["--iam-role", &role, "--message-format", "json"]);
+    deployed.assert_success();
+    let report = json_of(&deployed);
+    assert_eq!(
+        actions(&report),
+        actions(&planned),
+        "the deploy did other than its dry run listed"
+    );
+
+    // Read back with boto3.
+    let account = state(region);
+    let manifest = packed.manifest();
+    for name in ["tools-layer", "recorder"] {
+        let versions = account["layers"][name].as_array().unwrap();
+        assert_eq!(versions.len(), 1, "{account}");
+        let entry = common::artifact(&manifest, name);
+        assert_eq!(versions[0]["CodeSha256"], entry["code_sha256"], "{account}");
+        assert_eq!(
+            versions[0]["CompatibleArchitectures"],
+            json!(["x86_64"]),
+            "{account}"
+        );
+        assert_eq!(
+            versions[0]["CompatibleRuntimes"], entry["compatible_runtimes"],
+            "{account}"
+        );
+    }
+    let tiny = &account["functions"]["tiny"];
+    assert_eq!(tiny["CodeSha256"], json!(packed.code_sha256("tiny")));
+    assert_eq!(tiny["Architectures"], json!(["arm64"]));
+    assert_eq!(tiny["Runtime"], json!("provided.al2023"));
+    assert_eq!(tiny["Handler"], json!("bootstrap"));
+    assert_eq!(tiny["Layers"], json!([]));
+    let tool_user = &account["functions"]["tool-user"];
+    assert_eq!(
+        tool_user["CodeSha256"],
+        json!(packed.code_sha256("tool-user"))
+    );
+    assert_eq!(tool_user["Architectures"], json!(["x86_64"]));
+    // The layer version ARNs, in merge order.
+    assert_eq!(
+        tool_user["Layers"],
+        json!([
+            account["layers"]["tools-layer"][0]["Arn"],
+            account["layers"]["recorder"][0]["Arn"]
+        ]),
+        "{account}"
+    );
+    // The metadata's `env` (the workspace's, merged) is the function's environment.
+    assert_eq!(
+        tool_user["Environment"],
+        json!({"STAGE": "dev", "REGION_HINT": "eu"})
+    );
+    // The JSON report names what each function got.
+    let reported = report["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function_name"] == "tool-user")
+        .unwrap();
+    assert_eq!(reported["arn"], tool_user["FunctionArn"]);
+    assert_eq!(reported["layers"], tool_user["Layers"]);
+    assert_eq!(reported["code_sha256"], tool_user["CodeSha256"]);
+
+    // Nothing changed: the dry run says so, the deploy publishes and updates nothing.
+    let dry_again = packed.deploy(region, &["--dry-run"]);
+    dry_again.assert_success();
+    assert!(
+        dry_again.stderr.contains("reuse layer"),
+        "{}",
+        dry_again.stderr
+    );
+    assert!(
+        !dry_again.stderr.contains("publish layer"),
+        "{}",
+        dry_again.stderr
+    );
+    assert!(
+        dry_again.stderr.contains("unchanged"),
+        "{}",
+        dry_again.stderr
+    );
+    let again = packed.deploy(region, &[]);
+    again.assert_success();
+    assert!(
+        again.stderr.contains("nothing to change"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        state(region),
+        account,
+        "a second deploy with nothing changed changed the account"
+    );
+
+    // --publish --alias: a version, and the alias on it.
+    let published = packed.deploy(
+        region,
+        &["tool-user", "--alias", "live", "--message-format", "json"],
+    );
+    published.assert_success();
+    let version = json_of(&published)["functions"][0]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let alias = boto(
+        region,
+        json!({"op": "alias", "function": "tool-user", "name": "live"}),
+    );
+    assert_eq!(alias["FunctionVersion"], json!(version), "{alias}");
+
+    // The manifest is not modified by deploy.
+    assert_eq!(
+        std::fs::read(packed.out.join("manifest.json")).unwrap(),
+        manifest_before
+    );
+}
+
+#[test]
+fn one_function_change_updates_only_it_and_one_layer_change_repoints_its_functions() {
+    let _moto = shared();
+    let region = "us-east-2";
+    let packed = Packed::copy("changes");
+    packed.pack();
+    let role = role(region);
+    packed
+        .deploy(region, &["--iam-role", &role])
+        .assert_success();
+    let first = state(region);
+
+    // A new include for tool-user only: its code changes, nothing else.
+    std::fs::write(packed.workspace.join("tiny-fn/extra.txt"), "more\n").unwrap();
+    packed.edit("tiny-fn/Cargo.toml", |text| {
+        text.replace(
+            "[package.metadata.lambda-pack.bin.tool-user]\n",
+            "[package.metadata.lambda-pack.bin.tool-user]\ninclude = [\"extra.txt\"]\n",
+        )
+    });
+    packed.pack();
+    let dry = packed.deploy(region, &["--dry-run", "--message-format", "json"]);
+    dry.assert_success();
+    let deployed = packed.deploy(region, &["--message-format", "json"]);
+    deployed.assert_success();
+    assert_eq!(
+        actions(&json_of(&deployed)),
+        vec![
+            r#"layer "recorder" "x86_64" "reuse""#,
+            r#"layer "tools-layer" "x86_64" "reuse""#,
+            r#"function "tiny" "arm64" []"#,
+            r#"function "tool-user" "x86_64" ["update-code"]"#,
+        ]
+    );
+    assert_eq!(actions(&json_of(&dry)), actions(&json_of(&deployed)));
+    let second = state(region);
+    assert_eq!(
+        second["functions"]["tiny"], first["functions"]["tiny"],
+        "tiny changed"
+    );
+    assert_eq!(second["layers"], first["layers"], "a layer was published");
+    assert_eq!(
+        second["functions"]["tool-user"]["CodeSha256"],
+        json!(packed.code_sha256("tool-user"))
+    );
+    assert_ne!(
+        second["functions"]["tool-user"]["CodeSha256"],
+        first["functions"]["tool-user"]["CodeSha256"]
+    );
+    assert_eq!(
+        second["functions"]["tool-user"]["Layers"],
+        first["functions"]["tool-user"]["Layers"]
+    );
+
+    // A change to the layer: one new version of it, and only its function repointed.
+    std::fs::write(packed.workspace.join("tools-layer/notes.txt"), "v2\n").unwrap();
+    packed.edit("tools-layer/Cargo.toml", |text| {
+        text.replace(
+            "role = \"layer\"\n",
+            "role = \"layer\"\ninclude = [\"notes.txt:share/notes.txt\"]\n",
+        )
+    });
+    packed.pack();
+    let deployed = packed.deploy(region, &["--message-format", "json"]);
+    deployed.assert_success();
+    assert_eq!(
+        actions(&json_of(&deployed)),
+        vec![
+            r#"layer "recorder" "x86_64" "reuse""#,
+            r#"layer "tools-layer" "x86_64" "publish""#,
+            r#"function "tiny" "arm64" []"#,
+            r#"function "tool-user" "x86_64" ["update-configuration"]"#,
+        ]
+    );
+    let third = state(region);
+    let tools = third["layers"]["tools-layer"].as_array().unwrap();
+    assert_eq!(tools.len(), 2, "{third}");
+    assert_eq!(
+        tools[1]["CodeSha256"],
+        json!(packed.code_sha256("tools-layer"))
+    );
+    assert_eq!(third["layers"]["recorder"], second["layers"]["recorder"]);
+    assert_eq!(third["functions"]["tiny"], first["functions"]["tiny"]);
+    assert_eq!(
+        third["functions"]["tool-user"]["Layers"],
+        json!([tools[1]["Arn"], third["layers"]["recorder"][0]["Arn"]])
+    );
+    assert_eq!(
+        third["functions"]["tool-user"]["CodeSha256"],
+        second["functions"]["tool-user"]["CodeSha256"]
+    );
+
+    // Owned settings from the new keys: memory and timeout, nothing else touched.
+    packed.edit("tiny-fn/Cargo.toml", |text| {
+        text.replace(
+            "[package.metadata.lambda-pack.bin.tiny]\n",
+            "[package.metadata.lambda-pack.bin.tiny]\nmemory = 512\ntimeout = 30\n",
+        )
+    });
+    let deployed = packed.deploy(region, &["--dry-run"]);
+    deployed.assert_success();
+    assert!(
+        deployed.stderr.contains("memory: 128 → 512 MB"),
+        "{}",
+        deployed.stderr
+    );
+    packed.deploy(region, &[]).assert_success();
+    let fourth = state(region);
+    assert_eq!(fourth["functions"]["tiny"]["MemorySize"], json!(512));
+    assert_eq!(fourth["functions"]["tiny"]["Timeout"], json!(30));
+    assert_eq!(
+        fourth["functions"]["tiny"]["CodeSha256"],
+        first["functions"]["tiny"]["CodeSha256"]
+    );
+    assert_eq!(
+        fourth["functions"]["tool-user"],
+        third["functions"]["tool-user"]
+    );
+}
