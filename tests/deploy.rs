@@ -146,8 +146,8 @@ elif op == "restricted_user":
     out = {"id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
 elif op == "enforce_iam":
     # moto's own switch: after this many requests, every request is authenticated and authorized.
-    body = ("0" if cmd["on"] else "inf").encode()
-    urllib.request.urlopen(urllib.request.Request(cmd["endpoint"] + "/moto-api/reset-auth", data=body, method="POST")).read()
+    body = ("inf" if cmd["after"] is None else str(cmd["after"])).encode()
+    urllib.request.urlopen(urllib.request.Request(cmd["endpoint"] + "/moto-api/reset-auth", data=body, method="POST", headers={"Content-Type": "text/plain"})).read()
 print(json.dumps(out))
 "#;
 
@@ -635,5 +635,292 @@ fn one_function_change_updates_only_it_and_one_layer_change_repoints_its_functio
     assert_eq!(
         fourth["functions"]["tool-user"],
         third["functions"]["tool-user"]
+    );
+}
+
+/// Bytes no compressor can shrink (xorshift), so the ZIP ends up about as large as they are.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// The fixture with a 53 MB incompressible include on `tool-user`, whose ZIP is then flagged
+/// `upload: "s3"`; packed once, deployed by two tests into their own regions.
+fn big() -> &'static Packed {
+    static BIG: OnceLock<Packed> = OnceLock::new();
+    BIG.get_or_init(|| {
+        let packed = Packed::copy("s3");
+        std::fs::write(
+            packed.workspace.join("tiny-fn/big.bin"),
+            incompressible(53 * 1024 * 1024),
+        )
+        .unwrap();
+        packed.edit("tiny-fn/Cargo.toml", |text| {
+            text.replace(
+                "[package.metadata.lambda-pack.bin.tool-user]\n",
+                "[package.metadata.lambda-pack.bin.tool-user]\ninclude = [\"big.bin\"]\n",
+            )
+        });
+        packed.pack();
+        packed
+    })
+}
+
+#[test]
+fn a_zip_over_50_mb_goes_through_the_s3_bucket() {
+    let _moto = shared();
+    let region = "eu-west-1";
+    let packed = big();
+    let manifest = packed.manifest();
+    let entry = common::artifact(&manifest, "tool-user");
+    assert_eq!(entry["upload"], json!("s3"), "{entry}");
+    let role = role(region);
+
+    // Without a bucket: refused before anything changes.
+    let refused = packed.deploy(region, &["--iam-role", &role]);
+    refused.assert_code(3);
+    assert!(
+        refused.stderr.contains("no bucket is set"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("help: pass --s3-bucket"),
+        "{}",
+        refused.stderr
+    );
+    assert!(state(region)["functions"]["tool-user"].is_null());
+
+    boto(
+        region,
+        json!({"op": "bucket", "name": "lambda-pack-test-artifacts", "region": region}),
+    );
+    let dry = packed.deploy(
+        region,
+        &[
+            "--iam-role",
+            &role,
+            "--s3-bucket",
+            "lambda-pack-test-artifacts",
+            "--dry-run",
+        ],
+    );
+    dry.assert_success();
+    let key = format!("lambda-pack/{}.zip", entry["sha256"].as_str().unwrap());
+    assert!(
+        dry.stderr.contains(&format!(
+            "upload                 s3://lambda-pack-test-artifacts/{key}"
+        )),
+        "{}",
+        dry.stderr
+    );
+    let deployed = packed.deploy(
+        region,
+        &[
+            "--iam-role",
+            &role,
+            "--s3-bucket",
+            "lambda-pack-test-artifacts",
+        ],
+    );
+    deployed.assert_success();
+    assert!(deployed.stderr.contains("Uploading"), "{}", deployed.stderr);
+    let objects = boto(
+        region,
+        json!({"op": "objects", "name": "lambda-pack-test-artifacts"}),
+    );
+    assert_eq!(
+        objects,
+        json!({ key.clone(): {"size": entry["size_zipped"], "sha256": entry["sha256"]} }),
+        "the bucket holds exactly the ZIP, under its hash"
+    );
+    let account = state(region);
+    assert_eq!(
+        account["functions"]["tool-user"]["CodeSha256"],
+        entry["code_sha256"]
+    );
+
+    // Unchanged: no upload, no update.
+    let again = packed.deploy(region, &["--s3-bucket", "lambda-pack-test-artifacts"]);
+    again.assert_success();
+    assert!(!again.stderr.contains("Uploading"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("nothing to change"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(state(region), account);
+}
+
+/// Turns moto's IAM enforcement back off, also when the test fails half way.
+struct Enforced<'a> {
+    region: &'a str,
+}
+
+impl Drop for Enforced<'_> {
+    fn drop(&mut self) {
+        boto(
+            self.region,
+            json!({"op": "enforce_iam", "after": null, "endpoint": moto().endpoint}),
+        );
+    }
+}
+
+/// moto authenticates and authorizes every request after the first N once its switch is on
+/// (INITIAL_NO_AUTH_ACTION_COUNT, reset through its API). Its Lambda cannot check signatures in
+/// server mode (it signs over the headers instead of the body), but its IAM and S3 can, so the
+/// refusal tested is S3's: N is the deploy's requests before its upload, which come first and
+/// pass unchecked. In a fresh region the deploy reads (ListLayerVersions for `recorder` and
+/// `tools-layer`, GetFunction and HeadObject for `tool-user`, GetFunction for `tiny`: 5), then
+/// publishes the two layers (7), then uploads `tool-user`'s ZIP: the 8th request, refused.
+const REQUESTS_BEFORE_THE_UPLOAD: u32 = 7;
+
+#[test]
+fn access_denied_names_the_action_and_the_next_run_completes_the_rest() {
+    // Alone on the server: moto's switch is server-wide.
+    let _alone = moto().auth.write().unwrap_or_else(|e| e.into_inner());
+    let region = "ap-northeast-1";
+    let bucket = "lambda-pack-test-denied";
+    let packed = big();
+    let role = role(region);
+    boto(
+        region,
+        json!({"op": "bucket", "name": bucket, "region": region}),
+    );
+    // A user that may read the bucket but not write to it.
+    let user = boto(
+        region,
+        json!({"op": "restricted_user", "name": "deployer-without-put", "allow": ["s3:GetObject", "s3:ListBucket"]}),
+    );
+    let (id, secret) = (
+        user["id"].as_str().unwrap(),
+        user["secret"].as_str().unwrap(),
+    );
+    let failed = {
+        boto(
+            region,
+            json!({"op": "enforce_iam", "after": REQUESTS_BEFORE_THE_UPLOAD, "endpoint": moto().endpoint}),
+        );
+        let _enforced = Enforced { region };
+        packed.deploy_with(
+            region,
+            &["--iam-role", &role, "--s3-bucket", bucket],
+            &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],
+        )
+    };
+    failed.assert_code(12);
+    assert!(
+        failed
+            .stderr
+            .contains("s3:PutObject on `s3://lambda-pack-test-denied/lambda-pack/"),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.stderr.contains("AccessDenied"), "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("help: allow `s3:PutObject`"),
+        "{}",
+        failed.stderr
+    );
+    // What was done before the failure is reported.
+    for layer in ["tools-layer", "recorder"] {
+        let line = format!(
+            "done before the failure: published arn:aws:lambda:{region}:123456789012:layer:{layer}:1"
+        );
+        assert!(failed.stderr.contains(&line), "{}", failed.stderr);
+    }
+    assert!(
+        failed.stderr.contains("deploy is idempotent"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        !failed.stderr.contains(secret) && !failed.stdout.contains(secret),
+        "the secret key was printed"
+    );
+    let half = state(region);
+    assert!(half["functions"]["tool-user"].is_null(), "{half}");
+    assert_eq!(
+        half["layers"]["tools-layer"].as_array().unwrap().len(),
+        1,
+        "{half}"
+    );
+
+    // The next run, allowed, completes the rest and publishes no layer again.
+    let completed = packed.deploy(
+        region,
+        &[
+            "--iam-role",
+            &role,
+            "--s3-bucket",
+            bucket,
+            "--message-format",
+            "json",
+        ],
+    );
+    completed.assert_success();
+    assert_eq!(
+        actions(&json_of(&completed)),
+        vec![
+            r#"layer "recorder" "x86_64" "reuse""#,
+            r#"layer "tools-layer" "x86_64" "reuse""#,
+            r#"function "tiny" "arm64" ["create"]"#,
+            r#"function "tool-user" "x86_64" ["create"]"#,
+        ]
+    );
+    let done = state(region);
+    assert_eq!(done["layers"], half["layers"]);
+    assert_eq!(
+        done["functions"]["tool-user"]["Layers"],
+        json!([
+            half["layers"]["tools-layer"][0]["Arn"],
+            half["layers"]["recorder"][0]["Arn"]
+        ])
+    );
+}
+
+#[test]
+fn missing_credentials_and_region_are_reported_before_any_call() {
+    let packed = base();
+    let mut command = deploy_command(&packed.workspace, &packed.out);
+    command.env("AWS_REGION", "us-west-2");
+    let no_credentials = run(command);
+    no_credentials.assert_code(12);
+    assert!(
+        no_credentials
+            .stderr
+            .contains("no AWS credentials were found"),
+        "{}",
+        no_credentials.stderr
+    );
+    assert!(
+        no_credentials.stderr.contains("help: run `aws configure`"),
+        "{}",
+        no_credentials.stderr
+    );
+
+    let mut command = deploy_command(&packed.workspace, &packed.out);
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    let no_region = run(command);
+    no_region.assert_code(12);
+    assert!(
+        no_region.stderr.contains("no AWS region is configured"),
+        "{}",
+        no_region.stderr
+    );
+    assert!(
+        no_region.stderr.contains("help: set AWS_REGION"),
+        "{}",
+        no_region.stderr
     );
 }

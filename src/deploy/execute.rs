@@ -38,38 +38,6 @@ pub async fn carry_out(
     shell: &Shell,
     done: &mut Done,
 ) -> Result<()> {
-    for upload in &plan.uploads {
-        if upload.present {
-            continue;
-        }
-        let zip = zip_for_upload(desired, &upload.bucket, &upload.key);
-        shell.status(
-            "Uploading",
-            format!(
-                "{} to s3://{}/{}",
-                upload.artifact, upload.bucket, upload.key
-            ),
-        );
-        let body = aws_sdk_s3::primitives::ByteStream::from_path(&zip.path)
-            .await
-            .map_err(|err| Error::read(&zip.path, &std::io::Error::other(error_chain(&err))))?;
-        aws.s3
-            .put_object()
-            .bucket(&upload.bucket)
-            .key(&upload.key)
-            .body(body)
-            .send()
-            .await
-            .map_err(|err| {
-                api_error(
-                    "s3:PutObject",
-                    &format!("s3://{}/{}", upload.bucket, upload.key),
-                    err,
-                )
-            })?;
-        done.uploaded
-            .push(format!("s3://{}/{}", upload.bucket, upload.key));
-    }
     let mut published: BTreeMap<(String, Arch), String> = BTreeMap::new();
     for step in &plan.layers {
         let arn = match step.action {
@@ -91,6 +59,7 @@ pub async fn carry_out(
                     .iter()
                     .find(|l| l.name == step.name && l.arch == step.arch)
                     .expect("the plan's layers come from the desired ones");
+                upload_if_planned(aws, plan, &layer.code, shell, done).await?;
                 shell.status("Publishing", format!("layer {} ({})", step.name, step.arch));
                 let content = match &layer.code.s3_bucket {
                     Some(bucket) => lambda::LayerVersionContentInput::builder()
@@ -144,6 +113,14 @@ pub async fn carry_out(
             })
             .collect();
         let mut arn = step.arn.clone();
+        if let FunctionCode::Zip(zip) = &function.code
+            && step
+                .actions
+                .iter()
+                .any(|a| *a != FunctionAction::UpdateConfiguration)
+        {
+            upload_if_planned(aws, plan, zip, shell, done).await?;
+        }
         for action in &step.actions {
             match action {
                 FunctionAction::Create => {
@@ -216,16 +193,44 @@ pub async fn carry_out(
     Ok(())
 }
 
-fn zip_for_upload<'a>(desired: &'a Desired, bucket: &str, key: &str) -> &'a ZipCode {
-    let layers = desired.layers.iter().map(|l| &l.code);
-    let functions = desired.functions.iter().filter_map(|f| match &f.code {
-        FunctionCode::Zip(zip) => Some(zip),
-        FunctionCode::Image(_) => None,
-    });
-    layers
-        .chain(functions)
-        .find(|z| z.s3_bucket.as_deref() == Some(bucket) && z.s3_key() == key)
-        .expect("every planned upload is a desired ZIP's")
+/// Uploads `zip` to its bucket just before the step that needs it, unless the plan found it
+/// there (or this run already uploaded it).
+async fn upload_if_planned(
+    aws: &Aws,
+    plan: &DeployPlan,
+    zip: &ZipCode,
+    shell: &Shell,
+    done: &mut Done,
+) -> Result<()> {
+    let Some(bucket) = &zip.s3_bucket else {
+        return Ok(());
+    };
+    let key = zip.s3_key();
+    let url = format!("s3://{bucket}/{key}");
+    let Some(upload) = plan
+        .uploads
+        .iter()
+        .find(|u| &u.bucket == bucket && u.key == key)
+    else {
+        return Ok(());
+    };
+    if upload.present || done.uploaded.contains(&url) {
+        return Ok(());
+    }
+    shell.status("Uploading", format!("{} to {url}", upload.artifact));
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(&zip.path)
+        .await
+        .map_err(|err| Error::read(&zip.path, &std::io::Error::other(error_chain(&err))))?;
+    aws.s3
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| api_error("s3:PutObject", &url, err))?;
+    done.uploaded.push(url);
+    Ok(())
 }
 
 fn read_zip(code: &ZipCode) -> Result<Blob> {
