@@ -244,7 +244,7 @@ fn function_step(
     if !state.package_type.is_empty() && state.package_type != package_type {
         return Err(conflict(
             function,
-            &format!("is a {} function", state.package_type),
+            &format!("has PackageType {}", state.package_type),
             &format!("a {package_type} function"),
         ));
     }

@@ -144,3 +144,95 @@ impl Context<'_> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use crate::metadata::{parse_package, parse_workspace};
+
+    fn package(table: serde_json::Value) -> crate::error::Result<crate::metadata::PackageMetadata> {
+        parse_package(
+            &json!({ "lambda-pack": table }),
+            Path::new("/ws/orders/Cargo.toml"),
+        )
+    }
+
+    #[test]
+    fn deploy_keys_are_read_at_every_level_and_merged_bin_first() {
+        let metadata = package(json!({
+            "function_name": "orders-prod", "memory": 512, "timeout": 30,
+            "iam_role": "arn:aws:iam::123456789012:role/orders",
+            "bin": { "orders": { "memory": 1024, "s3_bucket": "my-artifacts" } }
+        }))
+        .unwrap();
+        let workspace = parse_workspace(
+            &json!({ "lambda-pack": { "iam_role": "arn:aws:iam::123456789012:role/default", "timeout": 10 } }),
+            Path::new("/ws/Cargo.toml"),
+        )
+        .unwrap();
+        let merged = metadata.bins["orders"]
+            .deploy
+            .or(&metadata.table.deploy)
+            .or(&workspace.deploy);
+        assert_eq!(merged.function_name.as_deref(), Some("orders-prod"));
+        assert_eq!(merged.memory, Some(1024));
+        assert_eq!(merged.timeout, Some(30));
+        assert_eq!(merged.s3_bucket.as_deref(), Some("my-artifacts"));
+        assert_eq!(
+            merged.iam_role.as_deref(),
+            Some("arn:aws:iam::123456789012:role/orders")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_range() {
+        let error = package(json!({ "memory": 64 })).unwrap_err();
+        assert!(error.message.contains("key `memory`"), "{}", error.message);
+        assert!(
+            error.notes[0].contains("from 128 to 10240"),
+            "{:?}",
+            error.notes
+        );
+        let error = package(json!({ "timeout": "30" })).unwrap_err();
+        assert!(error.message.contains("key `timeout`"), "{}", error.message);
+        let error = package(json!({ "function_name": "orders/prod" })).unwrap_err();
+        assert!(
+            error.notes[0].contains("1-64 characters"),
+            "{:?}",
+            error.notes
+        );
+        let error = package(json!({ "iam_role": "lambda-exec" })).unwrap_err();
+        assert!(error.notes[0].contains("role ARN"), "{:?}", error.notes);
+        let error = package(json!({ "s3_bucket": "My_Bucket" })).unwrap_err();
+        assert!(
+            error.message.contains("key `s3_bucket`"),
+            "{}",
+            error.message
+        );
+        assert!(error.help.unwrap().contains("README.md"));
+    }
+
+    #[test]
+    fn environment_is_spelled_env() {
+        // The function's environment is the `env` key, which verify uses too.
+        let error = package(json!({ "environment": { "STAGE": "prod" } })).unwrap_err();
+        assert_eq!(error.help.as_deref(), Some("did you mean `env`?"));
+    }
+
+    #[test]
+    fn function_name_is_not_a_workspace_default() {
+        let error = parse_workspace(
+            &json!({ "lambda-pack": { "function_name": "orders" } }),
+            Path::new("/ws/Cargo.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            error.message.contains("unknown key `function_name`"),
+            "{}",
+            error.message
+        );
+    }
+}
