@@ -127,7 +127,8 @@ fn deploy_creates_layers_and_functions_then_a_second_run_changes_nothing() {
     assert_eq!(reported["code_sha256"], tool_user["CodeSha256"]);
 
     // Nothing changed: the dry run says so, the deploy publishes and updates nothing.
-    let dry_again = packed.deploy(region, &["--dry-run"]);
+    // (`-p` selects as for a pack: the layers its functions attach come along.)
+    let dry_again = packed.deploy(region, &["--dry-run", "-p", "tiny-fn"]);
     dry_again.assert_success();
     assert!(
         dry_again.stderr.contains("reuse layer"),

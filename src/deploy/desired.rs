@@ -94,10 +94,11 @@ pub fn collect(
         .iter()
         .filter(|a| Manifest::belongs_to(a, &workspace.root))
         .filter(|a| options.arch.is_none_or(|arch| a.arch == arch))
-        .filter(|a| {
-            options.selection.packages.is_empty() || options.selection.packages.contains(&a.package)
-        })
         .collect();
+    // `-p` selects packages as for a pack: what their functions attach comes along.
+    let in_packages = |a: &ManifestArtifact| {
+        options.selection.packages.is_empty() || options.selection.packages.contains(&a.package)
+    };
     for name in &args.functions {
         if !mine
             .iter()
@@ -126,16 +127,16 @@ pub fn collect(
     let functions: Vec<&ManifestArtifact> = mine
         .iter()
         .copied()
-        .filter(|a| a.kind == Role::Function)
+        .filter(|a| a.kind == Role::Function && in_packages(a))
         .filter(|a| args.functions.is_empty() || args.functions.contains(&a.name))
         .collect();
-    // Without names, every layer and extension of the selection; with names, those attached.
+    // Every layer and extension the functions attach; without names, also the selection's own.
     let layers: Vec<&ManifestArtifact> = mine
         .iter()
         .copied()
         .filter(|a| a.kind != Role::Function)
         .filter(|layer| {
-            args.functions.is_empty()
+            (args.functions.is_empty() && in_packages(layer))
                 || functions
                     .iter()
                     .any(|f| f.arch == layer.arch && f.layers.contains(&layer.name))

@@ -45,7 +45,7 @@ pub async fn carry_out(
                 shell.status(
                     "Reusing",
                     format!(
-                        "{} ({}) {}",
+                        "layer {} ({}) {}",
                         step.name,
                         step.arch,
                         step.arn.as_deref().unwrap_or_default()

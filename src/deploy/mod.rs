@@ -63,9 +63,16 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
         );
         let observed = aws::observe(&aws, &desired).await?;
         let plan = plan::plan(&desired, &observed)?;
-        check_roles(&plan, &desired)?;
         let json = options.message_format == MessageFormat::Json;
         if args.dry_run {
+            // The dry run still shows the whole plan; the missing role is what a deploy would stop at.
+            if let Err(error) = check_roles(&plan, &desired) {
+                shell.warn(format!(
+                    "{}; {}",
+                    error.message,
+                    error.help.unwrap_or_default()
+                ));
+            }
             if json {
                 let document = report::PlanDocument {
                     dry_run: true,
@@ -80,6 +87,7 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
             }
             return Ok(());
         }
+        check_roles(&plan, &desired)?;
         let finish = execute::Finish {
             publish: args.publish,
             alias: args.alias.as_deref(),
