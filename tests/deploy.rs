@@ -551,3 +551,49 @@ fn missing_credentials_and_region_are_reported_before_any_call() {
         no_region.stderr
     );
 }
+
+#[test]
+fn a_changed_zip_or_a_path_leaving_the_output_directory_is_refused_before_any_call() {
+    let packed = base();
+    let out = tempfile::tempdir().unwrap();
+    common::copy_tree(&packed.out, out.path());
+    let deploy = |out: &std::path::Path| {
+        // No credentials and no region: a refusal must come before AWS is needed at all.
+        run(deploy_command(&packed.workspace, out))
+    };
+    // A ZIP that is not what was packed.
+    let zip = out.path().join("x86_64/tool-user.zip");
+    let mut bytes = std::fs::read(&zip).unwrap();
+    bytes.push(0);
+    std::fs::write(&zip, &bytes).unwrap();
+    let changed = deploy(out.path());
+    changed.assert_code(3);
+    assert!(
+        changed.stderr.contains("changed since it was packed"),
+        "{}",
+        changed.stderr
+    );
+    assert!(
+        changed.stderr.contains("help: pack again"),
+        "{}",
+        changed.stderr
+    );
+
+    // A manifest path leading out of the output directory.
+    let manifest_path = out.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        text.replace("\"x86_64/tool-user.zip\"", "\"../tool-user.zip\""),
+    )
+    .unwrap();
+    let escaped = deploy(out.path());
+    escaped.assert_code(3);
+    assert!(
+        escaped
+            .stderr
+            .contains("has path `../tool-user.zip`, which is refused"),
+        "{}",
+        escaped.stderr
+    );
+}
