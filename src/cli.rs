@@ -211,7 +211,7 @@ pub enum RuntimeArg {
 #[derive(Clone, Debug, Default, Args)]
 pub struct PackArgs {
     /// Output format for data on stdout: `json` prints the manifest (the plan for `plan`, the
-    /// results for `verify`)
+    /// results for `verify`, the report (or with --dry-run the plan) for `deploy`)
     #[arg(long, value_enum, value_name = "FMT")]
     pub message_format: Option<MessageFormat>,
 
