@@ -287,7 +287,16 @@ fn one_function_change_updates_only_it_and_one_layer_change_repoints_its_functio
         "{}",
         deployed.stderr
     );
-    packed.deploy(region, &[]).assert_success();
+    // --build packs first (nothing to rebuild), then deploys.
+    let built = packed.build_and_deploy(region, &[]);
+    built.assert_success();
+    assert!(
+        built
+            .stderr
+            .contains("Updating configuration of tiny (arm64)"),
+        "{}",
+        built.stderr
+    );
     let fourth = state(region);
     assert_eq!(fourth["functions"]["tiny"]["MemorySize"], json!(512));
     assert_eq!(fourth["functions"]["tiny"]["Timeout"], json!(30));

@@ -27,6 +27,24 @@ pub fn state(region: &str) -> Value {
     )
 }
 
+const PACK_ARGS: [&str; 7] = [
+    "--compiler",
+    "cargo",
+    "--profile",
+    "dev",
+    "--locked",
+    "-p",
+    "tiny-fn",
+];
+
+/// Packs share one target directory, whose uplifted binaries each build overwrites, so they take
+/// turns.
+fn take_turns(pack: impl FnOnce() -> Run) -> Run {
+    static PACKING: Mutex<()> = Mutex::new(());
+    let _turn = PACKING.lock().unwrap_or_else(|e| e.into_inner());
+    pack()
+}
+
 /// A private copy of the fixture (changed by some tests), packed into `<copy>/out`.
 pub struct Packed {
     pub workspace: PathBuf,
@@ -47,30 +65,28 @@ impl Packed {
         }
     }
 
-    /// Packs `-p tiny-fn` (which brings in what it attaches). Packs share one target directory,
-    /// whose uplifted binaries each build overwrites, so they take turns.
+    /// Packs `-p tiny-fn` (which brings in what it attaches).
     pub fn pack(&self) {
-        static PACKING: Mutex<()> = Mutex::new(());
-        let _turn = PACKING.lock().unwrap_or_else(|e| e.into_inner());
         let mut command = lambda_pack();
         command
-            .args([
-                "--compiler",
-                "cargo",
-                "--profile",
-                "dev",
-                "--locked",
-                "-p",
-                "tiny-fn",
-            ])
+            .args(PACK_ARGS)
             .arg("--target-dir")
-            .arg(verify_functions_target_dir())
+            .arg(verify_functions_target_dir());
+        command
             .arg("--out-dir")
             .arg(&self.out)
-            .current_dir(&self.workspace)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_BUILD_TARGET");
-        run(command).assert_success();
+            .current_dir(&self.workspace);
+        take_turns(|| run(command)).assert_success();
+    }
+
+    /// `deploy --build` with the pack's flags.
+    pub fn build_and_deploy(&self, region: &str, args: &[&str]) -> Run {
+        let mut all = vec!["--build"];
+        all.extend(PACK_ARGS);
+        let target_dir = verify_functions_target_dir();
+        all.extend(["--target-dir", target_dir.to_str().unwrap()]);
+        all.extend(args);
+        take_turns(|| self.deploy(region, &all))
     }
 
     pub fn manifest(&self) -> Value {
@@ -126,6 +142,10 @@ pub fn deploy_command(workspace: &Path, out: &Path) -> Command {
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         // Never ask an instance metadata service: only loopback addresses in tests.
         .env("AWS_EC2_METADATA_DISABLED", "true");
+    // As for the pack: the fixture builds for the targets the metadata names.
+    command
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
     for key in [
         "AWS_PROFILE",
         "AWS_DEFAULT_PROFILE",
