@@ -308,6 +308,36 @@ fn one_function_change_updates_only_it_and_one_layer_change_repoints_its_functio
         fourth["functions"]["tool-user"],
         third["functions"]["tool-user"]
     );
+
+    // Packed for both architectures, one function would be deployed twice: refused, and --arch
+    // chooses.
+    packed.edit("tiny-fn/Cargo.toml", |text| {
+        text.replace("arch = \"arm64\"", "arch = [\"x86_64\", \"arm64\"]")
+    });
+    packed.pack();
+    let both = packed.deploy(region, &[]);
+    both.assert_code(3);
+    assert!(
+        both.stderr
+            .contains("would both deploy as the function `tiny`"),
+        "{}",
+        both.stderr
+    );
+    assert!(
+        both.stderr
+            .contains("help: deploy one architecture with --arch"),
+        "{}",
+        both.stderr
+    );
+    let arm = packed.deploy(
+        region,
+        &["--arch", "arm64", "--dry-run", "--message-format", "json"],
+    );
+    arm.assert_success();
+    assert_eq!(
+        actions(&json_of(&arm)),
+        vec![r#"function "tiny" "arm64" []"#]
+    );
 }
 
 #[test]
