@@ -636,3 +636,34 @@ fn a_changed_zip_or_a_path_leaving_the_output_directory_is_refused_before_any_ca
         escaped.stderr
     );
 }
+
+#[test]
+fn a_role_lambda_cannot_assume_is_named_with_what_was_done_before() {
+    let _moto = shared();
+    let region = "sa-east-1";
+    let packed = base();
+    let missing = "arn:aws:iam::123456789012:role/no-such-role";
+    let failed = packed.deploy(region, &["--iam-role", missing]);
+    failed.assert_code(12);
+    assert!(
+        failed
+            .stderr
+            .contains("CreateFunction on `tool-user` failed: InvalidParameterValueException"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed
+            .stderr
+            .contains("help: pass an existing execution role"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("done before the failure: published"),
+        "{}",
+        failed.stderr
+    );
+    let account = state(region);
+    assert!(account["functions"]["tool-user"].is_null(), "{account}");
+}
