@@ -46,4 +46,19 @@ if ! python3 -m ziglang version >/dev/null 2>&1 && ! command -v zig >/dev/null; 
   python3 -m pip install --quiet ziglang 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages ziglang
 fi
+
+# deploy's tests: moto (an AWS API emulator, server mode) and boto3 (an independent AWS client),
+# in a virtual environment of their own.
+moto_venv="${LAMBDA_PACK_MOTO_VENV:-$HOME/.cache/lambda-pack-moto}"
+if ! "$moto_venv/bin/python" -c 'import moto, boto3, flask' >/dev/null 2>&1; then
+  say Installing "moto[server] and boto3 (pip, in $moto_venv)"
+  python3 -m venv "$moto_venv" 2>/dev/null || {
+    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
+    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
+    "${apt_get_venv[@]}" >/dev/null
+    python3 -m venv "$moto_venv"
+  }
+  "$moto_venv/bin/pip" install --quiet 'moto[server]==5.2.5' 'boto3==1.44.8'
+fi
+
 say Ready "zig $(python3 -m ziglang version 2>/dev/null || zig version), $(rustc --version)"

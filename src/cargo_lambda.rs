@@ -32,8 +32,7 @@ pub struct CargoLambdaSettings {
 /// The lambda-pack equivalent of each cargo-lambda key, or why there is none. Keys not listed
 /// get a note saying they are unknown and not read. README.md shows the same table.
 fn equivalent(section: &str, key: &str) -> Option<&'static str> {
-    const NO_DEPLOY: &str =
-        "none: lambda-pack packs and does not deploy; set it where the function is created";
+    const NO_DEPLOY: &str = "none: `cargo lambda-pack deploy` leaves it as it is in the account; set it where the function is managed";
     Some(match (section, key) {
         ("build", "arm64") => {
             "`arch = \"arm64\"` in [package.metadata.lambda-pack], or --arch arm64"
@@ -65,9 +64,15 @@ fn equivalent(section: &str, key: &str) -> Option<&'static str> {
             "`layers` in [package.metadata.lambda-pack] attaches workspace crates; layer ARNs are a deploy setting (none)"
         }
         ("deploy", "env_file") => "verify --env-file FILE",
-        ("deploy", "s3_bucket" | "s3_key") => {
-            "none: the manifest marks ZIPs over 50 MB `\"upload\": \"s3\"` for the deploy step"
+        ("deploy", "s3_bucket") => {
+            "`s3_bucket` in [package.metadata.lambda-pack] (or deploy --s3-bucket), for ZIPs over 50 MB"
         }
+        ("deploy", "s3_key") => "none: deploy names the object after the ZIP's SHA-256",
+        ("deploy", "memory") => "`memory` in [package.metadata.lambda-pack] (MB, for deploy)",
+        ("deploy", "timeout") => {
+            "`timeout` in [package.metadata.lambda-pack] (seconds, for deploy)"
+        }
+        ("deploy", "role") => "`iam_role` in [package.metadata.lambda-pack], or deploy --iam-role",
         ("deploy", "runtime") => "`runtime` in [package.metadata.lambda-pack]",
         ("deploy", _) => NO_DEPLOY,
         ("", "watch" | "invoke") => "`cargo lambda-pack verify` runs the packed functions locally",
@@ -279,7 +284,7 @@ mod tests {
         for expected in [
             "`arm64` in [package.metadata.lambda.build] in `/ws/fn/Cargo.toml` (cargo-lambda) is not read; lambda-pack equivalent: `arch = \"arm64\"`",
             "`output_format` in [package.metadata.lambda.build] in `/ws/fn/Cargo.toml` (cargo-lambda) is not read; lambda-pack equivalent: none: lambda-pack always writes ZIPs",
-            "`memory` in [package.metadata.lambda.deploy] in `/ws/fn/Cargo.toml` (cargo-lambda) is not read; lambda-pack equivalent: none: lambda-pack packs and does not deploy",
+            "`memory` in [package.metadata.lambda.deploy] in `/ws/fn/Cargo.toml` (cargo-lambda) is not read; lambda-pack equivalent: `memory` in [package.metadata.lambda-pack] (MB, for deploy)",
             "[package.metadata.lambda] frobnicate in `/ws/fn/Cargo.toml` (cargo-lambda) is not a key lambda-pack knows and is not read",
         ] {
             assert!(all.contains(expected), "{expected:?} missing from:\n{all}");

@@ -13,6 +13,7 @@ const COMPILATION_OPTIONS: &str = "Compilation Options";
 const LAMBDA_OPTIONS: &str = "Lambda Options";
 const MANIFEST_OPTIONS: &str = "Manifest Options";
 const VERIFY_OPTIONS: &str = "Verify Options";
+const DEPLOY_OPTIONS: &str = "Deploy Options";
 
 /// cargo's own help colours, so `cargo lambda-pack --help` reads like `cargo build --help`.
 fn cargo_styles() -> Styles {
@@ -59,6 +60,46 @@ pub enum Command {
     /// Print what cargo-lambda-pack reads from binaries: architecture, linkage, needed libraries,
     /// glibc versions; with --runtime, the findings against that runtime.
     Inspect(InspectArgs),
+    /// Publish the manifest's layers and extensions and create or update its functions in the AWS
+    /// account, changing only what differs.
+    Deploy(DeployArgs),
+}
+
+/// `cargo lambda-pack deploy [FUNCTION]...`
+#[derive(Clone, Debug, Args)]
+pub struct DeployArgs {
+    /// Functions to deploy, by artifact name, with the layers they attach [default: every
+    /// artifact of this workspace in the manifest]
+    #[arg(value_name = "FUNCTION")]
+    pub functions: Vec<String>,
+
+    /// Execution role for functions that do not exist yet (over the `iam_role` metadata key)
+    #[arg(long, value_name = "ARN", help_heading = DEPLOY_OPTIONS)]
+    pub iam_role: Option<String>,
+
+    /// Bucket that ZIPs too large to send inline go through (over the `s3_bucket` metadata key)
+    #[arg(long, value_name = "BUCKET", help_heading = DEPLOY_OPTIONS)]
+    pub s3_bucket: Option<String>,
+
+    /// Read the account and print what would be published, created and updated, and why;
+    /// change nothing
+    #[arg(long, help_heading = DEPLOY_OPTIONS)]
+    pub dry_run: bool,
+
+    /// Publish a version of each deployed function
+    #[arg(long, help_heading = DEPLOY_OPTIONS)]
+    pub publish: bool,
+
+    /// Point this alias at the published version (implies --publish)
+    #[arg(long, value_name = "NAME", help_heading = DEPLOY_OPTIONS)]
+    pub alias: Option<String>,
+
+    /// Pack first (with the same package, feature and Lambda options), then deploy
+    #[arg(long, help_heading = DEPLOY_OPTIONS)]
+    pub build: bool,
+
+    #[command(flatten)]
+    pub pack: PackArgs,
 }
 
 /// `cargo lambda-pack verify [FUNCTION]...`
@@ -170,7 +211,7 @@ pub enum RuntimeArg {
 #[derive(Clone, Debug, Default, Args)]
 pub struct PackArgs {
     /// Output format for data on stdout: `json` prints the manifest (the plan for `plan`, the
-    /// results for `verify`)
+    /// results for `verify`, the report (or with --dry-run the plan) for `deploy`)
     #[arg(long, value_enum, value_name = "FMT")]
     pub message_format: Option<MessageFormat>,
 

@@ -32,6 +32,10 @@ pub enum ErrorKind {
     /// A registry could not be used: unreachable, access refused, no image for the architecture,
     /// a blob that does not match its digest, or a base image missing from the cache offline.
     Registry,
+    /// `deploy`: AWS could not be used: no credentials or region, a refused call (access denied,
+    /// a missing role), a function that exists in a form this tool will not change, or a failure
+    /// part way (what was done is reported; the next run completes the rest).
+    Aws,
 }
 
 impl ErrorKind {
@@ -48,6 +52,7 @@ impl ErrorKind {
             ErrorKind::LimitExceeded => 9,
             ErrorKind::VerifyFailed => 10,
             ErrorKind::Registry => 11,
+            ErrorKind::Aws => 12,
         }
     }
 }

@@ -12,6 +12,8 @@ mod cache;
 mod cargo_lambda;
 mod cli;
 mod commands;
+#[cfg(feature = "deploy")]
+mod deploy;
 mod emit;
 mod error;
 mod facts;
@@ -76,6 +78,9 @@ pub fn run(cli: CargoCli) -> i32 {
             Some(Command::Plan(args)) => with_options(args, commands::plan::run),
             Some(Command::Verify(args)) => with_options(args.pack.clone(), |options, shell| {
                 commands::verify::run(&args, options, shell)
+            }),
+            Some(Command::Deploy(args)) => with_options(args.pack.clone(), |options, shell| {
+                commands::deploy::run(&args, options, shell)
             }),
             Some(Command::Inspect(args)) => {
                 let shell = commands::inspect::shell(&args);

@@ -122,6 +122,8 @@ pub struct MetadataTable {
     pub env: Option<BTreeMap<String, String>>,
     /// Layers and extensions: Lambda runtime identifiers for PublishLayerVersion.
     pub compatible_runtimes: Option<Vec<String>>,
+    /// Keys only `deploy` reads (function_name, iam_role, memory, timeout, s3_bucket).
+    pub deploy: DeployKeys,
 }
 
 /// `[package.metadata.lambda-pack]` with its `[package.metadata.lambda-pack.bin.<name>]` overrides.
@@ -132,7 +134,7 @@ pub struct PackageMetadata {
 }
 
 /// Keys a package table and a per-bin table may hold (a package table also holds `bin`).
-const UNIT_KEYS: [&str; 13] = [
+const UNIT_KEYS: [&str; 18] = [
     "arch",
     "runtime",
     "include",
@@ -146,10 +148,15 @@ const UNIT_KEYS: [&str; 13] = [
     "bundle_libs",
     "env",
     "compatible_runtimes",
+    "function_name",
+    "iam_role",
+    "memory",
+    "timeout",
+    "s3_bucket",
 ];
 
 /// Keys that make sense as defaults for every package of a workspace.
-const WORKSPACE_KEYS: [&str; 9] = [
+const WORKSPACE_KEYS: [&str; 13] = [
     "arch",
     "runtime",
     "package",
@@ -159,6 +166,10 @@ const WORKSPACE_KEYS: [&str; 9] = [
     "bundle_libs",
     "env",
     "compatible_runtimes",
+    "iam_role",
+    "memory",
+    "timeout",
+    "s3_bucket",
 ];
 
 /// Where a table sits, which decides the keys it may hold and how messages name it.
@@ -403,6 +414,7 @@ impl Context<'_> {
                 .collect::<Result<Vec<_>>>()?;
             table.include = Some(specs);
         }
+        table.deploy = self.deploy_keys(map)?;
         Ok(table)
     }
 
@@ -558,7 +570,9 @@ fn describe(value: &Value) -> &'static str {
     }
 }
 
+mod deploy_keys;
 mod lambda_keys;
+pub use deploy_keys::DeployKeys;
 pub use lambda_keys::MAX_COMPATIBLE_RUNTIMES;
 #[cfg(test)]
 mod tests;

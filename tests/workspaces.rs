@@ -122,7 +122,7 @@ fn cargo_lambda_settings_are_honoured_or_noted() {
             "note: `flavour` in [package.metadata.lambda.build] in `{file}` (cargo-lambda) is not a key lambda-pack knows and is not read"
         ),
         format!(
-            "note: `memory` in [package.metadata.lambda.deploy] in `{file}` (cargo-lambda) is not read; lambda-pack equivalent: none: lambda-pack packs and does not deploy"
+            "note: `memory` in [package.metadata.lambda.deploy] in `{file}` (cargo-lambda) is not read; lambda-pack equivalent: `memory` in [package.metadata.lambda-pack] (MB, for deploy)"
         ),
         format!(
             "note: `timeout` in [package.metadata.lambda.deploy] in `{file}` (cargo-lambda) is not read"

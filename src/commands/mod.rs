@@ -1,5 +1,6 @@
 //! One file per subcommand, each returning a `Result`; `lib.rs` turns an error into its exit code.
 
+pub mod deploy;
 pub mod inspect;
 pub mod pack;
 pub mod plan;

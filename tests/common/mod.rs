@@ -2,6 +2,8 @@
 //! archives back with independent readers (Info-ZIP's `zipinfo` and Python's `zipfile`).
 #![allow(dead_code)]
 
+pub mod deploy;
+pub mod moto;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

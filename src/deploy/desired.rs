@@ -1,0 +1,297 @@
+//! What the account should hold, from the manifest and the deploy keys of the metadata: the
+//! layers to have (name, architecture, ZIP, CodeSha256) and the functions to have (name, code,
+//! the configuration this tool owns). Every ZIP is found through `manifest_paths::resolve` and
+//! checked against its recorded SHA-256 before anything talks to AWS.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::cli::DeployArgs;
+use crate::error::{Error, Result};
+use crate::files::sha256_hex;
+use crate::manifest::{Format, Manifest, ManifestArtifact, Upload};
+use crate::metadata::{DeployKeys, Role};
+use crate::settings::Options;
+use crate::target::{Arch, Runtime};
+use crate::workspace::Workspace;
+
+/// Lambda's handler for the OS-only runtimes: the runtime starts `bootstrap`.
+pub const HANDLER: &str = "bootstrap";
+
+/// A ZIP to send: inline, or through S3 when too large.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZipCode {
+    pub path: PathBuf,
+    /// Hex SHA-256 of the file; the S3 key is named after it.
+    pub sha256: String,
+    pub size: u64,
+    /// Where an `upload: "s3"` ZIP goes; `None` for a ZIP sent inline.
+    pub s3_bucket: Option<String>,
+}
+
+impl ZipCode {
+    /// The object key a ZIP is uploaded under: its hash, so an upload is skipped when present.
+    pub fn s3_key(&self) -> String {
+        format!("lambda-pack/{}.zip", self.sha256)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredLayer {
+    /// LayerName: the artifact's name.
+    pub name: String,
+    pub arch: Arch,
+    pub code: ZipCode,
+    /// Base64 SHA-256, as Lambda reports `Content.CodeSha256`.
+    pub code_sha256: String,
+    pub compatible_runtimes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FunctionCode {
+    Zip(ZipCode),
+    /// `<repository>@<digest>`, as pushed.
+    Image(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredFunction {
+    /// The manifest's artifact name.
+    pub artifact: String,
+    /// FunctionName in the account.
+    pub function_name: String,
+    pub arch: Arch,
+    pub runtime: Runtime,
+    pub code: FunctionCode,
+    pub code_sha256: String,
+    /// Artifact names of the attached layers, in merge order (all of `arch`).
+    pub layers: Vec<String>,
+    pub memory: Option<u64>,
+    pub timeout: Option<u64>,
+    /// The metadata's `env`; owned only when set.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Needed only to create the function.
+    pub iam_role: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Desired {
+    pub layers: Vec<DesiredLayer>,
+    pub functions: Vec<DesiredFunction>,
+}
+
+/// Picks the manifest's artifacts to deploy and reads their deploy keys.
+pub fn collect(
+    manifest: &Manifest,
+    manifest_path: &Path,
+    out_dir: &Path,
+    workspace: &Workspace,
+    args: &DeployArgs,
+    options: &Options,
+) -> Result<Desired> {
+    let mine: Vec<&ManifestArtifact> = manifest
+        .artifacts
+        .iter()
+        .filter(|a| Manifest::belongs_to(a, &workspace.root))
+        .filter(|a| options.arch.is_none_or(|arch| a.arch == arch))
+        .collect();
+    // `-p` selects packages as for a pack: what their functions attach comes along.
+    let in_packages = |a: &ManifestArtifact| {
+        options.selection.packages.is_empty() || options.selection.packages.contains(&a.package)
+    };
+    for name in &args.functions {
+        if !mine
+            .iter()
+            .any(|a| &a.name == name && a.kind == Role::Function)
+        {
+            let names: Vec<&str> = mine
+                .iter()
+                .filter(|a| a.kind == Role::Function)
+                .map(|a| a.name.as_str())
+                .collect();
+            let mut error = Error::config(format!(
+                "`{}` lists no function `{name}` of this workspace to deploy",
+                manifest_path.display()
+            ))
+            .with_note(format!("functions: {}", names.join(", ")));
+            if let Some(near) =
+                crate::suggest::nearest(name, names.iter().copied(), crate::suggest::NEAR)
+            {
+                error = error.with_note(format!("did you mean `{near}`?"));
+            }
+            return Err(error.with_help(
+                "name a function the manifest lists, or pack it first (or pass --build)",
+            ));
+        }
+    }
+    let functions: Vec<&ManifestArtifact> = mine
+        .iter()
+        .copied()
+        .filter(|a| a.kind == Role::Function && in_packages(a))
+        .filter(|a| args.functions.is_empty() || args.functions.contains(&a.name))
+        .collect();
+    // Every layer and extension the functions attach; without names, also the selection's own.
+    let layers: Vec<&ManifestArtifact> = mine
+        .iter()
+        .copied()
+        .filter(|a| a.kind != Role::Function)
+        .filter(|layer| {
+            (args.functions.is_empty() && in_packages(layer))
+                || functions
+                    .iter()
+                    .any(|f| f.arch == layer.arch && f.layers.contains(&layer.name))
+        })
+        .collect();
+
+    let mut desired = Desired::default();
+    for layer in layers {
+        let keys = deploy_keys(workspace, layer);
+        desired.layers.push(DesiredLayer {
+            name: layer.name.clone(),
+            arch: layer.arch,
+            code: zip_code(layer, out_dir, manifest_path, &keys, args)?,
+            code_sha256: layer.code_sha256.clone(),
+            compatible_runtimes: layer.compatible_runtimes.clone().unwrap_or_default(),
+        });
+    }
+    for function in functions {
+        let keys = deploy_keys(workspace, function);
+        for name in &function.layers {
+            if !desired
+                .layers
+                .iter()
+                .any(|l| &l.name == name && l.arch == function.arch)
+            {
+                return Err(Error::config(format!(
+                    "function `{}` ({}) attaches `{name}`, but `{}` has no {} layer `{name}` of this workspace",
+                    function.name, function.arch, manifest_path.display(), function.arch
+                ))
+                .with_help("pack the workspace again so the manifest lists every attached layer (or pass --build)"));
+            }
+        }
+        let code = match function.format {
+            Format::Zip => FunctionCode::Zip(zip_code(function, out_dir, manifest_path, &keys, args)?),
+            Format::Image => FunctionCode::Image(function.image_uri.clone().ok_or_else(|| {
+                Error::config(format!(
+                    "function `{}` ({}) is a container image that was not pushed: `{}` has no `image_uri` for it",
+                    function.name, function.arch, manifest_path.display()
+                ))
+                .with_help("set `image_repository` for it and pack with --push (or deploy with --build --push)")
+            })?),
+        };
+        let function_name = keys
+            .function_name
+            .clone()
+            .unwrap_or_else(|| function.name.clone());
+        if let Some(other) = desired
+            .functions
+            .iter()
+            .find(|f| f.function_name == function_name)
+        {
+            return Err(Error::config(format!(
+                "`{}` ({}) and `{}` ({}) would both deploy as the function `{function_name}`",
+                other.artifact, other.arch, function.name, function.arch
+            ))
+            .with_note("a Lambda function has one name and one architecture")
+            .with_help("deploy one architecture with --arch x86_64|arm64, or give each its own `function_name`"));
+        }
+        desired.functions.push(DesiredFunction {
+            artifact: function.name.clone(),
+            function_name,
+            arch: function.arch,
+            runtime: function.runtime,
+            code,
+            code_sha256: function.code_sha256.clone(),
+            layers: function.layers.clone(),
+            memory: keys.memory,
+            timeout: keys.timeout,
+            env: (!function.env.is_empty()).then(|| function.env.clone()),
+            iam_role: args.iam_role.clone().or(keys.iam_role),
+        });
+    }
+    if desired.functions.is_empty() && desired.layers.is_empty() {
+        return Err(Error::new(
+            crate::error::ErrorKind::NothingToPack,
+            format!(
+                "`{}` lists nothing of this workspace to deploy",
+                manifest_path.display()
+            ),
+        )
+        .with_help("pack first (`cargo lambda-pack`, or pass --build), or check -p and --arch"));
+    }
+    Ok(desired)
+}
+
+/// The deploy keys of an artifact's bin, over its package's, over the workspace's.
+fn deploy_keys(workspace: &Workspace, artifact: &ManifestArtifact) -> DeployKeys {
+    let Some(package) = workspace
+        .members
+        .iter()
+        .find(|p| p.name == artifact.package)
+    else {
+        return workspace.defaults.deploy.clone();
+    };
+    let bin = artifact
+        .bin
+        .as_ref()
+        .and_then(|bin| package.metadata.bins.get(bin))
+        .map(|table| table.deploy.clone())
+        .unwrap_or_default();
+    bin.or(&package.metadata.table.deploy)
+        .or(&workspace.defaults.deploy)
+}
+
+fn zip_code(
+    artifact: &ManifestArtifact,
+    out_dir: &Path,
+    manifest_path: &Path,
+    keys: &DeployKeys,
+    args: &DeployArgs,
+) -> Result<ZipCode> {
+    let path = crate::manifest_paths::resolve(out_dir, &artifact.path).map_err(|refused| {
+        Error::config(format!(
+            "`{}` ({}) in `{}` has path `{}`, which is refused: {refused}",
+            artifact.name,
+            artifact.arch,
+            manifest_path.display(),
+            artifact.path
+        ))
+        .with_help("pack again to rewrite the manifest; never edit its paths by hand")
+    })?;
+    let actual = sha256_hex(&path).map_err(|err| {
+        Error::config(format!(
+            "cannot read `{}` ({} of `{}`): {err}",
+            path.display(),
+            artifact.name,
+            manifest_path.display()
+        ))
+        .with_help("pack again (or pass --build)")
+    })?;
+    if actual != artifact.sha256 {
+        return Err(Error::config(format!(
+            "`{}` changed since it was packed: its SHA-256 is {actual}, the manifest says {}",
+            path.display(),
+            artifact.sha256
+        ))
+        .with_help("pack again (or pass --build) so that what is deployed is what was checked"));
+    }
+    let s3_bucket = match artifact.upload {
+        Some(Upload::S3) => Some(args.s3_bucket.clone().or_else(|| keys.s3_bucket.clone()).ok_or_else(|| {
+            Error::config(format!(
+                "`{}` ({}) is {} bytes, over the {} bytes Lambda accepts inline, and no bucket is set to upload it through",
+                artifact.name,
+                artifact.arch,
+                artifact.size_zipped,
+                crate::manifest::MAX_DIRECT_UPLOAD_BYTES
+            ))
+            .with_help("pass --s3-bucket BUCKET or set `s3_bucket` in the metadata")
+        })?),
+        _ => None,
+    };
+    Ok(ZipCode {
+        path,
+        sha256: artifact.sha256.clone(),
+        size: artifact.size_zipped,
+        s3_bucket,
+    })
+}

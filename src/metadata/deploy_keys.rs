@@ -1,0 +1,238 @@
+//! The metadata keys only `deploy` reads: the function's name in the account, the role it is
+//! created with, its memory and timeout, and the bucket that large ZIPs go through. The pack
+//! accepts and validates them (a typo fails before anything is built) but does not use them.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{Context, render};
+use crate::error::{Error, Result};
+
+/// Lambda's MemorySize range, in MB.
+pub const MEMORY_MB: std::ops::RangeInclusive<u64> = 128..=10_240;
+/// Lambda's Timeout range, in seconds.
+pub const TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=900;
+
+/// `function_name`, `iam_role`, `memory`, `timeout`, `s3_bucket` of one table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeployKeys {
+    /// The function's name in the account (default: the artifact's name). Not a workspace key.
+    pub function_name: Option<String>,
+    /// The execution role a function is created with.
+    pub iam_role: Option<String>,
+    /// MemorySize in MB.
+    pub memory: Option<u64>,
+    /// Timeout in seconds.
+    pub timeout: Option<u64>,
+    /// Where ZIPs too large to send inline are uploaded.
+    pub s3_bucket: Option<String>,
+}
+
+impl DeployKeys {
+    /// `self` over `weaker`, key by key (a bin's table over its package's over the workspace's).
+    pub fn or(&self, weaker: &DeployKeys) -> DeployKeys {
+        DeployKeys {
+            function_name: self
+                .function_name
+                .clone()
+                .or_else(|| weaker.function_name.clone()),
+            iam_role: self.iam_role.clone().or_else(|| weaker.iam_role.clone()),
+            memory: self.memory.or(weaker.memory),
+            timeout: self.timeout.or(weaker.timeout),
+            s3_bucket: self.s3_bucket.clone().or_else(|| weaker.s3_bucket.clone()),
+        }
+    }
+}
+
+impl Context<'_> {
+    pub(super) fn deploy_keys(&self, map: &Map<String, Value>) -> Result<DeployKeys> {
+        let mut keys = DeployKeys::default();
+        if let Some(value) = map.get("function_name") {
+            // Lambda's rule for a function name: 1-64 of [a-zA-Z0-9-_].
+            keys.function_name = Some(self.name_like(
+                value,
+                "function_name",
+                64,
+                |c| c.is_ascii_alphanumeric() || c == '-' || c == '_',
+                "1-64 characters of a-z A-Z 0-9 - _ (Lambda's rule for function names)",
+            )?);
+        }
+        if let Some(value) = map.get("iam_role") {
+            let role = self.name_like(
+                value,
+                "iam_role",
+                2048,
+                |c| !c.is_whitespace(),
+                "a role ARN such as \"arn:aws:iam::123456789012:role/lambda-exec\"",
+            )?;
+            if !role.starts_with("arn:") || !role.contains(":role/") {
+                return Err(self.bad_value(
+                    "iam_role",
+                    value,
+                    "a role ARN such as \"arn:aws:iam::123456789012:role/lambda-exec\"",
+                ));
+            }
+            keys.iam_role = Some(role);
+        }
+        if let Some(value) = map.get("memory") {
+            keys.memory = Some(self.in_range(value, "memory", MEMORY_MB, "MB")?);
+        }
+        if let Some(value) = map.get("timeout") {
+            keys.timeout = Some(self.in_range(value, "timeout", TIMEOUT_SECONDS, "seconds")?);
+        }
+        if let Some(value) = map.get("s3_bucket") {
+            // S3's bucket naming rule, roughly: 3-63 of lowercase letters, digits, `.` and `-`.
+            keys.s3_bucket = Some(self.name_like(
+                value,
+                "s3_bucket",
+                63,
+                |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.',
+                "a bucket name: 3-63 characters of a-z 0-9 . -",
+            )?);
+        }
+        Ok(keys)
+    }
+
+    fn name_like(
+        &self,
+        value: &Value,
+        key: &str,
+        max_len: usize,
+        allowed: impl Fn(char) -> bool,
+        expected: &str,
+    ) -> Result<String> {
+        match value.as_str() {
+            Some(text)
+                if !text.is_empty() && text.len() <= max_len && text.chars().all(allowed) =>
+            {
+                Ok(text.to_string())
+            }
+            _ => Err(self.bad_value(key, value, expected)),
+        }
+    }
+
+    fn in_range(
+        &self,
+        value: &Value,
+        key: &str,
+        range: std::ops::RangeInclusive<u64>,
+        unit: &str,
+    ) -> Result<u64> {
+        match value.as_u64() {
+            Some(number) if range.contains(&number) => Ok(number),
+            _ => Err(self.bad_value(
+                key,
+                value,
+                &format!(
+                    "a whole number of {unit} from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        }
+    }
+
+    fn bad_value(&self, key: &str, value: &Value, expected: &str) -> Error {
+        Error::config(format!(
+            "invalid value {} for key `{key}` in {}",
+            render(value),
+            self.location()
+        ))
+        .with_note(format!("expected {expected}"))
+        .with_help(format!(
+            "fix `{key}` (README.md lists deploy's keys), or remove it"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use crate::metadata::{parse_package, parse_workspace};
+
+    fn package(table: serde_json::Value) -> crate::error::Result<crate::metadata::PackageMetadata> {
+        parse_package(
+            &json!({ "lambda-pack": table }),
+            Path::new("/ws/orders/Cargo.toml"),
+        )
+    }
+
+    #[test]
+    fn deploy_keys_are_read_at_every_level_and_merged_bin_first() {
+        let metadata = package(json!({
+            "function_name": "orders-prod", "memory": 512, "timeout": 30,
+            "iam_role": "arn:aws:iam::123456789012:role/orders",
+            "bin": { "orders": { "memory": 1024, "s3_bucket": "my-artifacts" } }
+        }))
+        .unwrap();
+        let workspace = parse_workspace(
+            &json!({ "lambda-pack": { "iam_role": "arn:aws:iam::123456789012:role/default", "timeout": 10 } }),
+            Path::new("/ws/Cargo.toml"),
+        )
+        .unwrap();
+        let merged = metadata.bins["orders"]
+            .deploy
+            .or(&metadata.table.deploy)
+            .or(&workspace.deploy);
+        assert_eq!(merged.function_name.as_deref(), Some("orders-prod"));
+        assert_eq!(merged.memory, Some(1024));
+        assert_eq!(merged.timeout, Some(30));
+        assert_eq!(merged.s3_bucket.as_deref(), Some("my-artifacts"));
+        assert_eq!(
+            merged.iam_role.as_deref(),
+            Some("arn:aws:iam::123456789012:role/orders")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_range() {
+        let error = package(json!({ "memory": 64 })).unwrap_err();
+        assert!(error.message.contains("key `memory`"), "{}", error.message);
+        assert!(
+            error.notes[0].contains("from 128 to 10240"),
+            "{:?}",
+            error.notes
+        );
+        let error = package(json!({ "timeout": "30" })).unwrap_err();
+        assert!(error.message.contains("key `timeout`"), "{}", error.message);
+        let error = package(json!({ "function_name": "orders/prod" })).unwrap_err();
+        assert!(
+            error.notes[0].contains("1-64 characters"),
+            "{:?}",
+            error.notes
+        );
+        let error = package(json!({ "iam_role": "lambda-exec" })).unwrap_err();
+        assert!(error.notes[0].contains("role ARN"), "{:?}", error.notes);
+        let error = package(json!({ "s3_bucket": "My_Bucket" })).unwrap_err();
+        assert!(
+            error.message.contains("key `s3_bucket`"),
+            "{}",
+            error.message
+        );
+        assert!(error.help.unwrap().contains("README.md"));
+    }
+
+    #[test]
+    fn environment_is_spelled_env() {
+        // The function's environment is the `env` key, which verify uses too.
+        let error = package(json!({ "environment": { "STAGE": "prod" } })).unwrap_err();
+        assert_eq!(error.help.as_deref(), Some("did you mean `env`?"));
+    }
+
+    #[test]
+    fn function_name_is_not_a_workspace_default() {
+        let error = parse_workspace(
+            &json!({ "lambda-pack": { "function_name": "orders" } }),
+            Path::new("/ws/Cargo.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            error.message.contains("unknown key `function_name`"),
+            "{}",
+            error.message
+        );
+    }
+}
