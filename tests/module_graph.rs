@@ -176,6 +176,7 @@ const ORDER: &[&str] = &[
     "emit",
     "report",
     "verify",
+    "deploy",
     "commands",
 ];
 

@@ -282,7 +282,7 @@ fn zip_code(
                 artifact.name,
                 artifact.arch,
                 artifact.size_zipped,
-                crate::manifest::MAX_DIRECT_UPLOAD_BYTES
+                crate::plan::MAX_DIRECT_UPLOAD_BYTES
             ))
             .with_help("pass --s3-bucket BUCKET or set `s3_bucket` in the metadata")
         })?),

@@ -27,7 +27,7 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
     // The workspace's metadata holds the deploy keys; its root tells this workspace's entries
     // apart in an output directory shared with others.
     let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
-    let out_dir = options.out_dir(&workspace);
+    let out_dir = options.out_dir(&workspace.target_dir);
     // Read the manifest and the ZIPs while no pack is rewriting them; held to the end.
     let _lock = crate::emit::lock_out_dir_shared(&out_dir, || {
         shell.status(
