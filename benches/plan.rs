@@ -105,6 +105,7 @@ fn inputs(count: usize) -> PlanInputs {
         previous,
         selected_packages: packages.clone(),
         workspace_packages: packages,
+        compile_flags: Default::default(),
     }
 }
 

@@ -28,6 +28,7 @@ mod metadata;
 mod output;
 mod plan;
 mod report;
+mod rustflags;
 mod settings;
 mod suggest;
 mod target;

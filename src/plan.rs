@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::build::BuildRequest;
 mod attach;
+pub mod cpu_floor;
 mod image;
 mod libs_layer;
 use attach::attach_layers;
@@ -69,6 +70,9 @@ pub struct PlanInputs {
     pub selected_packages: BTreeSet<String>,
     /// Every workspace member; artifacts of packages that left the workspace are stale too.
     pub workspace_packages: BTreeSet<String>,
+    /// Per Rust target (triple): the rustflags and C flags its build gets from the environment
+    /// and cargo's configuration, checked against Lambda's CPU floor.
+    pub compile_flags: BTreeMap<String, crate::rustflags::CompileFlags>,
 }
 
 pub use crate::manifest::Format;
@@ -201,7 +205,17 @@ impl Plan {
 pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
     let mut artifacts = with_libs_layers(&inputs.units)?
         .iter()
-        .map(plan_unit)
+        .map(|facts| {
+            let mut artifact = plan_unit(facts)?;
+            // A generated libs layer holds the host's libraries, not code this build compiled.
+            if !facts.binaries.is_empty() || !facts.cdylibs.is_empty() {
+                let flags = inputs.compile_flags.get(&facts.target.triple());
+                artifact
+                    .findings
+                    .extend(cpu_findings(&facts.unit.allow, facts.arch, flags));
+            }
+            Ok(artifact)
+        })
         .collect::<Result<Vec<_>>>()?;
     artifacts.sort_by(|a, b| (a.arch, &a.name).cmp(&(b.arch, &b.name)));
     let warnings = attach_layers(&mut artifacts)?;
@@ -225,6 +239,26 @@ pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
         stale,
         warnings,
     })
+}
+
+/// The `cpu-too-new` findings of a unit built with `flags` for `arch`, placed on the artifact's
+/// `build flags` and downgraded when the unit allows the code.
+pub fn cpu_findings(
+    allow: &[String],
+    arch: Arch,
+    flags: Option<&crate::rustflags::CompileFlags>,
+) -> Vec<PlannedFinding> {
+    let Some(flags) = flags else {
+        return Vec::new();
+    };
+    cpu_floor::findings(flags, arch)
+        .into_iter()
+        .map(|finding| PlannedFinding {
+            entry: "build flags".into(),
+            allowed: allow.iter().any(|a| a == finding.code),
+            finding,
+        })
+        .collect()
 }
 
 /// Where a role's binaries go inside its archive, and the path Lambda sees them at.
@@ -456,9 +490,14 @@ pub fn human_bytes(bytes: u64) -> String {
 
 /// One line for a finding: `fn-a (x86_64) bootstrap: [glibc-too-new] needs ...; help: ...`.
 pub fn finding_line(artifact: &PlannedArtifact, finding: &PlannedFinding) -> String {
+    finding_line_for(&artifact.name, artifact.arch, finding)
+}
+
+/// [`finding_line`] for an artifact known by name, before it is planned.
+pub fn finding_line_for(name: &str, arch: Arch, finding: &PlannedFinding) -> String {
     let mut line = format!(
-        "{} ({}) {}: [{}] {}",
-        artifact.name, artifact.arch, finding.entry, finding.finding.code, finding.finding.message
+        "{name} ({arch}) {}: [{}] {}",
+        finding.entry, finding.finding.code, finding.finding.message
     );
     if let Some(lambda) = &finding.finding.lambda_error {
         line.push_str(&format!("; Lambda would fail with: {lambda}"));

@@ -169,6 +169,7 @@ const ORDER: &[&str] = &[
     "workspace",
     "units",
     "toolchain",
+    "rustflags",
     "build",
     "facts",
     "plan",

@@ -10,6 +10,7 @@ fn inputs(units: Vec<UnitFacts>) -> PlanInputs {
         previous: vec![],
         selected_packages: BTreeSet::new(),
         workspace_packages: BTreeSet::new(),
+        compile_flags: Default::default(),
     }
 }
 
