@@ -106,6 +106,8 @@ fn inputs(count: usize) -> PlanInputs {
         selected_packages: packages.clone(),
         workspace_packages: packages,
         compile_flags: Default::default(),
+        dependencies: Default::default(),
+        library_origins: Default::default(),
     }
 }
 

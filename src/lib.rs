@@ -29,6 +29,7 @@ mod output;
 mod plan;
 mod report;
 mod rustflags;
+mod sbom;
 mod settings;
 mod suggest;
 mod target;

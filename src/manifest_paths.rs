@@ -211,6 +211,20 @@ pub fn refused_entry(manifest_path: &Path, artifact: &ManifestArtifact, why: &Re
     )
 }
 
+/// The SBOM written beside an artifact, `<arch>/<name>.cdx.json`, when it is there as a regular
+/// file (no symlink on the way); the path is derived from the checked name, never the
+/// manifest's `sbom` text.
+fn sbom_beside(out_dir: &Path, artifact: &ManifestArtifact) -> Option<PathBuf> {
+    let path = resolve(
+        out_dir,
+        &format!("{}/{}.cdx.json", artifact.arch, artifact.name),
+    )
+    .ok()?;
+    std::fs::symlink_metadata(&path)
+        .is_ok_and(|m| m.is_file())
+        .then_some(path)
+}
+
 /// The OCI image layout written beside an image's build context, `<arch>/<name>.oci`, when it is
 /// there as this tool writes it: a real directory (no symlink on the way) holding `oci-layout`.
 /// Its path comes from the entry's checked name and architecture, never from the manifest's
@@ -241,6 +255,10 @@ pub fn remove_stale(
 ) -> crate::error::Result<Vec<Cleaned>> {
     let mut cleaned = Vec::new();
     for artifact in stale {
+        if let Some(sbom) = sbom_beside(out_dir, artifact) {
+            std::fs::remove_file(&sbom).map_err(|e| crate::error::Error::write(&sbom, &e))?;
+            cleaned.push(Cleaned::Removed(sbom));
+        }
         let removed = match removable(out_dir, artifact) {
             Ok(Removable::Gone) => continue,
             Ok(Removable::File(path)) => std::fs::remove_file(&path).map(|()| path),

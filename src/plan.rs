@@ -22,6 +22,7 @@ mod attach;
 pub mod cpu_floor;
 mod image;
 mod libs_layer;
+mod sbom;
 use attach::attach_layers;
 use image::into_image;
 use libs_layer::with_libs_layers;
@@ -73,6 +74,10 @@ pub struct PlanInputs {
     /// Per Rust target (triple): the rustflags and C flags its build gets from the environment
     /// and cargo's configuration, checked against Lambda's CPU floor.
     pub compile_flags: BTreeMap<String, crate::rustflags::CompileFlags>,
+    /// Per Rust target (triple): cargo's resolved crate graph, for each artifact's SBOM.
+    pub dependencies: BTreeMap<String, crate::sbom::DependencyGraph>,
+    /// Each bundled library file's hash and Debian package, for the libs layers' SBOMs.
+    pub library_origins: BTreeMap<PathBuf, crate::sbom::LibraryOrigin>,
 }
 
 pub use crate::manifest::Format;
@@ -176,8 +181,25 @@ pub struct PlannedArtifact {
     #[serde(skip)]
     pub upload: Option<UploadRule>,
     pub findings: Vec<PlannedFinding>,
+    /// The CycloneDX SBOM written beside the artifact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<PlannedSbom>,
     /// Why the artifact looks the way it does, one decision per line, for `plan`.
     pub reasons: Vec<String>,
+}
+
+/// The SBOM of an artifact: where it goes and what it lists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlannedSbom {
+    /// `<arch>/<name>.cdx.json`, relative to the output directory.
+    pub path: String,
+    /// How many components it lists (crates and bundled libraries).
+    pub components: usize,
+    #[serde(skip)]
+    pub contents: crate::sbom::cyclonedx::Contents,
+    /// `SOURCE_DATE_EPOCH`: the document's timestamp, when given.
+    #[serde(skip)]
+    pub source_date_epoch: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -214,6 +236,7 @@ pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
                     .findings
                     .extend(cpu_findings(&facts.unit.allow, facts.arch, flags));
             }
+            artifact.sbom = sbom::plan_sbom(facts, inputs);
             Ok(artifact)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -468,6 +491,7 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
         compatible_runtimes: unit.compatible_runtimes.clone(),
         upload: Some(UploadRule::LAMBDA),
         findings,
+        sbom: None,
         reasons,
     })
 }

@@ -28,6 +28,12 @@ pub fn summary_table(manifest: &Manifest, out_dir: &Path) -> String {
                 out_dir.join(&artifact.path).display()
             ));
         }
+        if let (Some(sbom), Some(components)) = (&artifact.sbom, artifact.sbom_components) {
+            path.push_str(&format!(
+                "  (SBOM: {}, {components} component(s))",
+                out_dir.join(sbom).display()
+            ));
+        }
         rows.push([
             artifact.name.clone(),
             if artifact.format == Format::Image {
@@ -105,6 +111,13 @@ fn artifact_listing(artifact: &PlannedArtifact, out_dir: &Path) -> String {
     );
     for reason in &artifact.reasons {
         text.push_str(&format!("    {reason}\n"));
+    }
+    if let Some(sbom) = &artifact.sbom {
+        text.push_str(&format!(
+            "    SBOM -> {} ({} component(s))\n",
+            out_dir.join(&sbom.path).display(),
+            sbom.components
+        ));
     }
     if !artifact.layers.is_empty() {
         text.push_str(&format!(

@@ -170,6 +170,7 @@ const ORDER: &[&str] = &[
     "units",
     "toolchain",
     "rustflags",
+    "sbom",
     "build",
     "facts",
     "plan",

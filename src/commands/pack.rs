@@ -22,6 +22,7 @@ use crate::workspace::Workspace;
 use crate::{build, emit, facts, manifest_paths, plan, report};
 
 mod cpu_check;
+mod sbom_inputs;
 use cpu_check::{cpu_error, read_compile_flags, refuse_cpu_too_new};
 
 /// Whether a run writes artifacts or only shows what it would write.
@@ -103,6 +104,8 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         &workspace,
         shell,
     )?;
+    let dependencies = sbom_inputs::dependency_graphs(&workspace, options, &choices)?;
+    let library_origins = sbom_inputs::library_origins(&facts)?;
     let screened = screen_previous(options, &out_dir, &workspace, &resolved.units, shell);
     let inputs = PlanInputs {
         units: facts,
@@ -112,6 +115,8 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         selected_packages: resolved.packages,
         workspace_packages: workspace.members.iter().map(|p| p.name.clone()).collect(),
         compile_flags,
+        dependencies,
+        library_origins,
     };
     let plan = plan_stage(&inputs, shell)?;
     Ok(Planned {

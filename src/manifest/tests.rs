@@ -34,6 +34,8 @@ fn full_manifest() -> Manifest {
         image_digest: None,
         base_image_digest: None,
         image_uri: None,
+        sbom: Some("x86_64/orders.cdx.json".into()),
+        sbom_components: Some(42),
     };
     let layer = ManifestArtifact {
         name: "codec".into(),

@@ -11,6 +11,8 @@ fn inputs(units: Vec<UnitFacts>) -> PlanInputs {
         selected_packages: BTreeSet::new(),
         workspace_packages: BTreeSet::new(),
         compile_flags: Default::default(),
+        dependencies: Default::default(),
+        library_origins: Default::default(),
     }
 }
 

@@ -30,6 +30,8 @@ fn plan_with_a_libs_layer() -> Plan {
         selected_packages: BTreeSet::new(),
         workspace_packages: BTreeSet::new(),
         compile_flags: Default::default(),
+        dependencies: Default::default(),
+        library_origins: Default::default(),
     })
     .unwrap()
 }
