@@ -46,4 +46,19 @@ if ! python3 -m ziglang version >/dev/null 2>&1 && ! command -v zig >/dev/null; 
   python3 -m pip install --quiet ziglang 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages ziglang
 fi
+
+# SBOM tests: cyclonedx-python-lib's validator (the official CycloneDX JSON schemas), an
+# independent reader of the SBOMs, in a virtual environment of its own.
+cdx_venv="${LAMBDA_PACK_CYCLONEDX_VENV:-$HOME/.cache/lambda-pack-cyclonedx}"
+if ! "$cdx_venv/bin/python" -c 'import cyclonedx.validation.json, jsonschema' >/dev/null 2>&1; then
+  say Installing "cyclonedx-python-lib (pip, in $cdx_venv)"
+  python3 -m venv "$cdx_venv" 2>/dev/null || {
+    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
+    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
+    "${apt_get_venv[@]}" >/dev/null
+    python3 -m venv "$cdx_venv"
+  }
+  "$cdx_venv/bin/pip" install --quiet 'cyclonedx-python-lib[json-validation]==11.12.0'
+fi
+
 say Ready "zig $(python3 -m ziglang version 2>/dev/null || zig version), $(rustc --version)"
