@@ -128,16 +128,13 @@ fn resolve(
                 continue;
             };
             for (key, table) in targets {
-                if key == &triple || (key.starts_with("cfg(") && cfg_matches(key, target)) {
-                    if let Some(flags) = table.get("rustflags").map(value_flags) {
-                        rustflags.push(FlagSource {
-                            origin: format!(
-                                "[target.{key}] rustflags in `{}`",
-                                file.path.display()
-                            ),
-                            flags,
-                        });
-                    }
+                let matches =
+                    key == &triple || (key.starts_with("cfg(") && cfg_matches(key, target));
+                if matches && let Some(flags) = table.get("rustflags").map(value_flags) {
+                    rustflags.push(FlagSource {
+                        origin: format!("[target.{key}] rustflags in `{}`", file.path.display()),
+                        flags,
+                    });
                 }
             }
         }
