@@ -61,4 +61,13 @@ if ! "$cdx_venv/bin/python" -c 'import cyclonedx.validation.json, jsonschema' >/
   "$cdx_venv/bin/pip" install --quiet 'cyclonedx-python-lib[json-validation]==11.12.0'
 fi
 
+# inspect's tests: cargo-auditable (builds binaries with an embedded dependency list) and
+# rust-audit-info (its reference reader), from crates.io.
+for tool in cargo-auditable rust-audit-info; do
+  if ! command -v "$tool" >/dev/null; then
+    say Installing "$tool (cargo install)"
+    cargo install --locked --quiet "$tool"
+  fi
+done
+
 say Ready "zig $(python3 -m ziglang version 2>/dev/null || zig version), $(rustc --version)"

@@ -156,6 +156,9 @@ pub struct InspectReport {
     pub runtime: Option<crate::target::Runtime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings: Option<Vec<crate::inspect::Finding>>,
+    /// The dependency list embedded in the binary (cargo-auditable's `.dep-v0`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependencies: Option<Vec<crate::inspect::EmbeddedCrate>>,
 }
 
 /// The human rendering of [`InspectReport`].
@@ -211,6 +214,27 @@ pub fn inspect_listing(report: &InspectReport) -> String {
         human_bytes(facts.size),
         facts.size
     ));
+    if let Some(dependencies) = &report.dependencies {
+        text.push_str(&format!(
+            "  dependencies: {} crate(s) embedded (.dep-v0)\n",
+            dependencies.len()
+        ));
+        for krate in dependencies {
+            let mut notes = vec![krate.source.clone()];
+            if krate.kind != "runtime" {
+                notes.push(krate.kind.clone());
+            }
+            if krate.root {
+                notes.push("root".into());
+            }
+            text.push_str(&format!(
+                "    {} {} ({})\n",
+                krate.name,
+                krate.version,
+                notes.join(", ")
+            ));
+        }
+    }
     if let (Some(runtime), Some(findings)) = (report.runtime, &report.findings) {
         if findings.is_empty() {
             text.push_str(&format!("  {runtime}: no findings\n"));
