@@ -27,7 +27,7 @@ pub fn embedded_dependencies(file: &Path) -> Result<Option<Vec<EmbeddedCrate>>, 
             info.packages
                 .into_iter()
                 .map(|package| EmbeddedCrate {
-                    kind: serde_json::to_value(&package.kind)
+                    kind: serde_json::to_value(package.kind)
                         .ok()
                         .and_then(|v| v.as_str().map(String::from))
                         .unwrap_or_default(),
