@@ -105,6 +105,9 @@ fn inputs(count: usize) -> PlanInputs {
         previous,
         selected_packages: packages.clone(),
         workspace_packages: packages,
+        compile_flags: Default::default(),
+        dependencies: Default::default(),
+        library_origins: Default::default(),
     }
 }
 

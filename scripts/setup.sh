@@ -61,4 +61,27 @@ if ! "$moto_venv/bin/python" -c 'import moto, boto3, flask' >/dev/null 2>&1; the
   "$moto_venv/bin/pip" install --quiet 'moto[server]==5.2.5' 'boto3==1.44.8'
 fi
 
+# SBOM tests: cyclonedx-python-lib's validator (the official CycloneDX JSON schemas), an
+# independent reader of the SBOMs, in a virtual environment of its own.
+cdx_venv="${LAMBDA_PACK_CYCLONEDX_VENV:-$HOME/.cache/lambda-pack-cyclonedx}"
+if ! "$cdx_venv/bin/python" -c 'import cyclonedx.validation.json, jsonschema' >/dev/null 2>&1; then
+  say Installing "cyclonedx-python-lib (pip, in $cdx_venv)"
+  python3 -m venv "$cdx_venv" 2>/dev/null || {
+    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
+    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
+    "${apt_get_venv[@]}" >/dev/null
+    python3 -m venv "$cdx_venv"
+  }
+  "$cdx_venv/bin/pip" install --quiet 'cyclonedx-python-lib[json-validation]==11.12.0'
+fi
+
+# inspect's tests: cargo-auditable (builds binaries with an embedded dependency list) and
+# rust-audit-info (its reference reader), from crates.io.
+for tool in cargo-auditable rust-audit-info; do
+  if ! command -v "$tool" >/dev/null; then
+    say Installing "$tool (cargo install)"
+    cargo install --locked --quiet "$tool"
+  fi
+done
+
 say Ready "zig $(python3 -m ziglang version 2>/dev/null || zig version), $(rustc --version)"

@@ -508,6 +508,8 @@ mod libc;
 use libc::*;
 
 mod check;
+mod embedded;
+pub use embedded::{EmbeddedCrate, embedded_dependencies};
 
 pub use check::{CheckTarget, Finding, Severity, check_binary, codes};
 

@@ -30,6 +30,8 @@ mod metadata;
 mod output;
 mod plan;
 mod report;
+mod rustflags;
+mod sbom;
 mod settings;
 mod suggest;
 mod target;

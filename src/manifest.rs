@@ -132,6 +132,13 @@ pub struct ManifestArtifact {
     /// `update-function-code --image-uri` takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_uri: Option<String>,
+    /// The artifact's CycloneDX SBOM (`<arch>/<name>.cdx.json`), relative to the manifest's
+    /// directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
+    /// How many components the SBOM lists (crates and bundled libraries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom_components: Option<usize>,
 }
 
 /// What an earlier run recorded about a ZIP (from its manifest), to skip unchanged work.

@@ -211,6 +211,20 @@ pub fn refused_entry(manifest_path: &Path, artifact: &ManifestArtifact, why: &Re
     )
 }
 
+/// The SBOM written beside an artifact, `<arch>/<name>.cdx.json`, when it is there as a regular
+/// file (no symlink on the way); the path is derived from the checked name, never the
+/// manifest's `sbom` text.
+fn sbom_beside(out_dir: &Path, artifact: &ManifestArtifact) -> Option<PathBuf> {
+    let path = resolve(
+        out_dir,
+        &format!("{}/{}.cdx.json", artifact.arch, artifact.name),
+    )
+    .ok()?;
+    std::fs::symlink_metadata(&path)
+        .is_ok_and(|m| m.is_file())
+        .then_some(path)
+}
+
 /// The OCI image layout written beside an image's build context, `<arch>/<name>.oci`, when it is
 /// there as this tool writes it: a real directory (no symlink on the way) holding `oci-layout`.
 /// Its path comes from the entry's checked name and architecture, never from the manifest's
@@ -241,7 +255,16 @@ pub fn remove_stale(
 ) -> crate::error::Result<Vec<Cleaned>> {
     let mut cleaned = Vec::new();
     for artifact in stale {
-        let removed = match removable(out_dir, artifact) {
+        // The SBOM goes with its artifact (or after it, when the artifact is already gone); a
+        // refused artifact keeps it.
+        let removable = removable(out_dir, artifact);
+        if removable.is_ok()
+            && let Some(sbom) = sbom_beside(out_dir, artifact)
+        {
+            std::fs::remove_file(&sbom).map_err(|e| crate::error::Error::write(&sbom, &e))?;
+            cleaned.push(Cleaned::Removed(sbom));
+        }
+        let removed = match removable {
             Ok(Removable::Gone) => continue,
             Ok(Removable::File(path)) => std::fs::remove_file(&path).map(|()| path),
             // remove_dir_all does not follow symlinks inside the directory.
@@ -345,6 +368,31 @@ mod tests {
             "layers": [], "workspace_root": root
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_stale_zip_takes_its_sbom_along_but_never_through_a_symlink() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        std::fs::create_dir_all(out.join("x86_64")).unwrap();
+        std::fs::create_dir_all(out.join("arm64")).unwrap();
+        for file in ["x86_64/old.zip", "x86_64/old.cdx.json", "arm64/old.zip"] {
+            std::fs::write(out.join(file), b"x").unwrap();
+        }
+        let outside = root.path().join("outside.cdx.json");
+        std::fs::write(&outside, b"keep").unwrap();
+        std::os::unix::fs::symlink(&outside, out.join("arm64/old.cdx.json")).unwrap();
+        let stale = [
+            artifact("old", "x86_64", "x86_64/old.zip", None),
+            artifact("old", "arm64", "arm64/old.zip", None),
+        ];
+        let refs: Vec<&ManifestArtifact> = stale.iter().collect();
+        remove_stale(&out, &out.join("manifest.json"), &refs).unwrap();
+        assert!(!out.join("x86_64/old.cdx.json").exists());
+        assert!(!out.join("x86_64/old.zip").exists());
+        assert!(!out.join("arm64/old.zip").exists());
+        assert!(out.join("arm64/old.cdx.json").is_symlink());
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
     }
 
     #[test]

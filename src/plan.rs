@@ -19,9 +19,11 @@ use serde::Serialize;
 
 use crate::build::BuildRequest;
 mod attach;
+pub mod cpu_floor;
 mod image;
 mod libs_layer;
 mod scratch;
+mod sbom;
 use attach::attach_layers;
 use image::into_image;
 use libs_layer::with_libs_layers;
@@ -71,6 +73,13 @@ pub struct PlanInputs {
     pub selected_packages: BTreeSet<String>,
     /// Every workspace member; artifacts of packages that left the workspace are stale too.
     pub workspace_packages: BTreeSet<String>,
+    /// Per Rust target (triple): the rustflags and C flags its build gets from the environment
+    /// and cargo's configuration, checked against Lambda's CPU floor.
+    pub compile_flags: BTreeMap<String, crate::rustflags::CompileFlags>,
+    /// Per Rust target (triple): cargo's resolved crate graph, for each artifact's SBOM.
+    pub dependencies: BTreeMap<String, crate::sbom::DependencyGraph>,
+    /// Each bundled library file's hash and Debian package, for the libs layers' SBOMs.
+    pub library_origins: BTreeMap<PathBuf, crate::sbom::LibraryOrigin>,
 }
 
 pub use crate::manifest::Format;
@@ -174,8 +183,25 @@ pub struct PlannedArtifact {
     #[serde(skip)]
     pub upload: Option<UploadRule>,
     pub findings: Vec<PlannedFinding>,
+    /// The CycloneDX SBOM written beside the artifact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<PlannedSbom>,
     /// Why the artifact looks the way it does, one decision per line, for `plan`.
     pub reasons: Vec<String>,
+}
+
+/// The SBOM of an artifact: where it goes and what it lists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlannedSbom {
+    /// `<arch>/<name>.cdx.json`, relative to the output directory.
+    pub path: String,
+    /// How many components it lists (crates and bundled libraries).
+    pub components: usize,
+    #[serde(skip)]
+    pub contents: crate::sbom::cyclonedx::Contents,
+    /// `SOURCE_DATE_EPOCH`: the document's timestamp, when given.
+    #[serde(skip)]
+    pub source_date_epoch: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -203,7 +229,18 @@ impl Plan {
 pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
     let mut artifacts = with_libs_layers(&inputs.units)?
         .iter()
-        .map(plan_unit)
+        .map(|facts| {
+            let mut artifact = plan_unit(facts)?;
+            // A generated libs layer holds the host's libraries, not code this build compiled.
+            if !facts.binaries.is_empty() || !facts.cdylibs.is_empty() {
+                let flags = inputs.compile_flags.get(&facts.target.triple());
+                artifact
+                    .findings
+                    .extend(cpu_findings(&facts.unit.allow, facts.arch, flags));
+            }
+            artifact.sbom = sbom::plan_sbom(facts, inputs);
+            Ok(artifact)
+        })
         .collect::<Result<Vec<_>>>()?;
     artifacts.sort_by(|a, b| (a.arch, &a.name).cmp(&(b.arch, &b.name)));
     let warnings = attach_layers(&mut artifacts)?;
@@ -228,6 +265,26 @@ pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
         stale,
         warnings,
     })
+}
+
+/// The `cpu-too-new` findings of a unit built with `flags` for `arch`, placed on the artifact's
+/// `build flags` and downgraded when the unit allows the code.
+pub fn cpu_findings(
+    allow: &[String],
+    arch: Arch,
+    flags: Option<&crate::rustflags::CompileFlags>,
+) -> Vec<PlannedFinding> {
+    let Some(flags) = flags else {
+        return Vec::new();
+    };
+    cpu_floor::findings(flags, arch)
+        .into_iter()
+        .map(|finding| PlannedFinding {
+            entry: "build flags".into(),
+            allowed: allow.iter().any(|a| a == finding.code),
+            finding,
+        })
+        .collect()
 }
 
 /// Where a role's binaries go inside its archive, and the path Lambda sees them at.
@@ -437,6 +494,7 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
         compatible_runtimes: unit.compatible_runtimes.clone(),
         upload: Some(UploadRule::LAMBDA),
         findings,
+        sbom: None,
         reasons,
     })
 }
@@ -459,9 +517,14 @@ pub fn human_bytes(bytes: u64) -> String {
 
 /// One line for a finding: `fn-a (x86_64) bootstrap: [glibc-too-new] needs ...; help: ...`.
 pub fn finding_line(artifact: &PlannedArtifact, finding: &PlannedFinding) -> String {
+    finding_line_for(&artifact.name, artifact.arch, finding)
+}
+
+/// [`finding_line`] for an artifact known by name, before it is planned.
+pub fn finding_line_for(name: &str, arch: Arch, finding: &PlannedFinding) -> String {
     let mut line = format!(
-        "{} ({}) {}: [{}] {}",
-        artifact.name, artifact.arch, finding.entry, finding.finding.code, finding.finding.message
+        "{name} ({arch}) {}: [{}] {}",
+        finding.entry, finding.finding.code, finding.finding.message
     );
     if let Some(lambda) = &finding.finding.lambda_error {
         line.push_str(&format!("; Lambda would fail with: {lambda}"));

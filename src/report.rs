@@ -28,6 +28,12 @@ pub fn summary_table(manifest: &Manifest, out_dir: &Path) -> String {
                 out_dir.join(&artifact.path).display()
             ));
         }
+        if let (Some(sbom), Some(components)) = (&artifact.sbom, artifact.sbom_components) {
+            path.push_str(&format!(
+                "  (SBOM: {}, {components} component(s))",
+                out_dir.join(sbom).display()
+            ));
+        }
         rows.push([
             artifact.name.clone(),
             if artifact.format == Format::Image {
@@ -106,6 +112,13 @@ fn artifact_listing(artifact: &PlannedArtifact, out_dir: &Path) -> String {
     for reason in &artifact.reasons {
         text.push_str(&format!("    {reason}\n"));
     }
+    if let Some(sbom) = &artifact.sbom {
+        text.push_str(&format!(
+            "    SBOM -> {} ({} component(s))\n",
+            out_dir.join(&sbom.path).display(),
+            sbom.components
+        ));
+    }
     if !artifact.layers.is_empty() {
         text.push_str(&format!(
             "    layers, in merge order: {}\n",
@@ -143,6 +156,9 @@ pub struct InspectReport {
     pub runtime: Option<crate::target::Runtime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings: Option<Vec<crate::inspect::Finding>>,
+    /// The dependency list embedded in the binary (cargo-auditable's `.dep-v0`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependencies: Option<Vec<crate::inspect::EmbeddedCrate>>,
 }
 
 /// The human rendering of [`InspectReport`].
@@ -198,6 +214,27 @@ pub fn inspect_listing(report: &InspectReport) -> String {
         human_bytes(facts.size),
         facts.size
     ));
+    if let Some(dependencies) = &report.dependencies {
+        text.push_str(&format!(
+            "  dependencies: {} crate(s) embedded (.dep-v0)\n",
+            dependencies.len()
+        ));
+        for krate in dependencies {
+            let mut notes = vec![krate.source.clone()];
+            if krate.kind != "runtime" {
+                notes.push(krate.kind.clone());
+            }
+            if krate.root {
+                notes.push("root".into());
+            }
+            text.push_str(&format!(
+                "    {} {} ({})\n",
+                krate.name,
+                krate.version,
+                notes.join(", ")
+            ));
+        }
+    }
     if let (Some(runtime), Some(findings)) = (report.runtime, &report.findings) {
         if findings.is_empty() {
             text.push_str(&format!("  {runtime}: no findings\n"));

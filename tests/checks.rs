@@ -332,6 +332,42 @@ fn missing_shared_libraries_go_into_a_generated_layer() {
         );
     }
 
+    // The layer's SBOM lists each bundled library with its hash and, as dpkg knows it, the
+    // Debian package it came from.
+    let sbom: serde_json::Value =
+        serde_json::from_str(&fixture.read("target/lambda-pack/x86_64/sqlite-fn-libs.cdx.json"))
+            .unwrap();
+    assert_eq!(layer["sbom"], "x86_64/sqlite-fn-libs.cdx.json");
+    assert_eq!(layer["sbom_components"], 1);
+    let component = &sbom["components"][0];
+    assert_eq!(component["name"], "libsqlite3.so.0");
+    let bytes = std::process::Command::new("unzip")
+        .arg("-p")
+        .arg(out.join(layer["path"].as_str().unwrap()))
+        .arg("lib/libsqlite3.so.0")
+        .output()
+        .unwrap()
+        .stdout;
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(component["hashes"][0]["content"], digest.as_str());
+    let dpkg = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", "libsqlite3-0:amd64"])
+        .output()
+        .unwrap();
+    let version = String::from_utf8(dpkg.stdout).unwrap();
+    assert_eq!(component["version"], version.as_str());
+    let purl = component["purl"].as_str().unwrap();
+    assert!(
+        purl.starts_with("pkg:deb/")
+            && purl.contains("/libsqlite3-0@")
+            && purl.ends_with("?arch=amd64"),
+        "{purl}"
+    );
+
     // Laid out as Lambda would, the loader resolves every soname, libsqlite3 from the layer.
     for (function, layer) in [("sqlite-fn", "sqlite-fn-libs"), ("xml-fn", "xml-fn-libs")] {
         let sandbox = tempfile::tempdir().unwrap();

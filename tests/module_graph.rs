@@ -169,6 +169,8 @@ const ORDER: &[&str] = &[
     "workspace",
     "units",
     "toolchain",
+    "rustflags",
+    "sbom",
     "build",
     "facts",
     "plan",

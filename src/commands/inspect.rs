@@ -70,11 +70,19 @@ fn inspect_files(args: &InspectArgs, shell: &Shell, format: MessageFormat) -> Re
             }
             None => None,
         };
+        let dependencies = inspect::embedded_dependencies(file).unwrap_or_else(|reason| {
+            shell.warn(format!(
+                "`{}` has a dependency list (.dep-v0) that cannot be read: {reason}",
+                file.display()
+            ));
+            None
+        });
         reports.push(crate::report::InspectReport {
             path: file.display().to_string(),
             facts,
             runtime,
             findings,
+            dependencies,
         });
     }
     if format == MessageFormat::Json {

@@ -21,6 +21,10 @@ use crate::units::{Resolved, Unit};
 use crate::workspace::Workspace;
 use crate::{build, emit, facts, manifest_paths, plan, report};
 
+mod cpu_check;
+mod sbom_inputs;
+use cpu_check::{cpu_error, read_compile_flags, refuse_cpu_too_new};
+
 /// Whether a run writes artifacts or only shows what it would write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -72,6 +76,10 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     let resolved = resolve_units(&workspace, options, shell)?;
     let (choices, rust) =
         choose_toolchains(options, &workspace, &resolved.units, shell, &mut early)?;
+    let compile_flags = read_compile_flags(&workspace, &choices)?;
+    if mode == Mode::Pack {
+        refuse_cpu_too_new(&resolved.units, &choices, &compile_flags)?;
+    }
     let out_dir = options.out_dir(&workspace.target_dir);
     let lock = lock_output(&out_dir, mode, shell)?;
     let requests = build::requests(&resolved.units, |arch| choices[&arch]);
@@ -96,6 +104,8 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         &workspace,
         shell,
     )?;
+    let dependencies = sbom_inputs::dependency_graphs(&workspace, options, &choices)?;
+    let library_origins = sbom_inputs::library_origins(&facts)?;
     let screened = screen_previous(options, &out_dir, &workspace, &resolved.units, shell);
     let inputs = PlanInputs {
         units: facts,
@@ -104,6 +114,9 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         previous: screened.candidates,
         selected_packages: resolved.packages,
         workspace_packages: workspace.members.iter().map(|p| p.name.clone()).collect(),
+        compile_flags,
+        dependencies,
+        library_origins,
     };
     let plan = plan_stage(&inputs, shell)?;
     Ok(Planned {
@@ -460,6 +473,12 @@ pub fn check_findings(plan: &Plan) -> Result<()> {
         .collect();
     if blocking.is_empty() {
         return Ok(());
+    }
+    if plan
+        .blocking_findings()
+        .all(|(_, f)| f.finding.code == crate::inspect::codes::CPU_TOO_NEW)
+    {
+        return Err(cpu_error(blocking));
     }
     // A name Lambda refuses stops the deploy, not the start: say so when it is the only problem.
     let names_only = plan

@@ -6,6 +6,7 @@
 //! an artifact whose bytes did not change is left untouched (same bytes, same mtime).
 
 mod record;
+mod sbom;
 mod transaction;
 pub mod zip;
 
@@ -95,6 +96,12 @@ pub fn emit(
                         }
                         Format::Image => emit_image(artifact, out_dir, images),
                     };
+                    let result = result.and_then(|(emitted, mut pending)| {
+                        if let Some(planned) = &artifact.sbom {
+                            pending.extend(sbom::stage(planned, out_dir)?);
+                        }
+                        Ok((emitted, pending))
+                    });
                     if let Ok((emitted, _)) = &result {
                         on_done(artifact, emitted);
                     }

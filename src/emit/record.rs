@@ -69,6 +69,8 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Mani
                 .as_ref()
                 .and_then(|i| i.base_image_digest.clone()),
             image_uri: None,
+            sbom: artifact.sbom.as_ref().map(|s| s.path.clone()),
+            sbom_components: artifact.sbom.as_ref().map(|s| s.components),
         })
         .collect();
     Manifest {

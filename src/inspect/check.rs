@@ -82,9 +82,12 @@ pub mod codes {
     pub const INVALID_NAME: &str = "invalid-name";
     /// Not from the binary alone: a dynamically linked file in an image on `scratch` (`plan`).
     pub const DYNAMIC_ON_SCRATCH: &str = "dynamic-on-scratch";
+    /// Not about a binary: the build's flags target a CPU newer than Lambda's hosts
+    /// (`plan::cpu_floor`).
+    pub const CPU_TOO_NEW: &str = "cpu-too-new";
 
     /// Every code, for validating `--allow` and `allow = [...]`.
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 13] = [
         ELF_32_BIT,
         WRONG_ARCHITECTURE,
         NOT_EXECUTABLE_ELF,
@@ -97,6 +100,7 @@ pub mod codes {
         DEBUG_INFO,
         INVALID_NAME,
         DYNAMIC_ON_SCRATCH,
+        CPU_TOO_NEW,
     ];
 }
 

@@ -34,6 +34,8 @@ fn full_manifest() -> Manifest {
         image_digest: None,
         base_image_digest: None,
         image_uri: None,
+        sbom: Some("x86_64/orders.cdx.json".into()),
+        sbom_components: Some(42),
     };
     let layer = ManifestArtifact {
         name: "codec".into(),
@@ -52,6 +54,8 @@ fn full_manifest() -> Manifest {
         glibc: Some("2.26".into()),
         warnings: vec![],
         env: BTreeMap::new(),
+        sbom: Some("arm64/codec.cdx.json".into()),
+        sbom_components: Some(3),
         ..zip.clone()
     };
     let image = ManifestArtifact {
@@ -73,6 +77,8 @@ fn full_manifest() -> Manifest {
         oci_layout: Some("x86_64/big.oci".into()),
         image_digest: Some(format!("sha256:{}", "ef".repeat(32))),
         base_image_digest: Some(format!("sha256:{}", "01".repeat(32))),
+        sbom: Some("x86_64/big.cdx.json".into()),
+        sbom_components: Some(97),
         image_uri: Some(format!(
             "127.0.0.1:5000/lambda/big@sha256:{}",
             "ef".repeat(32)

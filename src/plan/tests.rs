@@ -10,6 +10,9 @@ fn inputs(units: Vec<UnitFacts>) -> PlanInputs {
         previous: vec![],
         selected_packages: BTreeSet::new(),
         workspace_packages: BTreeSet::new(),
+        compile_flags: Default::default(),
+        dependencies: Default::default(),
+        library_origins: Default::default(),
     }
 }
 

@@ -29,6 +29,9 @@ fn plan_with_a_libs_layer() -> Plan {
         previous: vec![("x86_64/old.zip".into(), "pkg-old".into())],
         selected_packages: BTreeSet::new(),
         workspace_packages: BTreeSet::new(),
+        compile_flags: Default::default(),
+        dependencies: Default::default(),
+        library_origins: Default::default(),
     })
     .unwrap()
 }

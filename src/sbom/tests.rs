@@ -1,0 +1,136 @@
+use super::*;
+
+/// A workspace of path crates, resolved by the real cargo: `fn-a` and `fn-b` share `common`;
+/// only `fn-a` uses `only-a` (through a target-specific table for Linux) and the proc-macro
+/// `derive-it`; `fn-b` has a build dependency and a dev-dependency; `win-only` is for Windows.
+fn workspace() -> (tempfile::TempDir, cargo_metadata::Metadata) {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nresolver = \"2\"\nmembers = [\"fn-a\", \"fn-b\", \"common\", \"only-a\", \"derive-it\", \"build-helper\", \"test-helper\", \"win-only\"]\n",
+    );
+    let lib = |name: &str, extra: &str| {
+        write(
+            &format!("{name}/Cargo.toml"),
+            &format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.2.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n{extra}"
+            ),
+        );
+        write(&format!("{name}/src/lib.rs"), "");
+    };
+    lib("common", "");
+    lib("only-a", "");
+    lib("derive-it", "[lib]\nproc-macro = true\n");
+    lib("build-helper", "");
+    lib("test-helper", "");
+    lib("win-only", "");
+    write(
+        "fn-a/Cargo.toml",
+        "[package]\nname = \"fn-a\"\nversion = \"1.0.0\"\nedition = \"2021\"\n[dependencies]\ncommon = { path = \"../common\" }\nderive-it = { path = \"../derive-it\" }\n\
+         [target.'cfg(target_os = \"linux\")'.dependencies]\nonly-a = { path = \"../only-a\" }\n\
+         [target.'cfg(windows)'.dependencies]\nwin-only = { path = \"../win-only\" }\n",
+    );
+    write("fn-a/src/main.rs", "fn main() {}");
+    write(
+        "fn-b/Cargo.toml",
+        "[package]\nname = \"fn-b\"\nversion = \"1.0.0\"\nedition = \"2021\"\n[dependencies]\ncommon = { path = \"../common\" }\n\
+         [build-dependencies]\nbuild-helper = { path = \"../build-helper\" }\n[dev-dependencies]\ntest-helper = { path = \"../test-helper\" }\n",
+    );
+    write("fn-b/src/main.rs", "fn main() {}");
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(dir.path().join("Cargo.toml"))
+        .other_options(vec![
+            "--filter-platform".to_string(),
+            "x86_64-unknown-linux-gnu".to_string(),
+            "--offline".to_string(),
+        ])
+        .exec()
+        .unwrap();
+    (dir, metadata)
+}
+
+fn names(unit: &UnitCrates) -> Vec<&str> {
+    unit.crates.iter().map(|c| c.name.as_str()).collect()
+}
+
+#[test]
+fn each_member_ships_only_its_own_normal_dependencies() {
+    let (_dir, metadata) = workspace();
+    let graph = DependencyGraph::from_metadata(&metadata, "");
+    let a = graph.member_closure("fn-a").unwrap();
+    assert_eq!(a.root.name, "fn-a");
+    // No proc-macro, no crate for another platform.
+    assert_eq!(names(&a), ["common", "only-a"]);
+    let b = graph.member_closure("fn-b").unwrap();
+    // No build dependency, no dev-dependency, nothing of fn-a's.
+    assert_eq!(names(&b), ["common"]);
+    assert!(b.crates[0].workspace);
+    assert_eq!(b.crates[0].license.as_deref(), Some("MIT"));
+    assert_eq!(
+        b.edges["pkg:cargo/fn-b@1.0.0"],
+        BTreeSet::from(["pkg:cargo/common@0.2.0".to_string()])
+    );
+    assert!(graph.member_closure("no-such-member").is_none());
+}
+
+#[test]
+fn registry_checksums_come_from_the_lock_file() {
+    let lock = "version = 4\n\n[[package]]\nname = \"itoa\"\nversion = \"1.0.15\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"4a5f13b858c8d314ee3e8f639011f7ccefe71f97f96e50151fb991f267928e2c\"\n\n[[package]]\nname = \"local\"\nversion = \"0.1.0\"\n";
+    let checksums = lock_checksums(lock);
+    assert_eq!(checksums.len(), 1);
+    assert_eq!(
+        checksums[&(
+            "itoa".to_string(),
+            "1.0.15".to_string(),
+            "registry+https://github.com/rust-lang/crates.io-index".to_string()
+        )],
+        "4a5f13b858c8d314ee3e8f639011f7ccefe71f97f96e50151fb991f267928e2c"
+    );
+    assert!(lock_checksums("not toml [").is_empty());
+}
+
+#[test]
+fn the_document_is_reproducible_and_dated_only_by_source_date_epoch() {
+    let (_dir, metadata) = workspace();
+    let graph = DependencyGraph::from_metadata(&metadata, "");
+    let contents = cyclonedx::Contents {
+        artifact: "fn-a".into(),
+        version: "1.0.0".into(),
+        crates: graph.member_closure("fn-a"),
+        libraries: vec![cyclonedx::Library {
+            soname: "libz.so.1".into(),
+            sha256: "00".repeat(32),
+            deb: Some(deb::DebPackage {
+                distro: "debian".into(),
+                name: "zlib1g".into(),
+                version: "1:1.3.dfsg+really1.3.1-1+b1".into(),
+                arch: "amd64".into(),
+            }),
+        }],
+    };
+    assert_eq!(contents.component_count(), 3);
+    let rfc3339: fn(u64) -> String = |epoch| format!("epoch {epoch}");
+    let first = cyclonedx::render(&contents, None, rfc3339);
+    assert_eq!(first, cyclonedx::render(&contents, None, rfc3339));
+    let json: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert!(json["metadata"].get("timestamp").is_none());
+    let serial = json["serialNumber"].as_str().unwrap();
+    assert!(
+        serial.starts_with("urn:uuid:") && serial.as_bytes()[23] == b'5',
+        "{serial}"
+    );
+    assert_eq!(json["metadata"]["component"]["type"], "application");
+    assert_eq!(
+        json["components"][2]["purl"],
+        "pkg:deb/debian/zlib1g@1%3A1.3.dfsg%2Breally1.3.1-1%2Bb1?arch=amd64"
+    );
+    let dated = cyclonedx::render(&contents, Some(1_700_000_000), rfc3339);
+    let dated: serde_json::Value = serde_json::from_str(&dated).unwrap();
+    assert_eq!(dated["metadata"]["timestamp"], "epoch 1700000000");
+    assert_ne!(dated["serialNumber"], json["serialNumber"]);
+}
