@@ -69,6 +69,8 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Mani
                 .as_ref()
                 .and_then(|i| i.base_image_digest.clone()),
             image_uri: None,
+            layer_type: artifact.layer_type,
+            handler: artifact.handler.clone(),
         })
         .collect();
     Manifest {

@@ -80,9 +80,12 @@ pub mod codes {
     pub const DEBUG_INFO: &str = "debug-info";
     /// Not about a binary: the artifact's name breaks Lambda's naming rules (`lambda_names`).
     pub const INVALID_NAME: &str = "invalid-name";
+    /// Not about a binary: a function with no `/var/task/bootstrap` and no layer providing
+    /// `/opt/bootstrap` (`plan::bootstrap`).
+    pub const NO_BOOTSTRAP: &str = "no-bootstrap";
 
     /// Every code, for validating `--allow` and `allow = [...]`.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         ELF_32_BIT,
         WRONG_ARCHITECTURE,
         NOT_EXECUTABLE_ELF,
@@ -94,6 +97,7 @@ pub mod codes {
         UNEXPECTED_LIBC,
         DEBUG_INFO,
         INVALID_NAME,
+        NO_BOOTSTRAP,
     ];
 }
 

@@ -34,6 +34,8 @@ fn full_manifest() -> Manifest {
         image_digest: None,
         base_image_digest: None,
         image_uri: None,
+        layer_type: None,
+        handler: Some("bootstrap".into()),
     };
     let layer = ManifestArtifact {
         name: "codec".into(),
@@ -52,6 +54,8 @@ fn full_manifest() -> Manifest {
         glibc: Some("2.26".into()),
         warnings: vec![],
         env: BTreeMap::new(),
+        layer_type: Some(LayerType::Runtime),
+        handler: None,
         ..zip.clone()
     };
     let image = ManifestArtifact {
