@@ -102,6 +102,7 @@ fn a_runtime_crate_is_a_layer_with_bootstrap_at_its_root_and_the_function_has_no
 fn plan_says_which_bootstrap_each_function_runs_and_why() {
     let packed = packed();
     let mut command = lambda_pack();
+    // The packed run's selection: another (`-p`) would resolve features anew and rebuild.
     command
         .args([
             "plan",
@@ -111,7 +112,6 @@ fn plan_says_which_bootstrap_each_function_runs_and_why() {
             "dev",
             "--locked",
         ])
-        .args(["-p", "hello-script", "-p", "echo-fn"])
         .arg("--target-dir")
         .arg(verify_functions_target_dir())
         .current_dir(&packed.workspace)
@@ -403,6 +403,55 @@ fn the_image_of_a_handler_only_function_runs_its_runtime_layers_bootstrap() {
     )
     .unwrap();
     assert_eq!(image["layers"].as_array().unwrap().len(), 3, "{image:#}");
+}
+
+#[test]
+fn an_arm64_handler_only_function_runs_its_runtime_layer_under_qemu() {
+    // The runtime is the std-only Runtime API client of `fixtures/verify-functions/tiny-fn`
+    // (quick to build for aarch64): for a handler it does not know, it answers what it saw.
+    let tiny = std::fs::read_to_string(fixtures_dir().join("verify-functions/tiny-fn/src/main.rs"))
+        .unwrap();
+    let (name, cargo_toml, _) = runtime_crate();
+    let fixture = basic_with(&[
+        (name, cargo_toml, &[]),
+        handler_only_crate("arch = \"arm64\"\nlayers = [\"rt\"]\n"),
+    ]);
+    fixture.write("rt/src/main.rs", &tiny);
+    fixture
+        .pack(&["--compiler", "cargo", "-p", "script-fn"])
+        .assert_success();
+    let out = fixture.out_dir();
+    let bootstrap = python_entry(&out.join("arm64/rt.zip"), "bootstrap");
+    assert_eq!(bootstrap.elf_machine, Some(183), "an aarch64 ELF binary");
+    assert_eq!(bootstrap.mode & 0o777, 0o755);
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"on": "arm64"}"#).unwrap();
+    let run = verify_with(
+        fixture.path(),
+        &out,
+        &[
+            "script-fn",
+            "--event",
+            event.to_str().unwrap(),
+            "--message-format",
+            "json",
+        ],
+    );
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("Verifying script-fn (arm64, 1 layer, qemu)"),
+        "{}",
+        run.stderr
+    );
+    let document: Value = serde_json::from_str(&run.stdout).unwrap();
+    let preview = document["functions"][0]["report"]["invocations"][0]["outcome"]["preview"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{document:#}"));
+    let seen: Value = serde_json::from_str(preview).unwrap();
+    assert_eq!(seen["arch"], "aarch64");
+    assert_eq!(seen["event"], json!({"on": "arm64"}));
 }
 
 fn blob(layout: &Path, digest: &str) -> PathBuf {
