@@ -403,6 +403,16 @@ fn the_image_of_a_handler_only_function_runs_its_runtime_layers_bootstrap() {
     )
     .unwrap();
     assert_eq!(image["layers"].as_array().unwrap().len(), 3, "{image:#}");
+    // Its CMD is the handler, which the entrypoint passes to the runtime as `_HANDLER`.
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(blob(
+            &out.join("x86_64/script-fn.oci"),
+            image["config"]["digest"].as_str().unwrap(),
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["config"]["Cmd"], json!(["main.js"]), "{config:#}");
 }
 
 #[test]

@@ -48,12 +48,14 @@ fn set_env(env: &mut Vec<Value>, key: &str, value: &str) {
 }
 
 /// The configuration JSON of the image: `base` (the base image's configuration, or `None` for
-/// `scratch`) plus `layers`, with `CMD ["bootstrap"]` as the Dockerfile has it.
+/// `scratch`) plus `layers`, with `CMD [<handler>]` as the Dockerfile has it (the entrypoint
+/// passes it to the runtime as `_HANDLER`; `bootstrap` unless the function sets `handler`).
 pub fn image_config(
     base: Option<&Value>,
     arch: Arch,
     created: u64,
     layers: &[(LayerSpec, LayerBlob)],
+    handler: &str,
 ) -> Vec<u8> {
     let mut config = base.cloned().unwrap_or_else(|| json!({}));
     let object = config.as_object_mut().expect("a config is a JSON object");
@@ -75,7 +77,7 @@ pub fn image_config(
     set_env(&mut env, "LAMBDA_TASK_ROOT", "/var/task");
     set_env(&mut env, "LAMBDA_RUNTIME_DIR", "/var/runtime");
     inner.insert("Env".into(), Value::Array(env));
-    inner.insert("Cmd".into(), json!(["bootstrap"]));
+    inner.insert("Cmd".into(), json!([handler]));
     let rootfs = object
         .entry("rootfs")
         .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
@@ -113,7 +115,10 @@ pub fn image_config(
         }
         let mut cmd = Map::new();
         cmd.insert("created".into(), created.into());
-        cmd.insert("created_by".into(), "CMD [\"bootstrap\"]".into());
+        cmd.insert(
+            "created_by".into(),
+            format!("CMD {}", json!([handler])).into(),
+        );
         cmd.insert("comment".into(), "cargo-lambda-pack".into());
         cmd.insert("empty_layer".into(), true.into());
         history.push(Value::Object(cmd));
@@ -137,7 +142,7 @@ mod tests {
         let base = json!({"config": {"Env": ["PATH=/bin", "LAMBDA_TASK_ROOT=/old"],
             "Entrypoint": ["/lambda-entrypoint.sh"], "Labels": {"b": "2", "a": "1"}},
             "rootfs": {"type": "layers", "diff_ids": ["sha256:aa"]}});
-        let bytes = image_config(Some(&base), Arch::Arm64, 0, &[]);
+        let bytes = image_config(Some(&base), Arch::Arm64, 0, &[], "bootstrap");
         let config: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
             config["config"]["Env"],
