@@ -176,8 +176,11 @@ fn verify_runs_the_layers_bootstrap_with_the_functions_handler() {
     );
 }
 
-/// A copy of `fixtures/basic` with more member crates: `(name, Cargo.toml's text, files)`.
-fn basic_with(crates: &[(&str, String, &[(&str, &str)])]) -> Fixture {
+/// A member crate to add: its name, its Cargo.toml's text, and its files `(path, contents)`.
+type Crate<'a> = (&'a str, String, &'a [(&'a str, &'a str)]);
+
+/// A copy of `fixtures/basic` with more member crates.
+fn basic_with(crates: &[Crate]) -> Fixture {
     let fixture = Fixture::copy("basic");
     let mut members = vec![
         "fn-x86".to_string(),
@@ -208,11 +211,7 @@ fn basic_with(crates: &[(&str, String, &[(&str, &str)])]) -> Fixture {
 }
 
 /// A std-only runtime crate `rt` (role = "runtime"): packing it needs no dependency.
-fn runtime_crate() -> (
-    &'static str,
-    String,
-    &'static [(&'static str, &'static str)],
-) {
+fn runtime_crate() -> Crate<'static> {
     (
         "rt",
         "[package]\nname = \"rt\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
@@ -223,13 +222,7 @@ fn runtime_crate() -> (
 }
 
 /// A handler-only function crate `script-fn` with `extra` metadata lines.
-fn handler_only_crate(
-    extra: &str,
-) -> (
-    &'static str,
-    String,
-    &'static [(&'static str, &'static str)],
-) {
+fn handler_only_crate(extra: &str) -> Crate<'static> {
     (
         "script-fn",
         format!(
