@@ -311,6 +311,11 @@ fn a_function_with_its_own_bootstrap_and_a_runtime_layer_gets_a_warning() {
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr.contains("Packed runtime layer rt (x86_64, "),
+        "{}",
+        run.stderr
+    );
     let manifest = manifest(&fixture.out_dir());
     assert_eq!(artifact(&manifest, "rt")["layer_type"], "runtime");
     let listing = zipinfo(&fixture.out_dir().join("x86_64/rt.zip"));

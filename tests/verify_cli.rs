@@ -568,7 +568,7 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
     );
     assert!(
         run.stderr
-            .contains("error: 4 of 11 function(s) failed verification"),
+            .contains("error: 4 of 12 function(s) failed verification"),
         "{}",
         run.stderr
     );
@@ -649,7 +649,7 @@ fn bad_input_is_a_configuration_error() {
     );
     assert!(
         run.stderr.contains(
-            "functions in the manifest: echo, failing, graceful, http-fn, inproc, panicky, quote, stuck, tables, tiny, tool-user"
+            "functions in the manifest: echo, failing, graceful, hello-script, http-fn, inproc, panicky, quote, stuck, tables, tiny, tool-user"
         ),
         "{}",
         run.stderr
