@@ -185,6 +185,7 @@ fn unit_facts(i: usize, name: String, role: Role, arch: Arch, layers: Vec<String
             version: "0.1.0".into(),
             bundle_libs: false,
             env: Default::default(),
+            handler: "bootstrap".into(),
             compatible_runtimes: None,
             reasons: vec![format!("{name}: generated for the benchmark")],
         },

@@ -16,7 +16,7 @@ pub const INVALID_NAME: &str = crate::inspect::codes::INVALID_NAME;
 fn rule(role: Role) -> (usize, &'static str) {
     match role {
         Role::Function => (64, "function name"),
-        Role::Extension | Role::Layer => (140, "layer name"),
+        Role::Extension | Role::Layer | Role::Runtime => (140, "layer name"),
     }
 }
 
@@ -49,7 +49,7 @@ pub fn check(role: Role, name: &str, package: &str, bin: Option<&str>) -> Option
         .take(max)
         .collect();
     let help = match (role, bin) {
-        (Role::Layer, _) => format!(
+        (Role::Layer | Role::Runtime, _) => format!(
             "rename the package `{package}` (`name` in its [package] table) to at most {max} such characters, e.g. \"{suggestion}\""
         ),
         (_, Some(bin)) => format!(

@@ -41,6 +41,14 @@ impl std::fmt::Display for Format {
     }
 }
 
+/// What a layer is for, when it is more than shared files: `runtime`, a custom runtime whose
+/// bootstrap lands at `/opt/bootstrap`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerType {
+    Runtime,
+}
+
 /// How a ZIP reaches Lambda: inline in the API call, or through S3 when it is too large.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -139,6 +147,15 @@ pub struct ManifestArtifact {
     /// How many components the SBOM lists (crates and bundled libraries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom_components: Option<usize>,
+    /// Layers: `runtime` for a custom runtime's layer (`role = "runtime"`), whose bootstrap is
+    /// `/opt/bootstrap`; absent for other layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_type: Option<LayerType>,
+    /// Functions: what Lambda passes to the runtime as `_HANDLER` and deploy sends as `Handler`
+    /// (`handler`, default `bootstrap`). Absent in manifests written before it was added, which
+    /// means `bootstrap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
 }
 
 /// What an earlier run recorded about a ZIP (from its manifest), to skip unchanged work.

@@ -28,14 +28,18 @@ pub enum Role {
     Function,
     Extension,
     Layer,
+    /// A custom runtime: one binary packed as `bootstrap` at the root of a layer (`/opt/bootstrap`).
+    /// Its artifact is a layer (manifest `kind: "layer"`, `layer_type: "runtime"`).
+    Runtime,
 }
 
 impl Role {
-    const ALL: [Role; 3] = [Role::Function, Role::Extension, Role::Layer];
-    const NAMES: [&'static str; 3] = [
+    const ALL: [Role; 4] = [Role::Function, Role::Extension, Role::Layer, Role::Runtime];
+    const NAMES: [&'static str; 4] = [
         Role::ALL[0].name(),
         Role::ALL[1].name(),
         Role::ALL[2].name(),
+        Role::ALL[3].name(),
     ];
 
     pub const fn name(self) -> &'static str {
@@ -43,6 +47,15 @@ impl Role {
             Role::Function => "function",
             Role::Extension => "extension",
             Role::Layer => "layer",
+            Role::Runtime => "runtime",
+        }
+    }
+
+    /// What the artifact of this role is, as the manifest's `kind` says: a runtime is a layer.
+    pub const fn artifact_kind(self) -> Role {
+        match self {
+            Role::Runtime => Role::Layer,
+            other => other,
         }
     }
 
@@ -124,6 +137,8 @@ pub struct MetadataTable {
     pub compatible_runtimes: Option<Vec<String>>,
     /// Keys only `deploy` reads (function_name, iam_role, memory, timeout, s3_bucket).
     pub deploy: DeployKeys,
+    /// Functions: what Lambda passes to the runtime as `_HANDLER` (default `bootstrap`).
+    pub handler: Option<String>,
 }
 
 /// `[package.metadata.lambda-pack]` with its `[package.metadata.lambda-pack.bin.<name>]` overrides.
@@ -134,7 +149,7 @@ pub struct PackageMetadata {
 }
 
 /// Keys a package table and a per-bin table may hold (a package table also holds `bin`).
-const UNIT_KEYS: [&str; 18] = [
+const UNIT_KEYS: [&str; 19] = [
     "arch",
     "runtime",
     "include",
@@ -153,6 +168,7 @@ const UNIT_KEYS: [&str; 18] = [
     "memory",
     "timeout",
     "s3_bucket",
+    "handler",
 ];
 
 /// Keys that make sense as defaults for every package of a workspace.
@@ -405,6 +421,9 @@ impl Context<'_> {
         }
         if let Some(value) = map.get("compatible_runtimes") {
             table.compatible_runtimes = Some(self.runtime_ids(value)?);
+        }
+        if let Some(value) = map.get("handler") {
+            table.handler = Some(self.handler(value)?);
         }
         if let Some(value) = map.get("include") {
             let entries = self.string_list(value, "include")?;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::build::BuildRequest;
 mod attach;
 pub mod cpu_floor;
+mod bootstrap;
 mod image;
 mod libs_layer;
 mod scratch;
@@ -82,8 +83,8 @@ pub struct PlanInputs {
     pub library_origins: BTreeMap<PathBuf, crate::sbom::LibraryOrigin>,
 }
 
-pub use crate::manifest::Format;
 use crate::manifest::Upload;
+pub use crate::manifest::{Format, LayerType};
 
 /// How a ZIP reaches Lambda, as the plan decides it: inline in the API call up to `max_direct`
 /// zipped bytes, through S3 above. The size it turns on is known once the ZIP is written, so
@@ -142,7 +143,14 @@ pub struct PlannedArtifact {
     pub name: String,
     pub package: String,
     pub bin: Option<String>,
+    /// `function`, `extension` or `layer` (a runtime crate's artifact is a layer).
     pub kind: Role,
+    /// Layers: `runtime` for a custom runtime's layer (its bootstrap at `/opt/bootstrap`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_type: Option<LayerType>,
+    /// Functions: what Lambda passes to the runtime as `_HANDLER` (`handler`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
     pub format: Format,
     pub arch: Arch,
     /// The function's runtime; for layers and extensions the first of `runtimes`.
@@ -182,6 +190,10 @@ pub struct PlannedArtifact {
     /// none (they are pushed). Not part of `plan`'s output, which shows no upload.
     #[serde(skip)]
     pub upload: Option<UploadRule>,
+    /// Finding codes `allow` downgrades, for the findings decided after the artifact itself
+    /// (`no-bootstrap`, once the layers are known).
+    #[serde(skip)]
+    pub allow: Vec<String>,
     pub findings: Vec<PlannedFinding>,
     /// The CycloneDX SBOM written beside the artifact.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -296,6 +308,8 @@ fn binary_entry(role: Role, name: &str) -> (String, String) {
             format!("/opt/extensions/{name}"),
         ),
         Role::Layer => (format!("bin/{name}"), format!("/opt/bin/{name}")),
+        // A custom runtime's one binary: Lambda runs /opt/bootstrap when the function has none.
+        Role::Runtime => (BOOTSTRAP.to_string(), format!("/opt/{BOOTSTRAP}")),
     }
 }
 
@@ -374,7 +388,10 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
             size: library.facts.size,
         });
     }
-    let bin = (unit.role != Role::Layer).then(|| unit.bins[0].as_str());
+    // A layer's bins are many (or none); a handler-only function has none.
+    let bin = (unit.role != Role::Layer)
+        .then(|| unit.bins.first().map(String::as_str))
+        .flatten();
     if let Some(finding) = crate::lambda_names::check(unit.role, &unit.name, &unit.package, bin) {
         findings.push(PlannedFinding {
             entry: "name".into(),
@@ -470,8 +487,10 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
     Ok(PlannedArtifact {
         name: unit.name.clone(),
         package: unit.package.clone(),
-        bin: (unit.role != Role::Layer).then(|| unit.bins[0].clone()),
-        kind: unit.role,
+        bin: bin.map(str::to_string),
+        kind: unit.role.artifact_kind(),
+        layer_type: (unit.role == Role::Runtime).then_some(LayerType::Runtime),
+        handler: (unit.role == Role::Function).then(|| unit.handler.clone()),
         format: Format::Zip,
         arch: facts.arch,
         runtime: unit.runtimes[0],
@@ -493,6 +512,7 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
         env: unit.env.clone(),
         compatible_runtimes: unit.compatible_runtimes.clone(),
         upload: Some(UploadRule::LAMBDA),
+        allow: unit.allow.clone(),
         findings,
         sbom: None,
         reasons,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::manifest::{Format, Manifest, Upload};
+use crate::manifest::{Format, LayerType, Manifest, Upload};
 use crate::plan::{Plan, PlannedArtifact, finding_line, human_bytes};
 
 /// The summary table printed on stderr after a pack.
@@ -38,6 +38,8 @@ pub fn summary_table(manifest: &Manifest, out_dir: &Path) -> String {
             artifact.name.clone(),
             if artifact.format == Format::Image {
                 format!("{} image", artifact.kind)
+            } else if artifact.layer_type == Some(LayerType::Runtime) {
+                "runtime layer".to_string()
             } else {
                 artifact.kind.to_string()
             },
@@ -102,8 +104,13 @@ pub fn plan_listing(plan: &Plan, out_dir: &Path) -> String {
 
 fn artifact_listing(artifact: &PlannedArtifact, out_dir: &Path) -> String {
     let mut text = format!(
-        "{}: {} {} {} -> {}\n",
+        "{}: {}{} {} {} -> {}\n",
         artifact.name,
+        if artifact.layer_type == Some(LayerType::Runtime) {
+            "runtime "
+        } else {
+            ""
+        },
         artifact.kind,
         artifact.format,
         artifact.arch,

@@ -45,6 +45,9 @@ pub struct Unit {
     pub bundle_libs: bool,
     /// Functions: their environment variables, merged workspace → package → bin.
     pub env: BTreeMap<String, String>,
+    /// Functions: what Lambda passes to the runtime as `_HANDLER` (`handler`, default
+    /// `bootstrap`).
+    pub handler: String,
     /// Layers and extensions: `compatible_runtimes` as written (then the runtimes of the
     /// functions attaching it); `None` lists the attaching functions' runtimes, as before.
     pub compatible_runtimes: Option<Vec<String>>,
@@ -225,6 +228,7 @@ fn package_drafts(
     };
     let mut drafts = Vec::new();
     let mut layer_bins = Vec::new();
+    let mut runtime_bins: Vec<(String, String)> = Vec::new();
     for bin in &package.bins {
         let bin_table = package.metadata.bins.get(bin).unwrap_or(&empty);
         let (role, reason) = match bin_table.role {
@@ -271,6 +275,10 @@ fn package_drafts(
             layer_bins.push(bin.clone());
             continue;
         }
+        if role == Role::Runtime {
+            runtime_bins.push((bin.clone(), reason));
+            continue;
+        }
         if narrow_to_selected_bins
             && options.selection.names_targets()
             && !options.selection.bins.contains(bin)
@@ -312,6 +320,25 @@ fn package_drafts(
         )?;
         example_draft.unit.example = true;
         drafts.push(example_draft);
+    }
+    if let Some(runtime) = runtime_draft(
+        package,
+        options,
+        &package_tables,
+        runtime_bins,
+        package_role == Some(Role::Runtime),
+        narrow_to_selected_bins,
+    )? {
+        drafts.push(runtime);
+    }
+    if let Some(handler_only) = handler_only_draft(
+        package,
+        options,
+        &package_tables,
+        package_role,
+        narrow_to_selected_bins,
+    )? {
+        drafts.push(handler_only);
     }
     if package_role == Some(Role::Layer) {
         drafts.push(draft(
@@ -369,10 +396,14 @@ fn draft(
         .runtime
         .or_else(|| pick(tables, |t| t.runtime).map(|(v, _)| v));
     let (env, compatible_runtimes) = lambda_settings(package, tables, role, &name)?;
+    let handler = handler_setting(package, tables, role, &name)?;
     let mut reasons = vec![format!("{}: {reason}", role.name())];
     if !env.is_empty() {
         let keys: Vec<&str> = env.keys().map(String::as_str).collect();
         reasons.push(format!("env: {}", keys.join(", ")));
+    }
+    if handler != runtime::DEFAULT_HANDLER {
+        reasons.push(format!("handler: {handler} (Lambda passes it as _HANDLER)"));
     }
     Ok(Draft {
         unit: Unit {
@@ -399,6 +430,7 @@ fn draft(
                 .map(|(v, _)| v)
                 .unwrap_or(true),
             env,
+            handler,
             compatible_runtimes,
             reasons,
         },
@@ -470,6 +502,9 @@ fn lambda_settings(
     Ok((env, None))
 }
 
+mod runtime;
+pub use runtime::DEFAULT_HANDLER;
+use runtime::{handler_only_draft, handler_setting, runtime_draft};
 mod settle;
 use settle::{check_unique_names, settle};
 

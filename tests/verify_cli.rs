@@ -519,6 +519,7 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
             "echo",
             "failing",
             "graceful",
+            "hello-script",
             "http-fn",
             "inproc",
             "panicky",
@@ -541,7 +542,7 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
     for name in ["failing", "http-fn", "panicky", "stuck"] {
         assert!(failed.contains(&name), "{failed:?}");
     }
-    assert_eq!(document["passed"], 7);
+    assert_eq!(document["passed"], 8);
     assert_eq!(document["failed"], 4);
     assert_eq!(
         function(&document, "failing")["report"]["error_type"],
@@ -554,17 +555,20 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|f| f["name"] != "recorder" && f["name"] != "tools-layer" && f["name"] != "audit")
+            .all(|f| f["name"] != "recorder"
+                && f["name"] != "tools-layer"
+                && f["name"] != "audit"
+                && f["name"] != "script-runtime")
     );
     assert!(
         run.stderr
-            .contains("Finished 11 function(s): 7 passed, 4 failed"),
+            .contains("Finished 12 function(s): 8 passed, 4 failed"),
         "{}",
         run.stderr
     );
     assert!(
         run.stderr
-            .contains("error: 4 of 11 function(s) failed verification"),
+            .contains("error: 4 of 12 function(s) failed verification"),
         "{}",
         run.stderr
     );
@@ -645,7 +649,7 @@ fn bad_input_is_a_configuration_error() {
     );
     assert!(
         run.stderr.contains(
-            "functions in the manifest: echo, failing, graceful, http-fn, inproc, panicky, quote, stuck, tables, tiny, tool-user"
+            "functions in the manifest: echo, failing, graceful, hello-script, http-fn, inproc, panicky, quote, stuck, tables, tiny, tool-user"
         ),
         "{}",
         run.stderr

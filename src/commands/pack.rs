@@ -379,7 +379,12 @@ fn carry_out(planned: &Planned, options: &Options, shell: &Shell) -> Result<Carr
             shell.status(
                 if emitted.unchanged { "Fresh" } else { "Packed" },
                 format!(
-                    "{} {} ({}, {size})",
+                    "{}{} {} ({}, {size})",
+                    if artifact.layer_type == Some(plan::LayerType::Runtime) {
+                        "runtime "
+                    } else {
+                        ""
+                    },
                     artifact.kind.name(),
                     artifact.name,
                     artifact.arch

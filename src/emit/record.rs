@@ -71,6 +71,8 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Mani
             image_uri: None,
             sbom: artifact.sbom.as_ref().map(|s| s.path.clone()),
             sbom_components: artifact.sbom.as_ref().map(|s| s.components),
+            layer_type: artifact.layer_type,
+            handler: artifact.handler.clone(),
         })
         .collect();
     Manifest {

@@ -43,6 +43,7 @@ pub fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
         version: "0.1.0".into(),
         bundle_libs: true,
         env: Default::default(),
+        handler: "bootstrap".into(),
         compatible_runtimes: None,
         reasons: vec![format!("{}: test", role.name())],
     }

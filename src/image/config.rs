@@ -51,12 +51,14 @@ fn set_env(env: &mut Vec<Value>, key: &str, value: &str) {
 }
 
 /// The configuration JSON of the image: `base` (the base image's configuration, or `None` for
-/// `scratch`) plus `layers`, with `CMD ["bootstrap"]` as the Dockerfile has it.
+/// `scratch`) plus `layers`, with `CMD [<handler>]` as the Dockerfile has it (the entrypoint
+/// passes it to the runtime as `_HANDLER`; `bootstrap` unless the function sets `handler`).
 pub fn image_config(
     base: Option<&Value>,
     arch: Arch,
     created: u64,
     layers: &[(LayerSpec, LayerBlob)],
+    handler: &str,
 ) -> Vec<u8> {
     let mut config = base.cloned().unwrap_or_else(|| json!({}));
     let object = config.as_object_mut().expect("a config is a JSON object");
@@ -78,7 +80,7 @@ pub fn image_config(
     set_env(&mut env, "LAMBDA_TASK_ROOT", "/var/task");
     set_env(&mut env, "LAMBDA_RUNTIME_DIR", "/var/runtime");
     inner.insert("Env".into(), Value::Array(env));
-    inner.insert("Cmd".into(), json!(["bootstrap"]));
+    inner.insert("Cmd".into(), json!([handler]));
     if base.is_none() {
         // `scratch`: no /lambda-entrypoint.sh to hand over to the runtime; the runtime is the
         // entrypoint, as the Dockerfile for scratch has it.
@@ -121,7 +123,10 @@ pub fn image_config(
         }
         let mut cmd = Map::new();
         cmd.insert("created".into(), created.into());
-        cmd.insert("created_by".into(), "CMD [\"bootstrap\"]".into());
+        cmd.insert(
+            "created_by".into(),
+            format!("CMD {}", json!([handler])).into(),
+        );
         cmd.insert("comment".into(), "cargo-lambda-pack".into());
         cmd.insert("empty_layer".into(), true.into());
         history.push(Value::Object(cmd));
@@ -145,7 +150,7 @@ mod tests {
         let base = json!({"config": {"Env": ["PATH=/bin", "LAMBDA_TASK_ROOT=/old"],
             "Entrypoint": ["/lambda-entrypoint.sh"], "Labels": {"b": "2", "a": "1"}},
             "rootfs": {"type": "layers", "diff_ids": ["sha256:aa"]}});
-        let bytes = image_config(Some(&base), Arch::Arm64, 0, &[]);
+        let bytes = image_config(Some(&base), Arch::Arm64, 0, &[], "bootstrap");
         let config: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
             config["config"]["Env"],

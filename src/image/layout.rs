@@ -68,6 +68,7 @@ pub fn write_layout(
     arch: Arch,
     epoch: u64,
     inputs_key: &str,
+    handler: &str,
 ) -> io::Result<WrittenLayout> {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs)?;
@@ -111,7 +112,7 @@ pub fn write_layout(
         uncompressed_size += blob.uncompressed_size;
         written.push((spec.clone(), blob));
     }
-    let config = image_config(base.config.as_ref(), arch, epoch, &written);
+    let config = image_config(base.config.as_ref(), arch, epoch, &written, handler);
     let config_digest = write_blob(dir, &config)?;
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)

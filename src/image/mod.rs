@@ -146,6 +146,10 @@ pub fn emit_image(
         artifact.arch,
         epoch,
         &inputs_key,
+        artifact
+            .handler
+            .as_deref()
+            .unwrap_or(crate::units::DEFAULT_HANDLER),
     )
     .map_err(|e| Error::write(&final_dir, &e))?;
     {

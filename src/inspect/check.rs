@@ -85,9 +85,12 @@ pub mod codes {
     /// Not about a binary: the build's flags target a CPU newer than Lambda's hosts
     /// (`plan::cpu_floor`).
     pub const CPU_TOO_NEW: &str = "cpu-too-new";
+    /// Not about a binary: a function with no `/var/task/bootstrap` and no layer providing
+    /// `/opt/bootstrap` (`plan::bootstrap`).
+    pub const NO_BOOTSTRAP: &str = "no-bootstrap";
 
     /// Every code, for validating `--allow` and `allow = [...]`.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         ELF_32_BIT,
         WRONG_ARCHITECTURE,
         NOT_EXECUTABLE_ELF,
@@ -101,6 +104,7 @@ pub mod codes {
         INVALID_NAME,
         DYNAMIC_ON_SCRATCH,
         CPU_TOO_NEW,
+        NO_BOOTSTRAP,
     ];
 }
 

@@ -36,6 +36,8 @@ fn full_manifest() -> Manifest {
         image_uri: None,
         sbom: Some("x86_64/orders.cdx.json".into()),
         sbom_components: Some(42),
+        layer_type: None,
+        handler: Some("bootstrap".into()),
     };
     let layer = ManifestArtifact {
         name: "codec".into(),
@@ -56,6 +58,8 @@ fn full_manifest() -> Manifest {
         env: BTreeMap::new(),
         sbom: Some("arm64/codec.cdx.json".into()),
         sbom_components: Some(3),
+        layer_type: Some(LayerType::Runtime),
+        handler: None,
         ..zip.clone()
     };
     let image = ManifestArtifact {

@@ -1,5 +1,6 @@
 //! The metadata keys whose values Lambda itself validates: `env` (a function's environment
-//! variables) and `compatible_runtimes` (PublishLayerVersion's CompatibleRuntimes).
+//! variables), `compatible_runtimes` (PublishLayerVersion's CompatibleRuntimes) and `handler`
+//! (CreateFunction's Handler).
 
 use std::collections::BTreeMap;
 
@@ -66,6 +67,9 @@ pub const LAMBDA_RUNTIME_IDS: [&str; 52] = [
     "ruby2.6",
     "byol",
 ];
+
+/// CreateFunction's limit on `Handler` (pattern `[^\s]+`, at most 128 characters).
+pub const MAX_HANDLER_CHARS: usize = 128;
 
 /// PublishLayerVersion's limit on CompatibleRuntimes.
 pub const MAX_COMPATIBLE_RUNTIMES: usize = 15;
@@ -138,5 +142,25 @@ impl Context<'_> {
             .with_help("keep the runtimes the layer is really used with"));
         }
         Ok(unique)
+    }
+
+    /// `handler = "index.wasm"`: what Lambda passes as `_HANDLER`, with CreateFunction's rule
+    /// for `Handler` (no whitespace, 1 to 128 characters).
+    pub(super) fn handler(&self, value: &Value) -> Result<String> {
+        match value.as_str() {
+            Some(text)
+                if !text.is_empty()
+                    && text.chars().count() <= MAX_HANDLER_CHARS
+                    && !text.contains(char::is_whitespace) =>
+            {
+                Ok(text.to_string())
+            }
+            _ => Err(Error::config(format!(
+                "key `handler` in {} must be 1 to {MAX_HANDLER_CHARS} characters without whitespace (Lambda's rule for a function's Handler), found {}",
+                self.location(),
+                render(value)
+            ))
+            .with_help("name the file or entry point the runtime loads, e.g. `handler = \"index.handler\"`; without the key it is \"bootstrap\"")),
+        }
     }
 }

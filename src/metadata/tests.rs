@@ -214,3 +214,46 @@ fn image_repository_is_a_repository_without_tag_or_digest() {
         );
     }
 }
+
+#[test]
+fn runtime_is_a_role_and_handler_follows_lambdas_rule() {
+    let parsed = parse(json!({
+        "role": "runtime",
+        "bin": { "script": { "role": "function", "handler": "app/index.handler" } }
+    }))
+    .unwrap();
+    assert_eq!(parsed.table.role, Some(Role::Runtime));
+    assert_eq!(
+        parsed.bins["script"].handler.as_deref(),
+        Some("app/index.handler")
+    );
+    let err = parse(json!({ "role": "runtimes" })).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid value \"runtimes\" for key `role`")
+            && err.notes.iter().any(|n| n.contains("\"runtime\"")),
+        "{err:?}"
+    );
+    for bad in [
+        json!("two words"),
+        json!(""),
+        json!("x".repeat(129)),
+        json!(1),
+    ] {
+        let err = parse(json!({ "handler": bad })).unwrap_err();
+        assert!(
+            err.to_string().contains("key `handler` in [package.metadata.lambda-pack] in `/ws/fn-a/Cargo.toml` must be 1 to 128 characters without whitespace"),
+            "{err}"
+        );
+        assert!(
+            err.help.as_deref().is_some_and(|h| h.contains("bootstrap")),
+            "{err:?}"
+        );
+    }
+    let err = parse_workspace(
+        &json!({ "lambda-pack": { "handler": "x" } }),
+        Path::new("/ws/Cargo.toml"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("unknown key `handler`"), "{err}");
+}

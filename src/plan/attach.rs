@@ -1,6 +1,7 @@
 //! Layers attached to functions: resolved to artifacts of the same architecture, checked against
 //! Lambda's limits, and merged into the function's unzipped size.
 
+use super::bootstrap::choose_bootstrap;
 use super::*;
 
 /// A layer or extension as a function sees it.
@@ -114,6 +115,17 @@ pub(super) fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<Str
             }
             _ => None,
         };
+        let names = artifact.layers.clone();
+        let named: Vec<(&str, &Attachable)> = names
+            .iter()
+            .map(|name| {
+                let layer = by_key
+                    .get(&(artifact.arch, name.clone()))
+                    .expect("attached artifacts are planned for the function's architecture");
+                (name.as_str(), layer)
+            })
+            .collect();
+        let runtime_bootstrap = choose_bootstrap(artifact, &named, &mut warnings);
         // Later layers win; report each shared path once, naming the winner.
         let mut writers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (name, layer) in artifact.layers.iter().zip(&layers) {
@@ -150,15 +162,7 @@ pub(super) fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<Str
                     human_bytes(MAX_UNZIPPED_BYTES)
                 )
             }),
-            Some(why) => {
-                let names = artifact.layers.clone();
-                let named: Vec<(&str, &Attachable)> = names
-                    .iter()
-                    .map(String::as_str)
-                    .zip(layers.iter().copied())
-                    .collect();
-                into_image(artifact, &named, &why)?;
-            }
+            Some(why) => into_image(artifact, &named, runtime_bootstrap, &why)?,
         }
     }
     Ok(warnings)

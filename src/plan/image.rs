@@ -10,12 +10,26 @@ use super::*;
 /// Context layout (paths relative to `<arch>/<function>/`): `bootstrap`; `task/...` (includes,
 /// copied to `${LAMBDA_TASK_ROOT}`); `opt/NN-<layer>/...` per layer in attachment order (copied
 /// to `/opt`, so later layers win as in Lambda); `Dockerfile`; `.dockerignore`.
+///
+/// A function without a bootstrap of its own runs its runtime layer's (`runtime_bootstrap`):
+/// the provided base image's entrypoint runs `${LAMBDA_RUNTIME_DIR}/bootstrap` and never looks at
+/// `/opt/bootstrap`, so that file is copied there too. `CMD` is the function's handler, which the
+/// entrypoint hands to the runtime as `_HANDLER`.
 pub(super) fn into_image(
     artifact: &mut PlannedArtifact,
     layers: &[(&str, &Attachable)],
+    runtime_bootstrap: Option<(&str, &Entry)>,
     why: &str,
 ) -> Result<()> {
     let mut entries = Vec::new();
+    let own_bootstrap = artifact.entries.iter().any(|e| e.path == BOOTSTRAP);
+    let runtime_bootstrap = runtime_bootstrap.filter(|_| !own_bootstrap);
+    if let Some((_, entry)) = runtime_bootstrap {
+        entries.push(Entry {
+            path: BOOTSTRAP.into(),
+            ..entry.clone()
+        });
+    }
     for entry in &artifact.entries {
         if entry.path == BOOTSTRAP {
             entries.push(entry.clone());
@@ -106,12 +120,26 @@ pub(super) fn into_image(
     if has_task {
         dockerfile.push_str("COPY task/ ${LAMBDA_TASK_ROOT}/\n");
     }
-    dockerfile.push_str("COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\n");
+    if let Some((layer, _)) = runtime_bootstrap {
+        dockerfile.push_str(&format!(
+            "# the bootstrap of runtime layer `{layer}` (/opt/bootstrap): the base image runs ${{LAMBDA_RUNTIME_DIR}}/bootstrap\n"
+        ));
+    }
+    if own_bootstrap || runtime_bootstrap.is_some() {
+        dockerfile.push_str("COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\n");
+    }
     if scratch {
         // What AWS's /lambda-entrypoint.sh ends in: the runtime itself.
         dockerfile.push_str("ENTRYPOINT [\"/var/runtime/bootstrap\"]\n");
     }
-    dockerfile.push_str("CMD [\"bootstrap\"]\n");
+    let handler = artifact
+        .handler
+        .as_deref()
+        .unwrap_or(crate::units::DEFAULT_HANDLER);
+    dockerfile.push_str(&format!(
+        "CMD [{}]\n",
+        serde_json::to_string(handler).expect("a string serializes")
+    ));
     artifact.reasons.push(format!(
         "image ({why}): {} of content in {}",
         human_bytes(size),

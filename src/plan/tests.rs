@@ -494,3 +494,71 @@ fn zips_go_direct_up_to_fifty_mebibytes_and_images_have_no_upload() {
     assert_eq!(plan.artifacts[0].format, Format::Image);
     assert_eq!(plan.artifacts[0].upload, None);
 }
+
+#[test]
+fn a_runtime_layer_holds_bootstrap_and_a_handler_only_function_runs_it() {
+    let mut runtime = unit("rt", Role::Runtime, &[Arch::X86_64]);
+    runtime.includes.clear();
+    let mut function = unit("script", Role::Function, &[Arch::X86_64]);
+    function.bins.clear();
+    function.handler = "main.js".into();
+    let alone = function.clone();
+    function.layers = vec!["rt".into()];
+    let plan_of = |function: crate::units::Unit| {
+        plan(&inputs(vec![
+            facts(runtime.clone(), Arch::X86_64, vec![]),
+            facts(function, Arch::X86_64, vec![include("main.js", 9, false)]),
+        ]))
+        .unwrap()
+    };
+
+    let planned = plan_of(function.clone());
+    let layer = find(&planned, "rt", Arch::X86_64);
+    assert_eq!(layer.kind, Role::Layer);
+    assert_eq!(layer.layer_type, Some(LayerType::Runtime));
+    assert_eq!(layer.bin.as_deref(), Some("rt"));
+    assert_eq!(listing(layer), [("bootstrap", 0o755)]);
+    let script = find(&planned, "script", Arch::X86_64);
+    assert_eq!(script.bin, None);
+    assert_eq!(script.handler.as_deref(), Some("main.js"));
+    assert_eq!(listing(script), [("main.js", 0o644)]);
+    assert!(script.findings.is_empty(), "{:?}", script.findings);
+    assert!(
+        script.reasons.iter().any(|r| r
+            == "bootstrap: /opt/bootstrap from layer `rt` (the function has no /var/task/bootstrap); handler `main.js`"),
+        "{:?}",
+        script.reasons
+    );
+
+    // Without the layer: Lambda's error, as a finding that stops the pack.
+    let planned = plan_of(alone);
+    let script = find(&planned, "script", Arch::X86_64);
+    let finding = &script.findings[0];
+    assert_eq!(finding.finding.code, "no-bootstrap");
+    assert_eq!(finding.entry, "bootstrap");
+    assert!(finding.is_blocking());
+    assert_eq!(
+        finding.finding.lambda_error.as_deref(),
+        Some("Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]")
+    );
+
+    // As an image, the layer's bootstrap is also copied where the base image runs it.
+    function.format = PackageFormat::Image;
+    let planned = plan_of(function);
+    let image = find(&planned, "script", Arch::X86_64);
+    let dockerfile = image.dockerfile.as_deref().unwrap();
+    assert!(
+        dockerfile.ends_with("COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\nCMD [\"main.js\"]\n"),
+        "{dockerfile}"
+    );
+    let bootstrap = image
+        .entries
+        .iter()
+        .find(|e| e.path == "bootstrap")
+        .unwrap();
+    assert_eq!(
+        bootstrap.source.as_deref(),
+        Some(std::path::Path::new("/t/rt"))
+    );
+    assert_eq!(bootstrap.mode, 0o755);
+}

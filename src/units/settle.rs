@@ -51,7 +51,7 @@ pub(super) fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Un
                         "is a function, not a layer or extension".to_string()
                     };
                     return Err(Error::config(format!("{location} attaches `{crate_name}`, which {what}"))
-                        .with_help(format!("set role = \"layer\" or role = \"extension\" in `{}`, or remove it from `layers`", package.manifest_path.display())));
+                        .with_help(format!("set role = \"layer\", \"runtime\" or \"extension\" in `{}`, or remove it from `layers`", package.manifest_path.display())));
                 }
             }
         }

@@ -510,3 +510,84 @@ fn env_merges_workspace_package_bin_and_compatible_runtimes_keep_the_attachers()
         err.message
     );
 }
+
+#[test]
+fn a_runtime_bin_is_a_layer_of_its_package_and_a_package_without_bins_can_be_a_function() {
+    // Per-bin tables pick the runtime among a package's bins; the other stays a function.
+    let mut tools = package(
+        "tools",
+        &["host", "probe"],
+        &[],
+        &["lambda_runtime"],
+        MetadataTable::default(),
+    );
+    tools.metadata.bins.insert(
+        "host".into(),
+        MetadataTable {
+            role: Some(Role::Runtime),
+            ..Default::default()
+        },
+    );
+    let script = package(
+        "script",
+        &[],
+        &[],
+        &[],
+        MetadataTable {
+            role: Some(Role::Function),
+            handler: Some("index.py".into()),
+            ..layers(&["tools"])
+        },
+    );
+    let resolved = resolve(&workspace(vec![tools, script])).unwrap();
+    let by_name = |name: &str| resolved.units.iter().find(|u| u.name == name).unwrap();
+    let runtime = by_name("tools");
+    assert_eq!(runtime.role, Role::Runtime);
+    assert_eq!(runtime.bins, ["host"]);
+    assert!(
+        runtime.reasons[0].contains("bin `host` is the layer's bootstrap"),
+        "{:?}",
+        runtime.reasons
+    );
+    assert_eq!(by_name("probe").role, Role::Function);
+    let function = by_name("script");
+    assert_eq!(function.role, Role::Function);
+    assert!(function.bins.is_empty());
+    assert_eq!(function.handler, "index.py");
+    assert_eq!(function.layers, ["tools"]);
+    assert_eq!(by_name("probe").handler, DEFAULT_HANDLER);
+
+    // `handler` means nothing to a layer; a runtime package needs a binary.
+    let layer = package(
+        "rt",
+        &["rt"],
+        &[],
+        &[],
+        MetadataTable {
+            role: Some(Role::Runtime),
+            handler: Some("x".into()),
+            ..Default::default()
+        },
+    );
+    let error = resolve(&workspace(vec![layer])).unwrap_err().to_string();
+    assert!(
+        error
+            .contains("`handler` in `/ws/rt/Cargo.toml` (package metadata) is set on runtime `rt`"),
+        "{error}"
+    );
+    let empty = package(
+        "rt",
+        &[],
+        &[],
+        &[],
+        MetadataTable {
+            role: Some(Role::Runtime),
+            ..Default::default()
+        },
+    );
+    let error = resolve(&workspace(vec![empty])).unwrap_err().to_string();
+    assert!(
+        error.contains("package `rt` has no binary to run as /opt/bootstrap"),
+        "{error}"
+    );
+}

@@ -317,6 +317,10 @@ fn lay_out_and_run(
     }
     let mut run = FunctionRun::new(&function.artifact.name, function.arch, &task, &opt);
     run.stand_in = function.standalone;
+    // `handler` from the metadata (absent in older manifests: Lambda's default, `bootstrap`).
+    if let Some(handler) = &function.artifact.handler {
+        run.handler = handler.clone();
+    }
     run.extra_env = settings.overrides.apply(&function.artifact.env);
     run.events = vec![settings.event.clone(); settings.invokes];
     run.invoke_timeout = settings.timeout;

@@ -55,6 +55,7 @@ fn the_listing_shows_each_artifact_its_reasons_layers_and_removals() {
          \x20   runtime provided.al2023\n\
          \x20   x86_64-unknown-linux-musl linked by rust-lld\n\
          \x20   1 included file(s)\n\
+         \x20   bootstrap: /var/task/bootstrap, the function's own binary\n\
          \x20   zip: 3.0 kB unzipped with layers fn-a-libs, within the 250.0 MB limit\n\
          \x20   layers, in merge order: fn-a-libs\n\
          \x20   755     1000 B bootstrap\n\
