@@ -19,12 +19,12 @@ use serde::Serialize;
 
 use crate::build::BuildRequest;
 mod attach;
-pub mod cpu_floor;
 mod bootstrap;
+pub mod cpu_floor;
 mod image;
 mod libs_layer;
-mod scratch;
 mod sbom;
+mod scratch;
 use attach::attach_layers;
 use image::into_image;
 use libs_layer::with_libs_layers;

@@ -15,7 +15,7 @@ use crate::settings::Options;
 use crate::target::{Arch, Runtime};
 use crate::workspace::Workspace;
 
-/// Lambda's handler for the OS-only runtimes: the runtime starts `bootstrap`.
+/// The handler of a function whose manifest entry has none (written before `handler` existed).
 pub const HANDLER: &str = "bootstrap";
 
 /// A ZIP to send: inline, or through S3 when too large.
@@ -66,6 +66,9 @@ pub struct DesiredFunction {
     pub code_sha256: String,
     /// Artifact names of the attached layers, in merge order (all of `arch`).
     pub layers: Vec<String>,
+    /// Handler: the manifest's `handler` (what the runtime gets as `_HANDLER`), `bootstrap`
+    /// when the manifest predates the key.
+    pub handler: String,
     pub memory: Option<u64>,
     pub timeout: Option<u64>,
     /// The metadata's `env`; owned only when set.
@@ -203,6 +206,10 @@ pub fn collect(
             code,
             code_sha256: function.code_sha256.clone(),
             layers: function.layers.clone(),
+            handler: function
+                .handler
+                .clone()
+                .unwrap_or_else(|| HANDLER.to_string()),
             memory: keys.memory,
             timeout: keys.timeout,
             env: (!function.env.is_empty()).then(|| function.env.clone()),

@@ -11,7 +11,7 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{self as lambda, Architecture, PackageType};
 
 use super::aws::{Aws, api_error, error_chain};
-use super::desired::{Desired, DesiredFunction, FunctionCode, HANDLER, ZipCode};
+use super::desired::{Desired, DesiredFunction, FunctionCode, ZipCode};
 use super::plan::{DeployPlan, FunctionAction, LayerAction, LayerRef};
 use super::report::{Done, LayerDone};
 use crate::error::{Error, ErrorKind, Result};
@@ -278,7 +278,7 @@ async fn create(aws: &Aws, function: &DesiredFunction, layers: &[String]) -> Res
         FunctionCode::Zip(zip) => request
             .package_type(PackageType::Zip)
             .runtime(lambda::Runtime::from(function.runtime.name()))
-            .handler(HANDLER)
+            .handler(&function.handler)
             .set_layers(Some(layers.to_vec()))
             .code(zip_function_code(zip)?),
         FunctionCode::Image(uri) => request
@@ -328,7 +328,7 @@ async fn update_configuration(
     if let FunctionCode::Zip(_) = function.code {
         request = request
             .runtime(lambda::Runtime::from(function.runtime.name()))
-            .handler(HANDLER)
+            .handler(&function.handler)
             .set_layers(Some(layers.to_vec()));
     }
     request

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::desired::{Desired, DesiredFunction, FunctionCode, HANDLER};
+use super::desired::{Desired, DesiredFunction, FunctionCode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::target::Arch;
 
@@ -302,10 +302,11 @@ fn configuration_differences(
                 state.runtime.as_deref().unwrap_or("(none)")
             ));
         }
-        if state.handler.as_deref() != Some(HANDLER) {
+        if state.handler.as_deref() != Some(function.handler.as_str()) {
             lines.push(format!(
-                "handler: {} → {HANDLER}",
-                state.handler.as_deref().unwrap_or("(none)")
+                "handler: {} → {}",
+                state.handler.as_deref().unwrap_or("(none)"),
+                function.handler
             ));
         }
         let wanted: Vec<String> = layers

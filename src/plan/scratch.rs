@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use super::*;
-use crate::inspect::codes::DYNAMIC_ON_SCRATCH;
 use crate::inspect::BinaryFacts;
+use crate::inspect::codes::DYNAMIC_ON_SCRATCH;
 
 /// The base image reference that builds an image from nothing.
 pub(super) const SCRATCH: &str = "scratch";

@@ -35,6 +35,7 @@ fn function(name: &str, code_sha256: &str, layers: &[&str]) -> DesiredFunction {
         code: FunctionCode::Zip(zip(code_sha256, None)),
         code_sha256: code_sha256.into(),
         layers: layers.iter().map(|l| l.to_string()).collect(),
+        handler: "bootstrap".into(),
         memory: None,
         timeout: None,
         env: None,
@@ -138,6 +139,25 @@ fn a_new_layer_version_repoints_the_function_without_touching_its_code() {
         ),
         "{:?}",
         plan.functions[0].reasons
+    );
+}
+
+#[test]
+fn the_manifests_handler_is_sent_and_a_different_one_updates_the_configuration() {
+    let mut wanted = function("hello-script", "F1", &[]);
+    let state = deployed(&wanted, &[]);
+    assert!(
+        function_step(&wanted, Some(&state), Vec::new())
+            .unwrap()
+            .actions
+            .is_empty()
+    );
+    wanted.handler = "hello.txt".into();
+    let step = function_step(&wanted, Some(&state), Vec::new()).unwrap();
+    assert_eq!(step.actions, vec![FunctionAction::UpdateConfiguration]);
+    assert_eq!(
+        step.reasons,
+        vec!["handler: bootstrap → hello.txt".to_string()]
     );
 }
 
