@@ -375,7 +375,8 @@ fn the_image_of_a_handler_only_function_runs_its_runtime_layers_bootstrap() {
         dockerfile.contains(
             "# layer `rt`\nCOPY opt/01-rt/ /opt/\nCOPY task/ ${LAMBDA_TASK_ROOT}/\n\
              # the bootstrap of runtime layer `rt` (/opt/bootstrap): the base image runs ${LAMBDA_RUNTIME_DIR}/bootstrap\n\
-             COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\nCMD [\"main.js\"]\n"
+             COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\n\
+             ENTRYPOINT [\"/var/runtime/bootstrap\"]\nCMD [\"main.js\"]\n"
         ),
         "{dockerfile}"
     );
