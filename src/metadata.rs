@@ -131,6 +131,8 @@ pub struct MetadataTable {
     pub image_repository: Option<String>,
     /// Whether shared libraries the runtime lacks are bundled into a `<function>-libs` layer.
     pub bundle_libs: Option<bool>,
+    /// Whether the binaries carry their dependency list (cargo-auditable's `.dep-v0`).
+    pub auditable: Option<bool>,
     /// The function's own environment variables; merged key by key across the levels.
     pub env: Option<BTreeMap<String, String>>,
     /// Layers and extensions: Lambda runtime identifiers for PublishLayerVersion.
@@ -149,7 +151,7 @@ pub struct PackageMetadata {
 }
 
 /// Keys a package table and a per-bin table may hold (a package table also holds `bin`).
-const UNIT_KEYS: [&str; 19] = [
+const UNIT_KEYS: [&str; 20] = [
     "arch",
     "runtime",
     "include",
@@ -161,6 +163,7 @@ const UNIT_KEYS: [&str; 19] = [
     "base_image",
     "image_repository",
     "bundle_libs",
+    "auditable",
     "env",
     "compatible_runtimes",
     "function_name",
@@ -172,7 +175,7 @@ const UNIT_KEYS: [&str; 19] = [
 ];
 
 /// Keys that make sense as defaults for every package of a workspace.
-const WORKSPACE_KEYS: [&str; 13] = [
+const WORKSPACE_KEYS: [&str; 14] = [
     "arch",
     "runtime",
     "package",
@@ -180,6 +183,7 @@ const WORKSPACE_KEYS: [&str; 13] = [
     "base_image",
     "image_repository",
     "bundle_libs",
+    "auditable",
     "env",
     "compatible_runtimes",
     "iam_role",
@@ -394,6 +398,18 @@ impl Context<'_> {
                     render(value)
                 ))
                 .with_help("write `bundle_libs = false` to turn bundling off")
+            })?);
+        }
+        if let Some(value) = map.get("auditable") {
+            table.auditable = Some(value.as_bool().ok_or_else(|| {
+                Error::config(format!(
+                    "key `auditable` in {} must be true or false, found {}",
+                    self.location(),
+                    render(value)
+                ))
+                .with_help(
+                    "write `auditable = false` to leave the dependency list out of the binaries",
+                )
             })?);
         }
         if let Some(value) = map.get("extension") {
