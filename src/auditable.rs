@@ -56,7 +56,14 @@ pub fn run_as_rustc_wrapper() -> Option<i32> {
     if rustc == "zig" || rustc == "lambda-pack" {
         return None;
     }
-    let args: Vec<OsString> = argv.collect();
+    let mut args: Vec<OsString> = argv.collect();
+    // Run without the rustc path (a RUSTC_WRAPPER probing us as if we were rustc, `-vV`).
+    let rustc = if rustc.to_string_lossy().starts_with('-') {
+        args.insert(0, rustc);
+        std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into())
+    } else {
+        rustc
+    };
     let mut command = match std::env::var_os(USER_WRAPPER_VAR).filter(|w| !w.is_empty()) {
         Some(user) => {
             let mut command = Command::new(user);

@@ -162,6 +162,60 @@ fn packed_binaries_carry_their_dependency_list_unless_auditable_is_false() {
 }
 
 #[test]
+fn the_list_is_linked_by_rust_lld_and_through_the_user_s_own_workspace_wrapper() {
+    let fixture = Fixture::copy("basic");
+    let scratch = tempfile::tempdir().unwrap();
+    // musl without zig: rust-lld is the linker itself (no C compiler driver in between).
+    fixture
+        .pack(&["--compiler", "cargo", "-p", "fn-arm"])
+        .assert_success();
+    let fn_arm = bootstrap(
+        &fixture.out_dir().join("arm64/fn-arm.zip"),
+        &scratch.path().join("musl"),
+    );
+    assert_eq!(
+        reference_list(&fn_arm),
+        Some(owned(&[("fn-arm", "0.1.0", true)]))
+    );
+
+    // A RUSTC_WORKSPACE_WRAPPER the user set still runs rustc (ours runs it).
+    let log = scratch.path().join("wrapper.log");
+    let wrapper = scratch.path().join("wrapper.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$CARGO_CRATE_NAME\" >> '{}'\nexec \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fixture
+        .pack_with_env(
+            &["-p", "fn-x86"],
+            &[("RUSTC_WORKSPACE_WRAPPER", wrapper.to_str().unwrap())],
+        )
+        .assert_success();
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        logged.contains("fn_x86"),
+        "the user's wrapper ran: {logged:?}"
+    );
+    let fn_x86 = bootstrap(
+        &fixture.out_dir().join("x86_64/fn-x86.zip"),
+        &scratch.path().join("wrapped"),
+    );
+    assert_eq!(
+        reference_list(&fn_x86),
+        Some(owned(&[
+            ("fn-x86", "0.1.0", true),
+            ("shared", "0.1.0", false)
+        ]))
+    );
+}
+
+#[test]
 fn archives_with_embedded_lists_are_byte_identical_across_clean_builds() {
     let first = fixture_with_one_bin_off();
     let second = fixture_with_one_bin_off();
