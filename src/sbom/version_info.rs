@@ -1,5 +1,5 @@
 //! A workspace member's crates in cargo-auditable's format (`auditable_serde::VersionInfo`), the
-//! JSON that the `.dep-v0` section of a packed binary holds (see `crate::auditable`).
+//! JSON that the `.dep-v0` section of a packed binary holds (the rustc wrapper links it in).
 //!
 //! The same closure as the SBOM's: normal dependencies only, proc-macros and build dependencies
 //! left out (cargo-auditable would list the latter with `kind: build`; they are not in the
