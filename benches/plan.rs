@@ -184,6 +184,7 @@ fn unit_facts(i: usize, name: String, role: Role, arch: Arch, layers: Vec<String
             image_repository: None,
             version: "0.1.0".into(),
             bundle_libs: false,
+            auditable: true,
             env: Default::default(),
             handler: "bootstrap".into(),
             compatible_runtimes: None,

@@ -75,9 +75,9 @@ if ! "$cdx_venv/bin/python" -c 'import cyclonedx.validation.json, jsonschema' >/
   "$cdx_venv/bin/pip" install --quiet 'cyclonedx-python-lib[json-validation]==11.12.0'
 fi
 
-# inspect's tests: cargo-auditable (builds binaries with an embedded dependency list) and
-# rust-audit-info (its reference reader), from crates.io.
-for tool in cargo-auditable rust-audit-info; do
+# The embedded dependency lists' tests: rust-audit-info (cargo-auditable's reference reader),
+# from crates.io.
+for tool in rust-audit-info; do
   if ! command -v "$tool" >/dev/null; then
     say Installing "$tool (cargo install)"
     cargo install --locked --quiet "$tool"

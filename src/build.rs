@@ -250,8 +250,47 @@ pub fn command(
             command.env(variable, "rust-lld");
         }
     }
+    // Always, even when no unit wants a list: the wrapper is also what tells cargo that a
+    // binary built with a list must be built again without one.
+    embed_dependency_lists(&mut command, request, context)?;
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     Ok(command)
+}
+
+/// Makes this executable cargo's `RUSTC_WORKSPACE_WRAPPER`, so it links each workspace binary's
+/// dependency list into it; a wrapper the user set is run by ours. `RUSTC_WRAPPER` (sccache)
+/// is separate: cargo runs it around ours.
+fn embed_dependency_lists(
+    command: &mut Command,
+    request: &BuildRequest,
+    context: &BuildContext,
+) -> Result<()> {
+    let exe = std::env::current_exe().map_err(|e| {
+        Error::toolchain(format!(
+            "cannot find this executable to link dependency lists with: {e}"
+        ))
+        .with_help(
+            "set auditable = false in [workspace.metadata.lambda-pack] to build without them",
+        )
+    })?;
+    let user = [
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
+    ]
+    .iter()
+    .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()));
+    if let Some(user) = user {
+        command.env(crate::auditable::USER_WRAPPER_VAR, user);
+    }
+    let target_dir = context.options.target_dir(&context.workspace.target_dir);
+    command
+        .env("RUSTC_WORKSPACE_WRAPPER", exe)
+        .env_remove("CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER")
+        .env(
+            crate::auditable::DIR_VAR,
+            crate::cache::auditable(&target_dir, &request.target.triple()),
+        );
+    Ok(())
 }
 
 /// `value` as a file it names: an absolute path to an existing file (a zig wrapper script, a CMake

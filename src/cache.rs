@@ -1,5 +1,6 @@
 //! `lambda-pack-cache/` under the target directory: what one run remembers for the next (where zig
-//! is, cargo-zigbuild's setup per zig target, the first build command). The only owner of its
+//! is, cargo-zigbuild's setup per zig target, the first build command, the dependency lists
+//! linked into binaries). The only owner of its
 //! paths; every entry is a hint the next run checks, so writing one is best effort.
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,12 @@ pub fn zig_env(target_dir: &Path) -> PathBuf {
 /// The first build command of the last run, started early by the next one.
 pub fn early_build(target_dir: &Path) -> PathBuf {
     target_dir.join(DIR).join("early-build.json")
+}
+
+/// The dependency lists (cargo-auditable's JSON) the rustc wrapper links into a target's
+/// binaries: `<triple>/<package>/<bin>.json`, `<triple>/<package>/lib.cdylib.json` for cdylibs.
+pub fn auditable(target_dir: &Path, triple: &str) -> PathBuf {
+    target_dir.join(DIR).join("auditable").join(triple)
 }
 
 /// Writes a cache entry whole (temp file then rename), leaving an identical one alone. A cache

@@ -7,6 +7,7 @@
 //! ARCHITECTURE.md has the module map.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod auditable;
 mod build;
 mod cache;
 mod cargo_lambda;
@@ -66,6 +67,12 @@ use cli::{CargoCli, Command, PackArgs};
 use error::{Error, Result};
 use output::Shell;
 use settings::Options;
+
+/// When cargo runs this executable as its rustc workspace wrapper (to link dependency data into
+/// a binary), the exit code of that run; `None` for a normal run.
+pub fn run_as_rustc_wrapper() -> Option<i32> {
+    auditable::run_as_rustc_wrapper()
+}
 
 /// Runs a parsed command line and returns the process exit code: the one place an error becomes
 /// one (README.md has the table).

@@ -5,6 +5,9 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    if let Some(code) = cargo_lambda_pack::run_as_rustc_wrapper() {
+        std::process::exit(code);
+    }
     let cli = match cargo_lambda_pack::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(err) => err.exit(),

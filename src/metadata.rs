@@ -131,6 +131,8 @@ pub struct MetadataTable {
     pub image_repository: Option<String>,
     /// Whether shared libraries the runtime lacks are bundled into a `<function>-libs` layer.
     pub bundle_libs: Option<bool>,
+    /// Whether the binaries carry their dependency list (cargo-auditable's `.dep-v0`).
+    pub auditable: Option<bool>,
     /// The function's own environment variables; merged key by key across the levels.
     pub env: Option<BTreeMap<String, String>>,
     /// Layers and extensions: Lambda runtime identifiers for PublishLayerVersion.
@@ -149,7 +151,7 @@ pub struct PackageMetadata {
 }
 
 /// Keys a package table and a per-bin table may hold (a package table also holds `bin`).
-const UNIT_KEYS: [&str; 19] = [
+const UNIT_KEYS: [&str; 20] = [
     "arch",
     "runtime",
     "include",
@@ -161,6 +163,7 @@ const UNIT_KEYS: [&str; 19] = [
     "base_image",
     "image_repository",
     "bundle_libs",
+    "auditable",
     "env",
     "compatible_runtimes",
     "function_name",
@@ -172,7 +175,7 @@ const UNIT_KEYS: [&str; 19] = [
 ];
 
 /// Keys that make sense as defaults for every package of a workspace.
-const WORKSPACE_KEYS: [&str; 13] = [
+const WORKSPACE_KEYS: [&str; 14] = [
     "arch",
     "runtime",
     "package",
@@ -180,6 +183,7 @@ const WORKSPACE_KEYS: [&str; 13] = [
     "base_image",
     "image_repository",
     "bundle_libs",
+    "auditable",
     "env",
     "compatible_runtimes",
     "iam_role",
@@ -396,6 +400,18 @@ impl Context<'_> {
                 .with_help("write `bundle_libs = false` to turn bundling off")
             })?);
         }
+        if let Some(value) = map.get("auditable") {
+            table.auditable = Some(value.as_bool().ok_or_else(|| {
+                Error::config(format!(
+                    "key `auditable` in {} must be true or false, found {}",
+                    self.location(),
+                    render(value)
+                ))
+                .with_help(
+                    "write `auditable = false` to leave the dependency list out of the binaries",
+                )
+            })?);
+        }
         if let Some(value) = map.get("extension") {
             // Lambda runs internal extensions inside the function's own process: they are part of
             // the function's binary, not a layer, so there is nothing separate to pack.
@@ -514,53 +530,6 @@ impl Context<'_> {
             .map(|item| item.as_str().map(str::to_owned).ok_or_else(invalid))
             .collect()
     }
-
-    fn include_spec(&self, entry: &str) -> Result<IncludeSpec> {
-        let (pattern, dest) = match entry.split_once(':') {
-            Some((pattern, dest)) => (pattern, Some(dest)),
-            None => (entry, None),
-        };
-        let bad = |what: String| {
-            Error::config(format!(
-                "include \"{entry}\" in {} {what}",
-                self.location()
-            ))
-            .with_help(
-                "write `\"path/or/glob\"` or `\"source:destination\"`, both relative (source to the package directory, destination to the artifact root)",
-            )
-        };
-        if pattern.is_empty() {
-            return Err(bad("has an empty source".into()));
-        }
-        check_relative(pattern).map_err(|why| bad(format!("has a source that {why}")))?;
-        if let Err(err) = globset::Glob::new(pattern) {
-            return Err(bad(format!("is not a valid glob: {}", err.kind())));
-        }
-        if let Some(dest) = dest {
-            if dest.trim_matches('/').is_empty() {
-                return Err(bad("has an empty destination".into()));
-            }
-            check_relative(dest).map_err(|why| bad(format!("has a destination that {why}")))?;
-            if dest.contains(['*', '?', '[', '{']) {
-                return Err(bad("has a glob in its destination".into()));
-            }
-        }
-        Ok(IncludeSpec {
-            pattern: pattern.to_owned(),
-            dest: dest.map(|d| d.trim_end_matches('/').to_owned()),
-        })
-    }
-}
-
-/// A path written in the metadata must stay inside its root: no absolute paths, no `..`.
-fn check_relative(path: &str) -> std::result::Result<(), &'static str> {
-    if path.starts_with('/') || path.starts_with('\\') || path.contains(":\\") {
-        return Err("is absolute");
-    }
-    if path.split(['/', '\\']).any(|part| part == "..") {
-        return Err("leaves its directory through `..`");
-    }
-    Ok(())
 }
 
 fn quoted_list(items: &[&str]) -> String {
@@ -590,6 +559,7 @@ fn describe(value: &Value) -> &'static str {
 }
 
 mod deploy_keys;
+mod include_spec;
 mod lambda_keys;
 pub use deploy_keys::DeployKeys;
 pub use lambda_keys::MAX_COMPATIBLE_RUNTIMES;

@@ -18,6 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 pub mod cyclonedx;
 pub mod deb;
+mod version_info;
 
 /// One crate of the resolved graph.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -43,6 +43,8 @@ pub struct Unit {
     pub version: String,
     /// Bundle shared libraries the runtime lacks into a `<function>-libs` layer.
     pub bundle_libs: bool,
+    /// Link the dependency list into the binaries (cargo-auditable's `.dep-v0`).
+    pub auditable: bool,
     /// Functions: their environment variables, merged workspace → package → bin.
     pub env: BTreeMap<String, String>,
     /// Functions: what Lambda passes to the runtime as `_HANDLER` (`handler`, default
@@ -427,6 +429,9 @@ fn draft(
             image_repository: pick(tables, |t| t.image_repository.clone()).map(|(v, _)| v),
             version: package.version.clone(),
             bundle_libs: pick(tables, |t| t.bundle_libs)
+                .map(|(v, _)| v)
+                .unwrap_or(true),
+            auditable: pick(tables, |t| t.auditable)
                 .map(|(v, _)| v)
                 .unwrap_or(true),
             env,

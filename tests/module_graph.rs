@@ -171,6 +171,7 @@ const ORDER: &[&str] = &[
     "toolchain",
     "rustflags",
     "sbom",
+    "auditable",
     "build",
     "facts",
     "plan",

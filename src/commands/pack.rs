@@ -21,6 +21,7 @@ use crate::units::{Resolved, Unit};
 use crate::workspace::Workspace;
 use crate::{build, emit, facts, manifest_paths, plan, report};
 
+mod auditable_data;
 mod cpu_check;
 mod sbom_inputs;
 use cpu_check::{cpu_error, read_compile_flags, refuse_cpu_too_new};
@@ -83,6 +84,13 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     let out_dir = options.out_dir(&workspace.target_dir);
     let lock = lock_output(&out_dir, mode, shell)?;
     let requests = build::requests(&resolved.units, |arch| choices[&arch]);
+    // Before the build: the rustc wrapper links each binary's list from these graphs.
+    let dependencies = sbom_inputs::dependency_graphs(&workspace, options, &choices)?;
+    let target_dir = options.target_dir(&workspace.target_dir);
+    if auditable_data::write(&resolved.units, &choices, &dependencies, &target_dir)? {
+        // The early build checked freshness against the old lists: let it finish unadopted.
+        early = None;
+    }
     let context = build::BuildContext {
         workspace: &workspace,
         options,
@@ -104,7 +112,6 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         &workspace,
         shell,
     )?;
-    let dependencies = sbom_inputs::dependency_graphs(&workspace, options, &choices)?;
     let library_origins = sbom_inputs::library_origins(&facts)?;
     let screened = screen_previous(options, &out_dir, &workspace, &resolved.units, shell);
     let inputs = PlanInputs {

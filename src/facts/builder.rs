@@ -42,6 +42,7 @@ pub fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
         image_repository: None,
         version: "0.1.0".into(),
         bundle_libs: true,
+        auditable: true,
         env: Default::default(),
         handler: "bootstrap".into(),
         compatible_runtimes: None,

@@ -257,3 +257,26 @@ fn runtime_is_a_role_and_handler_follows_lambdas_rule() {
     .unwrap_err();
     assert!(err.to_string().contains("unknown key `handler`"), "{err}");
 }
+
+#[test]
+fn auditable_is_a_bool_at_every_level() {
+    let parsed =
+        parse(json!({ "auditable": false, "bin": { "b": { "auditable": true } } })).unwrap();
+    assert_eq!(parsed.table.auditable, Some(false));
+    assert_eq!(parsed.bins["b"].auditable, Some(true));
+    let workspace = parse_workspace(
+        &json!({ "lambda-pack": { "auditable": false } }),
+        Path::new("/ws/Cargo.toml"),
+    )
+    .unwrap();
+    assert_eq!(workspace.auditable, Some(false));
+    let err = parse(json!({ "auditable": "off" })).unwrap_err();
+    assert!(
+        err.to_string().contains("key `auditable`")
+            && err
+                .to_string()
+                .contains("must be true or false, found \"off\""),
+        "{err}"
+    );
+    assert!(err.help.unwrap().contains("auditable = false"));
+}

@@ -134,3 +134,25 @@ fn the_document_is_reproducible_and_dated_only_by_source_date_epoch() {
     assert_eq!(dated["metadata"]["timestamp"], "epoch 1700000000");
     assert_ne!(dated["serialNumber"], json["serialNumber"]);
 }
+
+#[test]
+fn the_embedded_list_is_the_members_closure_in_cargo_auditable_s_format() {
+    let (_dir, metadata) = workspace();
+    let graph = DependencyGraph::from_metadata(&metadata, "");
+    let json = graph.version_info("fn-a").expect("fn-a is a member");
+    assert_eq!(Some(json.clone()), graph.version_info("fn-a"));
+    let info: auditable_serde::VersionInfo = json.parse().unwrap();
+    let listed: Vec<(&str, bool)> = info
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.root))
+        .collect();
+    assert_eq!(
+        listed,
+        [("common", false), ("fn-a", true), ("only-a", false)]
+    );
+    let root = &info.packages[1];
+    assert_eq!(root.dependencies, [0, 2]);
+    assert_eq!(String::from(root.source.clone()), "local");
+    assert!(graph.version_info("not-a-member").is_none());
+}

@@ -1,0 +1,66 @@
+//! The dependency list each unit's binaries carry: cargo-auditable's JSON written where the
+//! rustc wrapper (`crate::auditable`) finds it, before the build.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::Choices;
+use crate::auditable::data_file;
+use crate::error::{Error, Result};
+use crate::sbom::DependencyGraph;
+use crate::units::Unit;
+
+/// Writes `<triple>/<package>/<bin>.json` (and `<package>/lib.cdylib.json` for cdylibs) for every
+/// unit with `auditable` on, leaving identical files alone, and removes them for a unit with it
+/// off, so the wrapper links exactly the lists this run asks for. Returns whether anything
+/// changed (then a build started early, before this, must not be adopted).
+pub fn write(
+    units: &[Unit],
+    choices: &Choices,
+    graphs: &BTreeMap<String, DependencyGraph>,
+    target_dir: &Path,
+) -> Result<bool> {
+    let mut changed = false;
+    for unit in units {
+        for arch in &unit.archs {
+            let Some((target, _)) = choices.get(arch) else {
+                continue;
+            };
+            let triple = target.triple();
+            let dir = crate::cache::auditable(target_dir, &triple);
+            let json = graphs
+                .get(&triple)
+                .filter(|_| unit.auditable)
+                .and_then(|graph| graph.version_info(&unit.package));
+            // The directory exists for every unit: the wrapper names it to cargo as a
+            // dependency of the binaries (a missing one would make them always stale).
+            let package_dir = dir.join(&unit.package);
+            changed |= !package_dir.is_dir();
+            std::fs::create_dir_all(&package_dir).map_err(|e| Error::write(&package_dir, &e))?;
+            let mut files: Vec<_> = unit
+                .bins
+                .iter()
+                .map(|bin| data_file(&dir, &unit.package, Some(bin)))
+                .collect();
+            if !unit.cdylibs.is_empty() {
+                files.push(data_file(&dir, &unit.package, None));
+            }
+            for file in files {
+                match &json {
+                    Some(json) => {
+                        if std::fs::read(&file).ok().as_deref() != Some(json.as_bytes()) {
+                            changed = true;
+                            crate::files::write_atomic(&file, json.as_bytes())?;
+                        }
+                    }
+                    None => match std::fs::remove_file(&file) {
+                        Ok(()) => changed = true,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::write(&file, &e)),
+                    },
+                }
+            }
+        }
+    }
+    Ok(changed)
+}
