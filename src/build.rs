@@ -24,6 +24,7 @@ mod zig_checks;
 mod zig_env;
 
 pub use early::{EarlyBuild, Environment, record_candidates as early_record_candidates};
+pub use zig_checks::wrapper_problem;
 pub use zig_env::ZigEnvCache;
 
 /// Prefix of the target sub-directory of a glibc pin other than the default runtime's.

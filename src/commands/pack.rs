@@ -85,7 +85,12 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     let lock = lock_output(&out_dir, mode, shell)?;
     let requests = build::requests(&resolved.units, |arch| choices[&arch]);
     // Before the build: the rustc wrapper links each binary's list from these graphs.
-    let dependencies = sbom_inputs::dependency_graphs(&workspace, options, &choices)?;
+    // `cargo metadata --filter-platform` is the first command to run rustc through the user's
+    // wrapper: a broken wrapper is named here rather than reported as a metadata failure.
+    let dependencies =
+        sbom_inputs::dependency_graphs(&workspace, options, &choices).map_err(|err| {
+            build::wrapper_problem(&rust.rustc, |name| std::env::var(name).ok()).unwrap_or(err)
+        })?;
     let target_dir = options.target_dir(&workspace.target_dir);
     if auditable_data::write(&resolved.units, &choices, &dependencies, &target_dir)? {
         // The early build checked freshness against the old lists: let it finish unadopted.
