@@ -8,18 +8,12 @@
 //! such as source size would have to give up this stability (a bounded-load scheme moves other
 //! functions when one is added), so the count is the measure.
 //!
-//! The roots split are the functions, plus layers and extensions that no selected function
-//! attaches (they would otherwise be packed by no shard). A shard packs its roots and every unit
-//! they attach; a layer attached from several shards is built in each, with identical bytes.
-
-use std::collections::BTreeSet;
+//! Which units are split and what travels with them is `units::shard`'s business.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::metadata::Role;
-use crate::units::Unit;
 
 /// `K/N`: this run is shard `index` (1-based) of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,39 +76,6 @@ pub struct ShardListing {
     pub this_run: bool,
 }
 
-/// The units of shard `shard`: its roots and what they attach, in their original order; and the
-/// whole split, for `plan`.
-pub fn select(units: Vec<Unit>, shard: Shard) -> (Vec<Unit>, Vec<ShardListing>) {
-    let attached: BTreeSet<&str> = units
-        .iter()
-        .filter(|u| u.role == Role::Function)
-        .flat_map(|u| u.layers.iter().map(String::as_str))
-        .collect();
-    let roots: Vec<&Unit> = units
-        .iter()
-        .filter(|u| u.role == Role::Function || !attached.contains(u.name.as_str()))
-        .collect();
-    let listing: Vec<ShardListing> = (1..=shard.count)
-        .map(|k| ShardListing {
-            shard: k,
-            functions: roots
-                .iter()
-                .filter(|u| assign(&u.name, shard.count) == k)
-                .map(|u| u.name.clone())
-                .collect(),
-            this_run: k == shard.index,
-        })
-        .collect();
-    let mine = &listing[(shard.index - 1) as usize].functions;
-    let kept: BTreeSet<String> = roots
-        .iter()
-        .filter(|u| mine.contains(&u.name))
-        .flat_map(|u| std::iter::once(u.name.clone()).chain(u.layers.iter().cloned()))
-        .collect();
-    let units = units.into_iter().filter(|u| kept.contains(&u.name)).collect();
-    (units, listing)
-}
-
 /// The split for people: one line per shard, this run's marked.
 pub fn listing_text(listing: &[ShardListing]) -> String {
     let count = listing.len();
@@ -139,14 +100,8 @@ mod tests {
 
     #[test]
     fn parse_accepts_k_of_n_and_refuses_the_rest() {
-        assert_eq!(
-            Shard::parse("2/4").unwrap(),
-            Shard { index: 2, count: 4 }
-        );
-        assert_eq!(
-            Shard::parse("1/1").unwrap(),
-            Shard { index: 1, count: 1 }
-        );
+        assert_eq!(Shard::parse("2/4").unwrap(), Shard { index: 2, count: 4 });
+        assert_eq!(Shard::parse("1/1").unwrap(), Shard { index: 1, count: 1 });
         for (bad, why) in [
             ("0/3", "K must be between 1 and 3"),
             ("4/3", "K must be between 1 and 3"),

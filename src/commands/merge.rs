@@ -99,11 +99,9 @@ fn read_input(path: &Path) -> Result<Input> {
             ReadError::Io(err) => err.to_string(),
             ReadError::Invalid(err) => format!("it is not a lambda-pack manifest: {err}"),
         };
-        Error::config(format!(
-            "cannot read `{}`: {why}",
-            manifest_path.display()
-        ))
-        .with_help("pass the output directories of `cargo lambda-pack` runs (or their manifest.json)")
+        Error::config(format!("cannot read `{}`: {why}", manifest_path.display())).with_help(
+            "pass the output directories of `cargo lambda-pack` runs (or their manifest.json)",
+        )
     })?;
     Ok(Input {
         dir,
@@ -253,6 +251,9 @@ fn carry(input: &Input, artifact: &ManifestArtifact, stage: &Path) -> Result<()>
     {
         copy(dockerfile)?;
     }
+    if let (Some(layout), Some(digest)) = (&artifact.oci_layout, &artifact.image_digest) {
+        check_image_manifest(input, artifact, stage, layout, digest)?;
+    }
     if artifact.format == Format::Zip {
         let found = sha256_hex(&copied).map_err(|e| Error::write(&copied, &e))?;
         if found != artifact.sha256 {
@@ -263,8 +264,41 @@ fn carry(input: &Input, artifact: &ManifestArtifact, stage: &Path) -> Result<()>
                 artifact.name,
                 artifact.sha256
             ))
-            .with_help("the file changed after it was packed: pack that shard again; nothing was written"));
+            .with_help(
+                "the file changed after it was packed: pack that shard again; nothing was written",
+            ));
         }
+    }
+    Ok(())
+}
+
+/// An image's context has no single file to hash; its OCI layout does: the image manifest blob
+/// named by `image_digest` must be there (in the staged copy) with that digest.
+fn check_image_manifest(
+    input: &Input,
+    artifact: &ManifestArtifact,
+    stage: &Path,
+    layout: &str,
+    digest: &str,
+) -> Result<()> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let blob =
+        manifest_paths::resolve(stage, &format!("{layout}/blobs/sha256/{hex}")).map_err(|why| {
+            Error::config(manifest_paths::refused_entry(
+                &input.manifest_path,
+                artifact,
+                &why,
+            ))
+        })?;
+    let found = sha256_hex(&blob).ok();
+    if found.as_deref() != Some(hex) {
+        return Err(Error::config(format!(
+            "image `{}` of `{}`: its OCI layout `{layout}` does not hold the image manifest {digest} (found {})",
+            artifact.name,
+            input.manifest_path.display(),
+            found.map_or_else(|| "no such blob".to_string(), |f| format!("sha256:{f}"))
+        ))
+        .with_help("the image changed after it was packed: pack that shard again; nothing was written"));
     }
     Ok(())
 }
@@ -293,7 +327,12 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// Renames the stage to `out_dir`. An existing `out_dir` is first renamed aside (onto an empty
 /// directory, which rename(2) replaces) and put back if the stage cannot take its place.
-fn swap_into_place(stage: tempfile::TempDir, out_dir: &Path, parent: &Path, name: &str) -> Result<()> {
+fn swap_into_place(
+    stage: tempfile::TempDir,
+    out_dir: &Path,
+    parent: &Path,
+    name: &str,
+) -> Result<()> {
     let stage = stage.keep();
     let undo = |err: std::io::Error| {
         let _ = std::fs::remove_dir_all(&stage);

@@ -23,6 +23,7 @@ use crate::{build, emit, facts, manifest_paths, plan, report};
 
 mod cpu_check;
 mod sbom_inputs;
+mod sharding;
 use cpu_check::{cpu_error, read_compile_flags, refuse_cpu_too_new};
 
 /// Whether a run writes artifacts or only shows what it would write.
@@ -73,7 +74,8 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     let original_env: Environment = std::env::vars_os().collect();
     let mut early = start_early_build(options, mode, &original_env);
     let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
-    let (resolved, shards) = shard_units(resolve_units(&workspace, options, shell)?, options, shell);
+    let (resolved, shards) =
+        sharding::shard_units(resolve_units(&workspace, options, shell)?, options, shell);
     let (choices, rust) =
         choose_toolchains(options, &workspace, &resolved.units, shell, &mut early)?;
     let compile_flags = read_compile_flags(&workspace, &choices)?;
@@ -82,7 +84,10 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     }
     let out_dir = options.out_dir(&workspace.target_dir);
     let lock = lock_output(&out_dir, mode, shell)?;
-    let requests = build::requests(&resolved.units, |arch| choices[&arch]);
+    let mut requests = build::requests(&resolved.units, |arch| choices[&arch]);
+    if let Some(sharded) = &shards {
+        sharding::unify_features(&mut requests, &sharded.whole);
+    }
     let context = build::BuildContext {
         workspace: &workspace,
         options,
@@ -119,7 +124,7 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         library_origins,
     };
     let mut plan = plan_stage(&inputs, shell)?;
-    plan.shards = shards;
+    plan.shards = shards.map(|s| s.listing);
     Ok(Planned {
         plan,
         out_dir,
@@ -171,32 +176,6 @@ fn resolve_units(workspace: &Workspace, options: &Options, shell: &Shell) -> Res
         return Err(nothing_to_pack(workspace, &selected));
     }
     Ok(resolved)
-}
-
-/// With `--shard K/N`, the units of this shard, and only their packages count as packed (another
-/// shard's artifacts in a shared output directory are not stale); and the whole split.
-fn shard_units(
-    resolved: Resolved,
-    options: &Options,
-    shell: &Shell,
-) -> (Resolved, Option<Vec<crate::shard::ShardListing>>) {
-    let Some(shard) = options.shard else {
-        return (resolved, None);
-    };
-    let (units, listing) = crate::shard::select(resolved.units, shard);
-    if units.is_empty() {
-        let total: usize = listing.iter().map(|s| s.functions.len()).sum();
-        shell.note(format!(
-            "shard {shard} has no function (none of the selection's {total} went to it): nothing to build; the manifest is empty"
-        ));
-    }
-    let packages = units.iter().map(|u| u.package.clone()).collect();
-    let resolved = Resolved {
-        units,
-        packages,
-        ..resolved
-    };
-    (resolved, Some(listing))
 }
 
 /// A Rust target and linker per architecture, installed.
