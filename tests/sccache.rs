@@ -1,7 +1,8 @@
 //! sccache as the build cache runners share: two packs of `fixtures/basic` (dependency-free; its
 //! `shared` library crate is what sccache can cache, bins are never cached) into two clean
-//! target directories with `RUSTC_WRAPPER=sccache` and one cache directory. The second hits the
-//! cache, by sccache's own statistics, and writes byte-identical ZIPs (read with `sha256sum`).
+//! target directories with `RUSTC_WRAPPER=sccache` and one cache directory, with plain cargo and
+//! with zig (through cargo-zigbuild's wrappers). The second hits the cache, by sccache's own
+//! statistics, and writes byte-identical ZIPs (read with `sha256sum`).
 
 mod common;
 
@@ -66,8 +67,8 @@ fn sha256sum(path: &Path) -> String {
     String::from_utf8(output.stdout).unwrap()[..64].to_string()
 }
 
-#[test]
-fn a_second_clean_target_dir_hits_the_shared_cache_and_packs_the_same_bytes() {
+/// Packs twice with `compiler`, each into a clean target directory, sharing one cache.
+fn second_clean_target_dir_hits_the_cache(compiler: &str) {
     let fixture = Fixture::copy("basic");
     let cache = Sccache::start();
     let env = cache.env();
@@ -79,7 +80,7 @@ fn a_second_clean_target_dir_hits_the_shared_cache_and_packs_the_same_bytes() {
         let out = fixture.path().join(format!("out-{run}"));
         let args = [
             "--compiler",
-            "cargo",
+            compiler,
             "-p",
             "fn-x86",
             "--target-dir",
@@ -87,6 +88,8 @@ fn a_second_clean_target_dir_hits_the_shared_cache_and_packs_the_same_bytes() {
             "--out-dir",
             out.to_str().unwrap(),
         ];
+        // The zig setup is remembered per target directory: each clean one sets zig up again,
+        // with the wrapper in its environment.
         fixture.pack_with_env(&args, &env).assert_success();
         hits.push(cache.hits());
         zips.push(sha256sum(&out.join("x86_64/fn-x86.zip")));
@@ -100,4 +103,14 @@ fn a_second_clean_target_dir_hits_the_shared_cache_and_packs_the_same_bytes() {
         zips[0], zips[1],
         "built through the cache, the ZIP has other bytes"
     );
+}
+
+#[test]
+fn with_cargo_a_second_clean_target_dir_hits_the_shared_cache_and_packs_the_same_bytes() {
+    second_clean_target_dir_hits_the_cache("cargo");
+}
+
+#[test]
+fn with_zig_a_second_clean_target_dir_hits_the_shared_cache_and_packs_the_same_bytes() {
+    second_clean_target_dir_hits_the_cache("zig");
 }
