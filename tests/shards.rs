@@ -94,15 +94,15 @@ fn functions(out: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `cargo lambda-pack plan --shard <shard> --message-format json`, built like the packs.
-fn plan_command(workspace: &Path, shard: &str) -> Command {
+/// `cargo lambda-pack plan --shard <shard> --message-format <format>`, built like the packs.
+fn plan_command(workspace: &Path, shard: &str, format: &str) -> Command {
     let mut command = lambda_pack();
     command
         .arg("plan")
         .args(["--compiler", "cargo", "--profile", "dev", "--locked"])
         .arg("--target-dir")
         .arg(verify_functions_target_dir())
-        .args(["--shard", shard, "--message-format", "json"])
+        .args(["--shard", shard, "--message-format", format])
         .current_dir(workspace)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET");
@@ -164,10 +164,9 @@ fn shards_split_the_functions_and_cover_the_selection() {
 #[test]
 fn plan_shows_the_split_the_shards_packed() {
     let packs = packs();
-    let plan = plan_command(&packs.workspace, "2/3");
-    let run = run(plan);
-    run.assert_success();
-    let plan: Value = serde_json::from_str(&run.stdout).unwrap();
+    let planned = run(plan_command(&packs.workspace, "2/3", "json"));
+    planned.assert_success();
+    let plan: Value = serde_json::from_str(&planned.stdout).unwrap();
     let listed = plan["shards"].as_array().unwrap();
     assert_eq!(listed.len(), SHARDS as usize);
     for (listing, shard) in listed.iter().zip(&packs.shards) {
@@ -185,6 +184,31 @@ fn plan_shows_the_split_the_shards_packed() {
         assert!(packed.is_subset(&names), "{packed:?} vs {names:?}");
     }
     assert_eq!(listed[1]["this_run"], true);
+
+    // For people: one line per shard, this run's marked.
+    let human = run(plan_command(&packs.workspace, "2/3", "human"));
+    human.assert_success();
+    let names = |k: usize| {
+        listed[k]["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    assert!(
+        human
+            .stderr
+            .contains(&format!("shard 2/3: {}  <- this run", names(1))),
+        "{}",
+        human.stderr
+    );
+    assert!(
+        human.stderr.contains(&format!("shard 1/3: {}\n", names(0))),
+        "{}",
+        human.stderr
+    );
 }
 
 #[test]
@@ -343,7 +367,11 @@ fn an_empty_shard_says_so_and_writes_an_empty_manifest() {
     let packs = packs();
     // More shards than functions: some shard gets none. Which one is read from the plan.
     let count = 40;
-    let planned = run(plan_command(&packs.workspace, &format!("1/{count}")));
+    let planned = run(plan_command(
+        &packs.workspace,
+        &format!("1/{count}"),
+        "json",
+    ));
     planned.assert_success();
     let plan: Value = serde_json::from_str(&planned.stdout).unwrap();
     let empty = plan["shards"]
