@@ -23,6 +23,7 @@ command -v docker-registry >/dev/null || apt_packages+=(docker-registry)
 command -v skopeo >/dev/null || apt_packages+=(skopeo)
 command -v umoci >/dev/null || apt_packages+=(umoci)
 command -v buildah >/dev/null || apt_packages+=(buildah)
+command -v sccache >/dev/null || apt_packages+=(sccache)  # tests/sccache.rs: a shared compiler cache
 dpkg -s busybox-static >/dev/null 2>&1 || apt_packages+=(busybox-static)  # static: it runs in the stand-in base image
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say Installing "${apt_packages[*]} (apt-get)"

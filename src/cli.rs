@@ -63,6 +63,29 @@ pub enum Command {
     /// Publish the manifest's layers and extensions and create or update its functions in the AWS
     /// account, changing only what differs.
     Deploy(DeployArgs),
+    /// Join the output directories of several runs (the shards of --shard K/N) into one output
+    /// directory and one manifest, checking every artifact's sha256.
+    Merge(MergeArgs),
+}
+
+/// `cargo lambda-pack merge <OUT-DIR|MANIFEST>... --out-dir DIR`
+#[derive(Clone, Debug, Args)]
+pub struct MergeArgs {
+    /// Output directories of earlier runs, or their manifest.json files
+    #[arg(value_name = "OUT-DIR|MANIFEST", required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// Directory to write the merged artifacts and manifest.json to (replaced whole)
+    #[arg(long, value_name = "PATH", required = true)]
+    pub out_dir: PathBuf,
+
+    /// Output format: `json` prints the merged manifest on stdout
+    #[arg(long, value_enum, value_name = "FMT")]
+    pub message_format: Option<MessageFormat>,
+
+    /// Coloring
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
 }
 
 /// `cargo lambda-pack deploy [FUNCTION]...`
@@ -238,6 +261,11 @@ pub struct PackArgs {
     /// Exclude packages from the pack (with --workspace)
     #[arg(long, value_name = "SPEC", help_heading = PACKAGE_SELECTION)]
     pub exclude: Vec<String>,
+
+    /// Pack only shard K of N: a deterministic split of the selected functions (with what they
+    /// attach) across N runs, e.g. one per CI runner
+    #[arg(long, value_name = "K/N", help_heading = PACKAGE_SELECTION)]
+    pub shard: Option<String>,
 
     /// Pack only the specified binary
     #[arg(long = "bin", value_name = "NAME", help_heading = TARGET_SELECTION)]

@@ -34,6 +34,7 @@ mod report;
 mod rustflags;
 mod sbom;
 mod settings;
+mod shard;
 mod suggest;
 mod target;
 mod toolchain;
@@ -91,6 +92,15 @@ pub fn run(cli: CargoCli) -> i32 {
             Some(Command::Deploy(args)) => with_options(args.pack.clone(), |options, shell| {
                 commands::deploy::run(&args, options, shell)
             }),
+            Some(Command::Merge(args)) => {
+                let shell = Shell::new(
+                    output::Verbosity::Normal,
+                    args.color.unwrap_or(cli::ColorChoice::Auto),
+                    commands::merge::shell_format(&args),
+                );
+                let result = commands::merge::run(&args, &shell);
+                (shell, result)
+            }
             Some(Command::Inspect(args)) => {
                 let shell = commands::inspect::shell(&args);
                 let result = commands::inspect::run(&args, &shell);

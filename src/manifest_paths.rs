@@ -5,8 +5,8 @@
 //! are never joined to the output directory as they are. [`resolve`] accepts only a relative,
 //! normalised path without `..`, whose every directory on the way is a real directory inside the
 //! output directory (never a symlink), and whose last component is not a symlink either. The
-//! stale clean-up of a pack and `verify` both read paths through it; `merge` and `deploy` are to
-//! do the same.
+//! stale clean-up of a pack, `verify`, `deploy` and `merge` (every input path, and the staged
+//! copy's) read paths through it.
 //!
 //! [`removable`] adds what the clean-up needs on top: only the artifact kinds and name patterns
 //! this tool writes (`<arch>/<name>.zip` files and `<arch>/<name>/` image contexts holding a

@@ -226,6 +226,9 @@ pub struct Plan {
     pub stale: Vec<String>,
     /// Things worth a person's attention that do not stop the run (overlapping layer paths).
     pub warnings: Vec<String>,
+    /// With `--shard K/N`: every shard's functions (set by the command, not by [`plan`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Vec<crate::shard::ShardListing>>,
 }
 
 impl Plan {
@@ -276,6 +279,7 @@ pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
         artifacts,
         stale,
         warnings,
+        shards: None,
     })
 }
 

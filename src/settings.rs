@@ -74,6 +74,8 @@ pub struct Options {
     pub allow: Vec<String>,
     /// `--push`: publish images to their `image_repository`.
     pub push: bool,
+    /// `--shard K/N`: pack only this shard of the selected functions.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl Options {
@@ -144,6 +146,11 @@ impl Options {
             source_date_epoch,
             allow: args.allow,
             push: args.push,
+            shard: args
+                .shard
+                .as_deref()
+                .map(crate::shard::Shard::parse)
+                .transpose()?,
         })
     }
 

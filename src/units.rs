@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::error::{Error, Result};
 use crate::metadata::{IncludeSpec, MetadataTable, PackageFormat, Role};
 use crate::settings::{DEFAULT_ARCH, DEFAULT_RUNTIME, Options};
+use crate::shard::{Shard, ShardListing};
 use crate::target::{Arch, Runtime};
 use crate::workspace::{Package, Workspace};
 
@@ -512,6 +513,44 @@ pub use runtime::DEFAULT_HANDLER;
 use runtime::{handler_only_draft, handler_setting, runtime_draft};
 mod settle;
 use settle::{check_unique_names, settle};
+
+/// `--shard K/N`: the roots split are the functions, plus layers and extensions that no selected
+/// function attaches (they would otherwise be packed by no shard). A shard packs its roots and
+/// every unit they attach; a layer attached from several shards is built in each, with identical
+/// bytes (its architectures and runtimes stay those of the whole selection).
+pub fn shard(units: Vec<Unit>, shard: Shard) -> (Vec<Unit>, Vec<ShardListing>) {
+    let attached: BTreeSet<&str> = units
+        .iter()
+        .filter(|u| u.role == Role::Function)
+        .flat_map(|u| u.layers.iter().map(String::as_str))
+        .collect();
+    let roots: Vec<&Unit> = units
+        .iter()
+        .filter(|u| u.role == Role::Function || !attached.contains(u.name.as_str()))
+        .collect();
+    let listing: Vec<ShardListing> = (1..=shard.count)
+        .map(|k| ShardListing {
+            shard: k,
+            functions: roots
+                .iter()
+                .filter(|u| crate::shard::assign(&u.name, shard.count) == k)
+                .map(|u| u.name.clone())
+                .collect(),
+            this_run: k == shard.index,
+        })
+        .collect();
+    let mine = &listing[(shard.index - 1) as usize].functions;
+    let kept: BTreeSet<String> = roots
+        .iter()
+        .filter(|u| mine.contains(&u.name))
+        .flat_map(|u| std::iter::once(u.name.clone()).chain(u.layers.iter().cloned()))
+        .collect();
+    let units = units
+        .into_iter()
+        .filter(|u| kept.contains(&u.name))
+        .collect();
+    (units, listing)
+}
 
 #[cfg(test)]
 mod tests;

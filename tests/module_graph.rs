@@ -153,6 +153,7 @@ const ORDER: &[&str] = &[
     "files",
     "cache",
     "lambda_env",
+    "shard",
     // schemas: ELF facts, metadata tables, the manifest
     "inspect",
     "metadata",

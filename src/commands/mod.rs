@@ -2,6 +2,7 @@
 
 pub mod deploy;
 pub mod inspect;
+pub mod merge;
 pub mod pack;
 pub mod plan;
 pub mod verify;

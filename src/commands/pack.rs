@@ -24,6 +24,7 @@ use crate::{build, emit, facts, manifest_paths, plan, report};
 mod auditable_data;
 mod cpu_check;
 mod sbom_inputs;
+mod sharding;
 use cpu_check::{cpu_error, read_compile_flags, refuse_cpu_too_new};
 
 /// Whether a run writes artifacts or only shows what it would write.
@@ -74,7 +75,8 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     let original_env: Environment = std::env::vars_os().collect();
     let mut early = start_early_build(options, mode, &original_env);
     let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
-    let resolved = resolve_units(&workspace, options, shell)?;
+    let (resolved, shards) =
+        sharding::shard_units(resolve_units(&workspace, options, shell)?, options, shell);
     let (choices, rust) =
         choose_toolchains(options, &workspace, &resolved.units, shell, &mut early)?;
     let compile_flags = read_compile_flags(&workspace, &choices)?;
@@ -83,16 +85,13 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     }
     let out_dir = options.out_dir(&workspace.target_dir);
     let lock = lock_output(&out_dir, mode, shell)?;
-    let requests = build::requests(&resolved.units, |arch| choices[&arch]);
-    // Before the build: the rustc wrapper links each binary's list from these graphs.
-    // `cargo metadata --filter-platform` is the first command to run rustc through the user's
-    // wrapper: a broken wrapper is named here rather than reported as a metadata failure.
-    let dependencies =
-        sbom_inputs::dependency_graphs(&workspace, options, &choices).map_err(|err| {
-            build::wrapper_problem(&rust.rustc, |name| std::env::var(name).ok()).unwrap_or(err)
-        })?;
-    let target_dir = options.target_dir(&workspace.target_dir);
-    if auditable_data::write(&resolved.units, &choices, &dependencies, &target_dir)? {
+    let mut requests = build::requests(&resolved.units, |arch| choices[&arch]);
+    if let Some(sharded) = &shards {
+        sharding::unify_features(&mut requests, &sharded.whole);
+    }
+    let (dependencies, lists_changed) =
+        auditable_data::prepare(&workspace, options, &resolved.units, &choices, &rust)?;
+    if lists_changed {
         // The early build checked freshness against the old lists: let it finish unadopted.
         early = None;
     }
@@ -130,7 +129,8 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         dependencies,
         library_origins,
     };
-    let plan = plan_stage(&inputs, shell)?;
+    let mut plan = plan_stage(&inputs, shell)?;
+    plan.shards = shards.map(|s| s.listing);
     Ok(Planned {
         plan,
         out_dir,

@@ -29,6 +29,9 @@ fn print(plan: &Plan, out_dir: &Path, format: MessageFormat, shell: &Shell) -> R
         shell.print_data(&json).map_err(stdout_error)?;
     } else {
         shell.print_block(&report::plan_listing(plan, out_dir));
+        if let Some(shards) = &plan.shards {
+            shell.print_block(&crate::shard::listing_text(shards));
+        }
     }
     Ok(())
 }

@@ -4,17 +4,40 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::Choices;
+use super::{Choices, sbom_inputs};
 use crate::auditable::data_file;
 use crate::error::{Error, Result};
 use crate::sbom::DependencyGraph;
+use crate::settings::Options;
+use crate::toolchain::RustToolchain;
 use crate::units::Unit;
+use crate::workspace::Workspace;
+
+/// Before the build: loads each target's dependency graph (the SBOMs use it too) and writes the
+/// lists the rustc wrapper links into each binary. Returns the graphs and whether any list
+/// changed.
+pub fn prepare(
+    workspace: &Workspace,
+    options: &Options,
+    units: &[Unit],
+    choices: &Choices,
+    rust: &RustToolchain,
+) -> Result<(BTreeMap<String, DependencyGraph>, bool)> {
+    // `cargo metadata --filter-platform` is the first command to run rustc through the user's
+    // wrapper: a broken wrapper is named here rather than reported as a metadata failure.
+    let graphs = sbom_inputs::dependency_graphs(workspace, options, choices).map_err(|err| {
+        crate::build::wrapper_problem(&rust.rustc, |name| std::env::var(name).ok()).unwrap_or(err)
+    })?;
+    let target_dir = options.target_dir(&workspace.target_dir);
+    let changed = write(units, choices, &graphs, &target_dir)?;
+    Ok((graphs, changed))
+}
 
 /// Writes `<triple>/<package>/<bin>.json` (and `<package>/lib.cdylib.json` for cdylibs) for every
 /// unit with `auditable` on, leaving identical files alone, and removes them for a unit with it
 /// off, so the wrapper links exactly the lists this run asks for. Returns whether anything
 /// changed (then a build started early, before this, must not be adopted).
-pub fn write(
+fn write(
     units: &[Unit],
     choices: &Choices,
     graphs: &BTreeMap<String, DependencyGraph>,

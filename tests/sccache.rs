@@ -1,0 +1,116 @@
+//! sccache as the build cache runners share: two packs of `fixtures/basic` (dependency-free; its
+//! `shared` library crate is what sccache can cache, bins are never cached) into two clean
+//! target directories with `RUSTC_WRAPPER=sccache` and one cache directory, with plain cargo and
+//! with zig (through cargo-zigbuild's wrappers). The second hits the cache, by sccache's own
+//! statistics, and writes byte-identical ZIPs (read with `sha256sum`).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// A private sccache server: its own cache directory and a free loopback port, stopped on drop.
+struct Sccache {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Sccache {
+    fn start() -> Sccache {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Sccache {
+            dir: tempfile::tempdir().unwrap(),
+            port,
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("RUSTC_WRAPPER", "sccache".into()),
+            ("SCCACHE_DIR", self.dir.path().display().to_string()),
+            ("SCCACHE_SERVER_PORT", self.port.to_string()),
+        ]
+    }
+
+    fn command(&self, arg: &str) -> Command {
+        let mut command = Command::new("sccache");
+        command.arg(arg).envs(self.env());
+        command
+    }
+
+    /// `Cache hits` from `sccache --show-stats`.
+    fn hits(&self) -> u64 {
+        let output = self.command("--show-stats").output().expect("run sccache");
+        let stats = String::from_utf8_lossy(&output.stdout).into_owned();
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix("Cache hits "))
+            .and_then(|rest| rest.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `Cache hits` in sccache's statistics:\n{stats}"))
+    }
+}
+
+impl Drop for Sccache {
+    fn drop(&mut self) {
+        let _ = self.command("--stop-server").output();
+    }
+}
+
+fn sha256sum(path: &Path) -> String {
+    let output = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(output.stdout).unwrap()[..64].to_string()
+}
+
+/// Packs twice with `compiler`, each into a clean target directory, sharing one cache.
+fn second_clean_target_dir_hits_the_cache(compiler: &str) {
+    let fixture = Fixture::copy("basic");
+    let cache = Sccache::start();
+    let env = cache.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut zips = Vec::new();
+    let mut hits = Vec::new();
+    for run in ["first", "second"] {
+        let target = fixture.path().join(format!("target-{run}"));
+        let out = fixture.path().join(format!("out-{run}"));
+        let args = [
+            "--compiler",
+            compiler,
+            "-p",
+            "fn-x86",
+            "--target-dir",
+            target.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+        ];
+        // The zig setup is remembered per target directory: each clean one sets zig up again,
+        // with the wrapper in its environment.
+        fixture.pack_with_env(&args, &env).assert_success();
+        hits.push(cache.hits());
+        zips.push(sha256sum(&out.join("x86_64/fn-x86.zip")));
+    }
+    assert_eq!(hits[0], 0, "a cold cache has nothing to hit");
+    assert!(
+        hits[1] > 0,
+        "the second target directory missed the cache: {hits:?}"
+    );
+    assert_eq!(
+        zips[0], zips[1],
+        "built through the cache, the ZIP has other bytes"
+    );
+}
+
+#[test]
+fn with_cargo_a_second_clean_target_dir_hits_the_shared_cache_and_packs_the_same_bytes() {
+    second_clean_target_dir_hits_the_cache("cargo");
+}
+
+#[test]
+fn with_zig_a_second_clean_target_dir_hits_the_shared_cache_and_packs_the_same_bytes() {
+    second_clean_target_dir_hits_the_cache("zig");
+}
