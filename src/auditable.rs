@@ -26,7 +26,8 @@ use crate::output::Shell;
 /// Set on cargo's command: the directory of this target's JSON files. Its presence (with an
 /// argv that is not one of our subcommands) makes this executable act as the rustc wrapper.
 pub const DIR_VAR: &str = "LAMBDA_PACK_AUDITABLE_DIR";
-/// The user's own `RUSTC_WORKSPACE_WRAPPER`, which the wrapper runs rustc through.
+/// The wrapper the user set, which ours runs rustc through: their `RUSTC_WRAPPER` (sccache) when
+/// one is set (ours then takes its place), else their `RUSTC_WORKSPACE_WRAPPER`.
 pub const USER_WRAPPER_VAR: &str = "LAMBDA_PACK_USER_WORKSPACE_WRAPPER";
 /// The symbol readers do not need but the linker does: `-u` keeps the section from being
 /// garbage-collected.

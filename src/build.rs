@@ -258,9 +258,11 @@ pub fn command(
     Ok(command)
 }
 
-/// Makes this executable cargo's `RUSTC_WORKSPACE_WRAPPER`, so it links each workspace binary's
-/// dependency list into it; a wrapper the user set is run by ours. `RUSTC_WRAPPER` (sccache)
-/// is separate: cargo runs it around ours.
+/// Makes this executable the rustc wrapper that links each workspace binary's dependency list
+/// into it; a wrapper the user set is run by ours. Normally ours is cargo's
+/// `RUSTC_WORKSPACE_WRAPPER`. With a `RUSTC_WRAPPER` set (sccache), ours takes its place and runs
+/// it: cargo would run `sccache <ours> rustc …` for workspace crates, and sccache only serves a
+/// compiler it recognises as rustc, so it must be the one that runs rustc.
 fn embed_dependency_lists(
     command: &mut Command,
     request: &BuildRequest,
@@ -274,23 +276,32 @@ fn embed_dependency_lists(
             "set auditable = false in [workspace.metadata.lambda-pack] to build without them",
         )
     })?;
-    let user = [
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
-    ]
-    .iter()
-    .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()));
-    if let Some(user) = user {
-        command.env(crate::auditable::USER_WRAPPER_VAR, user);
+    let set = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()))
+    };
+    if let Some(user) = set(["RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER"]) {
+        command
+            .env(crate::auditable::USER_WRAPPER_VAR, user)
+            .env("RUSTC_WRAPPER", exe)
+            .env_remove("CARGO_BUILD_RUSTC_WRAPPER");
+    } else {
+        if let Some(user) = set([
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
+        ]) {
+            command.env(crate::auditable::USER_WRAPPER_VAR, user);
+        }
+        command
+            .env("RUSTC_WORKSPACE_WRAPPER", exe)
+            .env_remove("CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER");
     }
     let target_dir = context.options.target_dir(&context.workspace.target_dir);
-    command
-        .env("RUSTC_WORKSPACE_WRAPPER", exe)
-        .env_remove("CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER")
-        .env(
-            crate::auditable::DIR_VAR,
-            crate::cache::auditable(&target_dir, &request.target.triple()),
-        );
+    command.env(
+        crate::auditable::DIR_VAR,
+        crate::cache::auditable(&target_dir, &request.target.triple()),
+    );
     Ok(())
 }
 

@@ -103,6 +103,27 @@ fn second_clean_target_dir_hits_the_cache(compiler: &str) {
         zips[0], zips[1],
         "built through the cache, the ZIP has other bytes"
     );
+    // The dependency list is linked in with sccache in front of rustc too.
+    let unzipped = fixture.path().join("unzipped");
+    let status = Command::new("unzip")
+        .args(["-q", "-o"])
+        .arg(fixture.path().join("out-second/x86_64/fn-x86.zip"))
+        .arg("bootstrap")
+        .arg("-d")
+        .arg(&unzipped)
+        .status()
+        .expect("unzip");
+    assert!(status.success());
+    let audit = Command::new("rust-audit-info")
+        .arg(unzipped.join("bootstrap"))
+        .output()
+        .expect("rust-audit-info (scripts/setup.sh installs it)");
+    let list = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.status.success() && list.contains("\"name\":\"fn-x86\""),
+        "no dependency list in a bootstrap built through sccache: {list} {}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
 }
 
 #[test]
