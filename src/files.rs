@@ -20,8 +20,18 @@ pub(crate) fn created_file_mode() -> std::fs::Permissions {
 
 /// Writes `bytes` to `path` through a temporary file and a rename; leaves an identical file alone.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(temp) = stage(path, bytes)? {
+        temp.persist(path)
+            .map_err(|e| Error::write(path, &e.error))?;
+    }
+    Ok(())
+}
+
+/// A synced temporary file beside `path` holding `bytes`, for the caller to rename over it;
+/// `None` when `path` already holds these bytes.
+pub fn stage(path: &Path, bytes: &[u8]) -> Result<Option<tempfile::NamedTempFile>> {
     if std::fs::read(path).ok().as_deref() == Some(bytes) {
-        return Ok(());
+        return Ok(None);
     }
     let parent = path
         .parent()
@@ -42,9 +52,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     temp.as_file()
         .sync_all()
         .map_err(|e| Error::write(path, &e))?;
-    temp.persist(path)
-        .map_err(|e| Error::write(path, &e.error))?;
-    Ok(())
+    Ok(Some(temp))
 }
 
 pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
