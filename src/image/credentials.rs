@@ -200,7 +200,8 @@ mod tests {
     #[test]
     fn auths_entries_match_however_the_key_is_written() {
         let dir = tempfile::tempdir().unwrap();
-        let encoded = base64::engine::general_purpose::STANDARD.encode("user:pw");
+        // A password with dashes: a temporary directory's random name (in `source`) cannot hold it.
+        let encoded = base64::engine::general_purpose::STANDARD.encode("user:pass-word-1");
         std::fs::write(
             dir.path().join("config.json"),
             format!(
@@ -211,12 +212,17 @@ mod tests {
         .unwrap();
         let env = env_of(vec![("DOCKER_CONFIG", dir.path().display().to_string())]);
         let hub = for_registry("docker.io", &env).unwrap();
-        assert!(matches!(hub.auth, RegistryAuth::Basic(ref u, ref p) if u == "user" && p == "pw"));
+        assert!(
+            matches!(hub.auth, RegistryAuth::Basic(ref u, ref p) if u == "user" && p == "pass-word-1")
+        );
         assert!(
             hub.source
                 .contains("auths[\"https://index.docker.io/v1/\"]")
         );
-        assert!(!hub.source.contains("pw"), "no secret in the source");
+        assert!(
+            !hub.source.contains("pass-word-1"),
+            "no secret in the source"
+        );
         let local = for_registry("127.0.0.1:5000", &env).unwrap();
         assert!(matches!(local.auth, RegistryAuth::Basic(ref u, _) if u == "u2"));
         let none = for_registry("registry.example", &env).unwrap();
