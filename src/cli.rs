@@ -162,6 +162,16 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE", help_heading = VERIFY_OPTIONS)]
     pub env_file: Vec<PathBuf>,
 
+    /// Run up to N invocations at once, as Lambda Managed Instances do (sets
+    /// AWS_LAMBDA_MAX_CONCURRENCY=N; provided.al2023 only) [default: one at a time]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64), help_heading = VERIFY_OPTIONS)]
+    pub concurrency: Option<u32>,
+
+    /// Send this tenant id with every invocation (Lambda-Runtime-Aws-Tenant-Id, the handler's
+    /// context.tenant_id), as tenant isolation mode does
+    #[arg(long, value_name = "ID", help_heading = VERIFY_OPTIONS)]
+    pub tenant_id: Option<String>,
+
     #[command(flatten)]
     pub pack: PackArgs,
 }

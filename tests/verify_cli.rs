@@ -299,7 +299,20 @@ fn http_function_answers_an_api_gateway_v2_event() {
 
 #[test]
 fn extension_layer_registers_and_receives_invoke_then_shutdown() {
-    let run = verify(&["tool-user", "--invokes", "2", "--message-format", "json"]);
+    // The extension appends `INVOKE <request id>` to RECORDER_FILE: a file outside /tmp, which
+    // is the environment's own.
+    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let record = outside.path().join("recorder-events.txt");
+    let env = format!("RECORDER_FILE={}", record.display());
+    let run = verify(&[
+        "tool-user",
+        "--invokes",
+        "2",
+        "--message-format",
+        "json",
+        "--env",
+        &env,
+    ]);
     run.assert_code(0);
     let document = json_document(&run);
     let result = function(&document, "tool-user");
@@ -320,9 +333,8 @@ fn extension_layer_registers_and_receives_invoke_then_shutdown() {
     // With an extension registered, Lambda stops the runtime with SIGTERM.
     assert_eq!(report["runtime"]["signal"], libc::SIGTERM, "{report:#}");
 
-    // The extension itself saw both invokes: it appends `INVOKE <request id>` to
-    // /tmp/recorder-events.txt (the host's /tmp, also inside the private namespace).
-    let recorded = fs::read_to_string("/tmp/recorder-events.txt").unwrap();
+    // The extension itself saw both invokes.
+    let recorded = fs::read_to_string(&record).unwrap();
     for invoke in report["invocations"].as_array().unwrap() {
         let line = format!("INVOKE {}", invoke["request_id"].as_str().unwrap());
         assert!(recorded.lines().any(|l| l == line), "{line} not recorded");

@@ -156,7 +156,9 @@ fn extension_registers_and_receives_invoke_then_shutdown() {
     let layout = Layout::new();
     Layout::install(&layout.task, "bootstrap", &x86("echo"));
     Layout::install(&layout.opt, "extensions/recorder", &x86("recorder"));
-    let record = layout.dir.path().join("events.txt");
+    // Not under /tmp: the environment has a /tmp of its own, hiding the host's.
+    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let record = outside.path().join("events.txt");
     let mut run = layout.run("with-extension", &[json!({"a": 1}), json!({"a": 2})]);
     run.extra_env
         .push(("RECORDER_FILE".into(), record.display().to_string()));

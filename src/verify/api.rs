@@ -1,4 +1,4 @@
-//! The HTTP side: Runtime API, Extensions API and stub Logs/Telemetry APIs on one loopback port.
+//! The HTTP side: Runtime API, Extensions API and the Logs/Telemetry APIs on one loopback port.
 //!
 //! Long polls (`/invocation/next`, `/event/next`) park until the lifecycle puts an invocation or
 //! an extension event into the shared state (see `state.rs`).
@@ -22,6 +22,7 @@ use super::extensions_api::{extension_error, extension_next, register};
 use super::http::{Answer, Parked, accepted, answer, error, header, read_body, set_header};
 use super::report::{InitErrorReport, InvokeOutcome};
 use super::state::{Current, Shared};
+use super::telemetry::Api;
 
 const RUNTIME: &str = "/2018-06-01/runtime";
 const EXTENSION: &str = "/2020-01-01/extension";
@@ -87,11 +88,10 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Answe
             }
             _ => not_found(&path),
         }
-    } else if (path == "/2020-08-15/logs" || path == "/2022-07-01/telemetry")
-        && method == Method::PUT
-    {
-        // Subscriptions are accepted; this emulator does not deliver logs or telemetry.
-        answer(StatusCode::OK, "")
+    } else if path.trim_end_matches('/') == "/2020-08-15/logs" && method == Method::PUT {
+        super::telemetry::subscribe(&shared, Api::Logs, request).await
+    } else if path.trim_end_matches('/') == "/2022-07-01/telemetry" && method == Method::PUT {
+        super::telemetry::subscribe(&shared, Api::Telemetry, request).await
     } else {
         not_found(&path)
     };
@@ -115,8 +115,8 @@ async fn runtime_next(shared: &Shared) -> Answer {
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let Some(invocation) = shared
         .wait_for(far, |s| {
-            let invocation = s.runtime_inbox.take()?;
-            s.current = Some(Current {
+            let invocation = s.runtime_inbox.pop_front()?;
+            s.taken.push(Current {
                 request_id: invocation.request_id.clone(),
                 outcome: None,
             });
@@ -130,7 +130,10 @@ async fn runtime_next(shared: &Shared) -> Answer {
             "no event",
         );
     };
-    let arn = shared.lock().config.arn.clone();
+    let (arn, tenant_id) = {
+        let state = shared.lock();
+        (state.config.arn.clone(), state.config.tenant_id.clone())
+    };
     let mut response = answer(StatusCode::OK, invocation.body);
     set_header(
         &mut response,
@@ -148,15 +151,18 @@ async fn runtime_next(shared: &Shared) -> Answer {
         "lambda-runtime-trace-id",
         &invocation.trace_id,
     );
+    if let Some(tenant_id) = tenant_id {
+        set_header(&mut response, "lambda-runtime-aws-tenant-id", &tenant_id);
+    }
     response
 }
 
 /// The refusal when `id` is not the invocation in flight or was already answered.
 fn refuse_unless_current(shared: &Shared, id: &str) -> Option<Answer> {
     let state = shared.lock();
-    match &state.current {
-        Some(current) if current.request_id == id && current.outcome.is_none() => None,
-        Some(current) if current.request_id == id => Some(error(
+    match state.taken(id) {
+        Some(current) if current.outcome.is_none() => None,
+        Some(_) => Some(error(
             StatusCode::BAD_REQUEST,
             "InvalidStateTransition",
             &format!("invocation {id} was already answered"),
@@ -171,7 +177,7 @@ fn refuse_unless_current(shared: &Shared, id: &str) -> Option<Answer> {
 
 fn finish(shared: &Shared, id: &str, outcome: InvokeOutcome) {
     shared.update(|s| {
-        if let Some(current) = s.current.as_mut().filter(|c| c.request_id == id) {
+        if let Some(current) = s.taken_mut(id) {
             current.outcome.get_or_insert(outcome);
         }
     });
@@ -195,7 +201,8 @@ async fn invocation_response(shared: &Shared, id: &str, request: Request<Incomin
     {
         true
     } else {
-        match read_body(request.into_body(), MAX_RESPONSE_BYTES, limit).await {
+        // Kept whole: the JSON report shows the response in full.
+        match read_body(request.into_body(), limit as usize, limit).await {
             Err(_) => {
                 return error(
                     StatusCode::BAD_REQUEST,

@@ -26,7 +26,7 @@ use crate::manifest::MANIFEST_FILE;
 use crate::output::Shell;
 use crate::output::Verbosity;
 use crate::settings::Options;
-use crate::target::Arch;
+use crate::target::{Arch, Runtime};
 use crate::workspace::Workspace;
 
 pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
@@ -65,6 +65,9 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         None => None,
     };
     let overrides = Overrides::read(&args.env_file, &args.env)?;
+    if let Some(tenant_id) = &args.tenant_id {
+        check_tenant_id(tenant_id)?;
+    }
     let selected = select(
         &manifest,
         &args.functions,
@@ -77,6 +80,24 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         .into_iter()
         .map(|artifact| prepare(artifact, &manifest, &out_dir, &manifest_path, &mut checked))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(n) = args.concurrency.filter(|n| *n > 1)
+        && let Some(al2) = prepared
+            .iter()
+            .find(|p| p.artifact.runtime == Runtime::ProvidedAl2 && !p.standalone)
+    {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "--concurrency {n}: function {} runs on provided.al2, and Lambda Managed Instances \
+                 (several invocations at once in one environment) run provided.al2023 only",
+                al2.artifact.name
+            ),
+        )
+        .with_help(
+            "pack the function for provided.al2023 (`runtime = \"provided.al2023\"` in \
+             [package.metadata.lambda-pack]), or run it without --concurrency",
+        ));
+    }
 
     let settings = RunSettings {
         event,
@@ -85,6 +106,8 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         expected,
         overrides,
         show_output: options.verbosity >= Verbosity::Verbose,
+        concurrency: args.concurrency,
+        tenant_id: args.tenant_id.clone(),
     };
     let human = options.message_format == MessageFormat::Human;
     let mut results = Vec::new();
@@ -199,6 +222,26 @@ struct RunSettings {
     overrides: Overrides,
     /// `-v`: show what the processes wrote.
     show_output: bool,
+    /// `--concurrency`.
+    concurrency: Option<u32>,
+    /// `--tenant-id`.
+    tenant_id: Option<String>,
+}
+
+/// Lambda's tenant ids: 1 to 256 characters, printable ASCII (they travel in a header).
+fn check_tenant_id(tenant_id: &str) -> Result<()> {
+    let printable = tenant_id.bytes().all(|b| (0x21..0x7f).contains(&b));
+    if tenant_id.is_empty() || tenant_id.len() > 256 || !printable {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "--tenant-id {tenant_id:?} is not a tenant id Lambda accepts: expected 1 to 256 \
+                 printable ASCII characters without spaces"
+            ),
+        )
+        .with_help("pass an id like `--tenant-id customer-42`"));
+    }
+    Ok(())
 }
 
 /// What one function did, as printed and as serialised for `--message-format json`.
@@ -325,6 +368,8 @@ fn lay_out_and_run(
     run.events = vec![settings.event.clone(); settings.invokes];
     run.invoke_timeout = settings.timeout;
     run.namespace = NamespaceMode::Auto;
+    run.concurrency = settings.concurrency;
+    run.tenant_id = settings.tenant_id.clone();
     run_function(&run).map_err(setup_error)
 }
 
@@ -345,6 +390,8 @@ fn run_image(
         run.extra_env = settings.overrides.apply(&function.artifact.env);
         run.events = vec![settings.event.clone(); settings.invokes];
         run.invoke_timeout = settings.timeout;
+        run.concurrency = settings.concurrency;
+        run.tenant_id = settings.tenant_id.clone();
         run_function(&run).map_err(setup_error)
     });
     // The image may have made directories read-only: the temporary directory's own removal

@@ -13,8 +13,9 @@ use tokio::time::Instant;
 
 use super::api;
 use super::report::{InvokeOutcome, InvokeReport, RunReport, ShutdownStatus, describe_exit};
-use super::sandbox::{Sandbox, Spawned, exec_error, executable};
+use super::sandbox::{LineSink, Sandbox, Spawned, exec_error, executable};
 use super::state::{self, ApiConfig, Invocation, Shared, State};
+use super::telemetry::{Category, Record, ReportMetrics};
 use super::{FunctionRun, VerifyError, function_arn};
 use crate::target::Arch;
 
@@ -52,7 +53,8 @@ pub(super) struct Proc {
     pub(super) spawned: Spawned,
 }
 
-enum Stop {
+#[derive(Clone)]
+pub(super) enum Stop {
     InitError,
     RuntimeExited(String),
     ExtensionExited(String, String),
@@ -69,6 +71,17 @@ pub(super) struct Life<'a> {
     /// How the runtime process ended at shutdown (also the internal extensions' end).
     pub(super) runtime_shutdown: ShutdownStatus,
     pub(super) report: RunReport,
+    /// When the run began: invocations' start and end are reported relative to it.
+    pub(super) began: Instant,
+    /// `platform.report` carries `initDurationMs` on the first invocation only.
+    pub(super) reported_init: bool,
+}
+
+/// An invocation on its way: dispatched, not yet ended.
+pub(super) struct Dispatched {
+    pub(super) request_id: String,
+    pub(super) started: Instant,
+    pub(super) deadline: Instant,
 }
 
 async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
@@ -90,6 +103,7 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         function_name: run.function_name.clone(),
         handler: run.handler.clone(),
         arn: function_arn(&run.region, &run.function_name),
+        tenant_id: run.tenant_id.clone(),
     };
     let shared = Shared::new(config, names.clone());
     let server = tokio::spawn(api::serve(listener, shared.clone()));
@@ -113,6 +127,9 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         api_requests: 0,
         stand_in: run.stand_in,
         image: run.image.is_some(),
+        concurrency: run.concurrency.unwrap_or(1),
+        tenant_id: run.tenant_id.clone(),
+        telemetry_subscriptions: Vec::new(),
     };
     let mut life = Life {
         run,
@@ -123,6 +140,8 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         unstarted: Vec::new(),
         runtime_shutdown: ShutdownStatus::NotStarted,
         report,
+        began: Instant::now(),
+        reported_init: false,
     };
     let reason = life.init_and_invoke(&extensions).await;
     let statuses = life.shutdown(reason).await;
@@ -172,9 +191,20 @@ impl Life<'_> {
         visible: PathBuf,
         args: &[String],
     ) -> Result<Proc, String> {
+        // Each line the process writes becomes a `function` (the runtime) or `extension`
+        // record for the Logs and Telemetry API subscribers.
+        let category = if name == "bootstrap" {
+            Category::Function
+        } else {
+            Category::Extension
+        };
+        let shared = self.shared.clone();
+        let lines: LineSink = Arc::new(move |line: &str| {
+            shared.update(|s| s.telemetry.emit(Record::line(category, line)));
+        });
         let spawned = self
             .sandbox
-            .spawn(host, &visible, args)
+            .spawn(host, &visible, args, lines)
             .map_err(|e| exec_error(&visible, &e))?;
         let index = self.shared.update(|s| {
             s.exits.push(None);
@@ -204,6 +234,8 @@ impl Life<'_> {
         self.report.events_not_run = events;
         let started = Instant::now();
         let init_deadline = started + run.init_timeout;
+        self.shared
+            .update(|s| s.telemetry.emit(Record::init_start()));
 
         let bootstrap = if run.stand_in {
             None
@@ -260,8 +292,23 @@ impl Life<'_> {
         self.report.init_duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         // Init is over once everything waits for an event; Lambda takes no registration after.
         self.shared.update(|s| s.init_done = true);
-        if !self.check_init(ready, run.init_timeout) {
+        let init_ok = self.check_init(ready, run.init_timeout);
+        let (status, error_type) = match (&self.report.error_type, init_ok) {
+            (_, true) => ("success", None),
+            (Some(error_type), false) => ("failure", Some(error_type.clone())),
+            (None, false) => ("failure", None),
+        };
+        let duration = self.report.init_duration_ms;
+        self.shared.update(|s| {
+            s.telemetry
+                .emit(Record::init_runtime_done(status, error_type.as_deref()));
+            s.telemetry.emit(Record::init_report(status, duration));
+        });
+        if !init_ok {
             return "failure";
+        }
+        if run.concurrency.is_some_and(|n| n > 1) {
+            return self.invoke_concurrently().await;
         }
 
         for (i, event) in run.events.iter().enumerate() {
@@ -324,7 +371,7 @@ impl Life<'_> {
     }
 
     /// Waits on the API state; `ready` also sees each extension process (name, exit index).
-    async fn wait<T>(
+    pub(super) async fn wait<T>(
         &self,
         deadline: Instant,
         mut ready: impl FnMut(&State, &[(String, usize)]) -> Option<T>,
@@ -339,7 +386,11 @@ impl Life<'_> {
 
     /// Until the runtime (unless a stand-in answers) and every registered extension, external
     /// or internal, are parked on `next`.
-    async fn wait_ready(&self, deadline: Instant, during_init: bool) -> Option<Result<(), Stop>> {
+    pub(super) async fn wait_ready(
+        &self,
+        deadline: Instant,
+        during_init: bool,
+    ) -> Option<Result<(), Stop>> {
         let runtime = self.runtime.as_ref().map(|p| p.index);
         let stand_in = self.run.stand_in;
         self.wait(deadline, |s, exts| {
@@ -373,7 +424,7 @@ impl Life<'_> {
     }
 
     /// Records an invoke-phase failure; `Some(reason)` means the environment is finished.
-    fn check_invoke(
+    pub(super) fn check_invoke(
         &mut self,
         outcome: Option<Result<(), Stop>>,
         request_id: Option<&str>,
@@ -420,6 +471,22 @@ impl Life<'_> {
 
     /// One invoke; `Some(reason)` when the environment must shut down afterwards.
     async fn invoke(&mut self, body: Bytes) -> Option<&'static str> {
+        let dispatched = self.dispatch(body);
+        let runtime = self.runtime.as_ref().map(|p| p.index);
+        let id = dispatched.request_id.clone();
+        let answered = self
+            .wait(dispatched.deadline, |s, exts| {
+                if let Some(outcome) = s.taken(&id).and_then(|c| c.outcome.clone()) {
+                    return Some(Ok(outcome));
+                }
+                stopped(s, runtime, exts, false).map(Err)
+            })
+            .await;
+        self.settle(dispatched, answered)
+    }
+
+    /// Hands an event to the runtime (or the stand-in) and INVOKE to the extensions.
+    pub(super) fn dispatch(&mut self, body: Bytes) -> Dispatched {
         let timeout = self.run.invoke_timeout;
         let request_id = state::uuid_v4();
         let deadline_ms = epoch_ms(timeout);
@@ -442,34 +509,43 @@ impl Life<'_> {
                 ext.queue
                     .push_back(("INVOKE".into(), Bytes::from(event.to_string())));
             }
+            s.telemetry.emit(Record::start(&request_id, &trace_id));
             if self.run.stand_in {
                 // The stand-in function answers at once with the event itself.
                 let len = body.len() as u64;
-                s.current = Some(state::Current {
+                s.taken.push(state::Current {
                     request_id: request_id.clone(),
                     outcome: Some(InvokeOutcome::response(body.to_vec(), len, false)),
                 });
                 return;
             }
-            s.current = None;
-            s.runtime_inbox = Some(Invocation {
+            s.runtime_inbox.push_back(Invocation {
                 request_id: request_id.clone(),
                 deadline_ms,
                 trace_id: trace_id.clone(),
                 body,
             });
         });
-        let runtime = self.runtime.as_ref().map(|p| p.index);
-        let id = request_id.clone();
-        let answered = self
-            .wait(started + timeout, |s, exts| {
-                let current = s.current.as_ref().filter(|c| c.request_id == id);
-                if let Some(outcome) = current.and_then(|c| c.outcome.clone()) {
-                    return Some(Ok(outcome));
-                }
-                stopped(s, runtime, exts, false).map(Err)
-            })
-            .await;
+        Dispatched {
+            request_id,
+            started,
+            deadline: started + timeout,
+        }
+    }
+
+    /// Records how a dispatched invocation ended (`None`: its deadline passed) and tells the
+    /// subscribers; `Some(reason)` when the environment must shut down afterwards.
+    pub(super) fn settle(
+        &mut self,
+        dispatched: Dispatched,
+        answered: Option<Result<InvokeOutcome, Stop>>,
+    ) -> Option<&'static str> {
+        let timeout = self.run.invoke_timeout;
+        let Dispatched {
+            request_id,
+            started,
+            ..
+        } = dispatched;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let (outcome, reason) = match answered {
             Some(Ok(outcome)) => {
@@ -506,19 +582,86 @@ impl Life<'_> {
                 (outcome, reason)
             }
         };
-        self.shared.update(|s| s.runtime_inbox = None);
+        // Not taken yet (a timeout, a crash): it never reaches the runtime.
+        self.shared
+            .update(|s| s.runtime_inbox.retain(|i| i.request_id != request_id));
+        let max_memory_used_mb = self
+            .runtime
+            .as_ref()
+            .and_then(|p| peak_rss_mb(p.spawned.pid));
+        self.report_invocation(&request_id, duration_ms, &outcome, max_memory_used_mb);
+        let (response, streamed) = match &outcome {
+            InvokeOutcome::Response { streamed, .. } => (outcome.response_value(), *streamed),
+            _ => (None, false),
+        };
+        let ended_at_ms = self.began.elapsed().as_secs_f64() * 1000.0;
         self.report.invocations.push(InvokeReport {
             request_id,
             duration_ms,
             outcome,
+            started_at_ms: ended_at_ms - duration_ms,
+            ended_at_ms,
+            response,
+            streamed,
+            max_memory_used_mb,
         });
         reason
     }
+
+    /// `platform.runtimeDone`, (Logs API) `platform.end` and `platform.report`.
+    fn report_invocation(
+        &mut self,
+        request_id: &str,
+        duration_ms: f64,
+        outcome: &InvokeOutcome,
+        max_memory_used_mb: Option<u64>,
+    ) {
+        let (status, error_type) = outcome.telemetry_status();
+        let produced = match outcome {
+            InvokeOutcome::Response { len, .. } => Some(*len),
+            _ => None,
+        };
+        let metrics = ReportMetrics {
+            duration_ms,
+            memory_size_mb: self.run.memory_mb,
+            max_memory_used_mb: max_memory_used_mb.unwrap_or(0),
+            init_duration_ms: (!self.reported_init).then_some(self.report.init_duration_ms),
+        };
+        self.reported_init = true;
+        self.shared.update(|s| {
+            let error_type = error_type.as_deref();
+            s.telemetry.emit(Record::runtime_done(
+                request_id,
+                status,
+                error_type,
+                duration_ms,
+                produced,
+            ));
+            s.telemetry.emit(Record::end(request_id));
+            s.telemetry
+                .emit(Record::report(request_id, status, error_type, &metrics));
+        });
+    }
+}
+
+/// The peak resident set (`VmHWM`) of process `pid`, in MB rounded up; under qemu, the
+/// emulator's, which holds the guest's memory.
+fn peak_rss_mb(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb.div_ceil(1024))
 }
 
 /// Why the environment can no longer go on, if it can't: an init error (only while
 /// `during_init`), the runtime's exit or an extension's exit.
-fn stopped(
+pub(super) fn stopped(
     s: &State,
     runtime: Option<usize>,
     exts: &[(String, usize)],

@@ -4,8 +4,8 @@
 //! The pieces:
 //! - [`extract_zip`] unpacks a function ZIP or a layer ZIP, keeping exec bits and symlinks and
 //!   refusing entries that would escape the destination or inflate absurdly.
-//! - [`run_function`] serves the Runtime API, the Extensions API and stub Logs/Telemetry APIs on a
-//!   free loopback port, starts the extensions and then the bootstrap with Lambda's environment,
+//! - [`run_function`] serves the Runtime API, the Extensions API and the Logs/Telemetry APIs
+//!   (which deliver to their subscribers, see `telemetry.rs`) on a free loopback port, starts the extensions and then the bootstrap with Lambda's environment,
 //!   delivers each event, shuts everything down like Lambda does and returns a [`RunReport`].
 //! - Where the kernel allows it, every process runs in its own user + mount namespace in which the
 //!   task directory is `/var/task` and the layers are `/opt` (read-only, as on Lambda), so absolute
@@ -28,6 +28,7 @@
 
 mod api;
 pub(crate) mod command;
+mod concurrency;
 mod env;
 mod expect;
 mod extensions_api;
@@ -47,6 +48,7 @@ mod select;
 mod show;
 mod shutdown;
 mod state;
+mod telemetry;
 mod untar;
 
 use std::io;
@@ -107,6 +109,11 @@ pub struct FunctionRun {
     /// A container image: its root file system is `/` of every process, its entrypoint and
     /// command run instead of a bootstrap, its extensions are its `/opt/extensions`.
     pub image: Option<ImageRoot>,
+    /// `--concurrency N`: `AWS_LAMBDA_MAX_CONCURRENCY=N` and up to N invocations in flight at
+    /// once. `None`: one at a time and no such variable, as on Lambda (default).
+    pub concurrency: Option<u32>,
+    /// `--tenant-id`: sent as `Lambda-Runtime-Aws-Tenant-Id` with every invocation.
+    pub tenant_id: Option<String>,
 }
 
 impl FunctionRun {
@@ -133,6 +140,8 @@ impl FunctionRun {
             namespace: NamespaceMode::Auto,
             stand_in: false,
             image: None,
+            concurrency: None,
+            tenant_id: None,
         }
     }
 }

@@ -60,10 +60,19 @@ fn cpath(path: &Path) -> io::Result<CString> {
 impl NsPlan {
     /// Plans a root at `root` (an empty folder of ours) with `task` at `/var/task` and `opt` at
     /// `/opt`. Without `user_ns` only a mount namespace is made (needs real root).
-    pub fn build(root: &Path, task: &Path, opt: &Path, user_ns: bool) -> io::Result<NsPlan> {
+    pub fn build(
+        root: &Path,
+        task: &Path,
+        opt: &Path,
+        tmp: &Path,
+        user_ns: bool,
+    ) -> io::Result<NsPlan> {
         let mut plan = NsPlan::unshared(user_ns)?;
         plan.mount(Some("tmpfs"), root, Some("tmpfs"), 0, Some("mode=0755"))?;
-        plan.mirror(Path::new("/"), root, &["opt", "var"])?;
+        plan.mirror(Path::new("/"), root, &["opt", "var", "tmp"])?;
+        // The environment's own /tmp, shared by every process of the run (not the host's).
+        plan.mkdir(&root.join("tmp"))?;
+        plan.bind(tmp, &root.join("tmp"))?;
         let var = root.join("var");
         plan.mkdir(&var)?;
         if Path::new("/var").is_dir() && !Path::new("/var").is_symlink() {
@@ -81,7 +90,8 @@ impl NsPlan {
     }
 
     /// Plans an image's root: `root` (its unpacked file system) becomes `/`, read-only as on
-    /// Lambda, with the host's `/proc` and `/dev`, a fresh tmpfs on `/tmp`, `emulator` (qemu,
+    /// Lambda, with the host's `/proc` and `/dev`, `tmp` (the run's own, shared by every
+    /// process) on `/tmp`, `emulator` (qemu,
     /// static) bound at `emulator_at` (an empty file already in the root) and `working_dir` as
     /// the current directory. Mount points the image lacks, or holds as something other than a
     /// directory, are left alone.
@@ -89,6 +99,7 @@ impl NsPlan {
         root: &Path,
         emulator: Option<(&Path, &Path)>,
         working_dir: &str,
+        tmp: &Path,
         user_ns: bool,
     ) -> io::Result<NsPlan> {
         let mut plan = NsPlan::unshared(user_ns)?;
@@ -103,13 +114,7 @@ impl NsPlan {
             }
         }
         if real_dir("tmp") {
-            plan.mount(
-                Some("tmpfs"),
-                &root.join("tmp"),
-                Some("tmpfs"),
-                0,
-                Some("mode=1777"),
-            )?;
+            plan.bind(tmp, &root.join("tmp"))?;
         }
         if let Some((program, at)) = emulator {
             plan.bind(program, at)?;

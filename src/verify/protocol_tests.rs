@@ -25,6 +25,7 @@ fn server(allowed: &[&str]) -> Server {
         function_name: "fn".into(),
         handler: "bootstrap".into(),
         arn: function_arn("us-east-1", "fn"),
+        tenant_id: Some("tenant-7".into()),
     };
     let allowed = allowed.iter().map(|s| s.to_string()).collect();
     let shared = Shared::new(config, allowed);
@@ -129,7 +130,7 @@ fn until(shared: &Shared, ready: impl Fn(&State) -> bool) {
 
 fn in_flight(server: &Server, id: &str) {
     server.shared.update(|s| {
-        s.current = Some(Current {
+        s.taken.push(Current {
             request_id: id.into(),
             outcome: None,
         });
@@ -137,7 +138,7 @@ fn in_flight(server: &Server, id: &str) {
 }
 
 fn outcome(server: &Server) -> Option<InvokeOutcome> {
-    server.shared.lock().current.as_ref()?.outcome.clone()
+    server.shared.lock().taken.last()?.outcome.clone()
 }
 
 const INVOCATION: &str = "/2018-06-01/runtime/invocation";
@@ -150,7 +151,7 @@ fn next_carries_lambdas_headers_and_the_event() {
         thread::spawn(move || request(addr, "GET", &format!("{INVOCATION}/next"), &[], b""));
     until(&server.shared, |s| s.runtime_waiting == 1);
     server.shared.update(|s| {
-        s.runtime_inbox = Some(Invocation {
+        s.runtime_inbox.push_back(Invocation {
             request_id: "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into(),
             deadline_ms: 1_542_409_706_888,
             trace_id: "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=0"
@@ -177,10 +178,14 @@ fn next_carries_lambdas_headers_and_the_event() {
             .unwrap()
             .starts_with("Root=1-")
     );
+    assert_eq!(
+        reply.header("lambda-runtime-aws-tenant-id"),
+        Some("tenant-7")
+    );
     let state = server.shared.lock();
     assert_eq!(state.runtime_waiting, 0);
     assert_eq!(
-        state.current.as_ref().unwrap().request_id,
+        state.taken.last().unwrap().request_id,
         "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
     );
 }
@@ -432,16 +437,16 @@ fn extensions_register_by_file_name_and_get_queued_events() {
 }
 
 #[test]
-fn logs_and_telemetry_subscriptions_succeed_and_unknown_paths_are_404() {
+fn subscriptions_need_a_registered_extension_and_unknown_paths_are_404() {
     let server = server(&[]);
-    assert_eq!(
-        request(server.addr, "PUT", "/2020-08-15/logs", &[], b"{}").status,
-        200
-    );
-    assert_eq!(
-        request(server.addr, "PUT", "/2022-07-01/telemetry", &[], b"{}").status,
-        200
-    );
+    for path in ["/2020-08-15/logs", "/2022-07-01/telemetry"] {
+        let reply = request(server.addr, "PUT", path, &[], b"{}");
+        assert_eq!(reply.status, 403);
+        assert_eq!(
+            reply.json()["errorType"],
+            "Extension.UnknownExtensionIdentifier"
+        );
+    }
     assert_eq!(request(server.addr, "GET", "/", &[], b"").status, 404);
     assert_eq!(
         request(
@@ -455,6 +460,101 @@ fn logs_and_telemetry_subscriptions_succeed_and_unknown_paths_are_404() {
         404
     );
     assert_eq!(server.shared.lock().requests, 4);
+}
+
+#[test]
+fn a_telemetry_subscriber_is_sent_the_records_so_far_and_refused_bad_buffering() {
+    use std::io::{Read, Write};
+    let server = server(&["observer"]);
+    let registered = request(
+        server.addr,
+        "POST",
+        "/2020-01-01/extension/register",
+        &[("Lambda-Extension-Name", "observer")],
+        br#"{"events":["INVOKE"]}"#,
+    );
+    let id = registered
+        .header("lambda-extension-identifier")
+        .unwrap()
+        .to_string();
+    server.shared.update(|s| {
+        s.telemetry.emit(super::telemetry::Record::init_start());
+        s.telemetry.emit(super::telemetry::Record::line(
+            super::telemetry::Category::Function,
+            "hello from the function",
+        ));
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let subscription = |buffering: &str| {
+        format!(
+            r#"{{"schemaVersion":"2022-07-01","types":["platform","function"],"buffering":{buffering},"destination":{{"protocol":"HTTP","URI":"http://sandbox.localdomain:{port}"}}}}"#
+        )
+    };
+    let headers = [("Lambda-Extension-Identifier", id.as_str())];
+    let refused = request(
+        server.addr,
+        "PUT",
+        "/2022-07-01/telemetry",
+        &headers,
+        subscription(r#"{"maxItems":50}"#).as_bytes(),
+    );
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["errorType"], "ValidationError");
+    assert!(server.shared.lock().telemetry.subscribers.is_empty());
+    let accepted = request(
+        server.addr,
+        "PUT",
+        "/2022-07-01/telemetry",
+        &headers,
+        subscription(r#"{"timeoutMs":25}"#).as_bytes(),
+    );
+    assert_eq!(accepted.status, 200);
+    // The first batch arrives 25 ms later: what was written before the subscription included.
+    let (mut stream, _) = listener.accept().unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let body = loop {
+        let n = stream.read(&mut chunk).unwrap();
+        received.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&received).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            if body.len() >= length {
+                assert!(head.starts_with("POST / HTTP/1.1"), "{head}");
+                break body.to_string();
+            }
+        }
+        assert!(n > 0, "connection closed early");
+    };
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let records: Value = serde_json::from_str(&body).unwrap();
+    let kinds: Vec<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "platform.initStart",
+            "function",
+            "platform.telemetrySubscription"
+        ]
+    );
+    assert_eq!(records[1]["record"], "hello from the function");
+    assert!(records[0]["time"].as_str().unwrap().ends_with('Z'));
+    until(&server.shared, |s| {
+        s.telemetry.subscribers[0].report.records_accepted == 3
+    });
 }
 
 #[test]

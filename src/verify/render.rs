@@ -133,12 +133,35 @@ fn render_report(report: &RunReport, lines: &mut Vec<String>) {
                 format!("Extension.Crash: extension {extension} exited ({exit})")
             }
         };
+        // With --concurrency, when each ran: overlapping intervals ran at once.
+        let when = if report.concurrency > 1 {
+            format!(
+                " [+{:.0} ms to +{:.0} ms]",
+                invoke.started_at_ms, invoke.ended_at_ms
+            )
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "invoke {} ({}): {:.1} ms, {what}",
+            "invoke {} ({}){when}: {:.1} ms, {what}",
             index + 1,
             invoke.request_id,
             invoke.duration_ms
         ));
+    }
+    if report.concurrency > 1 {
+        lines.push(format!(
+            "concurrency: up to {} invocations at once (AWS_LAMBDA_MAX_CONCURRENCY={})",
+            report.concurrency, report.concurrency
+        ));
+    }
+    if let Some(tenant_id) = &report.tenant_id {
+        lines.push(format!(
+            "tenant: {tenant_id} (Lambda-Runtime-Aws-Tenant-Id)"
+        ));
+    }
+    for subscription in &report.telemetry_subscriptions {
+        lines.push(super::telemetry::describe(subscription));
     }
     if report.events_not_run > 0 {
         lines.push(format!(

@@ -4,7 +4,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use serde::Serialize;
+use serde_json::Value;
 
+use super::telemetry::SubscriptionReport;
 use crate::target::Arch;
 
 /// Everything one [`super::run_function`] observed.
@@ -37,6 +39,13 @@ pub struct RunReport {
     pub stand_in: bool,
     /// True for a container image, run with its own root file system as `/`.
     pub image: bool,
+    /// `--concurrency`: invocations allowed in flight at once (1 without the flag).
+    pub concurrency: u32,
+    /// `--tenant-id`: sent with every invocation.
+    pub tenant_id: Option<String>,
+    /// Logs API and Telemetry API subscriptions: what each subscriber was sent and whether it
+    /// accepted each batch.
+    pub telemetry_subscriptions: Vec<SubscriptionReport>,
 }
 
 impl RunReport {
@@ -61,6 +70,17 @@ pub struct InvokeReport {
     pub request_id: String,
     pub duration_ms: f64,
     pub outcome: InvokeOutcome,
+    /// When the invocation was dispatched and when it ended, in milliseconds since the run
+    /// began: with `--concurrency`, overlapping intervals are invocations in flight at once.
+    pub started_at_ms: f64,
+    pub ended_at_ms: f64,
+    /// The payload in full (up to 6 MiB, or 200 MiB streamed): parsed when it is JSON, else
+    /// text; null when the function did not answer.
+    pub response: Option<Value>,
+    /// True when the response was streamed.
+    pub streamed: bool,
+    /// The runtime process's peak resident memory at the end of the invocation (`VmHWM`).
+    pub max_memory_used_mb: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -68,7 +88,7 @@ pub struct InvokeReport {
 pub enum InvokeOutcome {
     /// The function answered.
     Response {
-        /// The payload (up to the 6 MiB cap, or the first 6 MiB of a stream).
+        /// The payload (up to the 6 MiB cap, or 200 MiB streamed); in the report as `response`.
         #[serde(skip)]
         body: Vec<u8>,
         len: u64,
@@ -106,6 +126,27 @@ impl InvokeOutcome {
         match self {
             InvokeOutcome::Response { body, .. } => Some(body),
             _ => None,
+        }
+    }
+
+    /// The payload as the JSON report shows it: parsed when it is JSON, else (lossy) text.
+    pub(crate) fn response_value(&self) -> Option<Value> {
+        let body = self.body()?;
+        Some(
+            serde_json::from_slice(body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned())),
+        )
+    }
+
+    /// Lambda's status for the Telemetry API (`success`, `error`, `timeout`, `failure`) and its
+    /// error type.
+    pub(crate) fn telemetry_status(&self) -> (&'static str, Option<String>) {
+        match self {
+            InvokeOutcome::Response { .. } => ("success", None),
+            InvokeOutcome::FunctionError { error_type, .. } => ("error", Some(error_type.clone())),
+            InvokeOutcome::Timeout { .. } => ("timeout", Some("Sandbox.Timeout".into())),
+            InvokeOutcome::RuntimeExited { .. } => ("failure", Some("Runtime.ExitError".into())),
+            InvokeOutcome::ExtensionCrashed { .. } => ("failure", Some("Extension.Crash".into())),
         }
     }
 }

@@ -18,6 +18,11 @@ use crate::target::Arch;
 
 /// Each of a process's stdout and stderr keeps at most this much.
 const CAPTURE_BYTES: usize = 256 * 1024;
+/// A line longer than this is cut into records of this size (Lambda cuts at 256 KiB).
+const LINE_BYTES: usize = 256 * 1024;
+
+/// Called with each line a process writes (without its newline), for the Logs/Telemetry APIs.
+pub(crate) type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A user-mode emulator (qemu) that runs binaries of a foreign architecture.
 pub(crate) struct Emulator {
@@ -35,20 +40,31 @@ pub(crate) struct Sandbox {
     env: Vec<(String, String)>,
 }
 
+/// The environment's private `/tmp`: an empty folder of this run, shared by the function and its
+/// extensions (bound at `/tmp` in the namespace; without one, `TMPDIR` points at it).
+fn private_tmp(workdir: &Path) -> Result<PathBuf, VerifyError> {
+    let tmp = workdir.join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|e| VerifyError::io("create", &tmp, e))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))
+        .map_err(|e| VerifyError::io("set the permissions of", &tmp, e))?;
+    Ok(tmp)
+}
+
 impl Sandbox {
     /// Decides namespace or not (probing the kernel), finds the emulator and builds the
     /// environment. `workdir` is a private scratch folder; `api` is `127.0.0.1:PORT`.
     pub fn prepare(run: &FunctionRun, workdir: &Path, api: &str) -> Result<Sandbox, VerifyError> {
         let emulator = find_emulator(run.arch)?;
+        let tmp = private_tmp(workdir)?;
         if let Some(image) = &run.image {
-            return Sandbox::for_image(run, image, emulator, api);
+            return Sandbox::for_image(run, image, emulator, api, &tmp);
         }
         let (namespace, note) = match run.namespace {
             NamespaceMode::Disabled => (
                 None,
                 Some("private mount namespace disabled by the caller; ran from the temporary directories".to_string()),
             ),
-            NamespaceMode::Auto => match try_namespace(run, workdir) {
+            NamespaceMode::Auto => match try_namespace(run, workdir, &tmp) {
                 Ok(plan) => (Some(plan), None),
                 Err(why) => (
                     None,
@@ -85,6 +101,13 @@ impl Sandbox {
             )
         };
         sandbox.env = lambda_env(run, api, &task, &opt, &rt);
+        if sandbox.namespace.is_none() {
+            // Without a namespace /tmp is the host's; programs that honour TMPDIR still get
+            // the environment's own.
+            sandbox
+                .env
+                .push(("TMPDIR".into(), tmp.display().to_string()));
+        }
         Ok(sandbox)
     }
 
@@ -95,6 +118,7 @@ impl Sandbox {
         image: &ImageRoot,
         emulator: Option<Emulator>,
         api: &str,
+        tmp: &Path,
     ) -> Result<Sandbox, VerifyError> {
         let mut emulator = emulator;
         let mut bound = None;
@@ -112,7 +136,7 @@ impl Sandbox {
         }
         let plan = match run.namespace {
             NamespaceMode::Disabled => Err("disabled by the caller".to_string()),
-            NamespaceMode::Auto => try_image_namespace(image, bound.as_ref()),
+            NamespaceMode::Auto => try_image_namespace(image, bound.as_ref(), tmp),
         };
         let plan = plan.map_err(|why| VerifyError::NoNamespace { why })?;
         let mut sandbox = Sandbox {
@@ -160,7 +184,13 @@ impl Sandbox {
 
     /// Starts `visible` (a path as the process sees it; `host` is the same file from here) with
     /// no arguments, Lambda's environment, its own process group and captured output.
-    pub fn spawn(&self, host: &Path, visible: &Path, args: &[String]) -> io::Result<Spawned> {
+    pub fn spawn(
+        &self,
+        host: &Path,
+        visible: &Path,
+        args: &[String],
+        lines: LineSink,
+    ) -> io::Result<Spawned> {
         let mut command = match &self.emulator {
             Some(emulator) => {
                 let mut command = Command::new(&emulator.program);
@@ -196,8 +226,8 @@ impl Sandbox {
         let stdout = Arc::new(Mutex::new(Captured::default()));
         let stderr = Arc::new(Mutex::new(Captured::default()));
         let readers = vec![
-            tokio::spawn(drain(child.stdout.take(), stdout.clone())),
-            tokio::spawn(drain(child.stderr.take(), stderr.clone())),
+            tokio::spawn(drain(child.stdout.take(), stdout.clone(), lines.clone())),
+            tokio::spawn(drain(child.stderr.take(), stderr.clone(), lines)),
         ];
         let pid = child.id().map(|id| id as i32).unwrap_or(0);
         Ok(Spawned {
@@ -216,6 +246,7 @@ const EMULATOR_DIR: &str = ".lambda-pack-verify";
 fn try_image_namespace(
     image: &ImageRoot,
     emulator: Option<&(PathBuf, PathBuf)>,
+    tmp: &Path,
 ) -> Result<Arc<NsPlan>, String> {
     let mut last = String::new();
     // SAFETY: geteuid has no preconditions.
@@ -228,6 +259,7 @@ fn try_image_namespace(
             &image.root,
             emulator.map(|(program, at)| (program.as_path(), at.as_path())),
             &image.working_dir,
+            tmp,
             user_ns,
         )
         .map_err(|e| format!("cannot plan the namespace: {e}"))?;
@@ -240,7 +272,7 @@ fn try_image_namespace(
     Err(last)
 }
 
-fn try_namespace(run: &FunctionRun, workdir: &Path) -> Result<Arc<NsPlan>, String> {
+fn try_namespace(run: &FunctionRun, workdir: &Path, tmp: &Path) -> Result<Arc<NsPlan>, String> {
     let root = workdir.join("root");
     std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
     let mut last = String::new();
@@ -251,7 +283,7 @@ fn try_namespace(run: &FunctionRun, workdir: &Path) -> Result<Arc<NsPlan>, Strin
         if !user_ns && !can_skip_user {
             break;
         }
-        let plan = NsPlan::build(&root, &run.task_dir, &run.opt_dir, user_ns)
+        let plan = NsPlan::build(&root, &run.task_dir, &run.opt_dir, tmp, user_ns)
             .map_err(|e| format!("cannot plan the namespace: {e}"))?;
         let plan = Arc::new(plan);
         match probe(&plan) {
@@ -287,17 +319,39 @@ impl Captured {
     }
 }
 
-async fn drain(reader: Option<impl AsyncRead + Unpin>, into: Arc<Mutex<Captured>>) {
+async fn drain(
+    reader: Option<impl AsyncRead + Unpin>,
+    into: Arc<Mutex<Captured>>,
+    lines: LineSink,
+) {
     let Some(mut reader) = reader else { return };
     let mut buffer = vec![0u8; 16 * 1024];
+    let mut line: Vec<u8> = Vec::new();
     while let Ok(n) = reader.read(&mut buffer).await {
         if n == 0 {
             break;
         }
-        let mut captured = into.lock().unwrap_or_else(|p| p.into_inner());
-        captured.total += n as u64;
-        let room = CAPTURE_BYTES.saturating_sub(captured.data.len());
-        captured.data.extend_from_slice(&buffer[..n.min(room)]);
+        {
+            let mut captured = into.lock().unwrap_or_else(|p| p.into_inner());
+            captured.total += n as u64;
+            let room = CAPTURE_BYTES.saturating_sub(captured.data.len());
+            captured.data.extend_from_slice(&buffer[..n.min(room)]);
+        }
+        for &byte in &buffer[..n] {
+            if byte == b'\n' {
+                lines(String::from_utf8_lossy(&line).trim_end_matches('\r'));
+                line.clear();
+            } else {
+                line.push(byte);
+                if line.len() == LINE_BYTES {
+                    lines(&String::from_utf8_lossy(&line));
+                    line.clear();
+                }
+            }
+        }
+    }
+    if !line.is_empty() {
+        lines(&String::from_utf8_lossy(&line));
     }
 }
 
@@ -368,6 +422,10 @@ fn lambda_env(
             "verify-local-session-token".into(),
         ),
     ];
+    if let Some(concurrency) = run.concurrency {
+        // Lambda Managed Instances: how many invocations the runtime may take at once.
+        env.push(("AWS_LAMBDA_MAX_CONCURRENCY".into(), concurrency.to_string()));
+    }
     for (key, value) in &run.extra_env {
         env.retain(|(k, _)| k != key);
         env.push((key.clone(), value.clone()));
@@ -376,7 +434,7 @@ fn lambda_env(
 }
 
 /// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian).
-fn civil_date(days: u64) -> (i64, u32, u32) {
+pub(crate) fn civil_date(days: u64) -> (i64, u32, u32) {
     let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

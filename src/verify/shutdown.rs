@@ -18,12 +18,24 @@ const SHUTDOWN_BUDGET: Duration = Duration::from_millis(2000);
 const INTERNAL_ONLY_BUDGET: Duration = Duration::from_millis(500);
 /// How long to wait for killed processes to be reaped and their output drained.
 const REAP_BUDGET: Duration = Duration::from_secs(2);
+/// How long buffered telemetry may take to go out before SHUTDOWN: a few batches, each within
+/// its own delivery deadline; what is left after is dropped (and counted), as Lambda drops what
+/// it cannot deliver.
+const FLUSH_BUDGET: Duration = Duration::from_secs(3);
 
 impl Life<'_> {
     /// SIGTERM to the runtime (only when extensions registered, else SIGKILL), SHUTDOWN to the
     /// extensions subscribed to it with a 2,000 ms budget, then SIGKILL to every process group.
     /// Returns each started extension's shutdown status.
     pub(super) async fn shutdown(&mut self, reason: &str) -> Vec<ShutdownStatus> {
+        // What is buffered for the Logs and Telemetry API subscribers goes out first, so the
+        // last invocation's `platform.report` reaches them before SHUTDOWN.
+        self.shared.update(|s| s.telemetry.flushing = true);
+        self.shared
+            .wait_for(Instant::now() + FLUSH_BUDGET, |s| {
+                s.telemetry.drained().then_some(())
+            })
+            .await;
         let exited = |life: &Life<'_>| -> Vec<bool> {
             let state = life.shared.lock();
             life.extensions
@@ -192,7 +204,10 @@ impl Life<'_> {
         if let Some(runtime) = self.runtime.as_mut() {
             self.report.runtime = Some(process_report(runtime, exits[runtime.index]).await);
         }
+        // No more deliveries; what is still buffered is reported as dropped.
+        self.shared.update(|s| s.telemetry.closed = true);
         let state = self.shared.lock();
+        self.report.telemetry_subscriptions = state.telemetry.reports();
         self.report.api_requests = state.requests;
         if self.report.init_error.is_none() {
             self.report.init_error = state.init_error.clone();

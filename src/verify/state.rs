@@ -12,12 +12,15 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::report::{InitErrorReport, InvokeOutcome};
+use super::telemetry::Telemetry;
 
 /// What the APIs answer about the function.
 pub(crate) struct ApiConfig {
     pub function_name: String,
     pub handler: String,
     pub arn: String,
+    /// `--tenant-id`: sent as `Lambda-Runtime-Aws-Tenant-Id` with every invocation.
+    pub tenant_id: Option<String>,
 }
 
 /// An event on its way to the runtime.
@@ -28,7 +31,8 @@ pub(crate) struct Invocation {
     pub body: Bytes,
 }
 
-/// The invocation the runtime is working on.
+/// An invocation the runtime took (or a stand-in answered), answered or not. Kept after it
+/// ends so that a second answer is refused as Lambda refuses it.
 pub(crate) struct Current {
     pub request_id: String,
     pub outcome: Option<InvokeOutcome>,
@@ -53,8 +57,10 @@ pub(crate) struct State {
     pub config: ApiConfig,
     /// Parked `/invocation/next` requests.
     pub runtime_waiting: usize,
-    pub runtime_inbox: Option<Invocation>,
-    pub current: Option<Current>,
+    /// Events dispatched and not yet taken by a `/next` (one at a time without `--concurrency`).
+    pub runtime_inbox: VecDeque<Invocation>,
+    /// Every invocation the runtime took, in order; matched to answers by request id.
+    pub taken: Vec<Current>,
     /// The external extensions' names (the files in `/opt/extensions`); any other name is an
     /// internal extension of the function's own process.
     pub allowed_extensions: Vec<String>,
@@ -65,11 +71,25 @@ pub(crate) struct State {
     pub requests: u64,
     /// Exit status of each started process, by the lifecycle's index.
     pub exits: Vec<Option<ExitStatus>>,
+    /// Logs and Telemetry API subscriptions and their buffers.
+    pub telemetry: Telemetry,
 }
 
 impl State {
     pub fn extension(&self, name: &str) -> Option<&Extension> {
         self.extensions.iter().find(|e| e.name == name)
+    }
+
+    /// The taken invocation with this request id.
+    pub fn taken(&self, request_id: &str) -> Option<&Current> {
+        self.taken.iter().rev().find(|c| c.request_id == request_id)
+    }
+
+    pub fn taken_mut(&mut self, request_id: &str) -> Option<&mut Current> {
+        self.taken
+            .iter_mut()
+            .rev()
+            .find(|c| c.request_id == request_id)
     }
 }
 
@@ -84,14 +104,15 @@ impl Shared {
             state: Mutex::new(State {
                 config,
                 runtime_waiting: 0,
-                runtime_inbox: None,
-                current: None,
+                runtime_inbox: VecDeque::new(),
+                taken: Vec::new(),
                 allowed_extensions,
                 init_done: false,
                 extensions: Vec::new(),
                 init_error: None,
                 requests: 0,
                 exits: Vec::new(),
+                telemetry: Telemetry::default(),
             }),
             changed: watch::channel(0).0,
         })
