@@ -350,18 +350,33 @@ fn a_streamed_response_over_6_mb_arrives_whole() {
     run.assert_code(0);
     let invoke = &invocations(&function)[0];
     assert_eq!(invoke["streamed"], true);
-    assert_eq!(invoke["outcome"]["len"], bytes);
+    // Every byte the runtime streamed: lambda_runtime's metadata prelude (for function URLs,
+    // ended by 8 NUL bytes), then the body, as InvokeWithResponseStream hands them over.
+    let len = invoke["outcome"]["len"].as_u64().unwrap() as usize;
     let response = invoke["response"].as_str().unwrap();
-    assert_eq!(response.len(), bytes);
-    assert!(response.bytes().all(|b| b == b'x'));
+    assert_eq!(response.len(), len);
+    let (prelude, body) = response.split_once("\0\0\0\0\0\0\0\0").unwrap();
+    assert!(prelude.starts_with(r#"{"statusCode":200"#), "{prelude}");
+    assert_eq!(body.len(), bytes);
+    assert!(body.bytes().all(|b| b == b'x'));
     // People keep the 200-byte preview.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("event.json");
     std::fs::write(&path, json!({"bytes": bytes}).to_string()).unwrap();
     let human = verify(&["streamer", "--event", path.to_str().unwrap()]);
     human.assert_code(0);
-    let preview = format!("streamed response {}… ({bytes} bytes)", "x".repeat(200));
-    assert!(human.stderr.contains(&preview), "{}", human.stderr);
+    assert!(
+        human
+            .stderr
+            .contains(r#" ms, streamed response {"statusCode":200"#),
+        "{}",
+        human.stderr
+    );
+    assert!(
+        human.stderr.contains(&format!("… ({len} bytes)")),
+        "{}",
+        human.stderr
+    );
 }
 
 #[test]
@@ -502,9 +517,9 @@ fn subscribers_that_hang_answer_500_or_are_slow_do_not_hold_verify_up() {
 
 #[test]
 fn concurrency_is_refused_for_provided_al2() {
-    let out = tempfile::tempdir().unwrap();
-    copy_tree(out(), out.path());
-    let manifest_path = out.path().join("manifest.json");
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(out(), copy.path());
+    let manifest_path = copy.path().join("manifest.json");
     let mut manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
     for artifact in manifest["artifacts"].as_array_mut().unwrap() {
@@ -515,7 +530,7 @@ fn concurrency_is_refused_for_provided_al2() {
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     let run = verify_with(
         &verify_functions_workspace(),
-        out.path(),
+        copy.path(),
         &["managed", "--concurrency", "2"],
     );
     run.assert_code(3);
@@ -533,7 +548,7 @@ fn concurrency_is_refused_for_provided_al2() {
     // One at a time is what provided.al2 runs: accepted.
     let run = verify_with(
         &verify_functions_workspace(),
-        out.path(),
+        copy.path(),
         &["managed", "--concurrency", "1"],
     );
     run.assert_code(0);

@@ -179,7 +179,12 @@ mod tests {
                 .map(|(i, outcome)| InvokeReport {
                     request_id: format!("r{i}"),
                     duration_ms: 1.0,
+                    response: outcome.response_value(),
                     outcome,
+                    started_at_ms: i as f64,
+                    ended_at_ms: i as f64 + 1.0,
+                    streamed: false,
+                    max_memory_used_mb: None,
                 })
                 .collect(),
             events_not_run,
@@ -190,6 +195,9 @@ mod tests {
             api_requests: 0,
             stand_in: false,
             image: false,
+            concurrency: 1,
+            tenant_id: None,
+            telemetry_subscriptions: Vec::new(),
         }
     }
 

@@ -58,6 +58,9 @@ fn a_failed_init_shows_the_sandbox_the_init_time_and_lambdas_error() {
         api_requests: 1,
         stand_in: false,
         image: false,
+        concurrency: 1,
+        tenant_id: None,
+        telemetry_subscriptions: vec![],
     };
     let text = rendered(&result(Some(report), None));
     let lines: Vec<&str> = text.lines().collect();
