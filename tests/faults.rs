@@ -136,7 +136,7 @@ fn push_faults_are_retried_and_never_leave_a_manifest_without_its_blobs() {
         ("PATCH", "/blobs/uploads/", Fault::CutAfter(10), "while uploading blob"),
         ("PUT", "/blobs/uploads/", Fault::Stall(Duration::from_secs(5)), "while uploading blob"),
         ("PATCH", "/blobs/uploads/", Fault::CorruptRequest, "while uploading blob"),
-        ("GET", "/v2/", Fault::Status(503), "while signing in"),
+        ("PUT", "/blobs/uploads/", Fault::Status(500), "while uploading blob"),
     ];
     for (round, (method, path, fault, step)) in cases.into_iter().enumerate() {
         let repository = format!("faults/push-{round}");

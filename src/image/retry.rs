@@ -76,7 +76,9 @@ pub fn is_transient(err: &E) -> bool {
         E::RequestError(e) => e
             .status()
             .is_none_or(|s| s.is_server_error() || s.as_u16() == 429 || s.as_u16() == 408),
-        E::ServerError { code, .. } => *code >= 500 || *code == 429 || *code == 408,
+        E::ServerError { code, message, .. } => {
+            *code >= 500 || *code == 429 || *code == 408 || names_upload_fault(message)
+        }
         // Bytes that do not hash to their digest were damaged on the way (either way).
         E::DigestError(_) => true,
         E::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
@@ -91,6 +93,20 @@ pub fn is_transient(err: &E) -> bool {
         }),
         _ => false,
     }
+}
+
+/// An error body (the distribution spec's envelope, which oci-client passes on as text for some
+/// calls) saying an upload's bytes did not arrive as sent.
+fn names_upload_fault(body: &str) -> bool {
+    let Ok(envelope) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    envelope["errors"].as_array().into_iter().flatten().any(|e| {
+        matches!(
+            e["code"].as_str(),
+            Some("DIGEST_INVALID" | "BLOB_UPLOAD_INVALID" | "BLOB_UPLOAD_UNKNOWN" | "SIZE_INVALID")
+        )
+    })
 }
 
 /// The wait before attempt `next` (2 for the first retry).
@@ -159,7 +175,8 @@ pub fn describe(err: &E) -> String {
         }
         source = cause.source();
     }
-    text
+    // One line: a registry's error body may end in a newline.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -183,6 +200,12 @@ mod tests {
         assert!(is_transient(&server(503)));
         assert!(is_transient(&server(429)));
         assert!(!is_transient(&server(404)));
+        let refused_upload = E::ServerError {
+            code: 400,
+            url: "http://127.0.0.1/v2/x/blobs/uploads/1".into(),
+            message: r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#.into(),
+        };
+        assert!(is_transient(&refused_upload));
         assert!(!is_transient(&E::UnauthorizedError {
             url: "http://127.0.0.1/v2/".into()
         }));
