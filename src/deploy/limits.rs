@@ -79,7 +79,7 @@ impl Intercept for RetryNotice {
         if attempt > 1 {
             let operation = cfg.load::<Metadata>().map_or_else(
                 || "a call".to_string(),
-                |m| format!("{}:{}", m.service(), m.name()),
+                |m| format!("{}:{}", m.service().to_lowercase(), m.name()),
             );
             let why = self
                 .last_failure

@@ -80,6 +80,12 @@ pub async fn publish_layer(
                 if let Some(found) =
                     find_layer_version(aws, &layer.name, layer.arch, &layer.code_sha256).await?
                 {
+                    crate::output::warn_stderr(format!(
+                        "AWS lambda:PublishLayerVersion of layer {}: {}; the version was made before the failure: {}",
+                        layer.name,
+                        error_chain(&err),
+                        found.arn
+                    ));
                     return Ok(found.arn);
                 }
                 error_chain(&err)
