@@ -266,6 +266,14 @@ pub fn stdout_error(err: std::io::Error) -> Error {
     .with_help("check the pipe or file stdout is redirected to")
 }
 
+/// A warning from code that runs without the shell at hand (a retry deep in a registry or AWS
+/// request): cargo's `warning:` label, coloured as the shell was told (`Shell::new` set
+/// `console`'s choice for stderr).
+pub fn warn_stderr(message: impl Display) {
+    let label = console::style("warning").yellow().bold().for_stderr();
+    eprintln!("{label}: {message}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

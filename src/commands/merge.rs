@@ -27,6 +27,32 @@ struct Input {
 }
 
 pub fn run(args: &MergeArgs, shell: &Shell) -> Result<()> {
+    let out_dir = &args.out_dir;
+    refuse_foreign_target(out_dir)?;
+    // The target is written as a pack writes its output directory: under its lock, so a pack or
+    // another merge into it waits (and `verify`/`deploy` never read it half-swapped).
+    let _target_lock = crate::emit::lock_out_dir(out_dir, || {
+        shell.status(
+            "Blocking",
+            format!("waiting for file lock on {}", out_dir.display()),
+        )
+    })?;
+    let target = out_dir.canonicalize().ok();
+    // Each input is read under its shared lock: a shard still packing into it is waited for,
+    // never copied half-written.
+    let mut _input_locks = Vec::new();
+    for path in &args.inputs {
+        let dir = input_dir(path);
+        if dir.canonicalize().ok() == target {
+            continue; // already held, exclusively
+        }
+        _input_locks.push(crate::emit::lock_out_dir_shared(&dir, || {
+            shell.status(
+                "Blocking",
+                format!("waiting for a pack to finish in {}", dir.display()),
+            )
+        })?);
+    }
     let inputs = args
         .inputs
         .iter()
@@ -34,8 +60,6 @@ pub fn run(args: &MergeArgs, shell: &Shell) -> Result<()> {
         .collect::<Result<Vec<Input>>>()?;
     let schema_version = common_schema(&inputs)?;
     let chosen = choose(&inputs)?;
-    let out_dir = &args.out_dir;
-    refuse_foreign_target(out_dir)?;
     let parent = match out_dir.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -44,6 +68,7 @@ pub fn run(args: &MergeArgs, shell: &Shell) -> Result<()> {
     let name = out_dir
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    remove_stale_stages(&parent, &name)?;
     // `.<name>.*.tmp`: the shape a pack's clean-up removes if this run is killed.
     let stage = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
@@ -62,6 +87,11 @@ pub fn run(args: &MergeArgs, shell: &Shell) -> Result<()> {
     let json = manifest.to_json();
     let manifest_file = stage.path().join(MANIFEST_FILE);
     std::fs::write(&manifest_file, &json).map_err(|e| Error::write(&manifest_file, &e))?;
+    // The new directory's lock file is the one this run holds (a second name for it), so a run
+    // already waiting on the old directory's lock and one arriving after the swap wait alike.
+    let lock_name = stage.path().join(crate::emit::LOCK_FILE);
+    std::fs::hard_link(out_dir.join(crate::emit::LOCK_FILE), &lock_name)
+        .map_err(|e| Error::write(&lock_name, &e))?;
     swap_into_place(stage, out_dir, &parent, &name)?;
     if shell_format(args) == MessageFormat::Json {
         shell.print_data(json.trim_end()).map_err(stdout_error)?;
@@ -80,6 +110,17 @@ pub fn run(args: &MergeArgs, shell: &Shell) -> Result<()> {
 
 pub fn shell_format(args: &MergeArgs) -> MessageFormat {
     args.message_format.unwrap_or(MessageFormat::Human)
+}
+
+/// The directory of an input: the output directory itself, or the one holding the manifest.
+fn input_dir(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        return path.to_path_buf();
+    }
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// An output directory, or a manifest file whose directory holds its artifacts.
@@ -202,7 +243,13 @@ fn refuse_foreign_target(out_dir: &Path) -> Result<()> {
         ))
         .with_help("pass a new directory, or an earlier output directory to replace"));
     }
-    let has_files = std::fs::read_dir(out_dir).is_ok_and(|mut entries| entries.next().is_some());
+    // Lock files (this run's own, once taken) are not output.
+    let has_files = std::fs::read_dir(out_dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name();
+            name != crate::emit::LOCK_FILE && name != crate::emit::DEPLOY_LOCK_FILE
+        })
+    });
     if has_files && !out_dir.join(MANIFEST_FILE).is_file() {
         return Err(Error::config(format!(
             "--out-dir `{}` holds files but no {MANIFEST_FILE}: merge replaces the whole directory",
@@ -325,8 +372,35 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Renames the stage to `out_dir`. An existing `out_dir` is first renamed aside (onto an empty
-/// directory, which rename(2) replaces) and put back if the stage cannot take its place.
+/// Removes the stages and set-aside outputs (`.<name>.*.tmp` beside the target) of a merge into
+/// the same target that was killed. Called under the target's lock: no merge into it is running.
+fn remove_stale_stages(parent: &Path, name: &str) -> Result<()> {
+    let prefix = format!(".{name}.");
+    for entry in std::fs::read_dir(parent).map_err(|e| Error::write(parent, &e))? {
+        let Ok(entry) = entry else { continue };
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if !(file_name.starts_with(&prefix) && file_name.ends_with(".tmp")) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(Error::write(&path, &err)),
+        }
+    }
+    Ok(())
+}
+
+/// Puts the stage at `out_dir`. An existing `out_dir` is swapped with the stage in one atomic
+/// exchange (Linux's `renameat2(RENAME_EXCHANGE)`), so at every moment `out_dir` is the old or
+/// the new output; where the file system cannot exchange, it is renamed aside first and put back
+/// if the stage cannot take its place.
 fn swap_into_place(
     stage: tempfile::TempDir,
     out_dir: &Path,
@@ -341,6 +415,11 @@ fn swap_into_place(
     if !out_dir.exists() {
         return std::fs::rename(&stage, out_dir).map_err(undo);
     }
+    if exchange(&stage, out_dir).is_ok() {
+        // `stage` now holds the previous output.
+        let _ = std::fs::remove_dir_all(&stage);
+        return Ok(());
+    }
     let aside = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
@@ -354,4 +433,31 @@ fn swap_into_place(
     // Dropping `aside` removes the previous output.
     drop(aside);
     Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let a = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+    let b = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let done = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }

@@ -9,6 +9,7 @@ use aws_sdk_lambda::config::ProvideCredentials;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+use super::limits::RetryNotice;
 use super::desired::{Desired, FunctionCode};
 use super::plan::{FunctionState, LayerVersion, Observed};
 use crate::error::{Error, ErrorKind, Result};
@@ -18,6 +19,8 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub s3: aws_sdk_s3::Client,
     pub region: String,
+    /// Attempts per call, as the SDK's retry configuration says (`AWS_MAX_ATTEMPTS`, default 3).
+    pub max_attempts: u32,
 }
 
 /// Loads the SDK's configuration and checks that it has a region and credentials, so that these
@@ -27,10 +30,14 @@ pub async fn connect() -> Result<Aws> {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
+    // Retries are the SDK's, configured by its loader (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, the
+    // profile); timeouts are ours to set, since the SDK has none but a connect timeout.
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http_client)
+        .timeout_config(super::limits::timeouts()?)
         .load()
         .await;
+    let max_attempts = config.retry_config().map_or(1, |r| r.max_attempts());
     let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
         Error::new(ErrorKind::Aws, "no AWS region is configured")
             .with_note("the SDK looked in AWS_REGION, AWS_DEFAULT_REGION, the profile (AWS_PROFILE, ~/.aws/config) and the instance metadata")
@@ -54,10 +61,17 @@ pub async fn connect() -> Result<Aws> {
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(path_style)
+            .interceptor(RetryNotice::new(max_attempts))
+            .build(),
+    );
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&config)
+            .interceptor(RetryNotice::new(max_attempts))
             .build(),
     );
     Ok(Aws {
-        lambda: aws_sdk_lambda::Client::new(&config),
+        max_attempts,
+        lambda,
         s3,
         region,
     })
@@ -102,7 +116,7 @@ pub async fn observe(aws: &Aws, desired: &Desired) -> Result<Observed> {
 /// The newest version of `name` compatible with `arch` whose content has `code_sha256`.
 /// ListLayerVersions does not report content hashes, so each candidate is asked with
 /// GetLayerVersion, newest first, until one matches.
-async fn find_layer_version(
+pub async fn find_layer_version(
     aws: &Aws,
     name: &str,
     arch: crate::target::Arch,

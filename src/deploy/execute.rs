@@ -70,24 +70,7 @@ pub async fn carry_out(
                         .zip_file(read_zip(&layer.code)?)
                         .build(),
                 };
-                let output = aws
-                    .lambda
-                    .publish_layer_version()
-                    .layer_name(&layer.name)
-                    .description(format!("cargo-lambda-pack {} ({})", layer.name, layer.arch))
-                    .content(content)
-                    .compatible_architectures(architecture(layer.arch))
-                    .set_compatible_runtimes(Some(
-                        layer
-                            .compatible_runtimes
-                            .iter()
-                            .map(|r| lambda::Runtime::from(r.as_str()))
-                            .collect(),
-                    ))
-                    .send()
-                    .await
-                    .map_err(|err| api_error("PublishLayerVersion", &layer.name, err))?;
-                output.layer_version_arn().unwrap_or_default().to_string()
+                super::publish::publish_layer(aws, layer, content).await?
             }
         };
         published.insert((step.name.clone(), step.arch), arn.clone());
@@ -285,11 +268,22 @@ async fn create(aws: &Aws, function: &DesiredFunction, layers: &[String]) -> Res
             .package_type(PackageType::Image)
             .code(lambda::FunctionCode::builder().image_uri(uri).build()),
     };
-    let output = request
-        .send()
-        .await
-        .map_err(|err| api_error("CreateFunction", &function.function_name, err))?;
-    Ok(output.function_arn().unwrap_or_default().to_string())
+    match request.send().await {
+        Ok(output) => Ok(output.function_arn().unwrap_or_default().to_string()),
+        // The SDK retries a create whose answer was lost; if the lost attempt created the
+        // function, the retry is refused as a conflict. A function with this code is that one.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_conflict_exception()) =>
+        {
+            match super::aws::function_state(aws, &function.function_name).await? {
+                Some(state) if state.code_sha256 == function.code_sha256 => Ok(state.arn),
+                _ => Err(api_error("CreateFunction", &function.function_name, err)),
+            }
+        }
+        Err(err) => Err(api_error("CreateFunction", &function.function_name, err)),
+    }
 }
 
 async fn update_code(aws: &Aws, function: &DesiredFunction) -> Result<()> {

@@ -11,7 +11,9 @@
 mod aws;
 mod desired;
 mod execute;
+mod limits;
 mod plan;
+mod publish;
 mod report;
 
 use std::path::Path;
@@ -28,6 +30,14 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
     // apart in an output directory shared with others.
     let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
     let out_dir = options.out_dir(&workspace.target_dir);
+    // One deploy of this output directory at a time: a second one waits, then finds the first's
+    // work done (every decision is made from the account as it then is). Held to the end.
+    let _deploying = crate::emit::lock_deploys(&out_dir, || {
+        shell.status(
+            "Blocking",
+            format!("waiting for another deploy of {} to finish", out_dir.display()),
+        )
+    })?;
     // Read the manifest and the ZIPs while no pack is rewriting them; held to the end.
     let _lock = crate::emit::lock_out_dir_shared(&out_dir, || {
         shell.status(

@@ -344,8 +344,26 @@ pub const LOCK_FILE: &str = ".lambda-pack.lock";
 /// (`on_wait` is told once). The lock is released when the returned file is dropped, or by the
 /// kernel when the process dies, so a killed run never leaves it stuck.
 pub fn lock_out_dir(out_dir: &Path, on_wait: impl FnOnce()) -> Result<File> {
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::write(out_dir, &e))?;
-    let path = out_dir.join(LOCK_FILE);
+    lock_exclusive(out_dir, LOCK_FILE, on_wait)
+}
+
+/// The lock file that serializes deploys of one output directory: two at once would both see a
+/// layer missing and both publish it.
+pub const DEPLOY_LOCK_FILE: &str = ".lambda-pack-deploy.lock";
+
+/// Takes the deploy lock of `out_dir` (beside, not instead of, the output directory's lock, so a
+/// deploy waiting on AWS does not keep `verify` from reading), waiting as [`lock_out_dir`] does.
+/// `None` when there is no output directory (then there is nothing to deploy either).
+pub fn lock_deploys(out_dir: &Path, on_wait: impl FnOnce()) -> Result<Option<File>> {
+    if !out_dir.is_dir() {
+        return Ok(None);
+    }
+    lock_exclusive(out_dir, DEPLOY_LOCK_FILE, on_wait).map(Some)
+}
+
+fn lock_exclusive(dir: &Path, name: &str, on_wait: impl FnOnce()) -> Result<File> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, &e))?;
+    let path = dir.join(name);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -14,6 +14,7 @@ pub mod layer;
 pub mod layout;
 pub mod push;
 pub mod registry;
+pub mod retry;
 
 use std::path::{Path, PathBuf};
 

@@ -15,7 +15,8 @@ use crate::files::Pending;
 use crate::manifest::Manifest;
 use crate::plan::{Format, Plan};
 
-use super::registry::{block_on, client_for, parse_reference, registry_error};
+use super::registry::{block_on, client_for, parse_reference, step_error};
+use super::retry::{self, Failed, Policy};
 
 /// What pushing one image did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,14 +179,31 @@ pub fn push_layout(layout: &Path, repository: &str, tag: &str) -> Result<Pushed>
     let reference = parse_reference(&target)?;
     let registry = reference.resolve_registry().to_string();
     let credential = super::credentials::lookup(&registry)?;
-    let fail = |err| registry_error(&target, &registry, &credential.source, err);
-    let client = client_for(&reference);
+    let policy = Policy::from_env()?;
+    let fail = |step: &str, failed| step_error(&target, &registry, &credential.source, step, failed);
+    let client = client_for(&reference, &policy);
     let auth = credential.auth.clone();
-    block_on(async {
-        client
-            .auth(&reference, &auth, RegistryOperation::Push)
+    // One step of the push, retried as `retry::retry` says.
+    macro_rules! step {
+        ($step:expr, $call:expr) => {{
+            let step: String = $step;
+            retry::retry(
+                &policy,
+                &registry,
+                &step,
+                retry::is_transient,
+                retry::describe,
+                || $call,
+            )
             .await
-            .map_err(fail)?;
+            .map_err(|failed| fail(&step, failed))
+        }};
+    }
+    block_on(async {
+        step!(
+            "signing in".to_string(),
+            client.auth(&reference, &auth, RegistryOperation::Push)
+        )?;
         let mut pushed = Pushed {
             image_uri: format!("{repository}@{digest}"),
             tag: tag.to_string(),
@@ -193,25 +211,49 @@ pub fn push_layout(layout: &Path, repository: &str, tag: &str) -> Result<Pushed>
             bytes_uploaded: 0,
         };
         for (blob, size) in &blobs {
-            if client.blob_exists(&reference, blob).await.map_err(fail)? {
+            if step!(
+                format!("asking for blob {blob}"),
+                client.blob_exists(&reference, blob)
+            )? {
                 continue;
             }
             let path = blob_path(layout, blob);
-            upload_blob(&client, &reference, &path, blob, *size)
-                .await
-                .map_err(|err| match err {
-                    Upload::Read(e) => Error::read(&path, &e),
-                    Upload::Registry(e) => fail(e),
-                })?;
+            // Each attempt starts the upload afresh from the file: a registry keeps no half
+            // upload as a blob (it checks the digest when the upload completes).
+            let step = format!("uploading blob {blob}");
+            let uploaded = retry::retry(
+                &policy,
+                &registry,
+                &step,
+                |e: &Upload| matches!(e, Upload::Registry(e) if retry::is_transient(e)),
+                |e: &Upload| match e {
+                    Upload::Registry(e) => retry::describe(e),
+                    Upload::Read(e) => e.to_string(),
+                },
+                || upload_blob(&client, &reference, &path, blob, *size),
+            )
+            .await;
+            match uploaded {
+                Ok(()) => {}
+                Err(Failed {
+                    error: Upload::Read(e),
+                    ..
+                }) => return Err(Error::read(&path, &e)),
+                Err(Failed {
+                    error: Upload::Registry(error),
+                    attempts,
+                }) => return Err(fail(&step, Failed { error, attempts })),
+            }
             pushed.blobs_uploaded += 1;
             pushed.bytes_uploaded += size;
         }
         let content_type = http::HeaderValue::from_str(&media_type)
             .map_err(|e| Error::internal(format!("manifest media type: {e}")))?;
-        client
-            .push_manifest_raw(&reference, manifest_bytes, content_type)
-            .await
-            .map_err(fail)?;
+        // Last, once every blob is there: a manifest never names a blob the registry lacks.
+        step!(
+            format!("pushing the manifest {digest}"),
+            client.push_manifest_raw(&reference, manifest_bytes.clone(), content_type.clone())
+        )?;
         Ok(pushed)
     })
 }

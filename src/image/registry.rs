@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::error::{Error, ErrorKind, Result};
 use crate::target::Arch;
 
+use super::retry::{self, Failed, Policy};
 use super::base::{
     BaseSource, INDEX_TYPES, MANIFEST_TYPES, Pulled, choose_platform, digest_mismatch, hash_file,
     is_index, no_platform, sha256_hex,
@@ -37,7 +38,7 @@ pub fn parse_reference(reference: &str) -> Result<Reference> {
     })
 }
 
-pub fn client_for(reference: &Reference) -> Client {
+pub fn client_for(reference: &Reference, policy: &Policy) -> Client {
     // Installing fails only when a provider is already installed, which is what we want anyway.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let protocol = if is_plain_http(reference.resolve_registry()) {
@@ -45,10 +46,12 @@ pub fn client_for(reference: &Reference) -> Client {
     } else {
         ClientProtocol::Https
     };
+    // reqwest's read timeout is per read, so a large blob that keeps flowing is never cut; a
+    // registry that stops sending for that long is.
     Client::new(ClientConfig {
         protocol,
-        connect_timeout: Some(std::time::Duration::from_secs(30)),
-        read_timeout: Some(std::time::Duration::from_secs(300)),
+        connect_timeout: Some(policy.connect_timeout()),
+        read_timeout: Some(policy.timeout),
         ..Default::default()
     })
 }
@@ -60,6 +63,31 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .build()
         .expect("a tokio runtime starts")
         .block_on(future)
+}
+
+/// A step's failure after its attempts: the typed error, naming the step and the attempts.
+pub fn step_error(
+    reference: &str,
+    registry: &str,
+    credential_source: &str,
+    step: &str,
+    failed: Failed<oci_client::errors::OciDistributionError>,
+) -> Error {
+    let transient = retry::is_transient(&failed.error);
+    let error = registry_error(reference, registry, credential_source, failed.error)
+        .with_note(format!(
+            "while {step} ({} attempt(s))",
+            failed.attempts
+        ));
+    if transient {
+        error.with_help(format!(
+            "the registry or the network failed; run again (what is already there is not sent again), or raise {} / {}",
+            retry::ATTEMPTS_ENV,
+            retry::TIMEOUT_ENV
+        ))
+    } else {
+        error
+    }
 }
 
 /// A registry failure as a typed error naming the registry and the reference.
@@ -121,20 +149,37 @@ pub fn registry_error(
 }
 
 /// Pulls what `reference` names (an index or a manifest), the image manifest for `arch`, its
-/// config and layers into the cache (blobs already there are not downloaded again).
+/// config and layers into the cache (blobs already there are not downloaded again). Every
+/// request is retried as [`retry::retry`] says; a blob is kept only once it hashes to its digest.
 pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<Pulled> {
     let parsed = parse_reference(reference)?;
     let registry = parsed.resolve_registry().to_string();
     let credential = super::credentials::lookup(&registry)?;
-    let fail = |err| registry_error(reference, &registry, &credential.source, err);
-    let client = client_for(&parsed);
+    let policy = Policy::from_env()?;
+    let fail = |step: &str, failed| {
+        step_error(reference, &registry, &credential.source, step, failed)
+    };
+    let client = client_for(&parsed, &policy);
     let auth = credential.auth.clone();
+    let pull_manifest = |target: Reference, accepted: Vec<&'static str>, step: String| {
+        let (client, auth, registry) = (&client, &auth, &registry);
+        async move {
+            retry::retry(
+                &policy,
+                registry,
+                &step,
+                retry::is_transient,
+                retry::describe,
+                || client.pull_manifest_raw(&target, auth, &accepted),
+            )
+            .await
+            .map_err(|failed| fail(&step, failed))
+        }
+    };
     block_on(async {
         let accepted: Vec<&str> = INDEX_TYPES.iter().chain(&MANIFEST_TYPES).copied().collect();
-        let (bytes, _) = client
-            .pull_manifest_raw(&parsed, &auth, &accepted)
-            .await
-            .map_err(fail)?;
+        let (bytes, _) =
+            pull_manifest(parsed.clone(), accepted, "pulling the manifest".into()).await?;
         let top_digest = sha256_hex(&bytes);
         if let Some(pinned) = parsed.digest()
             && pinned != top_digest
@@ -166,10 +211,12 @@ pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<Pul
             let chosen = choose_platform(&manifest, arch)
                 .ok_or_else(|| no_platform(reference, arch, &manifest))?;
             let by_digest = parsed.clone_with_digest(chosen.clone());
-            let (bytes, _) = client
-                .pull_manifest_raw(&by_digest, &auth, &MANIFEST_TYPES)
-                .await
-                .map_err(fail)?;
+            let step = format!("pulling the {arch} manifest {chosen}");
+            let (bytes, _) = pull_manifest(by_digest, MANIFEST_TYPES.to_vec(), step).await?;
+            let actual = sha256_hex(&bytes);
+            if actual != chosen {
+                return Err(digest_mismatch(reference, &chosen, &actual));
+            }
             source.store(reference, &chosen, &bytes)?;
             manifest = serde_json::from_slice(&bytes).map_err(not_json)?;
         }
@@ -185,19 +232,72 @@ pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<Pul
             if source.has_blob(&blob.digest) {
                 continue;
             }
-            let (temp, dest) = source.blob_download(&blob.digest)?;
-            client
-                .pull_blob(&parsed, &blob, BlockingFile(temp.as_file()))
-                .await
-                .map_err(fail)?;
-            let (actual, _) = hash_file(temp.path()).map_err(|e| Error::read(temp.path(), &e))?;
-            if actual != blob.digest {
-                return Err(digest_mismatch(reference, &blob.digest, &actual));
+            let step = format!("pulling blob {}", blob.digest);
+            let pulled = retry::retry(
+                &policy,
+                &registry,
+                &step,
+                |e: &Download| matches!(e, Download::Registry(e) if retry::is_transient(e)),
+                Download::describe,
+                || download(source, &client, &parsed, &blob),
+            )
+            .await;
+            match pulled {
+                Ok(()) => {}
+                Err(Failed {
+                    error: Download::Local(error),
+                    ..
+                }) => return Err(error),
+                Err(Failed {
+                    error: Download::Registry(error),
+                    attempts,
+                }) => return Err(fail(&step, Failed { error, attempts })),
             }
-            persist(temp, &dest)?;
         }
         Ok(top)
     })
+}
+
+/// One attempt at a blob: what failed, the registry (perhaps transiently) or this machine.
+enum Download {
+    Registry(oci_client::errors::OciDistributionError),
+    Local(Error),
+}
+
+impl Download {
+    fn describe(&self) -> String {
+        match self {
+            Download::Registry(e) => retry::describe(e),
+            Download::Local(e) => e.message.clone(),
+        }
+    }
+}
+
+/// Downloads a blob into a fresh temporary file of the cache and renames it into place once it
+/// hashes to its digest (bytes damaged on the way are a digest error, so they are fetched again).
+async fn download(
+    source: &BaseSource,
+    client: &Client,
+    reference: &Reference,
+    blob: &oci_client::manifest::OciDescriptor,
+) -> std::result::Result<(), Download> {
+    let (temp, dest) = source.blob_download(&blob.digest).map_err(Download::Local)?;
+    client
+        .pull_blob(reference, blob, BlockingFile(temp.as_file()))
+        .await
+        .map_err(Download::Registry)?;
+    let (actual, _) = hash_file(temp.path())
+        .map_err(|e| Download::Local(Error::read(temp.path(), &e)))?;
+    if actual != blob.digest {
+        return Err(Download::Registry(
+            oci_client::errors::DigestError::VerificationError {
+                expected: blob.digest.clone(),
+                actual,
+            }
+            .into(),
+        ));
+    }
+    persist(temp, &dest).map_err(Download::Local)
 }
 
 fn persist(temp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {

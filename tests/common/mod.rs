@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 pub mod deploy;
+pub mod fault_proxy;
 pub mod moto;
 pub mod registry;
+pub mod surfaces;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
