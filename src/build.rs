@@ -235,7 +235,9 @@ pub fn command(
                 return Err(error);
             }
             context.zig_env.command(build, &zig_target, &key).map_err(|err| {
-                zig_checks::wrapper_problem(context.rustc, var).unwrap_or_else(|| {
+                let wrappers = crate::rustflags::wrapper::user_wrappers(&context.workspace.root);
+                let wrappers = wrappers.unwrap_or_default();
+                zig_checks::wrapper_problem(context.rustc, &wrappers).unwrap_or_else(|| {
                     Error::toolchain(format!("could not set up zig to link `{zig_target}`: {err:#}"))
                         .with_help("check that `python3 -m ziglang version` (or `zig version`) works, or use --compiler cargo")
                 })
@@ -276,22 +278,17 @@ fn embed_dependency_lists(
             "set auditable = false in [workspace.metadata.lambda-pack] to build without them",
         )
     })?;
-    let set = |names: [&str; 2]| {
-        names
-            .iter()
-            .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()))
-    };
-    if let Some(user) = set(["RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER"]) {
+    // From the environment or a cargo configuration file (`build.rustc-wrapper`): ours is set in
+    // the environment, which beats every file, so a wrapper set in one is passed on here.
+    let user = crate::rustflags::wrapper::user_wrappers(&context.workspace.root)?;
+    if let Some(user) = user.rustc {
         command
-            .env(crate::auditable::USER_WRAPPER_VAR, user)
+            .env(crate::auditable::USER_WRAPPER_VAR, user.program)
             .env("RUSTC_WRAPPER", exe)
             .env_remove("CARGO_BUILD_RUSTC_WRAPPER");
     } else {
-        if let Some(user) = set([
-            "RUSTC_WORKSPACE_WRAPPER",
-            "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
-        ]) {
-            command.env(crate::auditable::USER_WRAPPER_VAR, user);
+        if let Some(user) = user.workspace {
+            command.env(crate::auditable::USER_WRAPPER_VAR, user.program);
         }
         command
             .env("RUSTC_WORKSPACE_WRAPPER", exe)

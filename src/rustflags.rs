@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::target::{Libc, RustTarget};
 
+pub mod wrapper;
+
 /// Flags from one source, named so that a finding can say where to fix them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlagSource {

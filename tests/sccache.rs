@@ -2,7 +2,9 @@
 //! `shared` library crate is what sccache can cache, bins are never cached) into two clean
 //! target directories with `RUSTC_WRAPPER=sccache` and one cache directory, with plain cargo and
 //! with zig (through cargo-zigbuild's wrappers). The second hits the cache, by sccache's own
-//! statistics, and writes byte-identical ZIPs (read with `sha256sum`).
+//! statistics, and writes byte-identical ZIPs (read with `sha256sum`). Once more with the wrapper
+//! set only as `build.rustc-wrapper` in the workspace's `.cargo/config.toml`, which the
+//! dependency-list wrapper must find as it finds `RUSTC_WRAPPER`.
 
 mod common;
 
@@ -31,8 +33,14 @@ impl Sccache {
     }
 
     fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.server_env();
+        env.push(("RUSTC_WRAPPER", "sccache".into()));
+        env
+    }
+
+    /// Where the server is, without naming sccache as the wrapper.
+    fn server_env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("RUSTC_WRAPPER", "sccache".into()),
             ("SCCACHE_DIR", self.dir.path().display().to_string()),
             ("SCCACHE_SERVER_PORT", self.port.to_string()),
         ]
@@ -67,11 +75,29 @@ fn sha256sum(path: &Path) -> String {
     String::from_utf8(output.stdout).unwrap()[..64].to_string()
 }
 
+/// Where the wrapper is set: `RUSTC_WRAPPER`, or only the workspace's cargo configuration.
+enum WrapperIn {
+    Environment,
+    ConfigFile,
+}
+
 /// Packs twice with `compiler`, each into a clean target directory, sharing one cache.
-fn second_clean_target_dir_hits_the_cache(compiler: &str) {
+fn second_clean_target_dir_hits_the_cache(compiler: &str, wrapper_in: WrapperIn) {
     let fixture = Fixture::copy("basic");
     let cache = Sccache::start();
-    let env = cache.env();
+    let env = match wrapper_in {
+        WrapperIn::Environment => cache.env(),
+        WrapperIn::ConfigFile => {
+            let dir = fixture.path().join(".cargo");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("config.toml"),
+                "[build]\nrustc-wrapper = \"sccache\"\n",
+            )
+            .unwrap();
+            cache.server_env()
+        }
+    };
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut zips = Vec::new();
     let mut hits = Vec::new();
@@ -128,10 +154,15 @@ fn second_clean_target_dir_hits_the_cache(compiler: &str) {
 
 #[test]
 fn with_cargo_a_second_clean_target_dir_hits_the_shared_cache_and_packs_the_same_bytes() {
-    second_clean_target_dir_hits_the_cache("cargo");
+    second_clean_target_dir_hits_the_cache("cargo", WrapperIn::Environment);
 }
 
 #[test]
 fn with_zig_a_second_clean_target_dir_hits_the_shared_cache_and_packs_the_same_bytes() {
-    second_clean_target_dir_hits_the_cache("zig");
+    second_clean_target_dir_hits_the_cache("zig", WrapperIn::Environment);
+}
+
+#[test]
+fn build_rustc_wrapper_in_a_cargo_config_file_is_run_by_the_dependency_list_wrapper() {
+    second_clean_target_dir_hits_the_cache("cargo", WrapperIn::ConfigFile);
 }

@@ -412,3 +412,148 @@ fn a_bad_shard_is_refused() {
         assert!(run.stderr.contains("help:"), "{bad}: {}", run.stderr);
     }
 }
+
+/// Functions (bins) of the fixture that may become images on `scratch` in `image_shards`, with
+/// their packages.
+const IMAGE_CANDIDATES: [(&str, &str); 6] = [
+    ("echo-fn", "echo"),
+    ("graceful-fn", "graceful"),
+    ("http-fn", "http-fn"),
+    ("inproc-fn", "inproc"),
+    ("env-fn", "tables"),
+    ("echo-fn", "quote"),
+];
+
+/// A copy of the fixture in which two functions that the split puts in different shards are
+/// images on `scratch` (the split depends on the names only), and those two shards packed. The
+/// copy shares the packs' target directory: only its own crates are compiled again.
+fn image_shards() -> (Vec<PathBuf>, Vec<String>) {
+    let packs = packs();
+    let shard_of = |name: &str| {
+        packs
+            .shards
+            .iter()
+            .position(|s| artifacts(s).iter().any(|a| a["name"] == name))
+    };
+    let mut chosen: Vec<(usize, &str, &str)> = Vec::new();
+    for (package, name) in IMAGE_CANDIDATES {
+        if let Some(shard) = shard_of(name)
+            && chosen.iter().all(|(other, _, _)| *other != shard)
+        {
+            chosen.push((shard, package, name));
+        }
+    }
+    assert!(
+        chosen.len() >= 2,
+        "the candidates all fell in one shard: {chosen:?}"
+    );
+    chosen.truncate(2);
+    let workspace = packs.root.join("image-workspace");
+    sync_tree(&packs.workspace, &workspace);
+    for (_, package, name) in &chosen {
+        let path = workspace.join(package).join("Cargo.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let keys = "package = \"image\"\nbase_image = \"scratch\"\n";
+        let table = format!("[package.metadata.lambda-pack.bin.{name}]\n");
+        let text = if text.contains(&table) {
+            text.replacen(&table, &format!("{table}{keys}"), 1)
+        } else {
+            format!("{text}\n{table}{keys}")
+        };
+        std::fs::write(&path, text).unwrap();
+    }
+    let outs = chosen
+        .iter()
+        .map(|(shard, _, _)| {
+            let out = packs.root.join(format!("image-shard{}", shard + 1));
+            let _ = std::fs::remove_dir_all(&out);
+            let shard = format!("{}/{SHARDS}", shard + 1);
+            run(pack_command(&workspace, &out, &["--shard", &shard])).assert_success();
+            out
+        })
+        .collect();
+    (
+        outs,
+        chosen.iter().map(|(_, _, name)| name.to_string()).collect(),
+    )
+}
+
+/// `relative path` → sha256 of every file under `dir`.
+fn tree_hashes(dir: &Path) -> BTreeMap<PathBuf, String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let relative = e.path().strip_prefix(dir).unwrap().to_path_buf();
+            (relative, sha256sum(e.path()))
+        })
+        .collect()
+}
+
+#[test]
+fn merge_carries_the_image_contexts_and_oci_layouts_of_two_shards_and_checks_them() {
+    let (shards, images) = image_shards();
+    let root = &packs().root;
+    let out = root.join("image-merged");
+    let inputs: Vec<&Path> = shards.iter().map(PathBuf::as_path).collect();
+    merge(&inputs, &out, &[]).assert_success();
+    let merged = artifacts(&out);
+    for name in &images {
+        let entry = merged.iter().find(|a| a["name"] == name.as_str()).unwrap();
+        assert_eq!(entry["format"], "image", "{entry}");
+        let shard = shards
+            .iter()
+            .find(|s| artifacts(s).iter().any(|a| a["name"] == name.as_str()))
+            .unwrap();
+        // The context and the layout are the shard's, file for file.
+        let layout = entry["oci_layout"].as_str().expect("an OCI layout");
+        for relative in [entry["path"].as_str().unwrap(), layout] {
+            let copied = tree_hashes(&out.join(relative));
+            assert!(!copied.is_empty(), "{relative} is empty");
+            assert_eq!(copied, tree_hashes(&shard.join(relative)), "{relative}");
+        }
+        // skopeo reads the merged layout as the image the entry names.
+        let output = Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci:{}", out.join(layout).display()))
+            .output()
+            .expect("skopeo (scripts/setup.sh installs it)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let inspected: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(inspected["Digest"], entry["image_digest"], "{name}");
+    }
+
+    // A layout whose image manifest no longer matches the entry's digest is refused, naming the
+    // image, and the earlier merge is left as it was.
+    let tampered = root.join("image-tampered");
+    let _ = std::fs::remove_dir_all(&tampered);
+    copy_tree(&shards[0], &tampered);
+    let entry = artifacts(&tampered)
+        .into_iter()
+        .find(|a| a["format"] == "image")
+        .unwrap();
+    let digest = entry["image_digest"].as_str().unwrap();
+    let blob = tampered
+        .join(entry["oci_layout"].as_str().unwrap())
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap());
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&blob, bytes).unwrap();
+    let before = snapshot(&out);
+    let run = merge(&[&tampered, &shards[1]], &out, &[]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains(entry["name"].as_str().unwrap())
+            && run.stderr.contains("does not hold the image manifest")
+            && run.stderr.contains(digest),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(snapshot(&out), before);
+}

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::error::Error;
+use crate::rustflags::wrapper::UserWrappers;
 
 /// zig keeps a global cache under `$ZIG_GLOBAL_CACHE_DIR`, else `$XDG_CACHE_HOME/zig`, else
 /// `$HOME/.cache/zig`; with none of them set, every zig call fails (`AppDataDirUnavailable`).
@@ -26,23 +27,21 @@ pub fn cache_dir_problem(var: impl Fn(&str) -> Option<String>) -> Option<Error> 
     )
 }
 
-/// The variables through which cargo runs rustc via another program.
-const WRAPPER_VARIABLES: [&str; 4] = [
-    "RUSTC_WRAPPER",
-    "CARGO_BUILD_RUSTC_WRAPPER",
-    "RUSTC_WORKSPACE_WRAPPER",
-    "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
-];
-
-/// After zig's setup failed: when a rustc wrapper is set and cannot run `rustc -vV` (the setup's
-/// first step, which goes through it), the error names the variable instead of zig.
-pub fn wrapper_problem(rustc: &Path, var: impl Fn(&str) -> Option<String>) -> Option<Error> {
-    for name in WRAPPER_VARIABLES {
-        let Some(wrapper) = var(name).filter(|v| !v.is_empty()) else {
-            continue;
-        };
-        let shown = format!("`{wrapper} {} -vV`", rustc.display());
-        let failure = match Command::new(&wrapper).arg(rustc).arg("-vV").output() {
+/// After zig's setup failed: when a rustc wrapper is set (in the environment or a cargo
+/// configuration file) and cannot run `rustc -vV` (the setup's first step, which goes through
+/// it), the error names where it was set instead of zig.
+pub fn wrapper_problem(rustc: &Path, wrappers: &UserWrappers) -> Option<Error> {
+    for wrapper in wrappers.iter() {
+        let shown = format!(
+            "`{} {} -vV`",
+            Path::new(&wrapper.program).display(),
+            rustc.display()
+        );
+        let failure = match Command::new(&wrapper.program)
+            .arg(rustc)
+            .arg("-vV")
+            .output()
+        {
             Err(err) => format!("could not be started: {err}"),
             Ok(output) if !output.status.success() => {
                 let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
@@ -56,10 +55,11 @@ pub fn wrapper_problem(rustc: &Path, var: impl Fn(&str) -> Option<String>) -> Op
         };
         return Some(
             Error::config(format!(
-                "{name}=`{wrapper}` does not run rustc: {shown} {failure}"
+                "{} does not run rustc: {shown} {failure}",
+                wrapper.describe()
             ))
             .with_note("cargo (and zig's setup) run every rustc command through the wrapper")
-            .with_help(format!("fix the wrapper or unset {name}")),
+            .with_help(format!("fix the wrapper or {}", wrapper.removal())),
         );
     }
     None
@@ -68,6 +68,7 @@ pub fn wrapper_problem(rustc: &Path, var: impl Fn(&str) -> Option<String>) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rustflags::wrapper::UserWrapper;
 
     #[test]
     fn a_missing_cache_directory_names_home_and_zig_global_cache_dir() {
@@ -87,13 +88,37 @@ mod tests {
     #[test]
     fn a_failing_wrapper_is_named() {
         let rustc = Path::new("rustc");
-        let error = wrapper_problem(rustc, |n| (n == "RUSTC_WRAPPER").then(|| "false".into()))
+        let wrappers = |program: &str, file: Option<&str>| UserWrappers {
+            rustc: Some(UserWrapper {
+                name: if file.is_some() {
+                    "build.rustc-wrapper"
+                } else {
+                    "RUSTC_WRAPPER"
+                }
+                .into(),
+                file: file.map(Into::into),
+                program: program.into(),
+            }),
+            workspace: None,
+        };
+        let error = wrapper_problem(rustc, &wrappers("false", None))
             .unwrap()
             .to_string();
         assert!(error.contains("RUSTC_WRAPPER=`false`"), "{error}");
         assert!(error.contains("unset RUSTC_WRAPPER"), "{error}");
+        let error = wrapper_problem(rustc, &wrappers("false", Some("/w/.cargo/config.toml")))
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("build.rustc-wrapper = `false` in `/w/.cargo/config.toml`"),
+            "{error}"
+        );
+        assert!(
+            error.contains("remove build.rustc-wrapper from `/w/.cargo/config.toml`"),
+            "{error}"
+        );
         // A wrapper that runs rustc (here `env`, which execs its arguments) is not at fault.
-        assert!(wrapper_problem(rustc, |n| (n == "RUSTC_WRAPPER").then(|| "env".into())).is_none());
-        assert!(wrapper_problem(rustc, |_| None).is_none());
+        assert!(wrapper_problem(rustc, &wrappers("env", None)).is_none());
+        assert!(wrapper_problem(rustc, &UserWrappers::default()).is_none());
     }
 }
