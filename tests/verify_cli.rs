@@ -534,8 +534,11 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
             "hello-script",
             "http-fn",
             "inproc",
+            "managed",
+            "observed",
             "panicky",
             "quote",
+            "streamer",
             "stuck",
             "tables",
             "tiny",
@@ -554,7 +557,7 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
     for name in ["failing", "http-fn", "panicky", "stuck"] {
         assert!(failed.contains(&name), "{failed:?}");
     }
-    assert_eq!(document["passed"], 8);
+    assert_eq!(document["passed"], 11);
     assert_eq!(document["failed"], 4);
     assert_eq!(
         function(&document, "failing")["report"]["error_type"],
@@ -570,17 +573,19 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
             .all(|f| f["name"] != "recorder"
                 && f["name"] != "tools-layer"
                 && f["name"] != "audit"
-                && f["name"] != "script-runtime")
+                && f["name"] != "script-runtime"
+                && f["name"] != "telemetry"
+                && f["name"] != "logs")
     );
     assert!(
         run.stderr
-            .contains("Finished 12 function(s): 8 passed, 4 failed"),
+            .contains("Finished 15 function(s): 11 passed, 4 failed"),
         "{}",
         run.stderr
     );
     assert!(
         run.stderr
-            .contains("error: 4 of 12 function(s) failed verification"),
+            .contains("error: 4 of 15 function(s) failed verification"),
         "{}",
         run.stderr
     );
@@ -661,7 +666,7 @@ fn bad_input_is_a_configuration_error() {
     );
     assert!(
         run.stderr.contains(
-            "functions in the manifest: echo, failing, graceful, hello-script, http-fn, inproc, panicky, quote, stuck, tables, tiny, tool-user"
+            "functions in the manifest: echo, failing, graceful, hello-script, http-fn, inproc, managed, observed, panicky, quote, streamer, stuck, tables, tiny, tool-user"
         ),
         "{}",
         run.stderr

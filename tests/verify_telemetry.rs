@@ -98,6 +98,14 @@ fn the_functions_log_line_and_platform_records_reach_both_extensions() {
     let files = &invokes[1]["response"]["files"];
     let telemetry = &files["/tmp/telemetry.jsonl"];
     let line = format!("managed-fn handling {first_id}");
+    // The extension's own line is an `extension` record.
+    assert!(
+        records(telemetry, "extension").iter().any(|r| r["record"]
+            .as_str()
+            .unwrap()
+            .starts_with("telemetry-ext listening on port")),
+        "{telemetry:#}"
+    );
     assert!(
         records(telemetry, "function")
             .iter()

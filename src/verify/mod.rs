@@ -36,6 +36,7 @@ mod extract;
 mod http;
 mod image;
 mod input_file;
+mod invoke;
 mod lifecycle;
 mod namespace;
 mod prepare;

@@ -78,3 +78,81 @@ fn a_failed_init_shows_the_sandbox_the_init_time_and_lambdas_error() {
         "{text}"
     );
 }
+
+#[test]
+fn concurrent_invocations_show_when_they_ran_and_subscribers_what_they_took() {
+    use crate::verify::report::InvokeReport;
+    use crate::verify::telemetry::{Api, BatchReport, Buffering, SubscriptionReport};
+    let invoke = |id: &str, start: f64, end: f64| InvokeReport {
+        request_id: id.into(),
+        duration_ms: end - start,
+        outcome: InvokeOutcome::response(b"{}".to_vec(), 2, false),
+        started_at_ms: start,
+        ended_at_ms: end,
+        response: Some(serde_json::json!({})),
+        streamed: false,
+        max_memory_used_mb: Some(3),
+    };
+    let batch = |accepted: bool, error: Option<&str>| BatchReport {
+        records: 2,
+        bytes: 100,
+        types: vec!["function".into()],
+        status: accepted.then_some(200),
+        accepted,
+        error: error.map(String::from),
+        elapsed_ms: 1.0,
+    };
+    let report = RunReport {
+        function_name: "orders".into(),
+        arch: Arch::X86_64,
+        emulator: None,
+        private_mount_namespace: true,
+        namespace_note: None,
+        init_duration_ms: 5.0,
+        init_error: None,
+        invocations: vec![invoke("a", 10.0, 510.0), invoke("b", 11.0, 512.0)],
+        events_not_run: 0,
+        extensions: vec![],
+        runtime: None,
+        error_type: None,
+        error_message: None,
+        api_requests: 9,
+        stand_in: false,
+        image: false,
+        concurrency: 2,
+        tenant_id: Some("customer-42".into()),
+        telemetry_subscriptions: vec![SubscriptionReport {
+            extension: "otel".into(),
+            api: Api::Telemetry,
+            types: vec!["platform".into(), "function".into()],
+            buffering: Buffering {
+                timeout_ms: 25,
+                max_bytes: 262_144,
+                max_items: 1_000,
+            },
+            destination: "http://sandbox.localdomain:4243".into(),
+            records_sent: 4,
+            records_accepted: 2,
+            records_dropped: 1,
+            batches: vec![
+                batch(true, None),
+                batch(
+                    false,
+                    Some("no answer within 1500 ms; the batch was dropped"),
+                ),
+            ],
+        }],
+    };
+    let text = rendered(&result(Some(report), None));
+    for line in [
+        "invoke 1 (a) [+10 ms to +510 ms]: 500.0 ms, response {}",
+        "invoke 2 (b) [+11 ms to +512 ms]: 501.0 ms, response {}",
+        "concurrency: up to 2 invocations at once (AWS_LAMBDA_MAX_CONCURRENCY=2)",
+        "tenant: customer-42 (Lambda-Runtime-Aws-Tenant-Id)",
+        "Telemetry API subscriber otel [platform, function] at http://sandbox.localdomain:4243: \
+         4 record(s) in 2 batch(es), 1 accepted, 1 not: no answer within 1500 ms; the batch was \
+         dropped, 1 record(s) dropped at shutdown",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+}
