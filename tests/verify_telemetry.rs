@@ -320,6 +320,34 @@ fn without_concurrency_no_invocations_overlap() {
     }
 }
 
+/// A runtime that polls `/next` one event at a time, under `--concurrency 3`: the events wait for
+/// it, and each invocation is timed from when the runtime took it (as Lambda times it), so the
+/// report shows no overlap that did not happen.
+#[test]
+fn a_runtime_serving_one_at_a_time_does_not_look_concurrent() {
+    let event = json!({"action": "env", "sleep_ms": 300});
+    let (run, function) = verify_json(
+        &event,
+        &[
+            "managed",
+            "--concurrency",
+            "3",
+            "--invokes",
+            "3",
+            "--env",
+            "SERVE_ONE_AT_A_TIME=1",
+        ],
+    );
+    run.assert_code(0);
+    let spans = intervals(&function);
+    assert_eq!(spans.len(), 3);
+    let mut sorted = spans.clone();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for pair in sorted.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "invocations overlap: {spans:?}");
+    }
+}
+
 #[test]
 fn tenant_id_reaches_the_handlers_context() {
     let (run, function) = verify_json(

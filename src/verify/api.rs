@@ -119,6 +119,7 @@ async fn runtime_next(shared: &Shared) -> Answer {
             s.taken.push(Current {
                 request_id: invocation.request_id.clone(),
                 outcome: None,
+                taken_at: Instant::now(),
             });
             Some(invocation)
         })

@@ -59,6 +59,7 @@ impl Life<'_> {
                 s.taken.push(state::Current {
                     request_id: request_id.clone(),
                     outcome: Some(InvokeOutcome::response(body.to_vec(), len, false)),
+                    taken_at: Instant::now(),
                 });
                 return;
             }
@@ -89,7 +90,14 @@ impl Life<'_> {
             started,
             ..
         } = dispatched;
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        // From when the runtime took the event (as Lambda counts it); an event never taken (a
+        // timeout while queued, a crash) counts from when it was queued.
+        let taken_at = self
+            .shared
+            .lock()
+            .taken(&request_id)
+            .map_or(started, |c| c.taken_at);
+        let duration_ms = taken_at.elapsed().as_secs_f64() * 1000.0;
         let (outcome, reason) = match answered {
             Some(Ok(outcome)) => {
                 if let InvokeOutcome::FunctionError {

@@ -133,6 +133,7 @@ fn in_flight(server: &Server, id: &str) {
         s.taken.push(Current {
             request_id: id.into(),
             outcome: None,
+            taken_at: tokio::time::Instant::now(),
         });
     });
 }

@@ -70,8 +70,9 @@ pub struct InvokeReport {
     pub request_id: String,
     pub duration_ms: f64,
     pub outcome: InvokeOutcome,
-    /// When the invocation was dispatched and when it ended, in milliseconds since the run
-    /// began: with `--concurrency`, overlapping intervals are invocations in flight at once.
+    /// When the runtime took the event (its `/next` answered; when it was queued if never taken)
+    /// and when it ended, in milliseconds since the run began: with `--concurrency`,
+    /// overlapping intervals are invocations in flight at once.
     pub started_at_ms: f64,
     pub ended_at_ms: f64,
     /// The payload in full (up to 6 MiB, or 200 MiB streamed): parsed when it is JSON, else

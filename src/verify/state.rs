@@ -36,6 +36,10 @@ pub(crate) struct Invocation {
 pub(crate) struct Current {
     pub request_id: String,
     pub outcome: Option<InvokeOutcome>,
+    /// When the runtime's `/next` handed it the event: Lambda's invocation (and its duration)
+    /// starts there, not when verify queued the event. With `--concurrency N` and a runtime that
+    /// polls one event at a time, queued events must not look as if they ran at once.
+    pub taken_at: Instant,
 }
 
 /// A registered extension.
