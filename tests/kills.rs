@@ -146,7 +146,13 @@ fn summary(out: &Path) -> Value {
         .unwrap()
         .iter()
         .map(|a| {
-            serde_json::json!([a["name"], a["arch"], a["sha256"], a["image_digest"], a["image_uri"]])
+            serde_json::json!([
+                a["name"],
+                a["arch"],
+                a["sha256"],
+                a["image_digest"],
+                a["image_uri"]
+            ])
         })
         .collect()
 }
@@ -162,11 +168,13 @@ fn timed(mut command: Command) -> Duration {
 fn runs_killed_at_random_moments_lose_nothing_and_the_next_run_converges() {
     let seed: u64 = match std::env::var("LAMBDA_PACK_KILL_SEED") {
         Ok(seed) => seed.parse().expect("LAMBDA_PACK_KILL_SEED is a number"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-            | 1,
+        Err(_) => {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        }
     };
     let rounds: usize = std::env::var("LAMBDA_PACK_KILL_ROUNDS")
         .map(|r| r.parse().expect("LAMBDA_PACK_KILL_ROUNDS is a number"))
@@ -175,13 +183,23 @@ fn runs_killed_at_random_moments_lose_nothing_and_the_next_run_converges() {
     let _moto = shared();
     let registry = registry();
     let repository = "kills/fn-x86".to_string();
-    let fixture = image_fixture(&registry.base("x86_64"), Some(&registry.reference(&repository)));
+    let fixture = image_fixture(
+        &registry.base("x86_64"),
+        Some(&registry.reference(&repository)),
+    );
     let root = fixture.path().to_path_buf();
     let deploys = [Packed::copy("kills-a"), Packed::copy("kills-b")];
     // Variant 1 changes a layer (tools-layer gets an include) and a function's ZIP.
-    std::fs::write(deploys[1].workspace.join("tools-layer/note.txt"), "variant 1\n").unwrap();
+    std::fs::write(
+        deploys[1].workspace.join("tools-layer/note.txt"),
+        "variant 1\n",
+    )
+    .unwrap();
     deploys[1].edit("tools-layer/Cargo.toml", |t| {
-        t.replace("role = \"layer\"\n", "role = \"layer\"\ninclude = [\"note.txt\"]\n")
+        t.replace(
+            "role = \"layer\"\n",
+            "role = \"layer\"\ninclude = [\"note.txt\"]\n",
+        )
     });
     std::fs::write(deploys[1].workspace.join("tiny-fn/note.txt"), "variant 1\n").unwrap();
     deploys[1].edit("tiny-fn/Cargo.toml", |t| {
@@ -193,7 +211,10 @@ fn runs_killed_at_random_moments_lose_nothing_and_the_next_run_converges() {
     for packed in &deploys {
         packed.pack();
     }
-    assert_ne!(deploys[0].code_sha256("tool-user"), deploys[1].code_sha256("tool-user"));
+    assert_ne!(
+        deploys[0].code_sha256("tool-user"),
+        deploys[1].code_sha256("tool-user")
+    );
     let region = "us-east-2";
     let setup = Setup {
         pack_out: root.join("out-pack"),
@@ -218,7 +239,12 @@ fn runs_killed_at_random_moments_lose_nothing_and_the_next_run_converges() {
 
     // Uninterrupted runs: how long each takes (kills land within that), and the state each
     // variant reaches.
-    let surfaces = [Surface::Pack, Surface::Push, Surface::Deploy, Surface::Merge];
+    let surfaces = [
+        Surface::Pack,
+        Surface::Push,
+        Surface::Deploy,
+        Surface::Merge,
+    ];
     let mut duration = std::collections::BTreeMap::new();
     let mut reached = std::collections::BTreeMap::new();
     // Push and deploy twice: the first round leaves what stays from then on (both layer
@@ -283,7 +309,11 @@ fn runs_killed_at_random_moments_lose_nothing_and_the_next_run_converges() {
         setup.check(surface);
         // The next run converges on what an uninterrupted run reached.
         let next = run(setup.command(surface, variant));
-        assert!(next.code() == 0, "{context}: the next run failed:\n{}", next.stderr);
+        assert!(
+            next.code() == 0,
+            "{context}: the next run failed:\n{}",
+            next.stderr
+        );
         assert_eq!(
             setup.check(surface),
             reached[&(name.clone(), variant)],
@@ -305,5 +335,8 @@ fn runs_killed_at_random_moments_lose_nothing_and_the_next_run_converges() {
         "{rounds} kills ({tally:?}) in {:?} ({spent:?}); seed {seed}",
         started.elapsed()
     );
-    assert!(tally.len() == 4 || rounds < 20, "every surface was killed: {tally:?}");
+    assert!(
+        tally.len() == 4 || rounds < 20,
+        "every surface was killed: {tally:?}"
+    );
 }

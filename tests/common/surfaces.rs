@@ -15,7 +15,8 @@ use super::Fixture;
 /// `repository` when one is given.
 pub fn image_fixture(base_image: &str, repository: Option<&str>) -> Fixture {
     let fixture = Fixture::copy("basic");
-    let mut keys = format!("arch = \"x86_64\"\npackage = \"image\"\nbase_image = \"{base_image}\"\n");
+    let mut keys =
+        format!("arch = \"x86_64\"\npackage = \"image\"\nbase_image = \"{base_image}\"\n");
     if let Some(repository) = repository {
         keys.push_str(&format!("image_repository = \"{repository}\"\n"));
     }
@@ -62,7 +63,10 @@ pub fn assert_out_consistent(out: &Path) {
         .unwrap_or_else(|e| panic!("{} is not whole JSON: {e}", path.display()));
     for artifact in manifest["artifacts"].as_array().unwrap() {
         let file = out.join(artifact["path"].as_str().unwrap());
-        match (artifact["oci_layout"].as_str(), artifact["image_digest"].as_str()) {
+        match (
+            artifact["oci_layout"].as_str(),
+            artifact["image_digest"].as_str(),
+        ) {
             (Some(layout), Some(digest)) => {
                 let hex = digest.strip_prefix("sha256:").unwrap();
                 let blob = out.join(layout).join("blobs/sha256").join(hex);
@@ -167,6 +171,10 @@ pub fn assert_no_duplicate_layer_versions(state: &Value) {
         let all = hashes.len();
         hashes.sort();
         hashes.dedup();
-        assert_eq!(hashes.len(), all, "layer {name} has a duplicate version: {state}");
+        assert_eq!(
+            hashes.len(),
+            all,
+            "layer {name} has a duplicate version: {state}"
+        );
     }
 }
