@@ -10,6 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::Fixture;
+use super::deploy::{Packed, state};
 
 /// `fixtures/basic` with `fn-x86` an image on `base_image`, pushed (with `--push`) to
 /// `repository` when one is given.
@@ -177,4 +178,32 @@ pub fn assert_no_duplicate_layer_versions(state: &Value) {
             "layer {name} has a duplicate version: {state}"
         );
     }
+}
+
+pub fn image_digest(fixture: &Fixture) -> String {
+    super::artifact(&super::manifest(&fixture.out_dir()), "fn-x86")["image_digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// After a deploy: both functions run the packed code, each layer has exactly one version.
+pub fn assert_deployed(packed: &Packed, region: &str) -> Value {
+    let account = state(region);
+    assert_no_duplicate_layer_versions(&account);
+    for layer in ["tools-layer", "recorder"] {
+        assert_eq!(
+            account["layers"][layer].as_array().unwrap().len(),
+            1,
+            "{layer}: {account}"
+        );
+    }
+    for function in ["tiny", "tool-user"] {
+        assert_eq!(
+            account["functions"][function]["CodeSha256"].as_str(),
+            Some(packed.code_sha256(function).as_str()),
+            "{function}: {account}"
+        );
+    }
+    account
 }
