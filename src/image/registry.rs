@@ -76,9 +76,12 @@ pub fn step_error(
     let transient = retry::is_transient(&failed.error);
     let error = registry_error(reference, registry, credential_source, failed.error)
         .with_note(format!("while {step} ({} attempt(s))", failed.attempts));
-    if transient {
+    // The generic help suits a refusal; a failure that retries met is the network's or the
+    // registry's, and the next run resumes (a more precise help, e.g. for an unreachable
+    // registry, stays).
+    if transient && error.message.contains(" failed for `") {
         error.with_help(format!(
-            "the registry or the network failed; run again (what is already there is not sent again), or raise {} / {}",
+            "the registry or the network failed; run again (what is already there is not sent or fetched again), or raise {} / {}",
             retry::ATTEMPTS_ENV,
             retry::TIMEOUT_ENV
         ))
