@@ -29,14 +29,27 @@ struct Input {
 pub fn run(args: &MergeArgs, shell: &Shell) -> Result<()> {
     let out_dir = &args.out_dir;
     refuse_foreign_target(out_dir)?;
+    let created = !out_dir.exists();
     // The target is written as a pack writes its output directory: under its lock, so a pack or
     // another merge into it waits (and `verify`/`deploy` never read it half-swapped).
-    let _target_lock = crate::emit::lock_out_dir(out_dir, || {
+    let target_lock = crate::emit::lock_out_dir(out_dir, || {
         shell.status(
             "Blocking",
             format!("waiting for file lock on {}", out_dir.display()),
         )
     })?;
+    let merged = merge_locked(args, shell, target_lock);
+    if merged.is_err() && created {
+        // Taking the lock created the directory; a failed merge writes nothing.
+        let _ = std::fs::remove_file(out_dir.join(crate::emit::LOCK_FILE));
+        let _ = std::fs::remove_dir(out_dir);
+    }
+    merged
+}
+
+/// The merge, once the target's lock (held until this returns) is taken.
+fn merge_locked(args: &MergeArgs, shell: &Shell, _target_lock: std::fs::File) -> Result<()> {
+    let out_dir = &args.out_dir;
     let target = out_dir.canonicalize().ok();
     // Each input is read under its shared lock: a shard still packing into it is waited for,
     // never copied half-written.

@@ -9,8 +9,8 @@ use aws_sdk_lambda::config::ProvideCredentials;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use super::limits::RetryNotice;
 use super::desired::{Desired, FunctionCode};
+use super::limits::RetryNotice;
 use super::plan::{FunctionState, LayerVersion, Observed};
 use crate::error::{Error, ErrorKind, Result};
 

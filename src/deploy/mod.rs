@@ -35,7 +35,10 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
     let _deploying = crate::emit::lock_deploys(&out_dir, || {
         shell.status(
             "Blocking",
-            format!("waiting for another deploy of {} to finish", out_dir.display()),
+            format!(
+                "waiting for another deploy of {} to finish",
+                out_dir.display()
+            ),
         )
     })?;
     // Read the manifest and the ZIPs while no pack is rewriting them; held to the end.

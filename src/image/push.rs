@@ -180,7 +180,8 @@ pub fn push_layout(layout: &Path, repository: &str, tag: &str) -> Result<Pushed>
     let registry = reference.resolve_registry().to_string();
     let credential = super::credentials::lookup(&registry)?;
     let policy = Policy::from_env()?;
-    let fail = |step: &str, failed| step_error(&target, &registry, &credential.source, step, failed);
+    let fail =
+        |step: &str, failed| step_error(&target, &registry, &credential.source, step, failed);
     let client = client_for(&reference, &policy);
     let auth = credential.auth.clone();
     // One step of the push, retried as `retry::retry` says.

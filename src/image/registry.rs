@@ -14,11 +14,11 @@ use serde_json::Value;
 use crate::error::{Error, ErrorKind, Result};
 use crate::target::Arch;
 
-use super::retry::{self, Failed, Policy};
 use super::base::{
     BaseSource, INDEX_TYPES, MANIFEST_TYPES, Pulled, choose_platform, digest_mismatch, hash_file,
     is_index, no_platform, sha256_hex,
 };
+use super::retry::{self, Failed, Policy};
 
 /// True for registries Docker speaks plain HTTP to without being told: the loopback names.
 pub fn is_plain_http(registry: &str) -> bool {
@@ -75,13 +75,13 @@ pub fn step_error(
 ) -> Error {
     let transient = retry::is_transient(&failed.error);
     let error = registry_error(reference, registry, credential_source, failed.error)
-        .with_note(format!(
-            "while {step} ({} attempt(s))",
-            failed.attempts
-        ));
-    if transient {
+        .with_note(format!("while {step} ({} attempt(s))", failed.attempts));
+    // The generic help suits a refusal; a failure that retries met is the network's or the
+    // registry's, and the next run resumes (a more precise help, e.g. for an unreachable
+    // registry, stays).
+    if transient && error.message.contains(" failed for `") {
         error.with_help(format!(
-            "the registry or the network failed; run again (what is already there is not sent again), or raise {} / {}",
+            "the registry or the network failed; run again (what is already there is not sent or fetched again), or raise {} / {}",
             retry::ATTEMPTS_ENV,
             retry::TIMEOUT_ENV
         ))
@@ -156,9 +156,8 @@ pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<Pul
     let registry = parsed.resolve_registry().to_string();
     let credential = super::credentials::lookup(&registry)?;
     let policy = Policy::from_env()?;
-    let fail = |step: &str, failed| {
-        step_error(reference, &registry, &credential.source, step, failed)
-    };
+    let fail =
+        |step: &str, failed| step_error(reference, &registry, &credential.source, step, failed);
     let client = client_for(&parsed, &policy);
     let auth = credential.auth.clone();
     let pull_manifest = |target: Reference, accepted: Vec<&'static str>, step: String| {
@@ -281,13 +280,15 @@ async fn download(
     reference: &Reference,
     blob: &oci_client::manifest::OciDescriptor,
 ) -> std::result::Result<(), Download> {
-    let (temp, dest) = source.blob_download(&blob.digest).map_err(Download::Local)?;
+    let (temp, dest) = source
+        .blob_download(&blob.digest)
+        .map_err(Download::Local)?;
     client
         .pull_blob(reference, blob, BlockingFile(temp.as_file()))
         .await
         .map_err(Download::Registry)?;
-    let (actual, _) = hash_file(temp.path())
-        .map_err(|e| Download::Local(Error::read(temp.path(), &e)))?;
+    let (actual, _) =
+        hash_file(temp.path()).map_err(|e| Download::Local(Error::read(temp.path(), &e)))?;
     if actual != blob.digest {
         return Err(Download::Registry(
             oci_client::errors::DigestError::VerificationError {

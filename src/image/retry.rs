@@ -55,17 +55,18 @@ impl Policy {
 fn positive(name: &str, value: &str) -> Result<u32> {
     match value.trim().parse::<u32>() {
         Ok(number) if number > 0 => Ok(number),
-        _ => Err(Error::config(format!(
-            "{name}=`{value}` is not a positive whole number"
-        ))
-        .with_help(format!(
-            "set {name} to a number such as {} (or unset it for the default)",
-            if name == TIMEOUT_ENV {
-                DEFAULT_TIMEOUT.as_secs()
-            } else {
-                u64::from(DEFAULT_ATTEMPTS)
-            }
-        ))),
+        _ => Err(
+            Error::config(format!("{name}=`{value}` is not a positive whole number")).with_help(
+                format!(
+                    "set {name} to a number such as {} (or unset it for the default)",
+                    if name == TIMEOUT_ENV {
+                        DEFAULT_TIMEOUT.as_secs()
+                    } else {
+                        u64::from(DEFAULT_ATTEMPTS)
+                    }
+                ),
+            ),
+        ),
     }
 }
 
@@ -101,12 +102,21 @@ fn names_upload_fault(body: &str) -> bool {
     let Ok(envelope) = serde_json::from_str::<serde_json::Value>(body) else {
         return false;
     };
-    envelope["errors"].as_array().into_iter().flatten().any(|e| {
-        matches!(
-            e["code"].as_str(),
-            Some("DIGEST_INVALID" | "BLOB_UPLOAD_INVALID" | "BLOB_UPLOAD_UNKNOWN" | "SIZE_INVALID")
-        )
-    })
+    envelope["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| {
+            matches!(
+                e["code"].as_str(),
+                Some(
+                    "DIGEST_INVALID"
+                        | "BLOB_UPLOAD_INVALID"
+                        | "BLOB_UPLOAD_UNKNOWN"
+                        | "SIZE_INVALID"
+                )
+            )
+        })
 }
 
 /// The wait before attempt `next` (2 for the first retry).
@@ -215,7 +225,11 @@ mod tests {
     #[test]
     fn a_bad_limit_names_the_variable() {
         let error = positive(TIMEOUT_ENV, "soon").unwrap_err();
-        assert!(error.message.contains("LAMBDA_PACK_REGISTRY_TIMEOUT=`soon`"));
+        assert!(
+            error
+                .message
+                .contains("LAMBDA_PACK_REGISTRY_TIMEOUT=`soon`")
+        );
         assert!(error.help.unwrap().contains("120"));
         assert!(positive(ATTEMPTS_ENV, "0").is_err());
         assert_eq!(positive(ATTEMPTS_ENV, " 3 ").unwrap(), 3);

@@ -128,7 +128,11 @@ fn serve(
             drain_body(&mut client, &text, early_body.len())?;
             let body = format!(
                 r#"{{"errors":[{{"code":"{}","message":"injected {code}"}}],"__type":"{}","message":"injected {code}"}}"#,
-                if code == 429 { "TOOMANYREQUESTS" } else { "UNAVAILABLE" },
+                if code == 429 {
+                    "TOOMANYREQUESTS"
+                } else {
+                    "UNAVAILABLE"
+                },
                 if code == 429 {
                     "TooManyRequestsException"
                 } else {

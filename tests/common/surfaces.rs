@@ -10,12 +10,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::Fixture;
+use super::deploy::{Packed, state};
 
 /// `fixtures/basic` with `fn-x86` an image on `base_image`, pushed (with `--push`) to
 /// `repository` when one is given.
 pub fn image_fixture(base_image: &str, repository: Option<&str>) -> Fixture {
     let fixture = Fixture::copy("basic");
-    let mut keys = format!("arch = \"x86_64\"\npackage = \"image\"\nbase_image = \"{base_image}\"\n");
+    let mut keys =
+        format!("arch = \"x86_64\"\npackage = \"image\"\nbase_image = \"{base_image}\"\n");
     if let Some(repository) = repository {
         keys.push_str(&format!("image_repository = \"{repository}\"\n"));
     }
@@ -62,7 +64,10 @@ pub fn assert_out_consistent(out: &Path) {
         .unwrap_or_else(|e| panic!("{} is not whole JSON: {e}", path.display()));
     for artifact in manifest["artifacts"].as_array().unwrap() {
         let file = out.join(artifact["path"].as_str().unwrap());
-        match (artifact["oci_layout"].as_str(), artifact["image_digest"].as_str()) {
+        match (
+            artifact["oci_layout"].as_str(),
+            artifact["image_digest"].as_str(),
+        ) {
             (Some(layout), Some(digest)) => {
                 let hex = digest.strip_prefix("sha256:").unwrap();
                 let blob = out.join(layout).join("blobs/sha256").join(hex);
@@ -167,6 +172,38 @@ pub fn assert_no_duplicate_layer_versions(state: &Value) {
         let all = hashes.len();
         hashes.sort();
         hashes.dedup();
-        assert_eq!(hashes.len(), all, "layer {name} has a duplicate version: {state}");
+        assert_eq!(
+            hashes.len(),
+            all,
+            "layer {name} has a duplicate version: {state}"
+        );
     }
+}
+
+pub fn image_digest(fixture: &Fixture) -> String {
+    super::artifact(&super::manifest(&fixture.out_dir()), "fn-x86")["image_digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// After a deploy: both functions run the packed code, each layer has exactly one version.
+pub fn assert_deployed(packed: &Packed, region: &str) -> Value {
+    let account = state(region);
+    assert_no_duplicate_layer_versions(&account);
+    for layer in ["tools-layer", "recorder"] {
+        assert_eq!(
+            account["layers"][layer].as_array().unwrap().len(),
+            1,
+            "{layer}: {account}"
+        );
+    }
+    for function in ["tiny", "tool-user"] {
+        assert_eq!(
+            account["functions"][function]["CodeSha256"].as_str(),
+            Some(packed.code_sha256(function).as_str()),
+            "{function}: {account}"
+        );
+    }
+    account
 }
