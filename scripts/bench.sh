@@ -647,10 +647,12 @@ rm -rf "$SH/target-cache3"
 sccache --stop-server >/dev/null 2>&1 || true
 trap - EXIT
 unset SCCACHE_DIR SCCACHE_SERVER_PORT
-python3 - "$SH/out-whole/manifest.json" "$SH/out-cache2/manifest.json" >>"$SH_ENV" <<'EOF'
+python3 - "$SH/out-whole/manifest.json" "$SH/out-cache2/manifest.json" "$SH/out-cache1/manifest.json" >>"$SH_ENV" <<'EOF'
 import json, sys
-whole, cached = ({(a["name"], a["arch"], a["sha256"]) for a in json.load(open(p))["artifacts"]} for p in sys.argv[1:3])
+whole, cached, filled = ({(a["name"], a["arch"], a["sha256"]) for a in json.load(open(p))["artifacts"]} for p in sys.argv[1:4])
 print(f"cached_equal={'yes' if whole == cached else 'no'}")
+# Hits against misses: the warm run against the run that filled the cache.
+print(f"hits_equal_misses={'yes' if filled == cached else 'no'}")
 EOF
 
 fi
@@ -1098,7 +1100,14 @@ if whole:
         w("sccache never caches crates that are linked (bins, proc-macros, build scripts): each function's own")
         w("crate is compiled and linked on every runner, cache or not, so with many small functions most of the")
         w("time of a warm run is theirs. The artifacts built through the cache had "
-          + ("the same sha256 as the cold pack's." if sh.get("cached_equal") == "yes" else "**other sha256 than the cold pack's**."))
+          + ("the same sha256 as the cold pack's." if sh.get("cached_equal") == "yes" else "**other sha256 than the cold pack's** (without sccache)")
+          + {"yes": "; the same as the run that filled the cache (hits give the bytes misses give).",
+             "no": "; and other sha256 than the run that filled the cache.",
+             None: "."}[sh.get("hits_equal_misses")])
+        warm_shard, cold_shard = run("sccache_warm_shard"), run(f"shard{sh.get('largest_shard')}")
+        if warm_shard and cold_shard:
+            w(f"The largest shard with the warm cache took {secs(warm_shard[0])} = {warm_shard[0] / cold_shard[0]:.2f}x its cold time"
+              f" and {warm_shard[0] / whole[0]:.2f}x the whole pack cold: a 4-runner matrix sharing a warm cache.")
         if cold_fill:
             w(f"Filling the empty cache cost {cold_fill[0] / whole[0]:.2f}x the pack without sccache.")
         if sh.get("sccache_redis", "").strip().lower() != "true":
