@@ -17,7 +17,12 @@
 #      Dockerfile it emits (same context), a second run with nothing changed (nothing may be
 #      rewritten) and a second `--push` to a local docker-registry (no blob may be uploaded).
 #      `BENCH_SECTIONS=image` alone updates only that section (and its summary rows) of an
-#      existing BENCHMARKS.md.
+#      existing BENCHMARKS.md;
+#   7. shards: a generated workspace of BENCH_SHARD_FUNCTIONS (default 200) lambda_runtime functions
+#      on fixtures/verify-functions' Cargo.lock (offline), packed whole vs as 4 shards one after
+#      another (cold), then through a private sccache (local disk): empty cache, warm cache for the
+#      whole pack and for the largest shard, with sccache's hit rate and the load average around
+#      each run. `BENCH_SECTIONS=shards` alone updates only that section, as for images.
 #
 # Installs what is missing: scripts/setup.sh (zig, Rust targets, Info-ZIP), hyperfine and cmake
 # (apt-get; cmake builds zlib-ng for the backend comparison), cargo-lambda (cargo install --locked).
@@ -28,8 +33,10 @@
 # (no warm-up: the size step before them builds everything once, which primes zig's cache and
 # the page cache), BENCH_CHAIN=1 to also time the three cargo-lambda builds in one target dir,
 # BENCH_SCALE_RUNS (3), BENCH_IMAGE_RUNS (3) for the image writers, BENCH_WORK (scratch directory, default a new temporary one),
+# BENCH_SHARD_FUNCTIONS (200) for the shards section, BENCH_NO_DEPLOY=1 to build the tool without
+# its `deploy` feature (nothing measured uses it; it saves most of a cold release build),
 # BENCH_OUTPUT (default BENCHMARKS.md in the repository), BENCH_REPORT_ONLY=RESULTS_DIR to only
-# rewrite the report from an earlier run's results, BENCH_SECTIONS=zip,backends,mixed,noop,scale,plan,image
+# rewrite the report from an earlier run's results, BENCH_SECTIONS=zip,backends,mixed,noop,scale,plan,image,shards
 # to run only some sections (noop needs mixed's workspace; other sections' results are kept).
 # cargo-lambda-pack itself is built into $CARGO_TARGET_DIR (default target/).
 set -euo pipefail
@@ -91,7 +98,11 @@ if { want mixed || want noop; } && ! command -v cargo-lambda >/dev/null; then
 fi
 
 say Building "cargo-lambda-pack (release)"
-CARGO_TARGET_DIR=$TOOL_TARGET_DIR cargo build --release --quiet
+# BENCH_NO_DEPLOY=1 leaves out the `deploy` feature (the AWS SDK, the longest part of a cold
+# release build); nothing the benchmarks run uses it.
+tool_features=()
+[ "${BENCH_NO_DEPLOY:-0}" = 1 ] && tool_features=(--no-default-features)
+CARGO_TARGET_DIR=$TOOL_TARGET_DIR cargo build --release --quiet "${tool_features[@]}"
 mkdir -p "$WORK/bin"
 ln -sf "$TOOL_TARGET_DIR/release/cargo-lambda-pack" "$WORK/bin/cargo-lambda-pack"
 export PATH="$WORK/bin:$PATH"
@@ -111,6 +122,7 @@ unset CARGO_TARGET_DIR
   echo "hyperfine=$(hyperfine --version)"
   echo "infozip=$(zip -v | sed -n 's/^This is \(Zip [0-9.]*\).*/\1/p' | head -1)"
   echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "tool_features=${tool_features[*]:-default}"
   echo "dirty=$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)"
   echo "zip_crate=$(awk '/^name = "zip"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)"
   echo "libdeflater=$(awk '/^name = "libdeflater"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)"
@@ -522,6 +534,129 @@ trap - EXIT
 
 fi
 # ---------------------------------------------------------------------------------------------
+if want shards; then
+SHARD_N=${BENCH_SHARD_FUNCTIONS:-200}
+say Measuring "sharding: $SHARD_N functions on lambda_runtime, whole vs 4 shards, cold vs a warm shared sccache"
+SH=$WORK/shards
+rm -rf "$SH"
+mkdir -p "$SH"
+# The dependency versions of fixtures/verify-functions (its Cargo.lock, reused offline): the
+# tests build that workspace on every machine, so no network is needed here.
+cp "$ROOT/fixtures/verify-functions/Cargo.lock" "$SH/Cargo.lock"
+members=""
+for i in $(seq -f '%03g' 1 "$SHARD_N"); do
+  mkdir -p "$SH/fn-$i/src"
+  printf '[package]\nname = "fn-%s"\nversion.workspace = true\nedition.workspace = true\npublish = false\n\n[dependencies]\nlambda_runtime.workspace = true\nserde_json.workspace = true\ntokio.workspace = true\n' \
+    "$i" >"$SH/fn-$i/Cargo.toml"
+  cat >"$SH/fn-$i/src/main.rs" <<EOF
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    Ok(json!({ "function": "fn-$i", "request_id": event.context.request_id, "echo": event.payload }))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::run(service_fn(handler)).await
+}
+EOF
+  members+="\"fn-$i\", "
+done
+cat >"$SH/Cargo.toml" <<EOF
+[workspace]
+resolver = "3"
+members = [${members%, }]
+
+[workspace.package]
+version = "0.1.0"
+edition = "2024"
+
+[workspace.dependencies]
+lambda_runtime = { version = "1", default-features = false }
+serde_json = "1"
+tokio = { version = "1", default-features = false, features = ["macros", "rt"] }
+EOF
+# Adds the members to the copied lock file without touching its versions.
+(cd "$SH" && cargo metadata --offline --format-version 1 >/dev/null)
+SHARD_PACK="cargo lambda-pack --compiler cargo --quiet --offline"
+SH_ENV=$RESULTS/shards.env
+: >"$SH_ENV"
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# timed NAME COMMAND...: one cold run (each takes minutes; no repeat fits), its wall time and the
+# load average just before and just after it, which says how much other work shared the cores.
+timed() {
+  local name=$1 before start end
+  shift
+  before=$(loadavg)
+  start=$(date +%s.%N)
+  (cd "$SH" && "$@")
+  end=$(date +%s.%N)
+  echo "$name=$(python3 -c "print(round($end - $start, 2))")|$before|$(loadavg)" >>"$SH_ENV"
+  say Measured "$name: $(tail -1 "$SH_ENV")"
+}
+# The functions in one output directory's manifest.
+functions_in() { python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["artifacts"]))' "$1/manifest.json"; }
+echo "functions=$SHARD_N" >>"$SH_ENV"
+echo "sccache_version=$(sccache --version)" >>"$SH_ENV"
+# Debian's sccache lists its back ends in --help ("Redis: false" when built without it).
+echo "sccache_redis=$(sccache --help | sed -n 's/^ *Redis: *//p')" >>"$SH_ENV"
+
+timed whole $SHARD_PACK --target-dir target-whole --out-dir out-whole
+echo "whole_functions=$(functions_in "$SH/out-whole")" >>"$SH_ENV"
+for k in 1 2 3 4; do
+  timed "shard$k" $SHARD_PACK --shard "$k/4" --target-dir "target-shard$k" --out-dir "out-shard$k"
+  echo "shard${k}_functions=$(functions_in "$SH/out-shard$k")" >>"$SH_ENV"
+  rm -rf "$SH/target-shard$k"
+done
+# The shards joined must be the whole pack, artifact for artifact.
+(cd "$SH" && cargo lambda-pack merge out-shard1 out-shard2 out-shard3 out-shard4 --out-dir out-merged) 2>"$RESULTS/shards_merge.log"
+python3 - "$SH/out-whole/manifest.json" "$SH/out-merged/manifest.json" >>"$SH_ENV" <<'EOF'
+import json, sys
+whole, merged = ({(a["name"], a["arch"], a["sha256"]) for a in json.load(open(p))["artifacts"]} for p in sys.argv[1:3])
+print(f"merged_equal={'yes' if whole == merged else 'no'}")
+EOF
+rm -rf "$SH/target-whole"
+
+# A private sccache server (own port, own local-disk cache): first a whole pack into a clean
+# target directory with an empty cache (what filling it costs), then another clean target
+# directory with the cache warm, as a fresh CI runner sharing the cache would, then the largest
+# shard the same way.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export SCCACHE_DIR=$SH/sccache SCCACHE_SERVER_PORT=$port
+sccache --start-server >/dev/null
+trap 'sccache --stop-server >/dev/null 2>&1 || true' EXIT
+timed sccache_cold env RUSTC_WRAPPER=sccache $SHARD_PACK --target-dir target-cache1 --out-dir out-cache1
+sccache --show-stats >"$RESULTS/sccache_cold.txt"
+rm -rf "$SH/target-cache1"
+sccache --zero-stats >/dev/null
+timed sccache_warm env RUSTC_WRAPPER=sccache $SHARD_PACK --target-dir target-cache2 --out-dir out-cache2
+sccache --show-stats >"$RESULTS/sccache_warm.txt"
+rm -rf "$SH/target-cache2"
+largest=$(python3 - "$SH_ENV" <<'EOF'
+import sys
+times = dict(l.strip().split("=", 1) for l in open(sys.argv[1]) if "=" in l)
+print(max(range(1, 5), key=lambda k: float(times[f"shard{k}"].split("|")[0])))
+EOF
+)
+echo "largest_shard=$largest" >>"$SH_ENV"
+sccache --zero-stats >/dev/null
+timed sccache_warm_shard env RUSTC_WRAPPER=sccache $SHARD_PACK --shard "$largest/4" --target-dir target-cache3 --out-dir out-cache3
+sccache --show-stats >"$RESULTS/sccache_warm_shard.txt"
+rm -rf "$SH/target-cache3"
+sccache --stop-server >/dev/null 2>&1 || true
+trap - EXIT
+unset SCCACHE_DIR SCCACHE_SERVER_PORT
+python3 - "$SH/out-whole/manifest.json" "$SH/out-cache2/manifest.json" "$SH/out-cache1/manifest.json" >>"$SH_ENV" <<'EOF'
+import json, sys
+whole, cached, filled = ({(a["name"], a["arch"], a["sha256"]) for a in json.load(open(p))["artifacts"]} for p in sys.argv[1:4])
+print(f"cached_equal={'yes' if whole == cached else 'no'}")
+# Hits against misses: the warm run against the run that filled the cache.
+print(f"hits_equal_misses={'yes' if filled == cached else 'no'}")
+EOF
+
+fi
+# ---------------------------------------------------------------------------------------------
 if want plan; then
 say Measuring "the planner (divan)"
 (cd "$ROOT" && CARGO_TARGET_DIR=$TOOL_TARGET_DIR cargo bench --quiet --bench plan) >"$RESULTS/divan_plan.txt" 2>/dev/null
@@ -885,6 +1020,111 @@ if ours and theirs:
 else:
     w("not run\n")
 
+# ---- shards
+w("## Sharding and a shared sccache\n")
+sh = env("shards.env")
+def run(name):
+    value = sh.get(name)
+    if not value:
+        return None
+    secs_, before, after = value.split("|")
+    return float(secs_), before, after
+def stats(name):
+    path = R / f"sccache_{name}.txt"
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            m = re.match(r"^([A-Za-z][A-Za-z -]*?)\s{2,}(\d+)\s*$", line)
+            if m:
+                out[m.group(1)] = int(m.group(2))
+    return out
+whole = run("whole")
+if whole:
+    n = sh.get("functions", "?")
+    w(f"A generated workspace of {n} functions (`fn-001` ...), each a `lambda_runtime` handler echoing its")
+    w("event with `serde_json` (`#[tokio::main]`), on the dependency versions of `fixtures/verify-functions/Cargo.lock`")
+    w("(copied, used `--offline`). Every run: `cargo lambda-pack --compiler cargo --quiet --offline`")
+    w("(x86_64-unknown-linux-musl, rust-lld, release) into its own **empty** target directory, **once**")
+    w("(each takes minutes; no repeats fit), wall time from the shell. The four shards (`--shard K/4`) run")
+    w("one after another on this machine; on a 4-runner CI matrix they run side by side, so the largest")
+    w("is that matrix's wall time. The load average (`/proc/loadavg`, as `uptime` prints it) just before")
+    w("and just after each run says how much other work shared the 2 cores: other builds ran on this")
+    w(f"machine during the measurement. Measured {machine.get('date')} from commit {machine.get('commit')}")
+    features = machine.get("tool_features", "default")
+    w(f"({machine.get('dirty')} uncommitted change(s)); the tool built with features: {features}"
+      + (" (`BENCH_NO_DEPLOY=1`: without `deploy`, which nothing here uses)" if features != "default" else "") + ".\n")
+    if n != "200":
+        w(f"**{n} functions, not the 200 of the plan**: `BENCH_SHARD_FUNCTIONS={n}`, to finish in the time the run had on")
+        w("a shared machine. The ratios below are for this size; with more functions the fixed cost each shard")
+        w("repeats (the dependencies) weighs less.\n")
+    w("| run | functions | wall time | load before | load after |")
+    w("|---|---|---|---|---|")
+    w(f"| whole workspace, cold | {sh.get('whole_functions', '?')} | {secs(whole[0])} | {whole[1]} | {whole[2]} |")
+    shards = []
+    for k in range(1, 5):
+        r = run(f"shard{k}")
+        if r:
+            shards.append((r[0], k))
+            w(f"| shard {k}/4, cold | {sh.get(f'shard{k}_functions', '?')} | {secs(r[0])} | {r[1]} | {r[2]} |")
+    labels = {"sccache_cold": "whole, sccache with an empty cache (filling it)",
+              "sccache_warm": "whole, clean target dir, warm shared sccache",
+              "sccache_warm_shard": f"shard {sh.get('largest_shard', '?')}/4 (the largest), clean target dir, warm shared sccache"}
+    for name, label in labels.items():
+        r = run(name)
+        if r:
+            count = sh.get(f"shard{sh.get('largest_shard')}_functions", "?") if name.endswith("shard") else sh.get("whole_functions", "?")
+            w(f"| {label} | {count} | {secs(r[0])} | {r[1]} | {r[2]} |")
+    w("")
+    if shards:
+        total = sum(t for t, _ in shards)
+        largest, k = max(shards)
+        ratio = largest / whole[0]
+        w(f"The four shards took {secs(total)} one after another ({total / whole[0]:.2f}x the whole pack: each")
+        w("compiles the shared dependencies again); the largest, shard "
+          f"{k}, {secs(largest)} = {ratio:.2f}x the whole pack. `merge` of the four output directories gave "
+          + ("the same artifacts with the same sha256 as the whole pack." if sh.get("merged_equal") == "yes" else "**other artifacts than the whole pack**."))
+        w("")
+        label = "shards: largest of 4 vs the whole pack, cold"
+        summary.append((label, f"{secs(largest)} vs {secs(whole[0])} = {ratio:.2f}x", "≤ 0.35x", verdict(ratio, 0.35)))
+        notes[label] = ("each shard compiles every dependency (tokio, hyper, serde, lambda_runtime) again; only the "
+                        "functions' own crates are split")
+    warm, cold_fill = run("sccache_warm"), run("sccache_cold")
+    ws = stats("warm")
+    if warm and ws:
+        hits, misses = ws.get("Cache hits", 0), ws.get("Cache misses", 0)
+        rate = hits / (hits + misses) if hits + misses else 0.0
+        w(f"sccache ({sh.get('sccache_version', '?')}, Debian's package), a private server with a local-disk cache")
+        w("directory, `RUSTC_WRAPPER=sccache`. Its statistics (`sccache --show-stats`, zeroed before the run) for the")
+        w(f"warm run: {ws.get('Compile requests', '?')} compile requests, {hits} cache hits, {misses} misses, "
+          f"{ws.get('Non-cacheable calls', '?')} non-cacheable calls: a hit rate of {rate:.0%} of the cacheable compilations.")
+        w("sccache never caches crates that are linked (bins, proc-macros, build scripts): each function's own")
+        w("crate is compiled and linked on every runner, cache or not, so with many small functions most of the")
+        w("time of a warm run is theirs. The artifacts built through the cache had "
+          + ("the same sha256 as the cold pack's." if sh.get("cached_equal") == "yes" else "**other sha256 than the cold pack's** (without sccache)")
+          + {"yes": "; the same as the run that filled the cache (hits give the bytes misses give).",
+             "no": "; and other sha256 than the run that filled the cache.",
+             None: "."}[sh.get("hits_equal_misses")])
+        warm_shard, cold_shard = run("sccache_warm_shard"), run(f"shard{sh.get('largest_shard')}")
+        if warm_shard and cold_shard:
+            w(f"The largest shard with the warm cache took {secs(warm_shard[0])} = {warm_shard[0] / cold_shard[0]:.2f}x its cold time"
+              f" and {warm_shard[0] / whole[0]:.2f}x the whole pack cold: a 4-runner matrix sharing a warm cache.")
+        if cold_fill:
+            w(f"Filling the empty cache cost {cold_fill[0] / whole[0]:.2f}x the pack without sccache.")
+        if sh.get("sccache_redis", "").strip().lower() != "true":
+            w("")
+            w("**No Redis run**: the installed sccache is built without the Redis back end (`sccache --help`")
+            w(f"lists `Redis: {sh.get('sccache_redis', '?')}`), so only the local-disk cache was measured. A Redis (or S3, GCS,")
+            w("GitHub Actions) cache changes where the cached objects travel, not what is cached.")
+        w("")
+        ratio = warm[0] / whole[0]
+        label = "shards: clean target dir + warm shared sccache vs none (whole pack)"
+        summary.append((label, f"{secs(warm[0])} vs {secs(whole[0])} = {ratio:.2f}x", "≤ 0.5x", verdict(ratio, 0.5)))
+        notes[label] = ("sccache never caches linked crates: the functions' own bin crates are compiled and linked "
+                        "on every run; only the dependencies hit")
+        summary.append(("shards: sccache hit rate, warm run", f"{hits} of {hits + misses} cacheable compilations = {rate:.0%}", "(no target)", "—"))
+else:
+    w("not run\n")
+
 # ---- planner
 w("## Planner\n")
 w("`cargo bench --bench plan` (divan): `plan::plan` on generated inputs of 50 and 500 units")
@@ -898,12 +1138,19 @@ rows = [f"| {a} | {b} | {c} | {d} | {notes.get(a, '') if 'missed' in d else ''} 
 out[summary_at:summary_at] = rows
 print("\n".join(out))
 PYEOF
-if [ "$SECTIONS" = image ] && [ -f "$OUTPUT" ] && [ ! -f "$RESULTS/machine-earlier.env" ]; then
-  # Only the image section was measured and no earlier results exist: splice that section and its
+# Sections that can be measured alone: their heading and the prefix of their summary rows.
+case $SECTIONS in
+  image) SPLICE_HEADING="## Writing an OCI image" SPLICE_ROWS="| OCI image" ;;
+  shards) SPLICE_HEADING="## Sharding and a shared sccache" SPLICE_ROWS="| shards:" ;;
+  *) SPLICE_HEADING="" SPLICE_ROWS="" ;;
+esac
+if [ -n "$SPLICE_HEADING" ] && [ -f "$OUTPUT" ] && [ ! -f "$RESULTS/machine-earlier.env" ]; then
+  # Only that section was measured and no earlier results exist: splice the section and its
   # summary rows into the existing file, keeping every other section as it was.
-  python3 - "$OUTPUT" "$OUTPUT.tmp" >"$OUTPUT.spliced" <<'EOF'
+  python3 - "$OUTPUT" "$OUTPUT.tmp" "$SPLICE_HEADING" "$SPLICE_ROWS" >"$OUTPUT.spliced" <<'EOF'
 import re, sys
 old, new = (open(p).read() for p in sys.argv[1:3])
+heading, row_prefix = sys.argv[3:5]
 def sections(text):
     parts = re.split(r"(?m)^(?=## )", text)
     return parts[0], parts[1:]
@@ -911,16 +1158,16 @@ def section(parts, prefix):
     return next((i for i, p in enumerate(parts) if p.startswith(prefix)), None)
 _, new_parts = sections(new)
 head, old_parts = sections(old)
-image = new_parts[section(new_parts, "## Writing an OCI image")]
-at = section(old_parts, "## Writing an OCI image")
+measured = new_parts[section(new_parts, heading)]
+at = section(old_parts, heading)
 if at is None:
     at = section(old_parts, "## Planner") or len(old_parts)
-    old_parts.insert(at, image)
+    old_parts.insert(at, measured)
 else:
-    old_parts[at] = image
-rows = [l for l in new.splitlines() if l.startswith("| OCI image")]
+    old_parts[at] = measured
+rows = [l for l in new.splitlines() if l.startswith(row_prefix)]
 summary = old_parts[section(old_parts, "## Summary")].splitlines()
-summary = [l for l in summary if not l.startswith("| OCI image")]
+summary = [l for l in summary if not l.startswith(row_prefix)]
 last_row = max(i for i, l in enumerate(summary) if l.startswith("|"))
 summary[last_row + 1:last_row + 1] = rows
 old_parts[section(old_parts, "## Summary")] = "\n".join(summary) + "\n"
