@@ -4,8 +4,8 @@
 //!
 //! cargo-auditable is a binary, not a library, so the mechanism is ours: before a build the
 //! pack writes each unit's JSON under `lambda-pack-cache/auditable/<triple>/` (from the graph
-//! the SBOM uses), and cargo runs this executable as its `RUSTC_WORKSPACE_WRAPPER` (recognised
-//! by [`DIR_VAR`]). For a bin or cdylib with a JSON file, the wrapper writes an ELF object with
+//! the SBOM uses), and cargo runs this executable as its `RUSTC_WRAPPER` (recognised by
+//! [`DIR_VAR`]; see `build::embed_dependency_lists` for why not the workspace wrapper). For a bin or cdylib with a JSON file, the wrapper writes an ELF object with
 //! the section next to rustc's outputs and has rustc link it; everything else goes to rustc
 //! unchanged.
 
@@ -46,7 +46,7 @@ pub fn data_file(dir: &Path, package: &str, bin: Option<&str>) -> PathBuf {
     }
 }
 
-/// When cargo runs this executable as its rustc workspace wrapper: runs rustc (with the data
+/// When cargo runs this executable as its rustc wrapper: runs rustc (with the data
 /// linked in where there is some) and returns its exit code. `None`: a normal run.
 pub fn run_as_rustc_wrapper() -> Option<i32> {
     let dir = std::env::var_os(DIR_VAR)?;

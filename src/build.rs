@@ -261,10 +261,13 @@ pub fn command(
 }
 
 /// Makes this executable the rustc wrapper that links each workspace binary's dependency list
-/// into it; a wrapper the user set is run by ours. Normally ours is cargo's
-/// `RUSTC_WORKSPACE_WRAPPER`. With a `RUSTC_WRAPPER` set (sccache), ours takes its place and runs
-/// it: cargo would run `sccache <ours> rustc …` for workspace crates, and sccache only serves a
-/// compiler it recognises as rustc, so it must be the one that runs rustc.
+/// into it; a wrapper the user set is run by ours. Ours is cargo's `RUSTC_WRAPPER`, in the place
+/// of the user's if they set one (sccache: cargo would run `sccache <ours> rustc …` for
+/// workspace crates, and sccache only serves a compiler it recognises as rustc, so it must be the
+/// one that runs rustc). Not `RUSTC_WORKSPACE_WRAPPER`: cargo mixes that path into the
+/// `-C metadata` hash of workspace crates, which unstripped binaries keep in their symbol names,
+/// so the bytes would depend on where this tool is installed and on whether sccache is used.
+/// Only a workspace wrapper the user set themselves keeps ours in that place.
 fn embed_dependency_lists(
     command: &mut Command,
     request: &BuildRequest,
@@ -281,18 +284,21 @@ fn embed_dependency_lists(
     // From the environment or a cargo configuration file (`build.rustc-wrapper`): ours is set in
     // the environment, which beats every file, so a wrapper set in one is passed on here.
     let user = crate::rustflags::wrapper::user_wrappers(&context.workspace.root)?;
-    if let Some(user) = user.rustc {
-        command
-            .env(crate::auditable::USER_WRAPPER_VAR, user.program)
-            .env("RUSTC_WRAPPER", exe)
-            .env_remove("CARGO_BUILD_RUSTC_WRAPPER");
-    } else {
-        if let Some(user) = user.workspace {
-            command.env(crate::auditable::USER_WRAPPER_VAR, user.program);
+    match (user.rustc, user.workspace) {
+        (None, Some(workspace)) => {
+            command
+                .env(crate::auditable::USER_WRAPPER_VAR, workspace.program)
+                .env("RUSTC_WORKSPACE_WRAPPER", exe)
+                .env_remove("CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER");
         }
-        command
-            .env("RUSTC_WORKSPACE_WRAPPER", exe)
-            .env_remove("CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER");
+        (rustc, _) => {
+            if let Some(rustc) = rustc {
+                command.env(crate::auditable::USER_WRAPPER_VAR, rustc.program);
+            }
+            command
+                .env("RUSTC_WRAPPER", exe)
+                .env_remove("CARGO_BUILD_RUSTC_WRAPPER");
+        }
     }
     let target_dir = context.options.target_dir(&context.workspace.target_dir);
     command.env(

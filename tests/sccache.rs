@@ -2,7 +2,9 @@
 //! `shared` library crate is what sccache can cache, bins are never cached) into two clean
 //! target directories with `RUSTC_WRAPPER=sccache` and one cache directory, with plain cargo and
 //! with zig (through cargo-zigbuild's wrappers). The second hits the cache, by sccache's own
-//! statistics, and writes byte-identical ZIPs (read with `sha256sum`). Once more with the wrapper
+//! statistics, and writes byte-identical ZIPs (read with `sha256sum`; symbols are not stripped, so
+//! that a change of cargo's `-C metadata` hashes would show), the same bytes as a pack without
+//! sccache by the tool at another path. Once more with the wrapper
 //! set only as `build.rustc-wrapper` in the workspace's `.cargo/config.toml`, which the
 //! dependency-list wrapper must find as it finds `RUSTC_WRAPPER`.
 
@@ -84,6 +86,11 @@ enum WrapperIn {
 /// Packs twice with `compiler`, each into a clean target directory, sharing one cache.
 fn second_clean_target_dir_hits_the_cache(compiler: &str, wrapper_in: WrapperIn) {
     let fixture = Fixture::copy("basic");
+    // Symbols kept, so that the bytes show any change of cargo's `-C metadata` hashes.
+    let manifest = fixture.path().join("Cargo.toml");
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    assert!(toml.contains("strip = true"), "{toml}");
+    std::fs::write(&manifest, toml.replace("strip = true", "strip = false")).unwrap();
     let cache = Sccache::start();
     let env = match wrapper_in {
         WrapperIn::Environment => cache.env(),
@@ -129,6 +136,40 @@ fn second_clean_target_dir_hits_the_cache(compiler: &str, wrapper_in: WrapperIn)
         zips[0], zips[1],
         "built through the cache, the ZIP has other bytes"
     );
+    if matches!(wrapper_in, WrapperIn::Environment) {
+        // Without sccache, and with the tool at another path (installed elsewhere on another
+        // runner): the same bytes, so shards built either way merge.
+        let elsewhere = fixture.path().join("bin/cargo-lambda-pack");
+        std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+        let exe = env!("CARGO_BIN_EXE_cargo-lambda-pack");
+        if std::fs::hard_link(exe, &elsewhere).is_err() {
+            std::fs::copy(exe, &elsewhere).unwrap();
+        }
+        let target = fixture.path().join("target-plain");
+        let out = fixture.path().join("out-plain");
+        let command = lambda_pack();
+        let mut plain = Command::new(&elsewhere);
+        plain
+            .args(command.get_args())
+            .args(["--compiler", compiler, "-p", "fn-x86", "--target-dir"])
+            .arg(&target)
+            .arg("--out-dir")
+            .arg(&out)
+            .current_dir(fixture.path())
+            .env_remove("RUSTC_WRAPPER");
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => plain.env(key, value),
+                None => plain.env_remove(key),
+            };
+        }
+        Run::new_from(plain.output().unwrap()).assert_success();
+        assert_eq!(
+            sha256sum(&out.join("x86_64/fn-x86.zip")),
+            zips[0],
+            "without sccache, from another path, the unstripped ZIP has other bytes"
+        );
+    }
     // The dependency list is linked in with sccache in front of rustc too.
     let unzipped = fixture.path().join("unzipped");
     let status = Command::new("unzip")
