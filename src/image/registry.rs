@@ -185,7 +185,7 @@ pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<Pul
             if source.has_blob(&blob.digest) {
                 continue;
             }
-            let (temp, dest) = source.blob_download(&blob.digest)?;
+            let (temp, dest) = source.blob_download(reference, &blob.digest)?;
             client
                 .pull_blob(&parsed, &blob, BlockingFile(temp.as_file()))
                 .await
