@@ -185,12 +185,13 @@ impl BaseSource {
             .into_iter()
             .flatten()
             .find(|m| m["annotations"][REF_NAME] == reference);
+        let digest = entry.map(|e| e["digest"].as_str().unwrap_or_default());
+        // An entry naming a malformed digest is refused by name, not taken for a missing blob.
+        let blob = digest
+            .map(|digest| self.checked_blob_path(reference, digest))
+            .transpose()?;
         match entry {
-            Some(entry)
-                if self
-                    .blob_path(entry["digest"].as_str().unwrap_or_default())
-                    .is_some_and(|path| path.exists()) =>
-            {
+            Some(entry) if blob.is_some_and(|path| path.exists()) => {
                 Ok(Pulled {
                     digest: entry["digest"].as_str().unwrap_or_default().to_string(),
                     media_type: entry["mediaType"].as_str().unwrap_or_default().to_string(),
