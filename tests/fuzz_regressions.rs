@@ -142,9 +142,9 @@ fn resolve_oci_input(name: &str, work: &Path) -> Result<BaseOutcome, String> {
     let mut docs = split_at(&data[1..], b"\n--\n");
     let mut digests = vec![String::new(); docs.len()];
     for index in (0..docs.len()).rev() {
-        for later in index + 1..docs.len() {
+        for (later, digest) in digests.iter().enumerate().skip(index + 1) {
             let text = split_at(&docs[index], format!("@{later}").as_bytes());
-            docs[index] = text.join(digests[later].as_bytes());
+            docs[index] = text.join(digest.as_bytes());
         }
         digests[index] = sha256_digest(&docs[index]);
     }
@@ -271,6 +271,6 @@ fn image_layer_whiteout_of_dotdot_removes_nothing_outside_the_root() {
         "the whiteout removed the root's parent ({:?})",
         result.as_ref().err().map(ToString::to_string)
     );
-    let error = result.err().expect("the layer is refused").to_string();
+    let error = result.expect_err("the layer is refused").to_string();
     assert!(error.contains("is a whiteout of `.` or `..`"), "{error}");
 }
