@@ -13,6 +13,17 @@
 #   cargo_messages  bytes as cargo's JSON message stream -> build::parse_messages
 #   verify_zip      bytes as a ZIP (up to 1 MB) -> verify::extract_zip into a fresh directory;
 #                   fails if anything lands outside it or a symlink leads out of it
+#   oci_base        bytes as the OCI cache a registry pull fills (index.json, index, manifest,
+#                   config, layers) -> image::base resolve (--offline) -> image::config; fails
+#                   if anything outside the cache is removed or written
+#   image_layers    bytes as up to four layer tars of an OCI layout -> verify::unpack_image
+#                   (untar: whiteouts, links, devices); fails if anything lands outside the root
+#   docker_credentials  bytes as a Docker config.json and a credential helper's answer ->
+#                   image::credentials; fails if where a credential came from quotes the secret
+#   dotenv          bytes as an --env-file -> lambda_env::parse_env_file; the pairs written back
+#                   quoted parse to the same pairs
+#   merge_manifests bytes as two shards' manifest.json -> merge into a new --out-dir; fails if
+#                   anything outside --out-dir changes or a failed merge leaves anything
 #
 # Installs what is missing: the nightly toolchain (rustup, minimal profile) and cargo-fuzz
 # (cargo install --locked). Each target runs as a single libFuzzer process (one core), with debug
@@ -26,7 +37,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_PER_TARGET=${1:-60}
-TARGETS=${FUZZ_TARGETS:-inspect_elf metadata_json metadata_toml cargo_messages verify_zip}
+TARGETS=${FUZZ_TARGETS:-inspect_elf metadata_json metadata_toml cargo_messages verify_zip oci_base image_layers docker_credentials dotenv merge_manifests}
 say() { printf '\033[1;32m%12s\033[0m %s\n' "$1" "$2" >&2; }
 
 if ! [[ $SECONDS_PER_TARGET =~ ^[0-9]+$ ]] || ((SECONDS_PER_TARGET == 0)); then
@@ -47,6 +58,11 @@ dict_for() {
     case $1 in
         metadata_json | metadata_toml) echo "$ROOT/fuzz/dicts/metadata.dict" ;;
         cargo_messages) echo "$ROOT/fuzz/dicts/cargo_messages.dict" ;;
+        oci_base) echo "$ROOT/fuzz/dicts/oci.dict" ;;
+        image_layers) echo "$ROOT/fuzz/dicts/tar.dict" ;;
+        docker_credentials) echo "$ROOT/fuzz/dicts/credentials.dict" ;;
+        dotenv) echo "$ROOT/fuzz/dicts/dotenv.dict" ;;
+        merge_manifests) echo "$ROOT/fuzz/dicts/manifest.dict" ;;
     esac
 }
 
@@ -88,7 +104,7 @@ for target in $TARGETS; do
     else
         result="no crash"
     fi
-    line=$(printf '%-15s %6ss  execs %-10s exec/s %-7s cov %-6s %s' \
+    line=$(printf '%-18s %6ss  execs %-10s exec/s %-7s cov %-6s %s' \
         "$target" "$SECONDS_PER_TARGET" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$result")
     summary+=("$line")
     echo "$line"

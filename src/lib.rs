@@ -19,6 +19,8 @@ mod emit;
 mod error;
 mod facts;
 mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 mod image;
 mod include;
 mod inspect;
@@ -63,6 +65,9 @@ pub use verify::{
     FunctionRun, InvokeOutcome, NamespaceMode, RunReport, ShutdownStatus, VerifyError, extract_zip,
     run_function,
 };
+// verify's image reader (manifest, config, layer tars), for the `image_layers` fuzz target.
+#[doc(hidden)]
+pub use verify::{ImageRoot, unpack_image};
 
 use cli::{CargoCli, Command, PackArgs};
 use error::{Error, Result};

@@ -4,7 +4,9 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use cargo_lambda_pack::extract_zip;
+use cargo_lambda_pack::fuzzing::{BaseOutcome, base_image_offline};
+use cargo_lambda_pack::{Arch, extract_zip, unpack_image};
+use sha2::{Digest, Sha256};
 
 fn regression_input(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -107,4 +109,168 @@ fn extract_zip_layer_symlink_through_earlier_layer_escapes_dest() {
         "extract_zip returned {results:?}, left {outside:?} outside the destination and \
          symlinks leading out of it: {leaving:?}"
     );
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+fn split_at(data: &[u8], separator: &[u8]) -> Vec<Vec<u8>> {
+    let mut parts = vec![Vec::new()];
+    let mut at = 0;
+    while at < data.len() {
+        if data[at..].starts_with(separator) {
+            parts.push(Vec::new());
+            at += separator.len();
+        } else {
+            parts.last_mut().unwrap().push(data[at]);
+            at += 1;
+        }
+    }
+    parts
+}
+
+/// The `oci_base` fuzz target's harness: `<work>/cache` filled from an input (after its first
+/// byte: `index.json`, then blobs, `@N` standing for document N's digest), `<work>/victim`
+/// beside it. Returns what resolving `registry.example/base:1` for x86_64 offline gave.
+fn resolve_oci_input(name: &str, work: &Path) -> Result<BaseOutcome, String> {
+    let data = fs::read(regression_input(name)).unwrap();
+    let mut docs = split_at(&data[1..], b"\n--\n");
+    let mut digests = vec![String::new(); docs.len()];
+    for index in (0..docs.len()).rev() {
+        for (later, digest) in digests.iter().enumerate().skip(index + 1) {
+            let text = split_at(&docs[index], format!("@{later}").as_bytes());
+            docs[index] = text.join(digest.as_bytes());
+        }
+        digests[index] = sha256_digest(&docs[index]);
+    }
+    let blobs = work.join("cache/blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    fs::write(work.join("victim"), b"outside the cache").unwrap();
+    fs::write(work.join("cache/index.json"), &docs[0]).unwrap();
+    for (doc, digest) in docs.iter().zip(&digests).skip(1) {
+        fs::write(blobs.join(&digest[7..]), doc).unwrap();
+    }
+    base_image_offline(&work.join("cache"), "registry.example/base:1", Arch::X86_64)
+}
+
+/// The base image cache maps a digest to `blobs/sha256/<hex>` by cutting `sha256:`, so an
+/// `index.json` entry (or a registry's manifest) naming `sha256:../../../victim` named a file
+/// outside the cache; it failed the digest check and, as a corrupt cache entry, was deleted.
+/// (src/image/base.rs, `blob_path` / `read_verified`; the `oci_base` target's oracle.)
+#[test]
+fn base_image_digest_naming_a_path_outside_the_cache_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let result = resolve_oci_input("oci-digest-path-traversal.bin", work.path());
+    assert_eq!(
+        fs::read(work.path().join("victim")).ok().as_deref(),
+        Some(&b"outside the cache"[..]),
+        "the file outside the cache was removed ({:?})",
+        result.as_ref().err()
+    );
+    let error = result.err().expect("a malformed digest is refused");
+    assert!(
+        error.contains("`sha256:../../../victim`, which is not a sha256 digest"),
+        "{error}"
+    );
+}
+
+/// Base image configs the image config is built on: `"config": null` and a `history` that is not
+/// a list made `image::config::image_config` panic (`expect("config.config is an object")`,
+/// `expect("history is an array")`); they now read as absent. A `rootfs` that is not an object
+/// panicked too, and a config with fewer diff ids than its manifest has layers gave an image
+/// config that misdescribes the layers; both are now refused by name.
+#[test]
+fn base_image_configs_of_unusual_shapes_neither_panic_nor_misdescribe_layers() {
+    for input in ["oci-config-null.bin", "oci-history-not-a-list.bin"] {
+        let work = tempfile::tempdir().unwrap();
+        let outcome =
+            resolve_oci_input(input, work.path()).unwrap_or_else(|e| panic!("{input}: {e}"));
+        let config: serde_json::Value = serde_json::from_slice(&outcome.config.unwrap()).unwrap();
+        assert_eq!(
+            config["config"]["Cmd"],
+            serde_json::json!(["bootstrap"]),
+            "{input}"
+        );
+        assert_eq!(
+            config["rootfs"]["diff_ids"],
+            serde_json::json!([]),
+            "{input}"
+        );
+    }
+    for (input, expected) in [
+        (
+            "oci-rootfs-not-an-object.bin",
+            "has a `rootfs` that is not an object",
+        ),
+        (
+            "oci-diff-ids-fewer-than-layers.bin",
+            "lists 0 diff ids in `rootfs.diff_ids` for the 1 layers of its manifest",
+        ),
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let error = resolve_oci_input(input, work.path())
+            .err()
+            .unwrap_or_else(|| panic!("{input} must be refused"));
+        assert!(error.contains(expected), "{input}: {error}");
+    }
+}
+
+/// A layer entry named `.wh...` is a whiteout of `..`: `untar` joined the hidden name to the
+/// entry's directory and removed it, so at the top of the image it removed the root's parent
+/// (with everything beside the root). (src/verify/untar.rs, `apply_entry`; the `image_layers`
+/// target's oracle: nothing outside `<work>/outer/root` changes.)
+#[test]
+fn image_layer_whiteout_of_dotdot_removes_nothing_outside_the_root() {
+    let data = fs::read(regression_input("untar-whiteout-dotdot.bin")).unwrap();
+    let layer = &data[1..]; // byte 0 = 1: a plain OCI tar
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let blobs = layout.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    let store = |bytes: &[u8]| {
+        let digest = sha256_digest(bytes);
+        fs::write(blobs.join(&digest[7..]), bytes).unwrap();
+        digest
+    };
+    let layer_digest = store(layer);
+    let arch = Arch::host().expect("an x86_64 or arm64 host");
+    let oci_arch = if arch == Arch::X86_64 {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": oci_arch, "os": "linux", "config": {"Cmd": ["bootstrap"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    }))
+    .unwrap();
+    let config_digest = store(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": layer.len()}],
+    }))
+    .unwrap();
+    let manifest_digest = store(&manifest);
+    let outer = work.path().join("outer");
+    fs::create_dir(&outer).unwrap();
+    fs::write(outer.join("victim"), b"beside the root").unwrap();
+
+    let result = unpack_image(&layout, &manifest_digest, &outer.join("root"), arch);
+
+    assert_eq!(
+        fs::read(outer.join("victim")).ok().as_deref(),
+        Some(&b"beside the root"[..]),
+        "the whiteout removed the root's parent ({:?})",
+        result.as_ref().err().map(ToString::to_string)
+    );
+    let error = result.expect_err("the layer is refused").to_string();
+    assert!(error.contains("is a whiteout of `.` or `..`"), "{error}");
 }

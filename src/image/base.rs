@@ -121,10 +121,34 @@ pub struct BaseSource {
     pub offline: bool,
 }
 
+/// The hex part of a `sha256:<64 hex digits>` digest. A digest comes from a registry or from the
+/// cache's `index.json`; anything else (`sha256:../../x`) would name a path of its choosing.
+fn digest_hex(digest: &str) -> Option<&str> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 impl BaseSource {
-    fn blob_path(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.cache_dir.join("blobs/sha256").join(hex)
+    /// Where blob `digest` is cached; `None` for a digest that is not a sha256 one.
+    fn blob_path(&self, digest: &str) -> Option<PathBuf> {
+        digest_hex(digest).map(|hex| self.cache_dir.join("blobs/sha256").join(hex))
+    }
+
+    /// [`Self::blob_path`], or the error naming the malformed digest.
+    fn checked_blob_path(&self, reference: &str, digest: &str) -> Result<PathBuf> {
+        self.blob_path(digest).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Registry,
+                format!(
+                    "base image `{reference}` names a blob `{digest}`, which is not a sha256 digest (`sha256:` and 64 hex digits)"
+                ),
+            )
+            .with_help(format!(
+                "check base_image; if the cache {} was filled by hand, delete it to pull afresh",
+                self.cache_dir.display()
+            ))
+        })
     }
 
     /// The base image `reference` for `arch`: from the cache, or pulled into it first.
@@ -161,8 +185,13 @@ impl BaseSource {
             .into_iter()
             .flatten()
             .find(|m| m["annotations"][REF_NAME] == reference);
+        let digest = entry.map(|e| e["digest"].as_str().unwrap_or_default());
+        // An entry naming a malformed digest is refused by name, not taken for a missing blob.
+        let blob = digest
+            .map(|digest| self.checked_blob_path(reference, digest))
+            .transpose()?;
         match entry {
-            Some(entry) if self.blob_path(entry["digest"].as_str().unwrap_or_default()).exists() => {
+            Some(entry) if blob.is_some_and(|path| path.exists()) => {
                 Ok(Pulled {
                     digest: entry["digest"].as_str().unwrap_or_default().to_string(),
                     media_type: entry["mediaType"].as_str().unwrap_or_default().to_string(),
@@ -261,10 +290,18 @@ impl BaseSource {
                 oci_arch(arch)
             )));
         }
+        let layer_count = manifest["layers"].as_array().map_or(0, Vec::len);
+        if let Err(why) = check_config_shape(&config, layer_count) {
+            return Err(Error::new(
+                ErrorKind::Registry,
+                format!("base image `{reference}`: its config {config_digest} {why}"),
+            )
+            .with_help("set base_image to a well-formed image (one `docker pull` runs)"));
+        }
         let mut layers = Vec::new();
         for layer in manifest["layers"].as_array().into_iter().flatten() {
             let layer_digest = layer["digest"].as_str().unwrap_or_default().to_string();
-            let blob = self.blob_path(&layer_digest);
+            let blob = self.checked_blob_path(reference, &layer_digest)?;
             let (actual, _) = hash_file(&blob)
                 .map_err(|e| self.corrupt(reference, &layer_digest, &e.to_string()))?;
             if actual != layer_digest {
@@ -302,7 +339,7 @@ impl BaseSource {
     }
 
     fn read_verified(&self, reference: &str, digest: &str) -> Result<Vec<u8>> {
-        let path = self.blob_path(digest);
+        let path = self.checked_blob_path(reference, digest)?;
         let bytes =
             std::fs::read(&path).map_err(|e| self.corrupt(reference, digest, &e.to_string()))?;
         if sha256_hex(&bytes) != digest {
@@ -338,13 +375,17 @@ impl BaseSource {
         if sha256_hex(bytes) != digest {
             return Err(digest_mismatch(reference, digest, &sha256_hex(bytes)));
         }
-        let path = self.blob_path(digest);
+        let path = self.checked_blob_path(reference, digest)?;
         write_file(&path, bytes).map_err(|e| Error::write(&path, &e))
     }
 
     /// A temporary file for downloading blob `digest`, and where it goes once checked.
-    pub fn blob_download(&self, digest: &str) -> Result<(tempfile::NamedTempFile, PathBuf)> {
-        let path = self.blob_path(digest);
+    pub fn blob_download(
+        &self,
+        reference: &str,
+        digest: &str,
+    ) -> Result<(tempfile::NamedTempFile, PathBuf)> {
+        let path = self.checked_blob_path(reference, digest)?;
         let dir = path
             .parent()
             .expect("blob paths have a parent")
@@ -360,8 +401,38 @@ impl BaseSource {
 
     /// True when blob `digest` is in the cache with the right content.
     pub fn has_blob(&self, digest: &str) -> bool {
-        hash_file(&self.blob_path(digest)).is_ok_and(|(actual, _)| actual == digest)
+        self.blob_path(digest)
+            .is_some_and(|path| hash_file(&path).is_ok_and(|(actual, _)| actual == digest))
     }
+}
+
+/// What the image config is built on: `config` an object (or null), and one diff id in
+/// `rootfs.diff_ids` per layer of the manifest (a config that disagrees with its manifest makes
+/// an image no runtime accepts).
+fn check_config_shape(config: &Value, layers: usize) -> std::result::Result<(), String> {
+    if !matches!(
+        config.get("config"),
+        None | Some(Value::Null | Value::Object(_))
+    ) {
+        return Err("has a `config` that is not an object".into());
+    }
+    let rootfs = match config.get("rootfs") {
+        None => None,
+        Some(Value::Object(rootfs)) => Some(rootfs),
+        Some(_) => return Err("has a `rootfs` that is not an object".into()),
+    };
+    let diff_ids = match rootfs.and_then(|r| r.get("diff_ids")) {
+        None => &Vec::new(),
+        Some(Value::Array(ids)) => ids,
+        Some(_) => return Err("has a `rootfs.diff_ids` that is not a list".into()),
+    };
+    if diff_ids.len() != layers || !diff_ids.iter().all(Value::is_string) {
+        return Err(format!(
+            "lists {} diff ids in `rootfs.diff_ids` for the {layers} layers of its manifest",
+            diff_ids.len()
+        ));
+    }
+    Ok(())
 }
 
 pub fn digest_mismatch(reference: &str, expected: &str, actual: &str) -> Error {

@@ -67,6 +67,14 @@ pub fn image_config(
     object.insert("os".into(), "linux".into());
     object.insert("created".into(), created.clone().into());
     object.remove("variant");
+    // `"config": null` is how some images say "no settings"; a `history` that is not a list
+    // describes no layer. (`base::load` refuses other shapes.)
+    if object.get("config").is_some_and(Value::is_null) {
+        object.remove("config");
+    }
+    if object.get("history").is_some_and(|h| !h.is_array()) {
+        object.remove("history");
+    }
     let inner = object
         .entry("config")
         .or_insert_with(|| json!({}))

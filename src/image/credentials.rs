@@ -124,18 +124,32 @@ fn from_helper(helper: &str, registry: &str, source: &str) -> Result<Option<Regi
         }
         return Err(failed(format!("exit status {}", output.status)));
     }
-    let answer: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|_| failed("its answer is not JSON".into()))?;
+    helper_answer(&output.stdout).map(Some).map_err(failed)
+}
+
+/// A credential helper's answer to `get`: `{"ServerURL": …, "Username": …, "Secret": …}`.
+pub fn helper_answer(stdout: &[u8]) -> std::result::Result<RegistryAuth, String> {
+    let answer: Value =
+        serde_json::from_slice(stdout).map_err(|_| "its answer is not JSON".to_string())?;
     let user = answer["Username"].as_str().unwrap_or_default();
     let secret = answer["Secret"].as_str().unwrap_or_default();
-    Ok(Some(RegistryAuth::Basic(
-        user.to_string(),
-        secret.to_string(),
-    )))
+    Ok(RegistryAuth::Basic(user.to_string(), secret.to_string()))
 }
+
+/// Runs credential helper `helper` for `registry`; `source` says where it was configured.
+pub type HelperRunner<'a> = &'a dyn Fn(&str, &str, &str) -> Result<Option<RegistryAuth>>;
 
 /// The credential for `registry` (`host[:port]`); `env` looks up environment variables.
 pub fn for_registry(registry: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Credential> {
+    for_registry_with(registry, env, &from_helper)
+}
+
+/// [`for_registry`] with the helpers run by `run_helper` (the fuzz target answers for them).
+pub fn for_registry_with(
+    registry: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    run_helper: HelperRunner<'_>,
+) -> Result<Credential> {
     if let Some(file) = env("REGISTRY_AUTH_FILE").filter(|f| !f.is_empty()) {
         let path = PathBuf::from(file);
         if let Some(config) = read_config(&path)?
@@ -156,7 +170,7 @@ pub fn for_registry(registry: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
             .and_then(|(key, helper)| helper.as_str().map(|h| (key.clone(), h.to_string())));
         if let Some((key, helper)) = helper {
             let source = format!("{} credHelpers[\"{key}\"] = {helper}", path.display());
-            if let Some(auth) = from_helper(&helper, registry, &source)? {
+            if let Some(auth) = run_helper(&helper, registry, &source)? {
                 return Ok(Credential { auth, source });
             }
         }
@@ -168,7 +182,7 @@ pub fn for_registry(registry: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
         }
         if let Some(store) = config["credsStore"].as_str().filter(|s| !s.is_empty()) {
             let source = format!("{} credsStore = {store}", path.display());
-            if let Some(auth) = from_helper(store, registry, &source)? {
+            if let Some(auth) = run_helper(store, registry, &source)? {
                 return Ok(Credential { auth, source });
             }
         }

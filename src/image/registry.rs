@@ -238,7 +238,7 @@ pub fn pull_base(source: &BaseSource, reference: &str, arch: Arch) -> Result<Pul
                 &step,
                 |e: &Download| matches!(e, Download::Registry(e) if retry::is_transient(e)),
                 Download::describe,
-                || download(source, &client, &parsed, &blob),
+                || download(source, &client, reference, &parsed, &blob),
             )
             .await;
             match pulled {
@@ -277,11 +277,12 @@ impl Download {
 async fn download(
     source: &BaseSource,
     client: &Client,
+    image: &str,
     reference: &Reference,
     blob: &oci_client::manifest::OciDescriptor,
 ) -> std::result::Result<(), Download> {
     let (temp, dest) = source
-        .blob_download(&blob.digest)
+        .blob_download(image, &blob.digest)
         .map_err(Download::Local)?;
     client
         .pull_blob(reference, blob, BlockingFile(temp.as_file()))

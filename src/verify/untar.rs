@@ -254,6 +254,15 @@ fn apply_entry<R: Read>(
         return Ok(());
     }
     if let Some(hidden) = file_name_bytes.strip_prefix(WHITEOUT.as_bytes()) {
+        // `.wh..` and `.wh...` would name the directory itself or its parent (the root's parent,
+        // at the top), not an entry of a lower layer.
+        if hidden == b"." || hidden == b".." {
+            return Err(refuse(
+                layer,
+                &name,
+                "is a whiteout of `.` or `..`, which hides no entry of a lower layer",
+            ));
+        }
         if !hidden.is_empty() {
             let hidden = parent.join(std::ffi::OsStr::from_bytes(hidden));
             remove_any(&root.join(&hidden))?;
