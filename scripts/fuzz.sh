@@ -37,7 +37,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_PER_TARGET=${1:-60}
-TARGETS=${FUZZ_TARGETS:-inspect_elf metadata_json metadata_toml cargo_messages verify_zip oci_base image_layers docker_credentials dotenv merge_manifests}
+TARGETS=${FUZZ_TARGETS:-inspect_elf metadata_json metadata_toml cargo_messages verify_zip oci_base image_layers docker_credentials dotenv merge_manifests telemetry_subscription}
 say() { printf '\033[1;32m%12s\033[0m %s\n' "$1" "$2" >&2; }
 
 if ! [[ $SECONDS_PER_TARGET =~ ^[0-9]+$ ]] || ((SECONDS_PER_TARGET == 0)); then
@@ -63,6 +63,7 @@ dict_for() {
         docker_credentials) echo "$ROOT/fuzz/dicts/credentials.dict" ;;
         dotenv) echo "$ROOT/fuzz/dicts/dotenv.dict" ;;
         merge_manifests) echo "$ROOT/fuzz/dicts/manifest.dict" ;;
+        telemetry_subscription) echo "$ROOT/fuzz/dicts/telemetry.dict" ;;
     esac
 }
 

@@ -85,3 +85,24 @@ pub fn merge(inputs: &[PathBuf], out_dir: &Path) -> Result<(), String> {
     let shell = Shell::new(Verbosity::Quiet, ColorChoice::Never, MessageFormat::Human);
     crate::commands::merge::run(&args, &shell).map_err(|e| e.to_string())
 }
+
+/// A Telemetry API (`logs_api` false) or Logs API subscription body, checked as `verify`'s
+/// `PUT /telemetry` and `PUT /logs` check it: the types, `[timeoutMs, maxBytes, maxItems]`, the
+/// destination URI and its port.
+pub type Subscription = (Vec<String>, [u64; 3], String, u16);
+
+/// Parses a subscription body as `verify` does.
+pub fn telemetry_subscription(logs_api: bool, body: &[u8]) -> Result<Subscription, String> {
+    let api = if logs_api {
+        crate::verify::TelemetryApi::Logs
+    } else {
+        crate::verify::TelemetryApi::Telemetry
+    };
+    crate::verify::parse_subscription_body(api, body)
+        .map(|(types, b, uri, port)| (types, [b.timeout_ms, b.max_bytes, b.max_items], uri, port))
+}
+
+/// Lambda's `(min, max)` of `timeoutMs`, `maxBytes` and `maxItems`.
+pub fn subscription_buffering_bounds() -> [(u64, u64); 3] {
+    crate::verify::buffering_bounds()
+}

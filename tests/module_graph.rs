@@ -182,6 +182,8 @@ const ORDER: &[&str] = &[
     "verify",
     "deploy",
     "commands",
+    // Entry points for the fuzz targets: they reach into every stage.
+    "fuzzing",
 ];
 
 /// Dependencies that go against [`ORDER`], and modules missing from it.

@@ -62,6 +62,7 @@ pub use extract::extract_zip;
 pub use image::{ImageRoot, unpack_image};
 pub use lifecycle::run_function;
 pub use report::{InvokeOutcome, RunReport, ShutdownStatus};
+pub(crate) use telemetry::{Api as TelemetryApi, buffering_bounds, parse_subscription_body};
 
 /// Largest synchronous response payload Lambda accepts (6 MiB).
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;

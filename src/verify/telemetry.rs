@@ -200,11 +200,7 @@ pub(super) async fn subscribe(
         Ok(read) if !read.over_limit => read.data,
         _ => return validation("the subscription body is unreadable or over 64 KiB".into()),
     };
-    let parsed = match serde_json::from_slice::<Value>(&body) {
-        Ok(value) => parse_subscription(api, &value),
-        Err(err) => Err(format!("the subscription body is not JSON: {err}")),
-    };
-    let (types, buffering, destination, port) = match parsed {
+    let (types, buffering, destination, port) = match parse_subscription_body(api, &body) {
         Ok(parsed) => parsed,
         Err(message) => return validation(message),
     };
@@ -258,6 +254,20 @@ pub(super) async fn subscribe(
 }
 
 type Parsed = (Vec<String>, Buffering, String, u16);
+
+/// A subscription's body as it came (`PUT`): JSON, then [`parse_subscription`]. What the fuzz
+/// target `telemetry_subscription` runs.
+pub(crate) fn parse_subscription_body(api: Api, body: &[u8]) -> Result<Parsed, String> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => parse_subscription(api, &value),
+        Err(err) => Err(format!("the subscription body is not JSON: {err}")),
+    }
+}
+
+/// Lambda's bounds of `timeoutMs`, `maxBytes` and `maxItems`, in that order: `(min, max)`.
+pub(crate) fn buffering_bounds() -> [(u64, u64); 3] {
+    BOUNDS.map(|(_, min, max, _)| (min, max))
+}
 
 /// Checks a subscription as Lambda does: a known schema version, an HTTP destination in the
 /// sandbox, known types, buffering within Lambda's bounds.
