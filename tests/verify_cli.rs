@@ -299,20 +299,9 @@ fn http_function_answers_an_api_gateway_v2_event() {
 
 #[test]
 fn extension_layer_registers_and_receives_invoke_then_shutdown() {
-    // The extension appends `INVOKE <request id>` to RECORDER_FILE: a file outside /tmp, which
-    // is the environment's own.
-    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let record = outside.path().join("recorder-events.txt");
-    let env = format!("RECORDER_FILE={}", record.display());
-    let run = verify(&[
-        "tool-user",
-        "--invokes",
-        "2",
-        "--message-format",
-        "json",
-        "--env",
-        &env,
-    ]);
+    // The extension prints `INVOKE <request id>` for each event on its stdout (and writes it to
+    // the environment's own /tmp, which the host never sees).
+    let run = verify(&["tool-user", "--invokes", "2", "--message-format", "json"]);
     run.assert_code(0);
     let document = json_document(&run);
     let result = function(&document, "tool-user");
@@ -334,7 +323,7 @@ fn extension_layer_registers_and_receives_invoke_then_shutdown() {
     assert_eq!(report["runtime"]["signal"], libc::SIGTERM, "{report:#}");
 
     // The extension itself saw both invokes.
-    let recorded = fs::read_to_string(&record).unwrap();
+    let recorded = recorder["process"]["stdout"].as_str().unwrap();
     for invoke in report["invocations"].as_array().unwrap() {
         let line = format!("INVOKE {}", invoke["request_id"].as_str().unwrap());
         assert!(recorded.lines().any(|l| l == line), "{line} not recorded");
