@@ -172,7 +172,7 @@ fn extension_registers_and_receives_invoke_then_shutdown() {
         "START\nINVOKE {}\nINVOKE {}\nSHUTDOWN spindown\n",
         ids[0], ids[1]
     );
-    assert_eq!(lines, expected);
+    assert_eq!(*lines, expected);
 
     let ext = &report.extensions[0];
     assert_eq!(ext.name, "recorder");
