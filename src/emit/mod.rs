@@ -354,6 +354,7 @@ pub const DEPLOY_LOCK_FILE: &str = ".lambda-pack-deploy.lock";
 /// Takes the deploy lock of `out_dir` (beside, not instead of, the output directory's lock, so a
 /// deploy waiting on AWS does not keep `verify` from reading), waiting as [`lock_out_dir`] does.
 /// `None` when there is no output directory (then there is nothing to deploy either).
+#[cfg(feature = "deploy")]
 pub fn lock_deploys(out_dir: &Path, on_wait: impl FnOnce()) -> Result<Option<File>> {
     if !out_dir.is_dir() {
         return Ok(None);
