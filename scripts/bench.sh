@@ -38,6 +38,7 @@
 # BENCH_OUTPUT (default BENCHMARKS.md in the repository), BENCH_REPORT_ONLY=RESULTS_DIR to only
 # rewrite the report from an earlier run's results, BENCH_SECTIONS=zip,backends,mixed,noop,scale,plan,image,shards
 # to run only some sections (noop needs mixed's workspace; other sections' results are kept).
+# Sections of the existing report whose heading says "(measured by hand)" are carried over.
 # cargo-lambda-pack itself is built into $CARGO_TARGET_DIR (default target/).
 set -euo pipefail
 
@@ -1189,6 +1190,20 @@ old_parts[section(old_parts, "## Summary")] = "\n".join(summary) + "\n"
 sys.stdout.write(head + "".join(old_parts))
 EOF
   mv "$OUTPUT.spliced" "$OUTPUT.tmp"
+elif [ -f "$OUTPUT" ]; then
+  # A whole report: sections measured by hand (their heading says so) have no results here, so
+  # they are carried over from the existing file, after the generated ones.
+  python3 - "$OUTPUT" "$OUTPUT.tmp" >"$OUTPUT.kept" <<'EOF'
+import re, sys
+old, new = (open(p).read() for p in sys.argv[1:3])
+def sections(text):
+    return re.split(r"(?m)^(?=## )", text)[1:]
+generated = {part.splitlines()[0] for part in sections(new)}
+kept = [part for part in sections(old)
+        if "(measured by hand)" in part.splitlines()[0] and part.splitlines()[0] not in generated]
+sys.stdout.write(new.rstrip("\n") + "\n\n" + "".join(kept) if kept else new)
+EOF
+  mv "$OUTPUT.kept" "$OUTPUT.tmp"
 fi
 mv "$OUTPUT.tmp" "$OUTPUT"
 say Done "$OUTPUT (raw results in $RESULTS)"
