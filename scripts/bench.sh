@@ -1076,8 +1076,11 @@ if whole:
             count = sh.get(f"shard{sh.get('largest_shard')}_functions", "?") if name.endswith("shard") else sh.get("whole_functions", "?")
             w(f"| {label} | {count} | {secs(r[0])} | {r[1]} | {r[2]} |")
     w("")
+    # The shards together compile the dependencies four times, the whole pack once: the difference
+    # is three compiles of them, which is all a warm cache can take away.
+    total = sum(t for t, _ in shards)
+    dependencies = (total - whole[0]) / 3 if len(shards) == 4 else None
     if shards:
-        total = sum(t for t, _ in shards)
         largest, k = max(shards)
         ratio = largest / whole[0]
         w(f"The four shards took {secs(total)} one after another ({total / whole[0]:.2f}x the whole pack: each")
@@ -1107,10 +1110,7 @@ if whole:
              None: "."}[sh.get("hits_equal_misses")])
         w("The functions keep their symbol tables (the workspace sets no `strip`), so this also compares the")
         w("`-C metadata` hashes cargo puts into every mangled name: they do not depend on the cache.")
-        if shards and len(shards) == 4:
-            # The shards together compile the dependencies four times, the whole pack once: the
-            # difference is three compiles of them, which is all a warm cache can take away.
-            dependencies = (total - whole[0]) / 3
+        if dependencies is not None:
             w(f"What a warm cache can save: the four shards took {secs(total - whole[0])} more than the whole pack,")
             w(f"three more compiles of the dependencies, so about {secs(dependencies)} each: {dependencies / whole[0]:.0%} of the whole pack cold.")
             w("The rest is the functions' own crates, which no runner can fetch from sccache. The warm run saved")
@@ -1133,7 +1133,7 @@ if whole:
         summary.append((label, f"{secs(warm[0])} vs {secs(whole[0])} = {ratio:.2f}x", "≤ 0.5x", verdict(ratio, 0.5)))
         notes[label] = ("sccache never caches linked crates: the functions' own bin crates are compiled and linked "
                         "on every run; only the dependencies hit"
-                        + (f" (about {dependencies / whole[0]:.0%} of this cold pack)" if shards and len(shards) == 4 else ""))
+                        + (f" (about {dependencies / whole[0]:.0%} of this cold pack)" if dependencies is not None else ""))
         if warm_shard and cold_shard:
             summary.append(("shards: largest of 4, clean target dir + warm shared sccache vs the whole pack cold",
                             f"{secs(warm_shard[0])} vs {secs(whole[0])} = {warm_shard[0] / whole[0]:.2f}x", "(no target)", "—"))
