@@ -114,29 +114,42 @@ fn refusal(dir: &Path, what: &str, foreign: &Foreign) -> Error {
 /// not. Its `generator` names this tool; one without a `generator` (written before the field was
 /// added) is taken for ours when it has `schema_version` 1 and only entries of the shape this tool
 /// writes (`<arch>/<name>.zip`, `<arch>/<name>`).
-pub fn manifest_is_ours(bytes: &[u8]) -> std::result::Result<Manifest, String> {
-    let manifest: Manifest = serde_json::from_slice(bytes)
+pub fn manifest_is_ours(bytes: &[u8]) -> std::result::Result<(), String> {
+    /// What decides: read without building the entries (a manifest may list 100,000).
+    #[derive(serde::Deserialize)]
+    struct Head {
+        schema_version: u32,
+        #[serde(default)]
+        generator: Option<String>,
+        #[allow(dead_code)]
+        artifacts: serde::de::IgnoredAny,
+    }
+    let head: Head = serde_json::from_slice(bytes)
         .map_err(|err| format!("is not a manifest cargo-lambda-pack writes ({err})"))?;
-    match manifest.generator.as_deref() {
-        Some(generator) if generator.starts_with(GENERATOR_PREFIX) => Ok(manifest),
+    match head.generator.as_deref() {
+        Some(generator) if generator.starts_with(GENERATOR_PREFIX) => Ok(()),
         Some(generator) => Err(format!(
             "was written by `{generator}`, not by cargo-lambda-pack"
         )),
-        None if manifest.schema_version != 1 => Err(format!(
+        None if head.schema_version != 1 => Err(format!(
             "has no `generator` and schema_version {}, which no cargo-lambda-pack without `generator` wrote",
-            manifest.schema_version
+            head.schema_version
         )),
-        None => match manifest
-            .artifacts
-            .iter()
-            .find(|a| crate::manifest_paths::has_our_shape(a).is_err())
-        {
-            Some(odd) => Err(format!(
-                "has no `generator` and lists `{}` at `{}`, which cargo-lambda-pack does not write",
-                odd.name, odd.path
-            )),
-            None => Ok(manifest),
-        },
+        None => {
+            let manifest: Manifest = serde_json::from_slice(bytes)
+                .map_err(|err| format!("is not a manifest cargo-lambda-pack writes ({err})"))?;
+            match manifest
+                .artifacts
+                .iter()
+                .find(|a| crate::manifest_paths::has_our_shape(a).is_err())
+            {
+                Some(odd) => Err(format!(
+                    "has no `generator` and lists `{}` at `{}`, which cargo-lambda-pack does not write",
+                    odd.name, odd.path
+                )),
+                None => Ok(()),
+            }
+        }
     }
 }
 
