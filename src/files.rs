@@ -88,7 +88,7 @@ fn link_refused(root: &Path, path: &Path) -> Error {
         root.display()
     ))
     .with_help(format!(
-        "remove the link, or pick an empty or new directory instead of `{}`; nothing was written there",
+        "remove the link, or pick an empty or new directory instead of `{}`; nothing was written through it",
         root.display()
     ))
 }
@@ -173,5 +173,33 @@ impl Pending {
         match self {
             Pending::File { dest, .. } | Pending::Dir { dest, .. } => dest,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_dir_within_makes_real_directories_and_refuses_a_link_on_the_way() {
+        let root = tempfile::tempdir().unwrap();
+        let (out, victim) = (root.path().join("out"), root.path().join("victim"));
+        std::fs::create_dir_all(&victim).unwrap();
+        let made = create_dir_within(&out, &out.join("x86_64/ctx")).unwrap();
+        assert!(made.is_dir() && !made.is_symlink());
+        // A link planted after the directory was found to be the tool's: refused by name, and
+        // nothing is created through it.
+        std::os::unix::fs::symlink(&victim, out.join("arm64")).unwrap();
+        let err = create_dir_within(&out, &out.join("arm64/deeper")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("`{}`", out.join("arm64").display()))
+                && text.contains("symlink"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
+        std::fs::write(out.join("file"), b"").unwrap();
+        assert!(create_dir_within(&out, &out.join("file/x")).is_err());
+        assert!(create_dir_within(&out, &root.path().join("elsewhere")).is_err());
     }
 }

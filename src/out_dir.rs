@@ -163,7 +163,13 @@ fn entries(dir: &Path) -> std::io::Result<Vec<(String, std::fs::Metadata)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        let meta = entry.metadata()?; // DirEntry::metadata does not follow a symlink
+        // DirEntry::metadata does not follow a symlink. An entry gone since the listing was a
+        // temporary of a run of ours still writing (the claim before the lock races with it).
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err),
+        };
         found.push((entry.file_name().to_string_lossy().into_owned(), meta));
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -244,14 +250,17 @@ fn foreign_arch_entry(dir: &Path) -> std::io::Result<Option<Foreign>> {
         let is_file_in = |inner: &str| {
             std::fs::symlink_metadata(dir.join(&name).join(inner)).is_ok_and(|m| m.is_file())
         };
+        // A directory renamed aside by a run of ours replacing it (`.<name>.old-*`) since the
+        // listing is gone: not foreign.
+        let gone = || std::fs::symlink_metadata(dir.join(&name)).is_err();
         let ours = if is_temporary(&name) {
             true
         } else if name.ends_with(".zip") || name.ends_with(".cdx.json") {
             meta.is_file()
         } else if name.ends_with(".oci") {
-            meta.is_dir() && is_file_in("oci-layout")
+            meta.is_dir() && (is_file_in("oci-layout") || gone())
         } else {
-            !name.starts_with('.') && meta.is_dir() && is_file_in("Dockerfile")
+            !name.starts_with('.') && meta.is_dir() && (is_file_in("Dockerfile") || gone())
         };
         if !ours {
             return Ok(foreign(
