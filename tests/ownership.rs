@@ -332,3 +332,36 @@ fn a_pack_over_a_previous_manifest_of_100000_entries_is_linear() {
         .collect();
     assert_eq!(names, ["fn-x86"]);
 }
+
+#[test]
+fn a_manifest_written_before_generator_existed_is_still_ours() {
+    let fixture = packed();
+    let out = fixture.out_dir();
+    let mut document = manifest(&out);
+    document.as_object_mut().unwrap().remove("generator");
+    std::fs::write(out.join("manifest.json"), document.to_string()).unwrap();
+    let run = fixture.pack(&PACK);
+    run.assert_success();
+    assert!(
+        manifest(&out)["generator"]
+            .as_str()
+            .is_some_and(|g| g.starts_with("cargo-lambda-pack ")),
+        "the next manifest says who wrote it\n{}",
+        run.stderr
+    );
+
+    // Without `generator`, an entry of a shape the tool never writes makes it someone else's.
+    let mut document = manifest(&out);
+    document.as_object_mut().unwrap().remove("generator");
+    document["artifacts"][0]["path"] = Value::String("x86_64/site.webmanifest".into());
+    std::fs::write(out.join("manifest.json"), document.to_string()).unwrap();
+    let before = tree_state(&out);
+    let run = fixture.pack(&PACK);
+    assert_refused(&run, &out, "manifest.json");
+    assert!(
+        run.stderr.contains("`x86_64/site.webmanifest`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(tree_state(&out), before);
+}

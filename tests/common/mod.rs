@@ -446,6 +446,8 @@ pub fn run_measured(mut command: Command) -> (Run, std::time::Duration, std::tim
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap());
     let started = std::time::Instant::now();
+    // Reaped by `wait4` below, which also reports the child's resource usage.
+    #[allow(clippy::zombie_processes)]
     let child = command.spawn().expect("run cargo-lambda-pack");
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value; wait4 fills it for the child it reaps.
