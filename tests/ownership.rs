@@ -365,3 +365,34 @@ fn a_manifest_written_before_generator_existed_is_still_ours() {
     );
     assert_eq!(tree_state(&out), before);
 }
+
+#[test]
+fn a_base_image_cache_holding_a_link_is_refused_and_nothing_is_written_through_it() {
+    let registry = common::registry::registry();
+    let reference = registry.reference("lambda/provided:al2023");
+    let fixture = common::surfaces::image_fixture(&reference, None);
+    fixture.pack(&PACK).assert_success();
+    let cache = fixture.path().join("target/lambda-pack-cache/oci");
+    assert!(
+        cache.join("blobs/sha256").is_dir(),
+        "the pack filled the cache"
+    );
+    // `sizes/` (where layer sizes are remembered) made a link to someone else's directory.
+    let victim = fixture.path().join("victim");
+    write(&victim.join("notes.txt"), "keep");
+    std::fs::remove_dir_all(cache.join("sizes")).unwrap();
+    std::os::unix::fs::symlink(&victim, cache.join("sizes")).unwrap();
+    let before = (tree_state(&cache), tree_state(&victim));
+    let run = fixture.pack(&PACK);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains(&format!(
+            "the base image cache `{}` is not cargo-lambda-pack's to write: `sizes` is a symlink",
+            cache.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help: delete"), "{}", run.stderr);
+    assert_eq!((tree_state(&cache), tree_state(&victim)), before);
+}
