@@ -1,5 +1,8 @@
 //! Files written whole or not at all, and their SHA-256: the leaf every writer uses (artifacts,
-//! the manifest, the cache under `lambda-pack-cache/`).
+//! the manifest, the cache under `lambda-pack-cache/`). Also the one place for "write without
+//! following links": [`create_dir_within`] makes (or checks) every directory between a root the
+//! tool owns and the directory about to be written, and refuses a symlink on the way by name, so
+//! no byte lands outside the root through a link planted inside it.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -16,6 +19,78 @@ use crate::error::{Error, Result};
 pub(crate) fn created_file_mode() -> std::fs::Permissions {
     use std::os::unix::fs::PermissionsExt;
     std::fs::Permissions::from_mode(0o666)
+}
+
+/// Creates `dir` and every directory between `root` and it, or checks them when they exist: each
+/// must be a real directory, never a symlink (which could lead a write anywhere). `root` itself is
+/// the directory the user named (it may be a link they chose); everything below it is the tool's.
+/// Returns `dir`. Called before the first byte is written below `root`; a temporary file created
+/// in `dir` then lives beside its target, inside `root`.
+pub fn create_dir_within(root: &Path, dir: &Path) -> Result<PathBuf> {
+    let relative = dir.strip_prefix(root).map_err(|_| {
+        Error::internal(format!(
+            "`{}` is not inside `{}`",
+            dir.display(),
+            root.display()
+        ))
+    })?;
+    std::fs::create_dir_all(root).map_err(|e| Error::write(root, &e))?;
+    let mut path = root.to_path_buf();
+    for part in relative.components() {
+        let std::path::Component::Normal(part) = part else {
+            return Err(Error::internal(format!(
+                "`{}` is not a plain path below `{}`",
+                dir.display(),
+                root.display()
+            )));
+        };
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(link_refused(root, &path)),
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(_) => {
+                return Err(Error::new(
+                    crate::error::ErrorKind::WriteFailed,
+                    format!(
+                        "could not write into `{}`: it is not a directory",
+                        path.display()
+                    ),
+                )
+                .with_help(format!(
+                    "move it away, or pick an empty or new directory instead of `{}`",
+                    root.display()
+                )));
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(Error::write(&path, &err)),
+        }
+        // mkdir never follows a link at its last component; a link that appeared since the check
+        // above makes it fail with AlreadyExists, and the check below names it.
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::write(&path, &e))?;
+                if !meta.is_dir() {
+                    return Err(link_refused(root, &path));
+                }
+            }
+            Err(err) => return Err(Error::write(&path, &err)),
+        }
+    }
+    Ok(path)
+}
+
+/// The refusal of a link (or other non-directory) found below a directory the tool writes.
+fn link_refused(root: &Path, path: &Path) -> Error {
+    Error::config(format!(
+        "refusing to write through `{}`: it is a symlink (or not a directory) inside `{}`, and cargo-lambda-pack never follows a link out of the directory it writes",
+        path.display(),
+        root.display()
+    ))
+    .with_help(format!(
+        "remove the link, or pick an empty or new directory instead of `{}`; nothing was written through it",
+        root.display()
+    ))
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename; leaves an identical file alone.
@@ -98,5 +173,33 @@ impl Pending {
         match self {
             Pending::File { dest, .. } | Pending::Dir { dest, .. } => dest,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_dir_within_makes_real_directories_and_refuses_a_link_on_the_way() {
+        let root = tempfile::tempdir().unwrap();
+        let (out, victim) = (root.path().join("out"), root.path().join("victim"));
+        std::fs::create_dir_all(&victim).unwrap();
+        let made = create_dir_within(&out, &out.join("x86_64/ctx")).unwrap();
+        assert!(made.is_dir() && !made.is_symlink());
+        // A link planted after the directory was found to be the tool's: refused by name, and
+        // nothing is created through it.
+        std::os::unix::fs::symlink(&victim, out.join("arm64")).unwrap();
+        let err = create_dir_within(&out, &out.join("arm64/deeper")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("`{}`", out.join("arm64").display()))
+                && text.contains("symlink"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
+        std::fs::write(out.join("file"), b"").unwrap();
+        assert!(create_dir_within(&out, &out.join("file/x")).is_err());
+        assert!(create_dir_within(&out, &root.path().join("elsewhere")).is_err());
     }
 }

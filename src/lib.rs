@@ -30,6 +30,7 @@ mod libs;
 mod manifest;
 mod manifest_paths;
 mod metadata;
+mod out_dir;
 mod output;
 mod plan;
 mod report;

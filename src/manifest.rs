@@ -18,6 +18,11 @@ use crate::target::{Arch, Runtime};
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// What every manifest this tool writes says in `generator`: the tool and its version.
+pub const GENERATOR: &str = concat!("cargo-lambda-pack ", env!("CARGO_PKG_VERSION"));
+/// How `generator` starts in a manifest of any version of this tool.
+pub const GENERATOR_PREFIX: &str = "cargo-lambda-pack ";
+
 /// How an artifact is delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,6 +66,11 @@ pub enum Upload {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub schema_version: u32,
+    /// Who wrote the manifest: `cargo-lambda-pack <version>` ([`GENERATOR`]). It is what makes a
+    /// directory holding a `manifest.json` this tool's (`out_dir::claim_output`). Absent in
+    /// manifests written before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<String>,
     pub artifacts: Vec<ManifestArtifact>,
 }
 
@@ -215,14 +225,17 @@ impl Manifest {
     /// disk and that this run neither replaced nor removed (other packages, other architectures,
     /// other workspaces), ordered like a single run's: by architecture, then name.
     pub fn merged_with(&self, kept: Vec<ManifestArtifact>) -> Manifest {
+        let written: std::collections::HashSet<&str> =
+            self.artifacts.iter().map(|a| a.path.as_str()).collect();
         let mut artifacts = self.artifacts.clone();
         artifacts.extend(
             kept.into_iter()
-                .filter(|k| !self.artifacts.iter().any(|a| a.path == k.path)),
+                .filter(|k| !written.contains(k.path.as_str())),
         );
         artifacts.sort_by_cached_key(|a| (a.arch, a.name.clone(), a.workspace_root.clone()));
         Manifest {
             schema_version: self.schema_version,
+            generator: self.generator.clone(),
             artifacts,
         }
     }

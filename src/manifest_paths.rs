@@ -211,6 +211,24 @@ pub fn refused_entry(manifest_path: &Path, artifact: &ManifestArtifact, why: &Re
     )
 }
 
+/// The message for an entry a command stops on (`merge`): the manifest, the entry, the field
+/// that is bad with its value, and why. (A pack's clean-up, which goes on without the entry, says
+/// [`refused_entry`] instead.)
+pub fn bad_field(
+    manifest_path: &Path,
+    artifact: &ManifestArtifact,
+    field: &str,
+    value: &str,
+    why: &Refused,
+) -> String {
+    format!(
+        "entry `{}` ({}) of `{}`: its `{field}` `{value}` is refused: {why}",
+        artifact.name,
+        artifact.arch,
+        manifest_path.display()
+    )
+}
+
 /// The SBOM written beside an artifact, `<arch>/<name>.cdx.json`, when it is there as a regular
 /// file (no symlink on the way); the path is derived from the checked name, never the
 /// manifest's `sbom` text.

@@ -1,6 +1,6 @@
 //! A pack never trusts the `manifest.json` it finds: entries pointing outside the output
-//! directory, through symlinks, or at things this tool does not write are left alone with a
-//! warning; artifacts and the manifest get the modes `File::create` would give them; Lambda's
+//! directory or at things this tool does not write are left alone with a warning, and links or
+//! files of someone else's inside the output directory make it refuse before writing anything; artifacts and the manifest get the modes `File::create` would give them; Lambda's
 //! naming rules apply at pack time; and the environment problems that used to surface as opaque
 //! failures name their cause. `fixtures/basic` is dependency-free, so each test packs its own copy.
 
@@ -22,8 +22,11 @@ fn entry(name: &str, format: &str, arch: &str, path: &str) -> Value {
     })
 }
 
+/// Replaces the manifest's entries, keeping what says that the tool wrote it (`generator`): the
+/// manifest of an output directory of ours, tampered with.
 fn write_manifest(out: &Path, artifacts: Vec<Value>) {
-    let manifest = json!({"schema_version": 1, "artifacts": artifacts});
+    let generator = manifest(out)["generator"].clone();
+    let manifest = json!({"schema_version": 1, "generator": generator, "artifacts": artifacts});
     std::fs::write(
         out.join("manifest.json"),
         serde_json::to_string_pretty(&manifest).unwrap(),
@@ -53,20 +56,6 @@ fn outside_and_foreign_manifest_entries_are_left_alone_with_a_warning() {
     let victim_dir = target.join("victimdir");
     write(&victim_dir.join("Dockerfile"), "FROM scratch\n");
     write(&victim_dir.join("data.txt"), "data");
-    let linked_file = outside.path().join("linked.zip");
-    write(&linked_file, "through a file symlink");
-    std::os::unix::fs::symlink(&linked_file, out.join("x86_64/link.zip")).unwrap();
-    let linked_dir = outside.path().join("arm-outside");
-    write(
-        &linked_dir.join("fn-gone.zip"),
-        "through a directory symlink",
-    );
-    std::os::unix::fs::symlink(&linked_dir, out.join("arm64")).unwrap();
-    let image_outside = outside.path().join("ctx");
-    write(&image_outside.join("Dockerfile"), "FROM scratch\n");
-    std::os::unix::fs::symlink(&image_outside, out.join("x86_64/img")).unwrap();
-    // Inside, but not a kind of file this tool writes there.
-    write(&out.join("x86_64/notes.txt"), "notes");
     // A real stale artifact of the packed package: the one thing the clean-up should remove.
     write(&out.join("x86_64/old-bin.zip"), "stale");
 
@@ -79,39 +68,22 @@ fn outside_and_foreign_manifest_entries_are_left_alone_with_a_warning() {
             entry("abs", "zip", "x86_64", absolute.to_str().unwrap()),
             entry("parent", "image", "x86_64", ".."),
             entry("victimdir", "image", "x86_64", "../victimdir"),
-            entry("link", "zip", "x86_64", "x86_64/link.zip"),
-            entry("fn-gone", "zip", "arm64", "arm64/fn-gone.zip"),
-            entry("img", "image", "x86_64", "x86_64/img"),
             entry("notes", "zip", "x86_64", "x86_64/notes.txt"),
             entry("old-bin", "zip", "x86_64", "x86_64/old-bin.zip"),
         ],
     );
+    let outside_before = tree_state(outside.path());
+    let victims_before = [tree_state(&victim), tree_state(&victim_dir)];
 
     let run = fixture.pack(&args);
     run.assert_success();
-    for (path, contents) in [
-        (&victim, "victim"),
-        (&absolute, "absolute"),
-        (&victim_dir.join("Dockerfile"), "FROM scratch\n"),
-        (&victim_dir.join("data.txt"), "data"),
-        (&linked_file, "through a file symlink"),
-        (
-            &linked_dir.join("fn-gone.zip"),
-            "through a directory symlink",
-        ),
-        (&image_outside.join("Dockerfile"), "FROM scratch\n"),
-        (&out.join("x86_64/notes.txt"), "notes"),
-    ] {
-        assert_eq!(
-            std::fs::read_to_string(path).ok().as_deref(),
-            Some(contents),
-            "{} was touched\n{}",
-            path.display(),
-            run.stderr
-        );
-    }
-    assert!(out.join("x86_64/link.zip").is_symlink());
-    assert!(out.join("arm64").is_symlink() && out.join("x86_64/img").is_symlink());
+    assert_eq!(tree_state(outside.path()), outside_before, "{}", run.stderr);
+    assert_eq!(
+        [tree_state(&victim), tree_state(&victim_dir)],
+        victims_before,
+        "{}",
+        run.stderr
+    );
     assert!(
         !out.join("x86_64/old-bin.zip").exists(),
         "the genuine stale ZIP is removed\n{}",
@@ -126,9 +98,6 @@ fn outside_and_foreign_manifest_entries_are_left_alone_with_a_warning() {
         ("abs", absolute.to_str().unwrap()),
         ("parent", ".."),
         ("victimdir", "../victimdir"),
-        ("link", "x86_64/link.zip"),
-        ("fn-gone", "arm64/fn-gone.zip"),
-        ("img", "x86_64/img"),
         ("notes", "x86_64/notes.txt"),
     ] {
         let line = run
@@ -164,6 +133,56 @@ fn outside_and_foreign_manifest_entries_are_left_alone_with_a_warning() {
         artifact(&written, "fn-x86")["workspace_root"],
         fixture.path().canonicalize().unwrap().display().to_string()
     );
+}
+
+/// Links and files of someone else's inside the output directory make it not the tool's: the
+/// pack refuses before writing anything, naming the entry, and nothing changes on either side.
+#[test]
+fn links_and_foreign_files_inside_the_output_directory_are_refused_by_name() {
+    let fixture = Fixture::copy("basic");
+    let args = ["--compiler", "cargo", "-p", "fn-x86"];
+    fixture.pack(&args).assert_success();
+    let out = fixture.out_dir();
+    let outside = tempfile::tempdir().unwrap();
+    let linked_file = outside.path().join("linked.zip");
+    write(&linked_file, "through a file symlink");
+    let linked_dir = outside.path().join("arm-outside");
+    write(
+        &linked_dir.join("fn-gone.zip"),
+        "through a directory symlink",
+    );
+    let image_outside = outside.path().join("ctx");
+    write(&image_outside.join("Dockerfile"), "FROM scratch\n");
+
+    // Each entry: a link to something outside, or (None) a file of someone else's.
+    let cases: [(&str, Option<&Path>); 4] = [
+        ("x86_64/link.zip", Some(&linked_file)),
+        ("arm64", Some(&linked_dir)),
+        ("x86_64/img", Some(&image_outside)),
+        ("x86_64/notes.txt", None),
+    ];
+    for (entry, link_to) in cases {
+        match link_to {
+            Some(target) => std::os::unix::fs::symlink(target, out.join(entry)).unwrap(),
+            None => write(&out.join(entry), "notes"),
+        }
+        let before = (tree_state(&out), tree_state(outside.path()));
+        let run = fixture.pack(&args);
+        run.assert_code(3);
+        assert!(
+            run.stderr.contains(&format!(
+                "the output directory `{}` is not cargo-lambda-pack's to write: `{entry}`",
+                out.display()
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("help: "), "{}", run.stderr);
+        assert_eq!((tree_state(&out), tree_state(outside.path())), before);
+        std::fs::remove_file(out.join(entry)).unwrap();
+    }
+    // With the foreign entries gone, the directory is the tool's again.
+    fixture.pack(&args).assert_success();
 }
 
 /// Runs the binary under `umask`, as a shell would.

@@ -163,6 +163,7 @@ const ORDER: &[&str] = &[
     "libs",
     "manifest",
     "manifest_paths",
+    "out_dir",
     // the pipeline; `output` (the terminal) sits under every stage that writes to it
     "cli",
     "output",

@@ -2,20 +2,29 @@
 //! runs (the shards of `--shard K/N`) into one output directory and one manifest, as if one run
 //! had packed them.
 //!
-//! Every input manifest is untrusted: each of its paths goes through `manifest_paths::resolve`,
-//! every artifact is copied and its copy hashed against its entry, and the same artifact (name,
-//! architecture, workspace) from several inputs is kept once only when the hashes agree. The
-//! result is staged in a temporary directory beside the target and renamed into place, so the
-//! target is either the complete merge or what it was before.
+//! Every input manifest is untrusted: each of its paths goes through `manifest_paths::resolve`
+//! and must be where a pack writes it, every artifact is copied and its copy hashed against its
+//! entry, and the same artifact (name, architecture, workspace) from several inputs is kept once
+//! only when the hashes agree.
+//!
+//! The target must be this tool's (`out_dir::claim_output`: new, empty, or an earlier output of
+//! this tool) and may neither be nor contain an input: an input inside it is refused, never
+//! copied over itself. Merge writes only the files it produces: each artifact is copied to a
+//! temporary name beside its place in the target (never through a link,
+//! `files::create_dir_within`) and checked; only when all are, they are renamed into place and the
+//! manifest follows (temporary file and rename). The artifacts an earlier merge's manifest listed
+//! and this one does not are removed through the pack's confined clean-up
+//! (`manifest_paths::remove_stale`); nothing else in the target is touched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::cli::{MergeArgs, MessageFormat};
+use crate::emit::Pending;
 use crate::error::{Error, Result};
 use crate::files::sha256_hex;
-use crate::manifest::{Format, MANIFEST_FILE, Manifest, ManifestArtifact, ReadError};
-use crate::manifest_paths::{self, Refused};
+use crate::manifest::{Format, GENERATOR, MANIFEST_FILE, Manifest, ManifestArtifact, ReadError};
+use crate::manifest_paths::{self, Cleaned, Refused};
 use crate::output::{Shell, stdout_error};
 use crate::target::Arch;
 
@@ -28,38 +37,52 @@ struct Input {
 
 pub fn run(args: &MergeArgs, shell: &Shell) -> Result<()> {
     let out_dir = &args.out_dir;
-    refuse_foreign_target(out_dir)?;
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(Error::config(format!(
+            "--out-dir `{}` is not a directory",
+            out_dir.display()
+        ))
+        .with_help(
+            "pass a new or empty directory, or an earlier output directory of cargo-lambda-pack",
+        ));
+    }
+    let input_dirs: Vec<PathBuf> = args.inputs.iter().map(|p| input_dir(p)).collect();
+    let protected: Vec<(&Path, &str)> = input_dirs
+        .iter()
+        .map(|dir| (dir.as_path(), "the input"))
+        .collect();
     let created = !out_dir.exists();
-    // The target is written as a pack writes its output directory: under its lock, so a pack or
-    // another merge into it waits (and `verify`/`deploy` never read it half-swapped).
-    let target_lock = crate::emit::lock_out_dir(out_dir, || {
+    // The target is written as a pack writes its output directory: once it is known to be this
+    // tool's, under its lock, so a pack or another merge into it waits (and `verify`/`deploy`
+    // never read it half-written).
+    let target_lock = crate::emit::claim_and_lock(out_dir, "--out-dir", &protected, || {
         shell.status(
             "Blocking",
             format!("waiting for file lock on {}", out_dir.display()),
         )
     })?;
-    let merged = merge_locked(args, shell, target_lock);
+    let merged = merge_locked(args, shell, &input_dirs);
     if merged.is_err() && created {
-        // Taking the lock created the directory; a failed merge writes nothing.
+        // Taking the lock created the directory; a failed merge leaves nothing behind. Only
+        // empty directories are removed: whatever else appeared meanwhile stays.
+        for arch in Arch::ALL {
+            let _ = std::fs::remove_dir(out_dir.join(arch.lambda_name()));
+        }
         let _ = std::fs::remove_file(out_dir.join(crate::emit::LOCK_FILE));
         let _ = std::fs::remove_dir(out_dir);
     }
+    drop(target_lock);
     merged
 }
 
-/// The merge, once the target's lock (held until this returns) is taken.
-fn merge_locked(args: &MergeArgs, shell: &Shell, _target_lock: std::fs::File) -> Result<()> {
+/// The merge, once the target's lock is taken.
+fn merge_locked(args: &MergeArgs, shell: &Shell, input_dirs: &[PathBuf]) -> Result<()> {
     let out_dir = &args.out_dir;
-    let target = out_dir.canonicalize().ok();
     // Each input is read under its shared lock: a shard still packing into it is waited for,
     // never copied half-written.
     let mut _input_locks = Vec::new();
-    for path in &args.inputs {
-        let dir = input_dir(path);
-        if dir.canonicalize().ok() == target {
-            continue; // already held, exclusively
-        }
-        _input_locks.push(crate::emit::lock_out_dir_shared(&dir, || {
+    for dir in input_dirs {
+        _input_locks.push(crate::emit::lock_out_dir_shared(dir, || {
             shell.status(
                 "Blocking",
                 format!("waiting for a pack to finish in {}", dir.display()),
@@ -73,39 +96,32 @@ fn merge_locked(args: &MergeArgs, shell: &Shell, _target_lock: std::fs::File) ->
         .collect::<Result<Vec<Input>>>()?;
     let schema_version = common_schema(&inputs)?;
     let chosen = choose(&inputs)?;
-    let parent = match out_dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, &e))?;
-    let name = out_dir
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    remove_stale_stages(&parent, &name)?;
-    // `.<name>.*.tmp`: the shape a pack's clean-up removes if this run is killed.
-    let stage = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempdir_in(&parent)
-        .map_err(|e| Error::write(&parent, &e))?;
+    crate::emit::remove_leftovers(out_dir)?;
+    let manifest_path = out_dir.join(MANIFEST_FILE);
+    // The claim established that a manifest here is this tool's.
+    let previous = Manifest::read(&manifest_path).ok();
+    let mut pending = Vec::new();
     for (input, artifact) in &chosen {
-        carry(&inputs[*input], artifact, stage.path())?;
+        pending.extend(stage(&inputs[*input], artifact, out_dir)?);
     }
     let mut artifacts: Vec<ManifestArtifact> = chosen.into_iter().map(|(_, a)| a).collect();
     artifacts.sort_by_cached_key(|a| (a.arch, a.name.clone(), a.workspace_root.clone()));
     let manifest = Manifest {
         schema_version,
+        generator: Some(GENERATOR.to_string()),
         artifacts,
     };
     let json = manifest.to_json();
-    let manifest_file = stage.path().join(MANIFEST_FILE);
-    std::fs::write(&manifest_file, &json).map_err(|e| Error::write(&manifest_file, &e))?;
-    // The new directory's lock file is the one this run holds (a second name for it), so a run
-    // already waiting on the old directory's lock and one arriving after the swap wait alike.
-    let lock_name = stage.path().join(crate::emit::LOCK_FILE);
-    std::fs::hard_link(out_dir.join(crate::emit::LOCK_FILE), &lock_name)
-        .map_err(|e| Error::write(&lock_name, &e))?;
-    swap_into_place(stage, out_dir, &parent, &name)?;
+    let cleaned = write_merged(out_dir, previous, &manifest, &json, pending)?;
+    for cleaned in cleaned {
+        match cleaned {
+            Cleaned::Removed(path) => shell.status(
+                "Removed",
+                format!("{} (an earlier merge's, not in this one)", path.display()),
+            ),
+            Cleaned::Refused(warning) => shell.warn(warning),
+        }
+    }
     if shell_format(args) == MessageFormat::Json {
         shell.print_data(json.trim_end()).map_err(stdout_error)?;
     }
@@ -115,10 +131,56 @@ fn merge_locked(args: &MergeArgs, shell: &Shell, _target_lock: std::fs::File) ->
             "{} artifact(s) from {} run(s); manifest: {}",
             manifest.artifacts.len(),
             inputs.len(),
-            out_dir.join(MANIFEST_FILE).display()
+            manifest_path.display()
         ),
     );
     Ok(())
+}
+
+/// Renames the staged artifacts into place, writes the manifest, then removes what an earlier
+/// merge's manifest (`previous`) listed and this one does not. While the renames happen the
+/// manifest lists only entries whose files they do not touch, so a kill leaves every listed file
+/// matching its hash, as in a pack's transaction.
+fn write_merged(
+    out_dir: &Path,
+    previous: Option<Manifest>,
+    manifest: &Manifest,
+    json: &str,
+    pending: Vec<Pending>,
+) -> Result<Vec<Cleaned>> {
+    let manifest_path = out_dir.join(MANIFEST_FILE);
+    let previous = previous.map(|m| m.artifacts).unwrap_or_default();
+    let written: HashSet<(Arch, &str)> = manifest
+        .artifacts
+        .iter()
+        .map(|a| (a.arch, a.name.as_str()))
+        .collect();
+    let written_paths: HashSet<&str> = manifest.artifacts.iter().map(|a| a.path.as_str()).collect();
+    // An earlier entry of an artifact this merge writes again (even at another path) is not
+    // removed: its SBOM's name is the new one's.
+    let stale: Vec<&ManifestArtifact> = previous
+        .iter()
+        .filter(|a| !written_paths.contains(a.path.as_str()))
+        .filter(|a| !written.contains(&(a.arch, a.name.as_str())))
+        .collect();
+    let replaced: BTreeSet<&Path> = pending.iter().map(Pending::dest).collect();
+    if !replaced.is_empty() && manifest_path.exists() {
+        let touches = |a: &ManifestArtifact| {
+            std::iter::once(&a.path)
+                .chain(a.sbom.as_ref())
+                .chain(a.oci_layout.as_ref())
+                .any(|p| replaced.contains(out_dir.join(p).as_path()))
+        };
+        let untouched = Manifest {
+            schema_version: manifest.schema_version,
+            generator: manifest.generator.clone(),
+            artifacts: previous.iter().filter(|a| !touches(a)).cloned().collect(),
+        };
+        crate::files::write_atomic(&manifest_path, untouched.to_json().as_bytes())?;
+    }
+    crate::emit::commit(pending)?;
+    crate::files::write_atomic(&manifest_path, json.as_bytes())?;
+    manifest_paths::remove_stale(out_dir, &manifest_path, &stale)
 }
 
 pub fn shell_format(args: &MergeArgs) -> MessageFormat {
@@ -246,75 +308,89 @@ fn conflict(
     .with_help("pack every shard from the same commit with the same flags and toolchain (the builds are reproducible), then merge again; nothing was written")
 }
 
-/// Refuses to replace a directory that is not an output directory: one with files but no
-/// manifest.
-fn refuse_foreign_target(out_dir: &Path) -> Result<()> {
-    if out_dir.exists() && !out_dir.is_dir() {
-        return Err(Error::config(format!(
-            "--out-dir `{}` is not a directory",
-            out_dir.display()
-        ))
-        .with_help("pass a new directory, or an earlier output directory to replace"));
+/// Where a pack writes each path field of `artifact`: `(field, value, expected)` for the fields
+/// that name files (the Dockerfile lies inside the context and is carried with it).
+fn path_fields(artifact: &ManifestArtifact) -> Vec<(&'static str, &str, String)> {
+    let base = format!("{}/{}", artifact.arch, artifact.name);
+    let mut fields = vec![("path", artifact.path.as_str(), artifact.path.clone())];
+    if let Some(dockerfile) = &artifact.dockerfile {
+        fields.push((
+            "dockerfile",
+            dockerfile,
+            format!("{}/Dockerfile", artifact.path),
+        ));
     }
-    // Lock files (this run's own, once taken) are not output.
-    let has_files = std::fs::read_dir(out_dir).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            let name = e.file_name();
-            name != crate::emit::LOCK_FILE && name != crate::emit::DEPLOY_LOCK_FILE
-        })
-    });
-    if has_files && !out_dir.join(MANIFEST_FILE).is_file() {
-        return Err(Error::config(format!(
-            "--out-dir `{}` holds files but no {MANIFEST_FILE}: merge replaces the whole directory",
-            out_dir.display()
-        ))
-        .with_help("pass a new directory, or an earlier output directory to replace"));
+    if let Some(layout) = &artifact.oci_layout {
+        fields.push(("oci_layout", layout, format!("{base}.oci")));
     }
-    Ok(())
+    if let Some(sbom) = &artifact.sbom {
+        fields.push(("sbom", sbom, format!("{base}.cdx.json")));
+    }
+    fields
 }
 
-/// Copies one artifact (and its image layout and SBOM) from its input into the stage, and checks
-/// the copy's hash against the entry.
-fn carry(input: &Input, artifact: &ManifestArtifact, stage: &Path) -> Result<()> {
-    let refused = |why: Refused| {
-        Error::config(manifest_paths::refused_entry(
-            &input.manifest_path,
-            artifact,
-            &why,
+/// Copies one artifact (and its image layout and SBOM) from its input to temporary names beside
+/// their places in `out_dir`, and checks the copies against the entry. Every path is checked
+/// before the first copy, so a refused entry writes nothing; dropping the result deletes the
+/// copies.
+fn stage(input: &Input, artifact: &ManifestArtifact, out_dir: &Path) -> Result<Vec<Pending>> {
+    let refused = |field: &str, value: &str, why: Refused| {
+        Error::config(format!(
+            "cannot merge {}",
+            manifest_paths::bad_field(&input.manifest_path, artifact, field, value, &why)
         ))
-        .with_help("merge only the output directories of cargo-lambda-pack runs, unchanged")
+        .with_help("merge only the output directories of cargo-lambda-pack runs, unchanged; nothing was written")
     };
-    let copy = |relative: &str| -> Result<PathBuf> {
-        let from = manifest_paths::resolve(&input.dir, relative).map_err(refused)?;
-        let parts = manifest_paths::components(relative).map_err(refused)?;
-        let parent = parts[..parts.len() - 1]
-            .iter()
-            .fold(stage.to_path_buf(), |path, part| path.join(part));
-        std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, &e))?;
-        let to = manifest_paths::resolve(stage, relative).map_err(refused)?;
-        copy_tree(&from, &to).map_err(|err| {
+    manifest_paths::has_our_shape(artifact).map_err(|why| refused("path", &artifact.path, why))?;
+    let mut copies = Vec::new();
+    for (field, value, expected) in path_fields(artifact) {
+        if value != expected {
+            let why = Refused(format!(
+                "cargo-lambda-pack writes the {field} of {} `{}` ({}) at `{expected}`",
+                artifact.format, artifact.name, artifact.arch
+            ));
+            return Err(refused(field, value, why));
+        }
+        let from =
+            manifest_paths::resolve(&input.dir, value).map_err(|why| refused(field, value, why))?;
+        if field != "dockerfile" {
+            copies.push((value, from));
+        }
+    }
+    let mut pending = Vec::new();
+    for (relative, from) in copies {
+        let dest = out_dir.join(relative);
+        let parent = dest.parent().unwrap_or(out_dir);
+        crate::files::create_dir_within(out_dir, parent)?;
+        let staged = copy_beside(&from, &dest).map_err(|err| {
             Error::config(format!(
                 "cannot copy `{relative}` of `{}` ({}): {err}",
                 input.manifest_path.display(),
                 artifact.name
             ))
-            .with_help("the output directory is incomplete: pack that shard again")
+            .with_help(
+                "the output directory is incomplete: pack that shard again; nothing was written",
+            )
         })?;
-        Ok(to)
+        pending.push(staged);
+    }
+    let staged_at = |relative: &str| {
+        pending.iter().find_map(|p| match p {
+            Pending::File { temp, dest } if *dest == out_dir.join(relative) => {
+                Some(temp.path().to_path_buf())
+            }
+            Pending::Dir { temp, dest } if *dest == out_dir.join(relative) => {
+                Some(temp.path().to_path_buf())
+            }
+            _ => None,
+        })
     };
-    let copied = copy(&artifact.path)?;
-    for extra in [&artifact.oci_layout, &artifact.sbom].into_iter().flatten() {
-        copy(extra)?;
-    }
-    if let Some(dockerfile) = &artifact.dockerfile
-        && !dockerfile.starts_with(&format!("{}/", artifact.path))
-    {
-        copy(dockerfile)?;
-    }
     if let (Some(layout), Some(digest)) = (&artifact.oci_layout, &artifact.image_digest) {
-        check_image_manifest(input, artifact, stage, layout, digest)?;
+        let staged = staged_at(layout).expect("the layout was staged");
+        check_image_manifest(input, artifact, &staged, layout, digest)?;
     }
     if artifact.format == Format::Zip {
+        let copied = staged_at(&artifact.path).expect("the artifact was staged");
         let found = sha256_hex(&copied).map_err(|e| Error::write(&copied, &e))?;
         if found != artifact.sha256 {
             return Err(Error::config(format!(
@@ -329,27 +405,26 @@ fn carry(input: &Input, artifact: &ManifestArtifact, stage: &Path) -> Result<()>
             ));
         }
     }
-    Ok(())
+    Ok(pending)
 }
 
 /// An image's context has no single file to hash; its OCI layout does: the image manifest blob
-/// named by `image_digest` must be there (in the staged copy) with that digest.
+/// named by `image_digest` must be there (in the staged copy, `staged`) with that digest.
 fn check_image_manifest(
     input: &Input,
     artifact: &ManifestArtifact,
-    stage: &Path,
+    staged: &Path,
     layout: &str,
     digest: &str,
 ) -> Result<()> {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    let blob =
-        manifest_paths::resolve(stage, &format!("{layout}/blobs/sha256/{hex}")).map_err(|why| {
-            Error::config(manifest_paths::refused_entry(
-                &input.manifest_path,
-                artifact,
-                &why,
-            ))
-        })?;
+    let blob = manifest_paths::resolve(staged, &format!("blobs/sha256/{hex}")).map_err(|why| {
+        Error::config(format!(
+            "cannot merge {}",
+            manifest_paths::bad_field(&input.manifest_path, artifact, "image_digest", digest, &why)
+        ))
+        .with_help("merge only the output directories of cargo-lambda-pack runs, unchanged; nothing was written")
+    })?;
     let found = sha256_hex(&blob).ok();
     if found.as_deref() != Some(hex) {
         return Err(Error::config(format!(
@@ -363,13 +438,29 @@ fn check_image_manifest(
     Ok(())
 }
 
-/// Copies a regular file, or a directory of regular files and directories (an image context or
-/// OCI layout); a symlink anywhere is refused, since it could lead out of the input.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Copies a regular file or a directory tree at `from` to a temporary name beside `dest`
+/// (`.<name>.*.tmp`, the shape a later run's clean-up removes if this one is killed), ready to be
+/// renamed over it.
+fn copy_beside(from: &Path, dest: &Path) -> std::io::Result<Pending> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .map_or_else(|| "artifact".into(), |n| n.to_string_lossy().into_owned());
+    let name = name.strip_suffix(".zip").unwrap_or(&name);
+    let prefix = format!(".{name}.");
     let meta = std::fs::symlink_metadata(from)?;
     if meta.is_file() {
-        std::fs::copy(from, to)?;
-        return Ok(());
+        let temp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .permissions(crate::files::created_file_mode())
+            .tempfile_in(parent)?;
+        std::io::copy(&mut std::fs::File::open(from)?, &mut temp.as_file())?;
+        temp.as_file().sync_all()?;
+        return Ok(Pending::File {
+            temp,
+            dest: dest.to_path_buf(),
+        });
     }
     if !meta.is_dir() {
         return Err(std::io::Error::other(format!(
@@ -377,100 +468,37 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
             from.display()
         )));
     }
-    std::fs::create_dir(to)?;
+    let temp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .tempdir_in(parent)?;
+    copy_contents(from, temp.path())?;
+    std::fs::set_permissions(temp.path(), meta.permissions())?;
+    Ok(Pending::Dir {
+        temp,
+        dest: dest.to_path_buf(),
+    })
+}
+
+/// Copies what the directory `from` holds into the existing directory `to`: regular files and
+/// directories only; a symlink anywhere is refused, since it could lead out of the input.
+fn copy_contents(from: &Path, to: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
-        copy_tree(&entry.path(), &to.join(entry.file_name()))?;
-    }
-    Ok(())
-}
-
-/// Removes the stages and set-aside outputs (`.<name>.*.tmp` beside the target) of a merge into
-/// the same target that was killed. Called under the target's lock: no merge into it is running.
-fn remove_stale_stages(parent: &Path, name: &str) -> Result<()> {
-    let prefix = format!(".{name}.");
-    for entry in std::fs::read_dir(parent).map_err(|e| Error::write(parent, &e))? {
-        let Ok(entry) = entry else { continue };
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        if !(file_name.starts_with(&prefix) && file_name.ends_with(".tmp")) {
-            continue;
-        }
-        let path = entry.path();
-        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            std::fs::remove_dir_all(&path)
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&source)?;
+        if meta.is_file() {
+            std::fs::copy(&source, &target)?;
+        } else if meta.is_dir() {
+            std::fs::create_dir(&target)?;
+            copy_contents(&source, &target)?;
+            std::fs::set_permissions(&target, meta.permissions())?;
         } else {
-            std::fs::remove_file(&path)
-        };
-        match removed {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(Error::write(&path, &err)),
+            return Err(std::io::Error::other(format!(
+                "`{}` is neither a regular file nor a directory",
+                source.display()
+            )));
         }
     }
     Ok(())
-}
-
-/// Puts the stage at `out_dir`. An existing `out_dir` is swapped with the stage in one atomic
-/// exchange (Linux's `renameat2(RENAME_EXCHANGE)`), so at every moment `out_dir` is the old or
-/// the new output; where the file system cannot exchange, it is renamed aside first and put back
-/// if the stage cannot take its place.
-fn swap_into_place(
-    stage: tempfile::TempDir,
-    out_dir: &Path,
-    parent: &Path,
-    name: &str,
-) -> Result<()> {
-    let stage = stage.keep();
-    let undo = |err: std::io::Error| {
-        let _ = std::fs::remove_dir_all(&stage);
-        Error::write(out_dir, &err)
-    };
-    if !out_dir.exists() {
-        return std::fs::rename(&stage, out_dir).map_err(undo);
-    }
-    if exchange(&stage, out_dir).is_ok() {
-        // `stage` now holds the previous output.
-        let _ = std::fs::remove_dir_all(&stage);
-        return Ok(());
-    }
-    let aside = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempdir_in(parent)
-        .map_err(undo)?;
-    std::fs::rename(out_dir, aside.path()).map_err(undo)?;
-    if let Err(err) = std::fs::rename(&stage, out_dir) {
-        let _ = std::fs::rename(aside.path(), out_dir);
-        return Err(undo(err));
-    }
-    // Dropping `aside` removes the previous output.
-    drop(aside);
-    Ok(())
-}
-
-#[cfg(target_os = "linux")]
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let a = std::ffi::CString::new(a.as_os_str().as_bytes())?;
-    let b = std::ffi::CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: two NUL-terminated paths that outlive the call.
-    let done = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if done == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
-    Err(std::io::ErrorKind::Unsupported.into())
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::build::{BuildRequest, Built, EarlyBuild, Environment};
@@ -84,7 +84,7 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         refuse_cpu_too_new(&resolved.units, &choices, &compile_flags)?;
     }
     let out_dir = options.out_dir(&workspace.target_dir);
-    let lock = lock_output(&out_dir, mode, shell)?;
+    let lock = lock_output(&out_dir, &workspace.root, mode, shell)?;
     let mut requests = build::requests(&resolved.units, |arch| choices[&arch]);
     if let Some(sharded) = &shards {
         sharding::unify_features(&mut requests, &sharded.whole);
@@ -259,12 +259,13 @@ fn choose_toolchains(
 }
 
 /// One run at a time per output directory: a second pack waits here, before building, and
-/// clears what an interrupted run left.
-fn lock_output(out_dir: &std::path::Path, mode: Mode, shell: &Shell) -> Result<Option<File>> {
+/// clears what an interrupted run left. Nothing is written unless the directory is this tool's.
+fn lock_output(out_dir: &Path, root: &Path, mode: Mode, shell: &Shell) -> Result<Option<File>> {
     if mode == Mode::Plan {
         return Ok(None);
     }
-    let lock = emit::lock_out_dir(out_dir, || {
+    let protected = [(root, "the workspace root")];
+    let lock = emit::claim_and_lock(out_dir, "the output directory", &protected, || {
         shell.status(
             "Blocking",
             format!("waiting for file lock on {}", out_dir.display()),
@@ -313,7 +314,7 @@ fn build_all(
 /// --target another architecture's artifacts of the same packages are not this run's to remove.
 fn screen_previous(
     options: &Options,
-    out_dir: &std::path::Path,
+    out_dir: &Path,
     workspace: &Workspace,
     units: &[Unit],
     shell: &Shell,

@@ -13,6 +13,8 @@ pub mod zip;
 pub use record::manifest;
 pub use transaction::{CarriedOut, carry_out};
 
+pub use crate::out_dir::{DEPLOY_LOCK_FILE, LOCK_FILE};
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
@@ -74,6 +76,16 @@ pub fn emit(
     on_done: impl Fn(&PlannedArtifact, &Emitted) + Sync,
 ) -> Result<Staged> {
     let artifacts = &plan.artifacts;
+    // Before the first byte: every directory an artifact or SBOM goes to is a real directory
+    // inside `out_dir`, never a link out of it (each writer checks again right before writing).
+    let dirs: std::collections::BTreeSet<PathBuf> = artifacts
+        .iter()
+        .flat_map(|a| std::iter::once(&a.path).chain(a.sbom.as_ref().map(|s| &s.path)))
+        .filter_map(|relative| out_dir.join(relative).parent().map(Path::to_path_buf))
+        .collect();
+    for dir in &dirs {
+        crate::files::create_dir_within(out_dir, dir)?;
+    }
     let next = AtomicUsize::new(0);
     type Slot = Option<Result<(Emitted, Vec<Pending>)>>;
     let results: Mutex<Vec<Slot>> = Mutex::new((0..artifacts.len()).map(|_| None).collect());
@@ -165,7 +177,7 @@ fn emit_zip(
         };
         return Ok((emitted, None));
     }
-    std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, &e))?;
+    crate::files::create_dir_within(out_dir, &parent)?;
     let temp = tempfile::Builder::new()
         .prefix(&format!(".{}.", artifact.name))
         .suffix(".tmp")
@@ -248,7 +260,7 @@ fn emit_context(artifact: &PlannedArtifact, out_dir: &Path) -> Result<(Emitted, 
             == Some(dockerfile);
     let mut pending = None;
     if !in_place {
-        std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, &e))?;
+        crate::files::create_dir_within(out_dir, &parent)?;
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{}.", artifact.name))
             .suffix(".tmp")
@@ -337,8 +349,22 @@ fn context_digest(
     Ok(hasher.finalize().into())
 }
 
-/// The lock file that serializes runs writing to one output directory.
-pub const LOCK_FILE: &str = ".lambda-pack.lock";
+/// Takes the lock of `out_dir` once it is established to be this tool's (`out_dir::claim_output`,
+/// and not one of `protected` nor holding one, `out_dir::refuse_holding`): checked before anything
+/// is written, and again once the lock is held, since a run waited for may have changed it.
+/// `what` names the directory in a refusal.
+pub fn claim_and_lock(
+    out_dir: &Path,
+    what: &str,
+    protected: &[(&Path, &str)],
+    on_wait: impl FnOnce(),
+) -> Result<File> {
+    crate::out_dir::refuse_holding(out_dir, what, protected)?;
+    crate::out_dir::claim_output(out_dir, what)?;
+    let lock = lock_out_dir(out_dir, on_wait)?;
+    crate::out_dir::claim_output(out_dir, what)?;
+    Ok(lock)
+}
 
 /// Takes the output directory's lock, waiting for another run to finish if it holds it
 /// (`on_wait` is told once). The lock is released when the returned file is dropped, or by the
@@ -346,10 +372,6 @@ pub const LOCK_FILE: &str = ".lambda-pack.lock";
 pub fn lock_out_dir(out_dir: &Path, on_wait: impl FnOnce()) -> Result<File> {
     lock_exclusive(out_dir, LOCK_FILE, on_wait)
 }
-
-/// The lock file that serializes deploys of one output directory: two at once would both see a
-/// layer missing and both publish it.
-pub const DEPLOY_LOCK_FILE: &str = ".lambda-pack-deploy.lock";
 
 /// Takes the deploy lock of `out_dir` (beside, not instead of, the output directory's lock, so a
 /// deploy waiting on AWS does not keep `verify` from reading), waiting as [`lock_out_dir`] does.
@@ -363,12 +385,15 @@ pub fn lock_deploys(out_dir: &Path, on_wait: impl FnOnce()) -> Result<Option<Fil
 }
 
 fn lock_exclusive(dir: &Path, name: &str, on_wait: impl FnOnce()) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, &e))?;
     let path = dir.join(name);
+    // A lock file that is a symlink is refused (ELOOP), never followed to create a file elsewhere.
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(|e| Error::write(&path, &e))?;
     match file.try_lock() {

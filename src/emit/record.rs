@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::Emitted;
-use crate::manifest::{Format, Manifest, ManifestArtifact, SCHEMA_VERSION};
+use crate::manifest::{Format, GENERATOR, Manifest, ManifestArtifact, SCHEMA_VERSION};
 use crate::metadata::Role;
 use crate::plan::{Plan, PlannedArtifact, finding_line};
 
@@ -77,6 +77,7 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Mani
         .collect();
     Manifest {
         schema_version: SCHEMA_VERSION,
+        generator: Some(GENERATOR.to_string()),
         artifacts,
     }
 }

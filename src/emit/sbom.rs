@@ -15,5 +15,8 @@ pub fn stage(sbom: &PlannedSbom, out_dir: &Path) -> Result<Option<Pending>> {
         crate::image::config::rfc3339,
     );
     let dest = out_dir.join(&sbom.path);
+    if let Some(parent) = dest.parent() {
+        crate::files::create_dir_within(out_dir, parent)?;
+    }
     Ok(crate::files::stage(&dest, text.as_bytes())?.map(|temp| Pending::File { temp, dest }))
 }

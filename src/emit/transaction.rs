@@ -2,7 +2,7 @@
 //! live here, not in the caller: stage every artifact under a temporary name, build the merged
 //! manifest, commit the artifacts, write the manifest, then remove what became stale.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 use super::{Emitted, Pending, commit, emit};
@@ -42,15 +42,17 @@ pub fn carry_out(
     // Work on the staged artifacts that must succeed before any of them is committed (pushing
     // images: a failed push leaves the output directory as it was).
     before_commit(&staged.pending, &mut manifest)?;
+    // A set: a previous manifest may list a hundred thousand entries, most of them stale.
+    let stale_paths: HashSet<&str> = plan.stale.iter().map(String::as_str).collect();
     let stale: Vec<&ManifestArtifact> = trusted
         .iter()
-        .filter(|a| plan.stale.contains(&a.path))
+        .filter(|a| stale_paths.contains(a.path.as_str()))
         .collect();
     // Entries this run neither wrote nor removed (other packages, architectures or workspaces)
     // stay listed while their artifact is still there.
     let kept: Vec<ManifestArtifact> = trusted
         .iter()
-        .filter(|a| !plan.stale.contains(&a.path))
+        .filter(|a| !stale_paths.contains(a.path.as_str()))
         .filter(|a| {
             matches!(
                 manifest_paths::removable(out_dir, a),
@@ -69,6 +71,7 @@ pub fn carry_out(
     if !replaced.is_empty() && manifest_path.exists() {
         let untouched = Manifest {
             schema_version: merged.schema_version,
+            generator: merged.generator.clone(),
             artifacts: merged
                 .artifacts
                 .iter()

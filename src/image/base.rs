@@ -160,6 +160,8 @@ impl BaseSource {
                 layers: Vec::new(),
             });
         }
+        // The cache is written below: it must hold only what this tool (or skopeo) puts there.
+        crate::out_dir::claim_base_cache(&self.cache_dir)?;
         let top = if self.offline {
             self.cached_ref(reference, arch)?
         } else {
@@ -234,11 +236,14 @@ impl BaseSource {
 
     /// Records in `index.json` what `reference` names now, replacing what it named before.
     fn record_ref(&self, reference: &str, pulled: &Pulled) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let lock_path = self.cache_dir.join(".index.lock");
+        crate::files::create_dir_within(&self.cache_dir, &self.cache_dir)?;
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)
             .map_err(|e| Error::write(&lock_path, &e))?;
         lock.lock().map_err(|e| Error::write(&lock_path, &e))?;
@@ -255,14 +260,22 @@ impl BaseSource {
         }));
         index["mediaType"] = "application/vnd.oci.image.index.v1+json".into();
         let path = self.cache_dir.join("index.json");
-        write_file(
+        self.write(
             &path,
             &serde_json::to_vec_pretty(&index).unwrap_or_default(),
+        )?;
+        self.write(
+            &self.cache_dir.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
         )
-        .map_err(|e| Error::write(&path, &e))?;
-        let layout = self.cache_dir.join("oci-layout");
-        write_file(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
-            .map_err(|e| Error::write(&layout, &e))
+    }
+
+    /// Writes a file of the cache whole, never through a link below the cache directory.
+    fn write(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            crate::files::create_dir_within(&self.cache_dir, dir)?;
+        }
+        write_file(path, bytes).map_err(|e| Error::write(path, &e))
     }
 
     /// Reads a cached image manifest and everything it names, checking every digest.
@@ -366,7 +379,7 @@ impl BaseSource {
         let file = std::fs::File::open(blob).map_err(|e| Error::read(blob, &e))?;
         let mut decoder = flate2::read::MultiGzDecoder::new(io::BufReader::new(file));
         let size = io::copy(&mut decoder, &mut io::sink()).map_err(|e| Error::read(blob, &e))?;
-        write_file(&record, size.to_string().as_bytes()).map_err(|e| Error::write(&record, &e))?;
+        self.write(&record, size.to_string().as_bytes())?;
         Ok(size)
     }
 
@@ -376,7 +389,7 @@ impl BaseSource {
             return Err(digest_mismatch(reference, digest, &sha256_hex(bytes)));
         }
         let path = self.checked_blob_path(reference, digest)?;
-        write_file(&path, bytes).map_err(|e| Error::write(&path, &e))
+        self.write(&path, bytes)
     }
 
     /// A temporary file for downloading blob `digest`, and where it goes once checked.
@@ -390,7 +403,7 @@ impl BaseSource {
             .parent()
             .expect("blob paths have a parent")
             .to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, &e))?;
+        crate::files::create_dir_within(&self.cache_dir, &dir)?;
         let temp = tempfile::Builder::new()
             .prefix(".download.")
             .permissions(readable())

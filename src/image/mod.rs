@@ -133,7 +133,7 @@ pub fn emit_image(
         .with_help("shrink the includes (large data belongs in S3 or EFS), or choose a smaller base_image"));
     }
     let parent = final_dir.parent().unwrap_or(out_dir).to_path_buf();
-    std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, &e))?;
+    crate::files::create_dir_within(out_dir, &parent)?;
     let temp = tempfile::Builder::new()
         .prefix(&format!(".{}.oci.", artifact.name))
         .suffix(".tmp")

@@ -91,6 +91,7 @@ fn full_manifest() -> Manifest {
     };
     Manifest {
         schema_version: SCHEMA_VERSION,
+        generator: Some("cargo-lambda-pack 1.2.3".into()),
         artifacts: vec![zip, layer, image],
     }
 }
@@ -144,6 +145,7 @@ fn merged_entries_sort_by_architecture_then_name() {
     let (ours, kept) = manifest.artifacts.split_at(1);
     let merged = Manifest {
         schema_version: SCHEMA_VERSION,
+        generator: Some(GENERATOR.into()),
         artifacts: ours.to_vec(),
     }
     .merged_with(kept.to_vec());

@@ -409,3 +409,68 @@ pub fn verify_with(workspace: &Path, out: &Path, args: &[&str]) -> Run {
         .current_dir(workspace);
     run(command)
 }
+
+/// Every entry under `dir` (and `dir` itself): regular files by mode and SHA-256, symlinks by
+/// their target, directories by mode; the walk never follows a link. Equal before and after a
+/// command, it proves the command left the tree byte-identical.
+pub fn tree_state(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    use sha2::Digest;
+    use std::os::unix::fs::PermissionsExt;
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .map(|entry| {
+            let meta = entry.path().symlink_metadata().unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            let state = if meta.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(entry.path()).unwrap().display())
+            } else if meta.is_dir() {
+                format!("dir {mode:o}")
+            } else {
+                let digest = sha2::Sha256::digest(std::fs::read(entry.path()).unwrap());
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                format!("file {mode:o} {hex}")
+            };
+            (entry.path().to_path_buf(), state)
+        })
+        .collect()
+}
+
+/// Runs `command` and measures it: wall-clock time and the CPU time (user and system) of the
+/// process and everything it waited for (cargo, rustc), read from `wait4`'s resource usage, so a
+/// bound on it holds on a loaded machine too. Output goes through files, never a full pipe.
+pub fn run_measured(mut command: Command) -> (Run, std::time::Duration, std::time::Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    command
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap());
+    let started = std::time::Instant::now();
+    // Reaped by `wait4` below, which also reports the child's resource usage.
+    #[allow(clippy::zombie_processes)]
+    let child = command.spawn().expect("run cargo-lambda-pack");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for the child it reaps.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our child's, not yet waited for; both pointers outlive the call.
+    let reaped = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(
+        reaped,
+        child.id() as i32,
+        "{}",
+        std::io::Error::last_os_error()
+    );
+    let wall = started.elapsed();
+    let seconds = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    use std::os::unix::process::ExitStatusExt;
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
+    (Run::new(output), wall, cpu)
+}
