@@ -106,6 +106,7 @@ pub fn resolve_units(
             continue;
         }
         let narrow = selected.contains(&package.name);
+        let package = &features::buildable(package, options, &mut warnings)?;
         for draft in package_drafts(workspace, package, options, narrow, &mut warnings)? {
             for name in &draft.attach {
                 if let Some(attached) = workspace.package(name)
@@ -508,6 +509,7 @@ fn lambda_settings(
     Ok((env, None))
 }
 
+mod features;
 mod runtime;
 pub use runtime::DEFAULT_HANDLER;
 use runtime::{handler_only_draft, handler_setting, runtime_draft};

@@ -343,6 +343,13 @@ fn dockerfile_copies_layers_in_order_then_includes_then_bootstrap() {
         "{:?}",
         artifact.reasons
     );
+    // Its own binary runs from where the base image looks for it.
+    assert!(
+        artifact.reasons.iter().any(|r| r
+            == "bootstrap: /var/runtime/bootstrap in the image, the function's own binary"),
+        "{:?}",
+        artifact.reasons
+    );
     insta::assert_snapshot!(artifact.dockerfile.as_deref().unwrap());
     let paths: Vec<&str> = artifact.entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(
@@ -561,4 +568,15 @@ fn a_runtime_layer_holds_bootstrap_and_a_handler_only_function_runs_it() {
         Some(std::path::Path::new("/t/rt"))
     );
     assert_eq!(bootstrap.mode, 0o755);
+    assert!(
+        image.reasons.iter().any(|r| r
+            == "bootstrap: /var/runtime/bootstrap in the image, copied from layer `rt`'s /opt/bootstrap; handler `main.js`"),
+        "{:?}",
+        image.reasons
+    );
+    assert!(
+        !image.reasons.iter().any(|r| r.contains("/var/task/bootstrap")),
+        "{:?}",
+        image.reasons
+    );
 }

@@ -20,6 +20,8 @@ fn package(
         examples: Vec::new(),
         cdylibs: cdylibs.iter().map(|s| s.to_string()).collect(),
         dependencies: deps.iter().map(|s| s.to_string()).collect(),
+        required_features: Default::default(),
+        features: Default::default(),
         metadata: PackageMetadata {
             table,
             bins: Default::default(),
@@ -589,5 +591,81 @@ fn a_runtime_bin_is_a_layer_of_its_package_and_a_package_without_bins_can_be_a_f
     assert!(
         error.contains("package `rt` has no binary to run as /opt/bootstrap"),
         "{error}"
+    );
+}
+
+/// A package with a `serve` bin and a `prepare` bin that needs the `__prepare` feature.
+fn package_with_required_features() -> Package {
+    let mut pkg = package(
+        "api",
+        &["prepare", "serve"],
+        &[],
+        &["lambda_http"],
+        MetadataTable::default(),
+    );
+    pkg.required_features
+        .insert("prepare".into(), vec!["__prepare".into()]);
+    pkg.features.insert("__prepare".into(), Vec::new());
+    pkg
+}
+
+fn options_from(args: crate::cli::PackArgs) -> Options {
+    Options::from_args(args, |_| None).unwrap()
+}
+
+#[test]
+fn a_bin_whose_required_features_are_off_is_skipped_with_the_flag_that_packs_it() {
+    let ws = workspace(vec![package_with_required_features()]);
+    let resolved = resolve(&ws).unwrap();
+    let names: Vec<&str> = resolved.units.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["serve"]);
+    assert_eq!(resolved.warnings.len(), 1, "{:?}", resolved.warnings);
+    let warning = &resolved.warnings[0];
+    assert!(
+        warning.contains("bin `prepare` of package `api` is skipped")
+            && warning.contains("`__prepare`")
+            && warning.contains("-F api/__prepare"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn a_bin_is_packed_once_its_required_features_are_enabled() {
+    let ws = workspace(vec![package_with_required_features()]);
+    let selected = ws.select(&Selection::default()).unwrap();
+    for features in [vec!["api/__prepare".to_string()], vec!["__prepare".into()]] {
+        let options = options_from(crate::cli::PackArgs {
+            features,
+            ..Default::default()
+        });
+        let resolved = resolve_units(&ws, &selected, &options).unwrap();
+        let names: Vec<&str> = resolved.units.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["prepare", "serve"]);
+        assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
+    }
+    let all = options_from(crate::cli::PackArgs {
+        all_features: true,
+        ..Default::default()
+    });
+    assert_eq!(resolve_units(&ws, &selected, &all).unwrap().units.len(), 2);
+}
+
+#[test]
+fn naming_a_bin_whose_required_features_are_off_is_an_error_as_in_cargo() {
+    let ws = workspace(vec![package_with_required_features()]);
+    let options = options_from(crate::cli::PackArgs {
+        bins: vec!["prepare".into()],
+        ..Default::default()
+    });
+    let selected = ws.select(&options.selection).unwrap();
+    let err = resolve_units(&ws, &selected, &options).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("bin `prepare` of package `api` requires the features: `__prepare`"),
+        "{text}"
+    );
+    assert!(
+        format!("{err:?}").contains("-F api/__prepare"),
+        "{err:?}"
     );
 }
