@@ -305,3 +305,61 @@ fn switching_the_runtime_back_compiles_nothing() {
         assert!(back.contains("Finished `release` profile"), "{back}");
     }
 }
+
+/// A bin that needs a feature (`required-features`), as projects keep set-up tools beside their
+/// functions: cargo builds it only with the feature on, and so does the pack.
+#[test]
+fn a_bin_with_required_features_is_skipped_until_they_are_enabled() {
+    let fixture = Fixture::copy("mixed");
+    let manifest_path = "functions/orders/Cargo.toml";
+    let mut toml = fixture.read(manifest_path);
+    toml.push_str(
+        "\n[features]\n__prepare = []\n\n[[bin]]\nname = \"prepare\"\npath = \"src/bin/prepare.rs\"\nrequired-features = [\"__prepare\"]\n",
+    );
+    fixture.write(manifest_path, &toml);
+    fixture.write(
+        "functions/orders/src/bin/prepare.rs",
+        "fn main() { println!(\"creating tables\"); }\n",
+    );
+    let args = ["-p", "orders", "--arch", "x86_64", "--compiler", "cargo"];
+    let run = fixture.pack(&args);
+    run.assert_success();
+    let warning = "bin `prepare` of package `orders` is skipped: it requires the features `__prepare`";
+    assert!(run.stderr.contains(warning), "{}", run.stderr);
+    assert!(run.stderr.contains("pack it with `-F orders/__prepare`"), "{}", run.stderr);
+    let names = |out: &std::path::Path| -> Vec<String> {
+        manifest(out)["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&fixture.out_dir()), ["orders"]);
+
+    // The plan says the same, in its JSON too.
+    let mut plan_args = vec!["plan", "--message-format", "json"];
+    plan_args.extend(args);
+    let plan = fixture.pack(&plan_args);
+    plan.assert_success();
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let warnings = plan["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap().contains(warning)),
+        "{warnings:?}"
+    );
+
+    // Naming it without the feature is cargo's error; with the feature it is packed.
+    let run = fixture.pack(&["-p", "orders", "--bin", "prepare", "--compiler", "cargo"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr
+            .contains("bin `prepare` of package `orders` requires the features: `__prepare`"),
+        "{}",
+        run.stderr
+    );
+    let mut with_feature = args.to_vec();
+    with_feature.extend(["-F", "orders/__prepare"]);
+    fixture.pack(&with_feature).assert_success();
+    assert_eq!(names(&fixture.out_dir()), ["orders", "prepare"]);
+}
