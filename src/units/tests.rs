@@ -105,18 +105,13 @@ fn roles_are_inferred_and_explained() {
             (
                 "plain",
                 Role::Function,
-                "function: a binary with no role set (inferred)"
+                "function: a binary with no role set and no Lambda crate among its dependencies: a function if the binary reads AWS_LAMBDA_RUNTIME_API"
             ),
         ],
         "`util` has neither a bin nor a cdylib and is skipped"
     );
-    assert_eq!(resolved.warnings.len(), 1);
-    assert!(
-        resolved.warnings[0].contains("bin `plain` of package `plain`"),
-        "{:?}",
-        resolved.warnings
-    );
-    assert!(resolved.warnings[0].contains("may not speak the Lambda Runtime API"));
+    // No doubt said before the build: the built binary decides (`plan::lambda_binary`).
+    assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
 }
 
 #[test]
@@ -667,5 +662,29 @@ fn naming_a_bin_whose_required_features_are_off_is_an_error_as_in_cargo() {
     assert!(
         format!("{err:?}").contains("-F api/__prepare"),
         "{err:?}"
+    );
+}
+
+#[test]
+fn lambda_crates_reached_through_a_workspace_library_settle_the_role() {
+    let ws = workspace(vec![
+        package("api", &["api"], &[], &["shared"], MetadataTable::default()),
+        package("shared", &[], &[], &["lambda_http"], MetadataTable::default()),
+        package("probe", &["probe"], &[], &["lambda_extension"], MetadataTable::default()),
+        package("local", &["local"], &[], &["tokio"], MetadataTable::default()),
+    ]);
+    let resolved = resolve(&ws).unwrap();
+    assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
+    let unit = |name: &str| resolved.units.iter().find(|u| u.name == name).unwrap();
+    assert_eq!(unit("api").role, Role::Function);
+    assert_eq!(unit("api").role_evidence, RoleEvidence::Settled);
+    assert!(unit("api").reasons[0].contains("depends on lambda_http"), "{:?}", unit("api").reasons);
+    // The early crate name is an extension too.
+    assert_eq!(unit("probe").role, Role::Extension);
+    // Neither: the built binary decides.
+    assert_eq!(unit("local").role, Role::Function);
+    assert_eq!(
+        unit("local").role_evidence,
+        RoleEvidence::Guessed { named: false }
     );
 }
