@@ -224,7 +224,8 @@ fn package_drafts(
     ];
     let reached = reached_crates(workspace, package);
     let depends = |name: &str| {
-        reached.contains(name) || (name == EXTENSION_CRATE && reached.contains(EXTENSION_CRATE_EARLY))
+        reached.contains(name)
+            || (name == EXTENSION_CRATE && reached.contains(EXTENSION_CRATE_EARLY))
     };
     // The package-level role, explicit or inferred.
     let (package_role, package_reason) = match package.metadata.table.role {

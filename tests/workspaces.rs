@@ -324,9 +324,14 @@ fn a_bin_with_required_features_is_skipped_until_they_are_enabled() {
     let args = ["-p", "orders", "--arch", "x86_64", "--compiler", "cargo"];
     let run = fixture.pack(&args);
     run.assert_success();
-    let warning = "bin `prepare` of package `orders` is skipped: it requires the features `__prepare`";
+    let warning =
+        "bin `prepare` of package `orders` is skipped: it requires the features `__prepare`";
     assert!(run.stderr.contains(warning), "{}", run.stderr);
-    assert!(run.stderr.contains("pack it with `-F orders/__prepare`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("pack it with `-F orders/__prepare`"),
+        "{}",
+        run.stderr
+    );
     let names = |out: &std::path::Path| -> Vec<String> {
         manifest(out)["artifacts"]
             .as_array()
@@ -345,7 +350,9 @@ fn a_bin_with_required_features_is_skipped_until_they_are_enabled() {
     let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     let warnings = plan["warnings"].as_array().unwrap();
     assert!(
-        warnings.iter().any(|w| w.as_str().unwrap().contains(warning)),
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(warning)),
         "{warnings:?}"
     );
 
@@ -403,7 +410,16 @@ fn a_bin_that_is_not_a_lambda_binary_is_skipped_refused_by_name_and_packed_when_
     );
 
     // Named, it is a finding that stops the pack.
-    let run = fixture.pack(&["-p", "reports", "--bin", "local", "--arch", "x86_64", "--compiler", "cargo"]);
+    let run = fixture.pack(&[
+        "-p",
+        "reports",
+        "--bin",
+        "local",
+        "--arch",
+        "x86_64",
+        "--compiler",
+        "cargo",
+    ]);
     run.assert_code(8);
     assert!(run.stderr.contains("not-lambda-binary"), "{}", run.stderr);
 

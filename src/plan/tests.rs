@@ -345,8 +345,11 @@ fn dockerfile_copies_layers_in_order_then_includes_then_bootstrap() {
     );
     // Its own binary runs from where the base image looks for it.
     assert!(
-        artifact.reasons.iter().any(|r| r
-            == "bootstrap: /var/runtime/bootstrap in the image, the function's own binary"),
+        artifact
+            .reasons
+            .iter()
+            .any(|r| r
+                == "bootstrap: /var/runtime/bootstrap in the image, the function's own binary"),
         "{:?}",
         artifact.reasons
     );
@@ -575,7 +578,10 @@ fn a_runtime_layer_holds_bootstrap_and_a_handler_only_function_runs_it() {
         image.reasons
     );
     assert!(
-        !image.reasons.iter().any(|r| r.contains("/var/task/bootstrap")),
+        !image
+            .reasons
+            .iter()
+            .any(|r| r.contains("/var/task/bootstrap")),
         "{:?}",
         image.reasons
     );

@@ -659,26 +659,45 @@ fn naming_a_bin_whose_required_features_are_off_is_an_error_as_in_cargo() {
         text.contains("bin `prepare` of package `api` requires the features: `__prepare`"),
         "{text}"
     );
-    assert!(
-        format!("{err:?}").contains("-F api/__prepare"),
-        "{err:?}"
-    );
+    assert!(format!("{err:?}").contains("-F api/__prepare"), "{err:?}");
 }
 
 #[test]
 fn lambda_crates_reached_through_a_workspace_library_settle_the_role() {
     let ws = workspace(vec![
         package("api", &["api"], &[], &["shared"], MetadataTable::default()),
-        package("shared", &[], &[], &["lambda_http"], MetadataTable::default()),
-        package("probe", &["probe"], &[], &["lambda_extension"], MetadataTable::default()),
-        package("local", &["local"], &[], &["tokio"], MetadataTable::default()),
+        package(
+            "shared",
+            &[],
+            &[],
+            &["lambda_http"],
+            MetadataTable::default(),
+        ),
+        package(
+            "probe",
+            &["probe"],
+            &[],
+            &["lambda_extension"],
+            MetadataTable::default(),
+        ),
+        package(
+            "local",
+            &["local"],
+            &[],
+            &["tokio"],
+            MetadataTable::default(),
+        ),
     ]);
     let resolved = resolve(&ws).unwrap();
     assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
     let unit = |name: &str| resolved.units.iter().find(|u| u.name == name).unwrap();
     assert_eq!(unit("api").role, Role::Function);
     assert_eq!(unit("api").role_evidence, RoleEvidence::Settled);
-    assert!(unit("api").reasons[0].contains("depends on lambda_http"), "{:?}", unit("api").reasons);
+    assert!(
+        unit("api").reasons[0].contains("depends on lambda_http"),
+        "{:?}",
+        unit("api").reasons
+    );
     // The early crate name is an extension too.
     assert_eq!(unit("probe").role, Role::Extension);
     // Neither: the built binary decides.
