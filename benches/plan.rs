@@ -189,6 +189,7 @@ fn unit_facts(i: usize, name: String, role: Role, arch: Arch, layers: Vec<String
             handler: "bootstrap".into(),
             compatible_runtimes: None,
             reasons: vec![format!("{name}: generated for the benchmark")],
+            role_evidence: Default::default(),
         },
         arch,
         target: RustTarget::new(arch, Libc::Gnu),

@@ -29,6 +29,14 @@ pub fn auditable(target_dir: &Path, triple: &str) -> PathBuf {
     target_dir.join(DIR).join("auditable").join(triple)
 }
 
+/// cargo's dependency graph for one Rust target, with the inputs it was computed from.
+pub fn dependency_graph(target_dir: &Path, triple: &str) -> PathBuf {
+    target_dir
+        .join(DIR)
+        .join("dependency-graph")
+        .join(format!("{triple}.json"))
+}
+
 /// Writes a cache entry whole (temp file then rename), leaving an identical one alone. A cache
 /// that cannot be written only costs the next run the work again, so failure is ignored.
 pub fn remember(path: &Path, bytes: &[u8]) {

@@ -157,6 +157,9 @@ pub struct BinaryFacts {
     pub debug_info: bool,
     /// File size in bytes.
     pub size: u64,
+    /// The file holds the string `AWS_LAMBDA_RUNTIME_API`: the variable every Lambda runtime
+    /// client and extension reads to find its API. A program without it never speaks to Lambda.
+    pub runtime_api: bool,
 }
 
 impl BinaryFacts {
@@ -326,8 +329,12 @@ fn inspect_elf<Elf: FileHeader<Endian = Endianness>>(
         stripped,
         debug_info,
         size,
+        runtime_api: memchr::memmem::find(bytes, RUNTIME_API_VARIABLE.as_bytes()).is_some(),
     })
 }
+
+/// What Lambda names its Runtime API's address in, for every runtime and extension.
+pub const RUNTIME_API_VARIABLE: &str = "AWS_LAMBDA_RUNTIME_API";
 
 /// What the dynamic table and the version needs say.
 #[derive(Default)]

@@ -22,6 +22,7 @@ mod attach;
 mod bootstrap;
 pub mod cpu_floor;
 mod image;
+mod lambda_binary;
 mod libs_layer;
 mod sbom;
 mod scratch;
@@ -242,10 +243,13 @@ impl Plan {
 }
 
 pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
-    let mut artifacts = with_libs_layers(&inputs.units)?
+    let mut warnings = Vec::new();
+    let units = lambda_binary::leave_out_non_lambda(&inputs.units, &mut warnings);
+    let mut artifacts = with_libs_layers(&units)?
         .iter()
         .map(|facts| {
             let mut artifact = plan_unit(facts)?;
+            artifact.findings.extend(lambda_binary::finding(facts));
             // A generated libs layer holds the host's libraries, not code this build compiled.
             if !facts.binaries.is_empty() || !facts.cdylibs.is_empty() {
                 let flags = inputs.compile_flags.get(&facts.target.triple());
@@ -258,7 +262,7 @@ pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
         })
         .collect::<Result<Vec<_>>>()?;
     artifacts.sort_by(|a, b| (a.arch, &a.name).cmp(&(b.arch, &b.name)));
-    let warnings = attach_layers(&mut artifacts)?;
+    warnings.extend(attach_layers(&mut artifacts)?);
     scratch_findings(inputs, &mut artifacts);
     let produced: BTreeSet<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
     let mut stale: Vec<String> = inputs

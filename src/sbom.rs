@@ -1,27 +1,32 @@
 //! What ships in each artifact: the crates compiled into its binaries, and the shared libraries
 //! a generated `<function>-libs` layer bundles, written as a CycloneDX 1.5 SBOM.
 //!
-//! The crate graph is cargo's resolve for one Rust target (`cargo metadata --filter-platform
-//! <triple>`, with the run's feature flags). From a unit's package only *normal* dependencies are
+//! The crate graph is cargo's for one Rust target, with the run's feature flags: the crates and
+//! their licenses from `cargo metadata --filter-platform <triple>`, the edges from `cargo tree -e
+//! normal --target <triple>` (`tree.rs`), whose feature resolution is the build's (an optional
+//! dependency whose feature is off is not there; `cargo metadata` unifies features across build
+//! and dev dependencies and would list it). From a unit's package only *normal* dependencies are
 //! followed: build dependencies and proc-macros run on the build machine and never reach the
 //! binary, so they are excluded (with everything only they pull in); dev-dependencies are never
-//! followed. Checksums come from `Cargo.lock`. Loading is I/O ([`DependencyGraph::load`]); the
-//! plan picks each unit's part of the graph ([`DependencyGraph::closure`]), and emit renders it
-//! ([`cyclonedx::render`]).
+//! followed. Checksums come from `Cargo.lock`. Loading is I/O ([`DependencyGraph::load`],
+//! remembered between runs by `cache.rs`); the plan picks each unit's part of the graph
+//! ([`DependencyGraph::closure`]), and emit renders it ([`cyclonedx::render`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod cache;
 pub mod cyclonedx;
 pub mod deb;
+mod tree;
 mod version_info;
 
 /// One crate of the resolved graph.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Crate {
     pub name: String,
     pub version: String,
@@ -41,7 +46,7 @@ impl Crate {
 
 /// cargo's resolve for one target, reduced to what ships: crates by package id and the normal
 /// dependencies of each.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DependencyGraph {
     crates: BTreeMap<String, Crate>,
     /// Normal dependencies, proc-macros left out.
@@ -90,40 +95,106 @@ pub struct FeatureFlags<'a> {
 }
 
 impl DependencyGraph {
-    /// Runs `cargo metadata --filter-platform <triple>` for the workspace and reads its
-    /// `Cargo.lock`.
+    /// Runs `cargo metadata --filter-platform <triple>` and `cargo tree` for the workspace and
+    /// reads its `Cargo.lock`, unless `cache_file` holds the graph for the same inputs.
     pub fn load(
         cargo: &Path,
         manifest_path: &Path,
         lock_file: &Path,
         triple: &str,
         features: FeatureFlags<'_>,
+        packages: &[String],
         cargo_flags: &[&str],
+        cache_file: &Path,
     ) -> Result<DependencyGraph> {
+        let mut flags: Vec<String> = cargo_flags.iter().map(|f| f.to_string()).collect();
+        if features.all_features {
+            flags.push("--all-features".into());
+        }
+        if features.no_default_features {
+            flags.push("--no-default-features".into());
+        }
+        if !features.features.is_empty() {
+            flags.push("--features".into());
+            flags.push(features.features.join(","));
+        }
+        // Features are unified across the packages a build names, as `cargo build -p ...` does.
+        let selection: Vec<String> = if packages.is_empty() {
+            vec!["--workspace".to_string()]
+        } else {
+            packages
+                .iter()
+                .flat_map(|p| ["-p".to_string(), p.clone()])
+                .collect()
+        };
+        let fixed = cache::fixed_inputs(
+            cargo,
+            manifest_path,
+            triple,
+            &[flags.as_slice(), selection.as_slice()].concat(),
+        );
+        if let Some(graph) = cache::lookup(cache_file, &fixed) {
+            return Ok(graph);
+        }
         let mut command = cargo_metadata::MetadataCommand::new();
         command.cargo_path(cargo).manifest_path(manifest_path);
         let mut other = vec!["--filter-platform".to_string(), triple.to_string()];
-        other.extend(cargo_flags.iter().map(|f| f.to_string()));
+        other.extend(flags.iter().cloned());
         command.other_options(other);
-        if features.all_features {
-            command.features(cargo_metadata::CargoOpt::AllFeatures);
-        }
-        if features.no_default_features {
-            command.features(cargo_metadata::CargoOpt::NoDefaultFeatures);
-        }
-        if !features.features.is_empty() {
-            command.features(cargo_metadata::CargoOpt::SomeFeatures(
-                features.features.to_vec(),
-            ));
-        }
         let metadata = command.exec().map_err(|e| {
             Error::new(
                 ErrorKind::BuildFailed,
                 format!("`cargo metadata --filter-platform {triple}` failed (for the SBOM): {e}"),
             )
         })?;
+        let tree = cargo_tree(cargo, manifest_path, triple, &selection, &flags)?;
         let lock = std::fs::read_to_string(lock_file).unwrap_or_default();
-        Ok(DependencyGraph::from_metadata(&metadata, &lock))
+        let mut graph = DependencyGraph::from_metadata(&metadata, &lock);
+        graph.keep_edges_of(&tree);
+        // The graph depends on Cargo.lock and on every path package's manifest.
+        let mut files = vec![lock_file.to_path_buf(), manifest_path.to_path_buf()];
+        files.extend(
+            metadata
+                .packages
+                .iter()
+                .filter(|p| p.source.is_none())
+                .map(|p| p.manifest_path.clone().into_std_path_buf()),
+        );
+        files.sort();
+        files.dedup();
+        cache::store(cache_file, &fixed, files, &graph);
+        Ok(graph)
+    }
+
+    /// Replaces the edges with those `cargo tree` shows for the target: a crate depends on what
+    /// the build compiles for it, and a crate the tree never names is reached by nothing.
+    fn keep_edges_of(&mut self, tree: &tree::TreeEdges) {
+        let mut ids: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for (id, krate) in &self.crates {
+            ids.entry((krate.name.clone(), krate.version.clone()))
+                .or_default()
+                .push(id.clone());
+        }
+        let proc_macro = |nv: &(String, String)| tree.proc_macros.contains(nv);
+        let mut dependencies = BTreeMap::new();
+        for (id, krate) in &self.crates {
+            let nv = (krate.name.clone(), krate.version.clone());
+            let deps: BTreeSet<String> = tree
+                .dependencies
+                .get(&nv)
+                .into_iter()
+                .flatten()
+                .filter(|dep| !proc_macro(dep))
+                .flat_map(|dep| ids.get(dep).cloned().unwrap_or_default())
+                .filter(|dep| {
+                    self.dependencies
+                        .get(id)
+                        .is_none_or(|metadata_deps| metadata_deps.contains(dep))
+                })
+                .collect();
+            dependencies.insert(id.clone(), deps);
+        }
+        self.dependencies = dependencies;
     }
 
     /// The graph of parsed metadata; `lock` is Cargo.lock's text (empty: no checksums).
@@ -224,6 +295,41 @@ impl DependencyGraph {
             edges,
         })
     }
+}
+
+/// `cargo tree`'s view of the target's normal dependencies, each selected package a root.
+fn cargo_tree(
+    cargo: &Path,
+    manifest_path: &Path,
+    triple: &str,
+    selection: &[String],
+    flags: &[String],
+) -> Result<tree::TreeEdges> {
+    let output = std::process::Command::new(cargo)
+        .args(["tree", "-e", "normal", "--target", triple])
+        .args(selection)
+        .args(["--prefix", "depth", "--format", "{p}", "--color", "never"])
+        .arg("--manifest-path")
+        .arg(manifest_path)
+        .args(flags)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::BuildFailed,
+                format!("cannot run `{} tree` (for the SBOM): {e}", cargo.display()),
+            )
+        })?;
+    if !output.status.success() {
+        return Err(Error::new(
+            ErrorKind::BuildFailed,
+            format!(
+                "`cargo tree -e normal --target {triple}` failed (for the SBOM): {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        ));
+    }
+    Ok(tree::parse(&String::from_utf8_lossy(&output.stdout)))
 }
 
 /// `(name, version, source) → checksum` from Cargo.lock (format v3 and v4 keep it per package).

@@ -52,7 +52,7 @@ pub fn choose(
 ) -> Result<(RustTarget, Linker)> {
     let missing_zig = || {
         Error::toolchain("--compiler zig was given but zig is not installed")
-            .with_note("cargo-lambda-pack looks for `python3 -m ziglang` and then `zig` on PATH")
+            .with_note("cargo-lambda-pack looks for the `ziglang` package (of its own virtual environment when pip installed it there, else of `python3`) and then `zig` on PATH")
             .with_help("install it with `pip install ziglang` (or put `zig` on PATH), or use --compiler auto to fall back to musl")
     };
     if let Some(target) = target_override {
@@ -127,8 +127,13 @@ fn remember_zig(cache: &Path, zig: &Path) {
 
 /// The zig binary shipped inside the `ziglang` Python package, if that package is installed.
 fn ziglang_binary() -> Option<std::path::PathBuf> {
-    // The same interpreter cargo-zigbuild would use.
-    let python = std::env::var_os("CARGO_ZIGBUILD_PYTHON_PATH").unwrap_or_else(|| "python3".into());
+    // The same interpreter cargo-zigbuild would use, unless this executable was installed by pip
+    // into a virtual environment (`pip install cargo-lambda-pack`, pipx, uv tool): then the
+    // `ziglang` it depends on is that environment's, whose python sits beside us.
+    let python = std::env::var_os("CARGO_ZIGBUILD_PYTHON_PATH")
+        .map(std::path::PathBuf::from)
+        .or_else(sibling_python)
+        .unwrap_or_else(|| "python3".into());
     let output = Command::new(python)
         .args([
             "-c",
@@ -138,6 +143,19 @@ fn ziglang_binary() -> Option<std::path::PathBuf> {
         .ok()?;
     let path = std::path::PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
     (output.status.success() && path.is_file()).then_some(path)
+}
+
+/// The python of the virtual environment this executable lives in (`<venv>/bin/python3`), if any.
+fn sibling_python() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?;
+    // A virtual environment has `pyvenv.cfg` at its root; a python beside a binary elsewhere
+    // (/usr/bin) is the system's, which `python3` on PATH already is.
+    bin.parent()?.join("pyvenv.cfg").is_file().then_some(())?;
+    ["python3", "python"]
+        .into_iter()
+        .map(|name| bin.join(name))
+        .find(|python| python.is_file())
 }
 
 /// The Rust toolchain cargo builds with: where its sysroot is and which `rustc` it runs.

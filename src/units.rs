@@ -56,6 +56,20 @@ pub struct Unit {
     pub compatible_runtimes: Option<Vec<String>>,
     /// Why the unit looks the way it does (role, architecture), for `plan`.
     pub reasons: Vec<String>,
+    /// Whether the role rests on settings and dependencies, or is left to the built binary.
+    pub role_evidence: RoleEvidence,
+}
+
+/// What a unit's role rests on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RoleEvidence {
+    /// A `role` key, or a Lambda runtime or extension crate among the dependencies.
+    #[default]
+    Settled,
+    /// A bin with no `role` set that reaches no Lambda crate: the built binary decides. The
+    /// plan leaves out one that never reads `AWS_LAMBDA_RUNTIME_API` (a development server, a
+    /// tool), or, when `--bin` named it, gives it the `not-lambda-binary` finding.
+    Guessed { named: bool },
 }
 
 /// The units of a run, with the warnings met while resolving them.
@@ -69,8 +83,9 @@ pub struct Resolved {
 
 /// Crate names that mark a binary as speaking the Runtime API.
 const RUNTIME_CRATES: [&str; 2] = ["lambda_runtime", "lambda_http"];
-/// The crate that marks a binary as an extension.
+/// The crate that marks a binary as an extension, under its name and the early one.
 const EXTENSION_CRATE: &str = "lambda-extension";
+const EXTENSION_CRATE_EARLY: &str = "lambda_extension";
 
 /// A unit before architectures and attachments are settled.
 struct Draft {
@@ -106,7 +121,8 @@ pub fn resolve_units(
             continue;
         }
         let narrow = selected.contains(&package.name);
-        for draft in package_drafts(workspace, package, options, narrow, &mut warnings)? {
+        let package = &features::buildable(package, options, &mut warnings)?;
+        for draft in package_drafts(workspace, package, options, narrow)? {
             for name in &draft.attach {
                 if let Some(attached) = workspace.package(name)
                     && !seen.contains(name)
@@ -189,7 +205,6 @@ fn package_drafts(
     package: &Package,
     options: &Options,
     narrow_to_selected_bins: bool,
-    warnings: &mut Vec<String>,
 ) -> Result<Vec<Draft>> {
     for bin_name in package.metadata.bins.keys() {
         if !package.bins.contains(bin_name) && !package.examples.contains(bin_name) {
@@ -207,7 +222,11 @@ fn package_drafts(
         (&package.metadata.table, "package metadata"),
         (&workspace.defaults, "workspace metadata"),
     ];
-    let depends = |name: &str| package.dependencies.contains(name);
+    let reached = reached_crates(workspace, package);
+    let depends = |name: &str| {
+        reached.contains(name)
+            || (name == EXTENSION_CRATE && reached.contains(EXTENSION_CRATE_EARLY))
+    };
     // The package-level role, explicit or inferred.
     let (package_role, package_reason) = match package.metadata.table.role {
         Some(role) => (
@@ -262,16 +281,10 @@ fn package_drafts(
                     };
                     (Role::Function, reason)
                 }
-                None => {
-                    warnings.push(format!(
-                        "bin `{bin}` of package `{}` is packed as a function, but the package depends on neither lambda_runtime nor lambda_http: it may not speak the Lambda Runtime API (set role = \"function\" in its [package.metadata.lambda-pack] to confirm)",
-                        package.name
-                    ));
-                    (
-                        Role::Function,
-                        "a binary with no role set (inferred)".to_string(),
-                    )
-                }
+                None => (
+                    Role::Function,
+                    "a binary with no role set and no Lambda crate among its dependencies: a function if the binary reads AWS_LAMBDA_RUNTIME_API".to_string(),
+                ),
             },
         };
         if role == Role::Layer {
@@ -290,7 +303,7 @@ fn package_drafts(
         }
         let mut tables = vec![(bin_table, "bin table")];
         tables.extend(package_tables);
-        drafts.push(draft(
+        let mut bin_draft = draft(
             package,
             options,
             &tables,
@@ -299,7 +312,16 @@ fn package_drafts(
             vec![bin.clone()],
             Vec::new(),
             reason,
-        )?);
+        )?;
+        if bin_table.role.is_none()
+            && package_role.is_none()
+            && !RUNTIME_CRATES.iter().any(|c| depends(c))
+        {
+            bin_draft.unit.role_evidence = RoleEvidence::Guessed {
+                named: options.selection.bins.contains(bin),
+            };
+        }
+        drafts.push(bin_draft);
     }
     // Examples are packed only when asked for (as cargo builds them), always as functions: a
     // function kept as an example of a library crate is the usual case.
@@ -356,6 +378,28 @@ fn package_drafts(
         )?);
     }
     Ok(drafts)
+}
+
+/// Every crate `package` depends on directly or through the workspace's own libraries (path
+/// members), so a function that reaches lambda_http through a library of its workspace is seen
+/// as one. Crates reached through registry crates (wrappers) are not seen here: for those the
+/// built binary decides ([`RoleEvidence::Guessed`]).
+fn reached_crates<'a>(workspace: &'a Workspace, package: &'a Package) -> BTreeSet<&'a str> {
+    let mut reached: BTreeSet<&str> = BTreeSet::new();
+    let mut queue: Vec<&Package> = vec![package];
+    let mut visited: BTreeSet<&str> = BTreeSet::new();
+    while let Some(current) = queue.pop() {
+        if !visited.insert(current.name.as_str()) {
+            continue;
+        }
+        for dependency in &current.dependencies {
+            reached.insert(dependency.as_str());
+            if let Some(member) = workspace.package(dependency) {
+                queue.push(member);
+            }
+        }
+    }
+    reached
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -439,6 +483,7 @@ fn draft(
             handler,
             compatible_runtimes,
             reasons,
+            role_evidence: RoleEvidence::Settled,
         },
         explicit_arch,
         explicit_runtime,
@@ -508,6 +553,7 @@ fn lambda_settings(
     Ok((env, None))
 }
 
+mod features;
 mod runtime;
 pub use runtime::DEFAULT_HANDLER;
 use runtime::{handler_only_draft, handler_setting, runtime_draft};

@@ -3,7 +3,7 @@
 //! `cargo metadata` runs through `$CARGO` (the cargo that invoked us), so toolchain overrides,
 //! `CARGO_TARGET_DIR` and `.cargo/config.toml` are honoured exactly as cargo itself would.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -28,6 +28,12 @@ pub struct Package {
     pub cdylibs: Vec<String>,
     /// Names of the package's normal (non-dev, non-build) dependencies.
     pub dependencies: BTreeSet<String>,
+    /// The `required-features` of each bin and example that has any (cargo builds such a
+    /// target only when all of them are enabled).
+    pub required_features: BTreeMap<String, Vec<String>>,
+    /// The package's `[features]` table as cargo reports it (implicit features of optional
+    /// dependencies included).
+    pub features: BTreeMap<String, Vec<String>>,
     pub metadata: PackageMetadata,
     /// cargo-lambda keys that are not honoured, one note each (see [`crate::cargo_lambda`]).
     pub notes: Vec<String>,
@@ -79,7 +85,12 @@ impl Workspace {
             let mut bins = Vec::new();
             let mut cdylibs = Vec::new();
             let mut examples = Vec::new();
+            let mut required_features = BTreeMap::new();
             for target in &package.targets {
+                if (target.is_bin() || target.is_example()) && !target.required_features.is_empty()
+                {
+                    required_features.insert(target.name.clone(), target.required_features.clone());
+                }
                 if target.is_bin() {
                     bins.push(target.name.clone());
                 } else if target.is_example()
@@ -121,6 +132,8 @@ impl Workspace {
                 examples,
                 cdylibs,
                 dependencies,
+                required_features,
+                features: package.features.clone(),
                 metadata: package_metadata,
                 notes: cargo_lambda.notes,
             });

@@ -349,13 +349,13 @@ fn layers_writing_the_same_path_warn_and_the_later_wins() {
 }
 
 #[test]
-fn a_binary_without_a_runtime_crate_is_packed_with_a_warning() {
+fn a_binary_without_a_runtime_crate_that_reads_the_runtime_api_is_packed_without_a_doubt() {
+    // fn-arm depends on no Lambda crate and sets no role, but its binary reads
+    // AWS_LAMBDA_RUNTIME_API (as a hand-written runtime client does): the binary settles it.
     let fixture = Fixture::copy("basic");
     let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-arm"]);
     run.assert_success();
-    assert!(
-        run.stderr.contains("bin `fn-arm` of package `fn-arm` is packed as a function, but the package depends on neither lambda_runtime nor lambda_http"),
-        "{}",
-        run.stderr
-    );
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let manifest = manifest(&fixture.out_dir());
+    assert_eq!(artifact(&manifest, "fn-arm")["kind"], "function");
 }

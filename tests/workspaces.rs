@@ -305,3 +305,128 @@ fn switching_the_runtime_back_compiles_nothing() {
         assert!(back.contains("Finished `release` profile"), "{back}");
     }
 }
+
+/// A bin that needs a feature (`required-features`), as projects keep set-up tools beside their
+/// functions: cargo builds it only with the feature on, and so does the pack.
+#[test]
+fn a_bin_with_required_features_is_skipped_until_they_are_enabled() {
+    let fixture = Fixture::copy("mixed");
+    let manifest_path = "functions/orders/Cargo.toml";
+    let mut toml = fixture.read(manifest_path);
+    toml.push_str(
+        "\n[features]\n__prepare = []\n\n[[bin]]\nname = \"prepare\"\npath = \"src/bin/prepare.rs\"\nrequired-features = [\"__prepare\"]\n",
+    );
+    fixture.write(manifest_path, &toml);
+    fixture.write(
+        "functions/orders/src/bin/prepare.rs",
+        "fn main() { println!(\"creating tables\"); }\n",
+    );
+    let args = ["-p", "orders", "--arch", "x86_64", "--compiler", "cargo"];
+    let run = fixture.pack(&args);
+    run.assert_success();
+    let warning =
+        "bin `prepare` of package `orders` is skipped: it requires the features `__prepare`";
+    assert!(run.stderr.contains(warning), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("pack it with `-F orders/__prepare`"),
+        "{}",
+        run.stderr
+    );
+    let names = |out: &std::path::Path| -> Vec<String> {
+        manifest(out)["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&fixture.out_dir()), ["orders"]);
+
+    // The plan says the same, in its JSON too.
+    let mut plan_args = vec!["plan", "--message-format", "json"];
+    plan_args.extend(args);
+    let plan = fixture.pack(&plan_args);
+    plan.assert_success();
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let warnings = plan["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(warning)),
+        "{warnings:?}"
+    );
+
+    // Naming it without the feature is cargo's error; with the feature it is packed.
+    let run = fixture.pack(&["-p", "orders", "--bin", "prepare", "--compiler", "cargo"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr
+            .contains("bin `prepare` of package `orders` requires the features: `__prepare`"),
+        "{}",
+        run.stderr
+    );
+    let mut with_feature = args.to_vec();
+    with_feature.extend(["-F", "orders/__prepare"]);
+    fixture.pack(&with_feature).assert_success();
+    assert_eq!(names(&fixture.out_dir()), ["orders", "prepare"]);
+}
+
+/// A local development server beside the Lambda bin, as web projects keep one: it never reads
+/// `AWS_LAMBDA_RUNTIME_API`, so it is not packed unless its role says so.
+#[test]
+fn a_bin_that_is_not_a_lambda_binary_is_skipped_refused_by_name_and_packed_when_its_role_says() {
+    let fixture = Fixture::copy("mixed");
+    fixture.write(
+        "functions/reports/src/bin/local.rs",
+        "fn main() { println!(\"serving on 127.0.0.1:3000\"); }\n",
+    );
+    let args = ["-p", "reports", "--arch", "x86_64", "--compiler", "cargo"];
+    let run = fixture.pack(&args);
+    run.assert_success();
+    let warning = "bin `local` of package `reports` (x86_64) is skipped: it is not a Lambda binary (it never reads AWS_LAMBDA_RUNTIME_API";
+    assert!(run.stderr.contains(warning), "{}", run.stderr);
+    assert!(!run.stderr.contains("bin `reports`"), "{}", run.stderr);
+    let names = |out: &std::path::Path| -> Vec<String> {
+        manifest(out)["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&fixture.out_dir()), ["reports"]);
+    let mut plan_args = vec!["plan", "--message-format", "json"];
+    plan_args.extend(args);
+    let plan = fixture.pack(&plan_args);
+    plan.assert_success();
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert!(
+        plan["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(warning)),
+        "{plan:#}"
+    );
+
+    // Named, it is a finding that stops the pack.
+    let run = fixture.pack(&[
+        "-p",
+        "reports",
+        "--bin",
+        "local",
+        "--arch",
+        "x86_64",
+        "--compiler",
+        "cargo",
+    ]);
+    run.assert_code(8);
+    assert!(run.stderr.contains("not-lambda-binary"), "{}", run.stderr);
+
+    // Its role set, it is packed as a function.
+    let mut toml = fixture.read("functions/reports/Cargo.toml");
+    toml.push_str("\n[package.metadata.lambda-pack.bin.local]\nrole = \"function\"\n");
+    fixture.write("functions/reports/Cargo.toml", &toml);
+    fixture.pack(&args).assert_success();
+    assert_eq!(names(&fixture.out_dir()), ["local", "reports"]);
+}

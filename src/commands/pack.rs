@@ -118,6 +118,13 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     )?;
     let library_origins = sbom_inputs::library_origins(&facts)?;
     let screened = screen_previous(options, &out_dir, &workspace, &resolved.units, shell);
+    // Every warning already said to people is in the plan's JSON too, in the order said.
+    let said: Vec<String> = resolved
+        .warnings
+        .iter()
+        .chain(&screened.warnings)
+        .cloned()
+        .collect();
     let inputs = PlanInputs {
         units: facts,
         builds: requests,
@@ -130,6 +137,7 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         library_origins,
     };
     let mut plan = plan_stage(&inputs, shell)?;
+    plan.warnings.splice(0..0, said);
     plan.shards = shards.map(|s| s.listing);
     Ok(Planned {
         plan,
@@ -287,6 +295,7 @@ fn build_all(
     let mut built = Built::new();
     for request in requests {
         let mut what: Vec<String> = request.bins.clone();
+        what.extend(request.examples.iter().map(|e| format!("example {e}")));
         what.extend(request.cdylibs.iter().map(|c| format!("lib{c}")));
         shell.status(
             "Building",

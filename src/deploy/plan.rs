@@ -242,10 +242,11 @@ fn function_step(
     let image = matches!(function.code, FunctionCode::Image(_));
     let package_type = if image { "Image" } else { "Zip" };
     if !state.package_type.is_empty() && state.package_type != package_type {
+        let article = if image { "an" } else { "a" };
         return Err(conflict(
             function,
             &format!("has PackageType {}", state.package_type),
-            &format!("a {package_type} function"),
+            &format!("{article} {package_type} function"),
         ));
     }
     if !state.architectures.is_empty() && state.architectures != [function.arch.to_string()] {

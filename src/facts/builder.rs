@@ -47,6 +47,7 @@ pub fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
         handler: "bootstrap".into(),
         compatible_runtimes: None,
         reasons: vec![format!("{}: test", role.name())],
+        role_evidence: Default::default(),
     }
 }
 

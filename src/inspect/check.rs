@@ -88,9 +88,12 @@ pub mod codes {
     /// Not about a binary: a function with no `/var/task/bootstrap` and no layer providing
     /// `/opt/bootstrap` (`plan::bootstrap`).
     pub const NO_BOOTSTRAP: &str = "no-bootstrap";
+    /// Not from the ELF structure: a bin with no role set that never reads
+    /// `AWS_LAMBDA_RUNTIME_API`, named with `--bin` (`plan::lambda_binary`).
+    pub const NOT_LAMBDA_BINARY: &str = "not-lambda-binary";
 
     /// Every code, for validating `--allow` and `allow = [...]`.
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
         ELF_32_BIT,
         WRONG_ARCHITECTURE,
         NOT_EXECUTABLE_ELF,
@@ -105,6 +108,7 @@ pub mod codes {
         DYNAMIC_ON_SCRATCH,
         CPU_TOO_NEW,
         NO_BOOTSTRAP,
+        NOT_LAMBDA_BINARY,
     ];
 }
 

@@ -38,6 +38,7 @@ impl FactsBuilder {
             stripped: true,
             debug_info: false,
             size: 1_000_000,
+            runtime_api: true,
         })
     }
 
@@ -61,6 +62,12 @@ impl FactsBuilder {
             glibc_versions: Vec::new(),
             ..base
         })
+    }
+
+    /// A program that never reads `AWS_LAMBDA_RUNTIME_API` (a development server, a tool).
+    pub fn without_runtime_api(mut self) -> FactsBuilder {
+        self.0.runtime_api = false;
+        self
     }
 
     /// The file size in bytes.

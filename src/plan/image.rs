@@ -40,6 +40,30 @@ pub(super) fn into_image(
             });
         }
     }
+    // The provided base image runs `${LAMBDA_RUNTIME_DIR}/bootstrap`, not /var/task's or
+    // /opt's: say where the bootstrap is in the image.
+    let in_image = match runtime_bootstrap {
+        Some((layer, _)) => Some(format!(
+            "bootstrap: /var/runtime/bootstrap in the image, copied from layer `{layer}`'s /opt/bootstrap; handler `{}`",
+            artifact
+                .handler
+                .as_deref()
+                .unwrap_or(crate::units::DEFAULT_HANDLER)
+        )),
+        None if own_bootstrap => Some(
+            "bootstrap: /var/runtime/bootstrap in the image, the function's own binary".to_string(),
+        ),
+        None => None,
+    };
+    if let Some(in_image) = in_image {
+        for reason in artifact
+            .reasons
+            .iter_mut()
+            .filter(|r| r.starts_with("bootstrap: "))
+        {
+            reason.clone_from(&in_image);
+        }
+    }
     let has_task = entries.iter().any(|e| e.path.starts_with("task/"));
     if has_task {
         entries.push(Entry {

@@ -343,6 +343,16 @@ fn dockerfile_copies_layers_in_order_then_includes_then_bootstrap() {
         "{:?}",
         artifact.reasons
     );
+    // Its own binary runs from where the base image looks for it.
+    assert!(
+        artifact
+            .reasons
+            .iter()
+            .any(|r| r
+                == "bootstrap: /var/runtime/bootstrap in the image, the function's own binary"),
+        "{:?}",
+        artifact.reasons
+    );
     insta::assert_snapshot!(artifact.dockerfile.as_deref().unwrap());
     let paths: Vec<&str> = artifact.entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(
@@ -561,4 +571,60 @@ fn a_runtime_layer_holds_bootstrap_and_a_handler_only_function_runs_it() {
         Some(std::path::Path::new("/t/rt"))
     );
     assert_eq!(bootstrap.mode, 0o755);
+    assert!(
+        image.reasons.iter().any(|r| r
+            == "bootstrap: /var/runtime/bootstrap in the image, copied from layer `rt`'s /opt/bootstrap; handler `main.js`"),
+        "{:?}",
+        image.reasons
+    );
+    assert!(
+        !image
+            .reasons
+            .iter()
+            .any(|r| r.contains("/var/task/bootstrap")),
+        "{:?}",
+        image.reasons
+    );
+}
+
+/// A bin whose role was guessed: the binary decides whether it is a Lambda binary.
+fn guessed(named: bool, runtime_api: bool) -> UnitFacts {
+    let mut unit = unit("local", Role::Function, &[Arch::X86_64]);
+    unit.role_evidence = crate::units::RoleEvidence::Guessed { named };
+    let mut facts = facts(unit, Arch::X86_64, vec![]);
+    facts.binaries[0].facts.runtime_api = runtime_api;
+    facts
+}
+
+#[test]
+fn a_guessed_bin_that_never_reads_the_runtime_api_is_left_out_or_refused_by_name() {
+    // Selected by default: left out, with a warning saying how to pack it anyway.
+    let planned = plan(&inputs(vec![guessed(false, false)])).unwrap();
+    assert!(planned.artifacts.is_empty(), "{:?}", planned.artifacts);
+    assert_eq!(planned.warnings.len(), 1, "{:?}", planned.warnings);
+    assert!(
+        planned.warnings[0].contains("bin `local` of package `pkg-local` (x86_64) is skipped: it is not a Lambda binary (it never reads AWS_LAMBDA_RUNTIME_API")
+            && planned.warnings[0].contains("role = \"function\" in [package.metadata.lambda-pack.bin.local]"),
+        "{}",
+        planned.warnings[0]
+    );
+
+    // Named with --bin: a blocking finding, which `allow` downgrades.
+    let planned = plan(&inputs(vec![guessed(true, false)])).unwrap();
+    let artifact = find(&planned, "local", Arch::X86_64);
+    let finding = &artifact.findings[0];
+    assert_eq!(finding.finding.code, "not-lambda-binary");
+    assert!(finding.is_blocking());
+    let mut allowed = guessed(true, false);
+    allowed.unit.allow = vec!["not-lambda-binary".into()];
+    let planned = plan(&inputs(vec![allowed])).unwrap();
+    assert!(!find(&planned, "local", Arch::X86_64).findings[0].is_blocking());
+
+    // A binary that reads the variable is a function, said nowhere as a doubt.
+    for named in [false, true] {
+        let planned = plan(&inputs(vec![guessed(named, true)])).unwrap();
+        let artifact = find(&planned, "local", Arch::X86_64);
+        assert!(artifact.findings.is_empty(), "{:?}", artifact.findings);
+        assert!(planned.warnings.is_empty(), "{:?}", planned.warnings);
+    }
 }

@@ -156,3 +156,137 @@ fn the_embedded_list_is_the_members_closure_in_cargo_auditable_s_format() {
     assert_eq!(String::from(root.source.clone()), "local");
     assert!(graph.version_info("not-a-member").is_none());
 }
+
+/// `fn-a` uses `lib-x` without its optional `opt-y`; a build script's helper switches `y` on for
+/// the build machine. `cargo metadata` unifies the features and lists `opt-y` for `fn-a`; the
+/// build for the target never compiles it.
+fn workspace_with_an_optional_crate() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nresolver = \"2\"\nmembers = [\"fn-a\", \"lib-x\", \"opt-y\", \"helper\"]\n",
+    );
+    let package = |name: &str| {
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+    };
+    write("opt-y/Cargo.toml", &package("opt-y"));
+    write("opt-y/src/lib.rs", "");
+    write(
+        "lib-x/Cargo.toml",
+        &format!(
+            "{}[dependencies]\nopt-y = {{ path = \"../opt-y\", optional = true }}\n[features]\ny = [\"dep:opt-y\"]\n",
+            package("lib-x")
+        ),
+    );
+    write("lib-x/src/lib.rs", "");
+    write(
+        "helper/Cargo.toml",
+        &format!(
+            "{}[dependencies]\nlib-x = {{ path = \"../lib-x\", features = [\"y\"] }}\n",
+            package("helper")
+        ),
+    );
+    write("helper/src/lib.rs", "");
+    write(
+        "fn-a/Cargo.toml",
+        &format!(
+            "{}[dependencies]\nlib-x = {{ path = \"../lib-x\" }}\n[build-dependencies]\nhelper = {{ path = \"../helper\" }}\n",
+            package("fn-a")
+        ),
+    );
+    write("fn-a/src/main.rs", "fn main() {}");
+    write("fn-a/build.rs", "fn main() {}");
+    dir
+}
+
+#[test]
+fn an_optional_crate_whose_feature_is_off_for_the_target_is_not_shipped_and_the_graph_is_remembered()
+ {
+    let dir = workspace_with_an_optional_crate();
+    let cargo = std::path::PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let manifest = dir.path().join("Cargo.toml");
+    let lock = dir.path().join("Cargo.lock");
+    let cache = dir
+        .path()
+        .join("target/lambda-pack-cache/dependency-graph/x86_64.json");
+    let flags = FeatureFlags {
+        features: &[],
+        all_features: false,
+        no_default_features: false,
+    };
+    let load = || {
+        DependencyGraph::load(
+            &cargo,
+            &manifest,
+            &lock,
+            "x86_64-unknown-linux-gnu",
+            flags,
+            &["fn-a".to_string()],
+            &["--offline"],
+            &cache,
+        )
+        .unwrap()
+    };
+    // What `cargo metadata` alone says: opt-y would be listed.
+    let unified = cargo_metadata::MetadataCommand::new()
+        .manifest_path(&manifest)
+        .other_options(vec![
+            "--filter-platform".to_string(),
+            "x86_64-unknown-linux-gnu".to_string(),
+            "--offline".to_string(),
+        ])
+        .exec()
+        .unwrap();
+    let unified = DependencyGraph::from_metadata(&unified, "");
+    assert_eq!(
+        names(&unified.member_closure("fn-a").unwrap()),
+        ["lib-x", "opt-y"]
+    );
+
+    let graph = load();
+    assert_eq!(names(&graph.member_closure("fn-a").unwrap()), ["lib-x"]);
+    assert!(cache.is_file());
+
+    // A second run reads the remembered graph: a record changed behind the key is what it gets.
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    let crates = record["graph"]["crates"].as_object_mut().unwrap();
+    let (id, krate) = crates
+        .iter()
+        .find(|(_, c)| c["name"] == "lib-x")
+        .map(|(id, c)| (id.clone(), c.clone()))
+        .unwrap();
+    let mut renamed = krate;
+    renamed["license"] = serde_json::json!("remembered");
+    crates.insert(id, renamed);
+    std::fs::write(&cache, serde_json::to_vec(&record).unwrap()).unwrap();
+    let remembered = load();
+    let lib_x = remembered.member_closure("fn-a").unwrap().crates[0].clone();
+    assert_eq!(lib_x.license.as_deref(), Some("remembered"));
+
+    // A manifest that changes is a new graph.
+    let fn_a = dir.path().join("fn-a/Cargo.toml");
+    let text = std::fs::read_to_string(&fn_a).unwrap();
+    std::fs::write(
+        &fn_a,
+        text.replace(
+            "lib-x = { path = \"../lib-x\" }",
+            "lib-x = { path = \"../lib-x\", features = [\"y\"] }",
+        ),
+    )
+    .unwrap();
+    let changed = load();
+    assert_eq!(
+        names(&changed.member_closure("fn-a").unwrap()),
+        ["lib-x", "opt-y"]
+    );
+    assert_eq!(
+        changed.member_closure("fn-a").unwrap().crates[0].license,
+        None
+    );
+}

@@ -20,6 +20,8 @@ fn package(
         examples: Vec::new(),
         cdylibs: cdylibs.iter().map(|s| s.to_string()).collect(),
         dependencies: deps.iter().map(|s| s.to_string()).collect(),
+        required_features: Default::default(),
+        features: Default::default(),
         metadata: PackageMetadata {
             table,
             bins: Default::default(),
@@ -103,18 +105,13 @@ fn roles_are_inferred_and_explained() {
             (
                 "plain",
                 Role::Function,
-                "function: a binary with no role set (inferred)"
+                "function: a binary with no role set and no Lambda crate among its dependencies: a function if the binary reads AWS_LAMBDA_RUNTIME_API"
             ),
         ],
         "`util` has neither a bin nor a cdylib and is skipped"
     );
-    assert_eq!(resolved.warnings.len(), 1);
-    assert!(
-        resolved.warnings[0].contains("bin `plain` of package `plain`"),
-        "{:?}",
-        resolved.warnings
-    );
-    assert!(resolved.warnings[0].contains("may not speak the Lambda Runtime API"));
+    // No doubt said before the build: the built binary decides (`plan::lambda_binary`).
+    assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
 }
 
 #[test]
@@ -589,5 +586,124 @@ fn a_runtime_bin_is_a_layer_of_its_package_and_a_package_without_bins_can_be_a_f
     assert!(
         error.contains("package `rt` has no binary to run as /opt/bootstrap"),
         "{error}"
+    );
+}
+
+/// A package with a `serve` bin and a `prepare` bin that needs the `__prepare` feature.
+fn package_with_required_features() -> Package {
+    let mut pkg = package(
+        "api",
+        &["prepare", "serve"],
+        &[],
+        &["lambda_http"],
+        MetadataTable::default(),
+    );
+    pkg.required_features
+        .insert("prepare".into(), vec!["__prepare".into()]);
+    pkg.features.insert("__prepare".into(), Vec::new());
+    pkg
+}
+
+fn options_from(args: crate::cli::PackArgs) -> Options {
+    Options::from_args(args, |_| None).unwrap()
+}
+
+#[test]
+fn a_bin_whose_required_features_are_off_is_skipped_with_the_flag_that_packs_it() {
+    let ws = workspace(vec![package_with_required_features()]);
+    let resolved = resolve(&ws).unwrap();
+    let names: Vec<&str> = resolved.units.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["serve"]);
+    assert_eq!(resolved.warnings.len(), 1, "{:?}", resolved.warnings);
+    let warning = &resolved.warnings[0];
+    assert!(
+        warning.contains("bin `prepare` of package `api` is skipped")
+            && warning.contains("`__prepare`")
+            && warning.contains("-F api/__prepare"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn a_bin_is_packed_once_its_required_features_are_enabled() {
+    let ws = workspace(vec![package_with_required_features()]);
+    let selected = ws.select(&Selection::default()).unwrap();
+    for features in [vec!["api/__prepare".to_string()], vec!["__prepare".into()]] {
+        let options = options_from(crate::cli::PackArgs {
+            features,
+            ..Default::default()
+        });
+        let resolved = resolve_units(&ws, &selected, &options).unwrap();
+        let names: Vec<&str> = resolved.units.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["prepare", "serve"]);
+        assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
+    }
+    let all = options_from(crate::cli::PackArgs {
+        all_features: true,
+        ..Default::default()
+    });
+    assert_eq!(resolve_units(&ws, &selected, &all).unwrap().units.len(), 2);
+}
+
+#[test]
+fn naming_a_bin_whose_required_features_are_off_is_an_error_as_in_cargo() {
+    let ws = workspace(vec![package_with_required_features()]);
+    let options = options_from(crate::cli::PackArgs {
+        bins: vec!["prepare".into()],
+        ..Default::default()
+    });
+    let selected = ws.select(&options.selection).unwrap();
+    let err = resolve_units(&ws, &selected, &options).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("bin `prepare` of package `api` requires the features: `__prepare`"),
+        "{text}"
+    );
+    assert!(format!("{err:?}").contains("-F api/__prepare"), "{err:?}");
+}
+
+#[test]
+fn lambda_crates_reached_through_a_workspace_library_settle_the_role() {
+    let ws = workspace(vec![
+        package("api", &["api"], &[], &["shared"], MetadataTable::default()),
+        package(
+            "shared",
+            &[],
+            &[],
+            &["lambda_http"],
+            MetadataTable::default(),
+        ),
+        package(
+            "probe",
+            &["probe"],
+            &[],
+            &["lambda_extension"],
+            MetadataTable::default(),
+        ),
+        package(
+            "local",
+            &["local"],
+            &[],
+            &["tokio"],
+            MetadataTable::default(),
+        ),
+    ]);
+    let resolved = resolve(&ws).unwrap();
+    assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
+    let unit = |name: &str| resolved.units.iter().find(|u| u.name == name).unwrap();
+    assert_eq!(unit("api").role, Role::Function);
+    assert_eq!(unit("api").role_evidence, RoleEvidence::Settled);
+    assert!(
+        unit("api").reasons[0].contains("depends on lambda_http"),
+        "{:?}",
+        unit("api").reasons
+    );
+    // The early crate name is an extension too.
+    assert_eq!(unit("probe").role, Role::Extension);
+    // Neither: the built binary decides.
+    assert_eq!(unit("local").role, Role::Function);
+    assert_eq!(
+        unit("local").role_evidence,
+        RoleEvidence::Guessed { named: false }
     );
 }

@@ -15,6 +15,7 @@ use crate::workspace::Workspace;
 pub fn dependency_graphs(
     workspace: &Workspace,
     options: &Options,
+    units: &[crate::units::Unit],
     choices: &Choices,
 ) -> Result<BTreeMap<String, DependencyGraph>> {
     let mut cargo_flags = Vec::new();
@@ -33,8 +34,16 @@ pub fn dependency_graphs(
         no_default_features: options.no_default_features,
     };
     let mut graphs = BTreeMap::new();
-    for (target, _) in choices.values() {
+    for (arch, (target, _)) in choices {
         let triple = target.triple();
+        // The packages built for the target: cargo unifies features across them.
+        let mut packages: Vec<String> = units
+            .iter()
+            .filter(|u| u.archs.contains(arch))
+            .map(|u| u.package.clone())
+            .collect();
+        packages.sort();
+        packages.dedup();
         if graphs.contains_key(&triple) {
             continue;
         }
@@ -44,7 +53,9 @@ pub fn dependency_graphs(
             &workspace.root.join("Cargo.lock"),
             &triple,
             features,
+            &packages,
             &cargo_flags,
+            &crate::cache::dependency_graph(&options.target_dir(&workspace.target_dir), &triple),
         )?;
         graphs.insert(triple, graph);
     }
