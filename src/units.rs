@@ -496,12 +496,10 @@ fn lambda_settings(
             env.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
-    let total = crate::lambda_env::total_bytes(&env);
-    if total > crate::lambda_env::MAX_TOTAL_BYTES {
+    if let Err(why) = crate::lambda_rules::check_env_bytes(crate::lambda_rules::env_bytes(&env)) {
         return Err(Error::config(format!(
-            "the environment of function `{name}` (`env` in `{}` and the workspace) takes {total} bytes; Lambda allows {} for all keys and values together",
+            "the environment of function `{name}` (`env` in `{}` and the workspace) is too large: {why}",
             package.manifest_path.display(),
-            crate::lambda_env::MAX_TOTAL_BYTES
         ))
         .with_help("keep large configuration in a file (include) or a parameter store, and its name in `env`"));
     }

@@ -201,9 +201,7 @@ async fn upload_if_planned(
         return Ok(());
     }
     shell.status("Uploading", format!("{} to {url}", upload.artifact));
-    let body = aws_sdk_s3::primitives::ByteStream::from_path(&zip.path)
-        .await
-        .map_err(|err| Error::read(&zip.path, &std::io::Error::other(error_chain(&err))))?;
+    let body = aws_sdk_s3::primitives::ByteStream::from(read_checked(zip)?);
     aws.s3
         .put_object()
         .bucket(bucket)
@@ -217,9 +215,24 @@ async fn upload_if_planned(
 }
 
 fn read_zip(code: &ZipCode) -> Result<Blob> {
-    std::fs::read(&code.path)
-        .map(Blob::new)
-        .map_err(|err| Error::read(&code.path, &err))
+    read_checked(code).map(Blob::new)
+}
+
+/// The ZIP's bytes, which are sent as read: hashed again so that a file replaced since the plan
+/// was made (which compared the hash computed then) is refused rather than sent.
+fn read_checked(code: &ZipCode) -> Result<Vec<u8>> {
+    use sha2::Digest;
+    let bytes = std::fs::read(&code.path).map_err(|err| Error::read(&code.path, &err))?;
+    let sha256 = crate::files::hex(&sha2::Sha256::digest(&bytes));
+    if sha256 != code.sha256 {
+        return Err(Error::config(format!(
+            "`{}` changed during the deploy: its SHA-256 is now {sha256}, it was {} when the plan was made",
+            code.path.display(),
+            code.sha256
+        ))
+        .with_help("let the pack that rewrites it finish, then deploy again"));
+    }
+    Ok(bytes)
 }
 
 fn architecture(arch: Arch) -> Architecture {
