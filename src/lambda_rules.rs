@@ -93,7 +93,7 @@ pub fn env_bytes<'a>(env: impl IntoIterator<Item = (&'a String, &'a String)>) ->
 pub fn check_env_bytes(bytes: usize) -> Result<(), String> {
     if bytes > MAX_ENV_BYTES {
         Err(format!(
-            "its variables take {bytes} bytes; Lambda allows {MAX_ENV_BYTES} bytes for all keys \
+            "the variables take {bytes} bytes; Lambda allows {MAX_ENV_BYTES} bytes for all keys \
              and values together"
         ))
     } else {

@@ -40,6 +40,7 @@ pub async fn carry_out(
 ) -> Result<()> {
     let mut published: BTreeMap<(String, Arch), String> = BTreeMap::new();
     for step in &plan.layers {
+        let mut action = step.action;
         let arn = match step.action {
             LayerAction::Reuse => {
                 shell.status(
@@ -70,14 +71,19 @@ pub async fn carry_out(
                         .zip_file(read_zip(&layer.code)?)
                         .build(),
                 };
-                super::publish::publish_layer(aws, layer, content).await?
+                let published = super::publish::publish_layer(aws, layer, content, shell).await?;
+                if published.another_deploys {
+                    // Another deploy's version is the one kept (said by `publish_layer`).
+                    action = LayerAction::Reuse;
+                }
+                published.arn
             }
         };
         published.insert((step.name.clone(), step.arch), arn.clone());
         done.layers.push(LayerDone {
             name: step.name.clone(),
             arch: step.arch,
-            action: step.action,
+            action,
             arn,
         });
     }

@@ -287,7 +287,7 @@ fn an_env_table_lambda_would_refuse_is_refused_when_the_metadata_is_read() {
     let err = parse(json!({ "env": { "BIG": "x".repeat(5 * 1024) } })).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("key `env` in [package.metadata.lambda-pack] in `/ws/fn-a/Cargo.toml` is too large: its variables take 5123 bytes; Lambda allows 4096 bytes"),
+        text.contains("key `env` in [package.metadata.lambda-pack] in `/ws/fn-a/Cargo.toml` is too large: the variables take 5123 bytes; Lambda allows 4096 bytes"),
         "{text}"
     );
     assert!(text.contains("help: keep large configuration"), "{text}");

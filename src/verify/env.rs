@@ -51,7 +51,7 @@ impl Overrides {
         let set: BTreeMap<&String, &String> = pairs.iter().map(|(k, v)| (k, v)).collect();
         lambda_rules::check_env_bytes(lambda_rules::env_bytes(set)).map_err(|why| {
             Error::config(format!(
-                "the variables of --env-file and --env are too large: {why}"
+                "--env-file and --env set more than Lambda takes: {why}"
             ))
             .with_help("set only what the run needs; Lambda would refuse this environment")
         })?;
