@@ -1,5 +1,5 @@
 //! Everything a deploy is about to send, checked again before its first AWS call with the rules
-//! the pack applies (`lambda_rules`, one place for both): the manifest is a file anyone can edit,
+//! the pack applies (`lambda_rules`, one place for both; the layer count of `plan`): the manifest is a file anyone can edit,
 //! and what Lambda would refuse half way through a deploy (after layers were published) is better
 //! refused whole, up front, naming the artifact. The ZIPs' hashes are recomputed in
 //! `desired.rs`, where each file is found.
@@ -10,6 +10,7 @@ use super::desired::{Desired, FunctionCode};
 use crate::error::{Error, Result};
 use crate::lambda_rules::{self, NameKind};
 use crate::metadata::{LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES};
+use crate::plan::MAX_LAYERS;
 
 /// Refuses the first value of `desired` that Lambda would refuse (exit 3, nothing called).
 pub fn check(desired: &Desired, manifest_path: &Path) -> Result<()> {
@@ -66,6 +67,15 @@ pub fn check(desired: &Desired, manifest_path: &Path) -> Result<()> {
             lambda_rules::check_handler(&function.handler).map_err(|why| {
                 refused(what(), format!("its handler `{}`: {why}", function.handler))
             })?;
+        }
+        if function.layers.len() > MAX_LAYERS {
+            return Err(refused(
+                what(),
+                format!(
+                    "it attaches {} layers; Lambda allows at most {MAX_LAYERS}",
+                    function.layers.len()
+                ),
+            ));
         }
         if let Some(env) = &function.env {
             lambda_rules::check_env(env)
@@ -164,6 +174,11 @@ mod tests {
         assert!(name.contains("1 to 64 characters"), "{name}");
         let memory = with(&|f| f.memory = Some(20_000));
         assert!(memory.contains("from 128 to 10240"), "{memory}");
+        let layers = with(&|f| f.layers = (1..=6).map(|n| format!("l{n}")).collect());
+        assert!(
+            layers.contains("it attaches 6 layers; Lambda allows at most 5"),
+            "{layers}"
+        );
         let timeout = with(&|f| f.timeout = Some(0));
         assert!(timeout.contains("from 1 to 900"), "{timeout}");
         // An image's handler is not sent, so not checked.
