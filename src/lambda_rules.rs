@@ -9,7 +9,9 @@
 //! characters), for the caller to prefix with where the value came from.
 //!
 //! Sources: AWS's "Lambda environment variables" page and UpdateFunctionConfiguration (keys,
-//! reserved keys, 4 KB for all keys and values together), CreateFunction (`FunctionName`: 1-64 of
+//! reserved keys, 4 KB for all keys and values together, measured as Lambda's refusal shows it:
+//! "exceeded the 4KB limit. String measured: {\"KEY\":\"value\",...}", the variables as one
+//! compact JSON object), CreateFunction (`FunctionName`: 1-64 of
 //! `[a-zA-Z0-9-_]` in name form; `Handler`: `[^\s]+`, at most 128; `MemorySize` 128-10240 MB;
 //! `Timeout` 1-900 s) and PublishLayerVersion (`LayerName`: 1-140 of `[a-zA-Z0-9-_]`).
 
@@ -38,7 +40,7 @@ pub const RESERVED_ENV: [&str; 18] = [
     "LAMBDA_RUNTIME_DIR",
 ];
 
-/// Lambda's limit on all keys and values of one function together, in bytes.
+/// Lambda's limit on all keys and values of one function together, in bytes of their JSON.
 pub const MAX_ENV_BYTES: usize = 4096;
 
 /// Why `key` cannot be a Lambda environment variable, if it cannot.
@@ -84,17 +86,30 @@ pub fn env_key_help(key: &str) -> String {
     }
 }
 
-/// The size Lambda counts for a set of variables: the bytes of every key and value.
+/// The size Lambda counts for a set of variables: the bytes of the compact JSON object
+/// `{"KEY":"value",...}` that holds them, quotes, separators and escapes included (UTF-8).
 pub fn env_bytes<'a>(env: impl IntoIterator<Item = (&'a String, &'a String)>) -> usize {
-    env.into_iter().map(|(k, v)| k.len() + v.len()).sum()
+    let quoted = |text: &str| {
+        serde_json::to_string(text)
+            .expect("a string always serializes")
+            .len()
+    };
+    let mut count: usize = 0;
+    let mut bytes = 2; // `{` and `}`
+    for (key, value) in env {
+        bytes += quoted(key) + 1 + quoted(value); // `"key":"value"`
+        count += 1;
+    }
+    bytes + count.saturating_sub(1) // the commas
 }
 
 /// Why a set of variables that takes `bytes` is too large, if it is.
 pub fn check_env_bytes(bytes: usize) -> Result<(), String> {
     if bytes > MAX_ENV_BYTES {
         Err(format!(
-            "the variables take {bytes} bytes; Lambda allows {MAX_ENV_BYTES} bytes for all keys \
-             and values together"
+            "the variables take {bytes} bytes as Lambda measures them (the JSON object \
+             {{\"KEY\":\"value\",...}}); Lambda allows {MAX_ENV_BYTES} bytes for all keys and \
+             values together"
         ))
     } else {
         Ok(())
@@ -279,17 +294,23 @@ mod tests {
 
     #[test]
     fn an_environment_is_4096_bytes_of_keys_and_values_at_most() {
+        // `{"AB":"xx…x"}`: 9 bytes around the value.
         let at_limit: BTreeMap<String, String> =
-            [("AB".to_string(), "x".repeat(MAX_ENV_BYTES - 2))].into();
+            [("AB".to_string(), "x".repeat(MAX_ENV_BYTES - 9))].into();
         assert_eq!(env_bytes(&at_limit), 4096);
         assert!(check_env(&at_limit).is_ok());
+        // A second pair adds its quotes, colon and comma: `,"CD":""`.
         let over: BTreeMap<String, String> = [
-            ("AB".to_string(), "x".repeat(MAX_ENV_BYTES - 2)),
+            ("AB".to_string(), "x".repeat(MAX_ENV_BYTES - 9)),
             ("CD".to_string(), String::new()),
         ]
         .into();
         let why = check_env(&over).unwrap_err();
-        assert!(why.contains("4098 bytes"), "{why}");
+        assert!(why.contains("4104 bytes"), "{why}");
+        // Escapes count as sent: a quote is `\"`, a newline `\n`; UTF-8 as its bytes.
+        let escaped: BTreeMap<String, String> = [("AB".to_string(), "\"\né".to_string())].into();
+        assert_eq!(env_bytes(&escaped), r#"{"AB":"\"\né"}"#.len());
+        assert_eq!(env_bytes(&BTreeMap::new()), 2);
         assert!(why.contains("Lambda allows 4096 bytes"), "{why}");
         let nul: BTreeMap<String, String> = [("AB".to_string(), "a\0b".to_string())].into();
         assert!(

@@ -73,7 +73,7 @@ fn what_the_manifest_should_not_hold_is_refused_before_any_call() {
             }),
             vec![
                 "function `tool-user` (x86_64) in `",
-                "manifest.json` cannot be deployed: its environment: the variables take 5131 bytes; Lambda allows 4096 bytes for all keys and values together",
+                "manifest.json` cannot be deployed: its environment: the variables take 5144 bytes as Lambda measures them (the JSON object {\"KEY\":\"value\",...}); Lambda allows 4096 bytes for all keys and values together",
                 "help: the manifest is written by the pack",
             ],
         ),

@@ -291,7 +291,7 @@ fn bad_env_flags_and_env_files_are_configuration_errors() {
     run.assert_code(3);
     assert!(
         run.stderr
-            .contains("--env-file and --env set more than Lambda takes: the variables take 5003 bytes; Lambda allows 4096 bytes"),
+            .contains("--env-file and --env set more than Lambda takes: the variables take 5010 bytes as Lambda measures them (the JSON object {\"KEY\":\"value\",...}); Lambda allows 4096 bytes"),
         "{}",
         run.stderr
     );

@@ -153,7 +153,7 @@ mod tests {
         };
         let big = with(&|f| f.env = Some(BTreeMap::from([("BIG".into(), "x".repeat(5 * 1024))])));
         assert!(
-            big.starts_with("function `orders` (x86_64) in `/out/manifest.json` cannot be deployed: its environment: the variables take 5123 bytes; Lambda allows 4096 bytes"),
+            big.starts_with("function `orders` (x86_64) in `/out/manifest.json` cannot be deployed: its environment: the variables take 5130 bytes as Lambda measures them (the JSON object {\"KEY\":\"value\",...}); Lambda allows 4096 bytes"),
             "{big}"
         );
         assert!(big.contains("nothing was sent to AWS"), "{big}");

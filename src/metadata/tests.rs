@@ -287,14 +287,14 @@ fn an_env_table_lambda_would_refuse_is_refused_when_the_metadata_is_read() {
     let err = parse(json!({ "env": { "BIG": "x".repeat(5 * 1024) } })).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("key `env` in [package.metadata.lambda-pack] in `/ws/fn-a/Cargo.toml` is too large: the variables take 5123 bytes; Lambda allows 4096 bytes"),
+        text.contains("key `env` in [package.metadata.lambda-pack] in `/ws/fn-a/Cargo.toml` is too large: the variables take 5130 bytes as Lambda measures them (the JSON object {\"KEY\":\"value\",...}); Lambda allows 4096 bytes"),
         "{text}"
     );
     assert!(text.contains("help: keep large configuration"), "{text}");
     assert_eq!(err.exit_code(), 3);
     // At the limit it passes.
-    let at_limit = parse(json!({ "env": { "AB": "x".repeat(4094) } })).unwrap();
-    assert_eq!(at_limit.table.env.unwrap()["AB"].len(), 4094);
+    let at_limit = parse(json!({ "env": { "AB": "x".repeat(4087) } })).unwrap();
+    assert_eq!(at_limit.table.env.unwrap()["AB"].len(), 4087);
     // Reserved names and NUL bytes are Lambda's refusals too.
     let err = parse(json!({ "env": { "AWS_REGION": "eu-west-1" } })).unwrap_err();
     assert!(
