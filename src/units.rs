@@ -496,12 +496,14 @@ fn lambda_settings(
             env.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
-    if let Err(why) = crate::lambda_rules::check_env_bytes(crate::lambda_rules::env_bytes(&env)) {
+    // Every rule again on the merged table: the size is only known here, and cargo-lambda's
+    // tables (`cargo_lambda.rs`) come in beside the metadata's own.
+    if let Err(why) = crate::lambda_rules::check_env(&env) {
         return Err(Error::config(format!(
-            "the environment of function `{name}` (`env` in `{}` and the workspace) is too large: {why}",
+            "the environment of function `{name}` (`env` in `{}` and the workspace) is not one Lambda takes: {why}",
             package.manifest_path.display(),
         ))
-        .with_help("keep large configuration in a file (include) or a parameter store, and its name in `env`"));
+        .with_help("keep large configuration in a file (include) or a parameter store, and its name in `env`; values are text without NUL bytes"));
     }
     Ok((env, None))
 }
