@@ -215,12 +215,12 @@ fn read_env(
                 )));
             }
         };
-        crate::lambda_env::check_key(name).map_err(|why| {
+        crate::lambda_rules::check_env_key(name).map_err(|why| {
             Error::config(format!(
                 "{what} in `{}` sets `{name}`: {why}",
                 manifest_path.display()
             ))
-            .with_help(crate::lambda_env::key_help(name))
+            .with_help(crate::lambda_rules::env_key_help(name))
         })?;
         env.insert(name.clone(), text);
     }

@@ -1,79 +1,13 @@
-//! A function's own environment variables (`env` in the metadata, `verify --env`/`--env-file`)
-//! checked as Lambda checks them, and the `.env` file format.
+//! The `.env` file format and `--env KEY=VALUE` flags of `verify`, each variable checked as
+//! Lambda checks it.
 //!
-//! Lambda's rules (UpdateFunctionConfiguration, AWS's "Lambda environment variables" page): a
-//! key starts with a letter, has at least two characters, only letters, digits and `_`, is not
-//! one of the keys Lambda sets itself (the reserved list below), and all keys and values together
-//! take at most 4 KB. `deploy` will send the same table, so what passes here passes there.
+//! The rules themselves (names, reserved names, values, 4 KB in all) are `lambda_rules`', which
+//! the metadata reader and `deploy` use too, so what passes here passes there.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-
-/// Keys Lambda sets for every function and refuses in a function's configuration. Not reserved
-/// (and so allowed): `LANG`, `PATH`, `LD_LIBRARY_PATH`, `TZ`, `AWS_LAMBDA_EXEC_WRAPPER`, ...
-pub const RESERVED: [&str; 18] = [
-    "_HANDLER",
-    "_X_AMZN_TRACE_ID",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME",
-    "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API",
-    "LAMBDA_TASK_ROOT",
-    "LAMBDA_RUNTIME_DIR",
-];
-
-/// Lambda's limit on all keys and values of one function together.
-pub const MAX_TOTAL_BYTES: usize = 4096;
-
-/// Why `key` cannot be a Lambda environment variable, if it cannot.
-pub fn check_key(key: &str) -> std::result::Result<(), String> {
-    if RESERVED.contains(&key) {
-        return Err(format!(
-            "`{key}` is reserved: Lambda sets it itself and refuses it in a function's configuration"
-        ));
-    }
-    let mut chars = key.chars();
-    let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
-    if !starts_with_letter
-        || key.len() < 2
-        || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return Err(format!(
-            "`{key}` is not a valid name: Lambda wants a letter first, then at least one more \
-             letter, digit or `_`"
-        ));
-    }
-    Ok(())
-}
-
-/// The size Lambda counts for a set of variables: every key and value.
-pub fn total_bytes(env: &BTreeMap<String, String>) -> usize {
-    env.iter().map(|(k, v)| k.len() + v.len()).sum()
-}
-
-/// The help line for a bad key.
-pub fn key_help(key: &str) -> String {
-    if RESERVED.contains(&key) {
-        format!(
-            "remove `{key}`: verify sets it as Lambda does; use a name of your own (e.g. `APP_{}`) for your setting",
-            key.trim_start_matches('_')
-        )
-    } else {
-        "use names like TABLE_NAME: ASCII letters, digits and `_`, starting with a letter".into()
-    }
-}
+use crate::lambda_rules::{check_env_key, env_key_help};
 
 /// Parses a dotenv file: `KEY=VALUE` lines, blank lines and `#` comments, an optional `export `
 /// prefix, values in single quotes (taken as written) or double quotes (with `\n`, `\t`, `\"`,
@@ -82,6 +16,17 @@ pub fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>> 
     let mut pairs = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
+        // Checked on the raw line, before quotes and escapes: a process environment cannot
+        // hold a NUL byte, and the terminal should not be sent one either.
+        if let Some(at) = raw.find('\0') {
+            return Err(Error::config(format!(
+                "line {number} of the --env-file `{}` has a NUL byte (column {}), which no process environment can hold",
+                path.display(),
+                raw[..at].chars().count() + 1
+            ))
+            .with_note(format!("the line: {}", raw.escape_debug()))
+            .with_help("save the file as plain text of KEY=VALUE lines (a binary file is not an env file)"));
+        }
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -105,7 +50,7 @@ pub fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>> 
             return Err(bad("has no `=`".into()));
         };
         let key = key.trim();
-        check_key(key).map_err(|why| bad(format!("sets {why}")))?;
+        check_env_key(key).map_err(|why| bad(format!("sets {why}")))?;
         let value = unquote(value.trim()).map_err(bad)?;
         pairs.push((key.to_string(), value));
     }
@@ -166,8 +111,8 @@ pub fn parse_env_flag(flag: &str) -> Result<(String, String)> {
                 .with_help("write `--env TABLE_NAME=orders` (an empty value is `--env KEY=`)"),
         );
     };
-    check_key(key).map_err(|why| {
-        Error::config(format!("--env `{flag}` sets {why}")).with_help(key_help(key))
+    check_env_key(key).map_err(|why| {
+        Error::config(format!("--env `{flag}` sets {why}")).with_help(env_key_help(key))
     })?;
     Ok((key.to_string(), value.to_string()))
 }
@@ -175,26 +120,6 @@ pub fn parse_env_flag(flag: &str) -> Result<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_follow_lambdas_rules() {
-        assert!(check_key("TABLE_NAME").is_ok());
-        assert!(check_key("a1").is_ok());
-        assert!(check_key("TZ").is_ok());
-        assert!(check_key("AWS_LAMBDA_EXEC_WRAPPER").is_ok());
-        for bad in ["", "A", "1ABC", "_X", "WITH-DASH", "WITH SPACE", "É_NAME"] {
-            assert!(check_key(bad).is_err(), "{bad}");
-        }
-        for reserved in [
-            "AWS_REGION",
-            "_HANDLER",
-            "AWS_LAMBDA_FUNCTION_NAME",
-            "LAMBDA_TASK_ROOT",
-        ] {
-            let why = check_key(reserved).unwrap_err();
-            assert!(why.contains("reserved"), "{why}");
-        }
-    }
 
     #[test]
     fn env_files_read_like_dotenv() {
@@ -223,6 +148,8 @@ mod tests {
             ("OK=1\n\nQQ=\"open\n", 3, "never closed"),
             ("QQ='x' y\n", 1, "after the closing quote"),
             ("1X=2\n", 1, "not a valid name"),
+            ("OK=1\n# note\nNUL=a\0b\n", 3, "has a NUL byte (column 6)"),
+            ("# a \0 in a comment\n", 1, "has a NUL byte"),
         ] {
             let err = parse_env_file(text, Path::new("conf/.env")).unwrap_err();
             let message = err.to_string();

@@ -7,45 +7,31 @@
 //!   1–140 characters of `[a-zA-Z0-9-_]`.
 
 use crate::inspect::{Finding, Severity};
+use crate::lambda_rules::{NameKind, check_name, name_char};
 use crate::metadata::Role;
 
 /// The finding's code, for `--allow` and `allow = [...]`.
 pub const INVALID_NAME: &str = crate::inspect::codes::INVALID_NAME;
 
-/// The longest name Lambda accepts for an artifact of `role`, and what Lambda calls it.
-fn rule(role: Role) -> (usize, &'static str) {
+/// Which of Lambda's names an artifact of `role` is published under.
+fn kind(role: Role) -> NameKind {
     match role {
-        Role::Function => (64, "function name"),
-        Role::Extension | Role::Layer | Role::Runtime => (140, "layer name"),
+        Role::Function => NameKind::Function,
+        Role::Extension | Role::Layer | Role::Runtime => NameKind::Layer,
     }
-}
-
-fn allowed_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
 /// A finding when `name`, the artifact name of a `role` from `package` (bin `bin`), breaks
-/// Lambda's naming rule.
+/// Lambda's naming rule (`lambda_rules`, which deploy checks again before sending a name).
 pub fn check(role: Role, name: &str, package: &str, bin: Option<&str>) -> Option<Finding> {
-    let (max, what) = rule(role);
-    let length = name.chars().count();
-    let bad: String = name.chars().filter(|c| !allowed_char(*c)).collect();
-    if (1..=max).contains(&length) && bad.is_empty() {
+    let kind = kind(role);
+    let Err(message) = check_name(kind, name) else {
         return None;
-    }
-    let mut problems = Vec::new();
-    if length > max {
-        problems.push(format!("it has {length} characters"));
-    }
-    if length == 0 {
-        problems.push("it is empty".to_string());
-    }
-    if !bad.is_empty() {
-        problems.push(format!("it contains {bad:?}"));
-    }
+    };
+    let max = kind.max_chars();
     let suggestion: String = name
         .chars()
-        .map(|c| if allowed_char(c) { c } else { '-' })
+        .map(|c| if name_char(c) { c } else { '-' })
         .take(max)
         .collect();
     let help = match (role, bin) {
@@ -60,10 +46,7 @@ pub fn check(role: Role, name: &str, package: &str, bin: Option<&str>) -> Option
     Some(Finding {
         code: INVALID_NAME,
         severity: Severity::Error,
-        message: format!(
-            "`{name}` is not a valid Lambda {what} ({}): {what}s are 1 to {max} characters of a-z, A-Z, 0-9, `-` and `_`",
-            problems.join(", ")
-        ),
+        message,
         // Lambda refuses such a name with a ValidationException at deploy time; its exact text
         // differs by operation, so none is quoted.
         lambda_error: None,

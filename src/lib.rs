@@ -26,6 +26,7 @@ mod include;
 mod inspect;
 mod lambda_env;
 mod lambda_names;
+mod lambda_rules;
 mod libs;
 mod manifest;
 mod manifest_paths;

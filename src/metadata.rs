@@ -562,6 +562,6 @@ mod deploy_keys;
 mod include_spec;
 mod lambda_keys;
 pub use deploy_keys::DeployKeys;
-pub use lambda_keys::MAX_COMPATIBLE_RUNTIMES;
+pub use lambda_keys::{LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES};
 #[cfg(test)]
 mod tests;

@@ -541,14 +541,14 @@ fn lambda_settings(
             env.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
-    let total = crate::lambda_env::total_bytes(&env);
-    if total > crate::lambda_env::MAX_TOTAL_BYTES {
+    // Every rule again on the merged table: the size is only known here, and cargo-lambda's
+    // tables (`cargo_lambda.rs`) come in beside the metadata's own.
+    if let Err(why) = crate::lambda_rules::check_env(&env) {
         return Err(Error::config(format!(
-            "the environment of function `{name}` (`env` in `{}` and the workspace) takes {total} bytes; Lambda allows {} for all keys and values together",
+            "the environment of function `{name}` (`env` in `{}` and the workspace) is not one Lambda takes: {why}",
             package.manifest_path.display(),
-            crate::lambda_env::MAX_TOTAL_BYTES
         ))
-        .with_help("keep large configuration in a file (include) or a parameter store, and its name in `env`"));
+        .with_help("keep large configuration in a file (include) or a parameter store, and its name in `env`; values are text without NUL bytes"));
     }
     Ok((env, None))
 }

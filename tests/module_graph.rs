@@ -152,6 +152,7 @@ const ORDER: &[&str] = &[
     "target",
     "files",
     "cache",
+    "lambda_rules",
     "lambda_env",
     "shard",
     // schemas: ELF facts, metadata tables, the manifest

@@ -266,6 +266,35 @@ fn bad_env_flags_and_env_files_are_configuration_errors() {
         "{}",
         run.stderr
     );
+    // A NUL byte can be in no process environment: refused naming the file, line and column
+    // (it used to reach the sandbox and end as Extension.LaunchError, exit 10).
+    let (_nul_dir, nul_file) = write_file("nul.env", "OK=1\n# fine\nTOKEN=ab\0cd\n");
+    let run = verify(&["tables", "--env-file", &nul_file]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains(&format!(
+            "line 3 of the --env-file `{nul_file}` has a NUL byte (column 9)"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the line: TOKEN=ab\\0cd"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\0'), "{}", run.stderr);
+    assert!(!run.stderr.contains("Verifying"), "{}", run.stderr);
+    // More than Lambda's 4 KB of variables.
+    let (_big_dir, big_file) = write_file("big.env", &format!("BIG={}\n", "x".repeat(5000)));
+    let run = verify(&["tables", "--env-file", &big_file]);
+    run.assert_code(3);
+    assert!(
+        run.stderr
+            .contains("--env-file and --env set more than Lambda takes: the variables take 5010 bytes as Lambda measures them (the JSON object {\"KEY\":\"value\",...}); Lambda allows 4096 bytes"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -113,6 +113,16 @@ pub async fn observe(aws: &Aws, desired: &Desired) -> Result<Observed> {
     Ok(observed)
 }
 
+/// Which end of a layer's versions a search starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// Newest first: the version a deploy reuses.
+    Newest,
+    /// Oldest first, among the versions numbered below this one: the version concurrent
+    /// deploys that published the same content agree on (see `publish.rs`).
+    OldestBelow(i64),
+}
+
 /// The newest version of `name` compatible with `arch` whose content has `code_sha256`.
 /// ListLayerVersions does not report content hashes, so each candidate is asked with
 /// GetLayerVersion, newest first, until one matches.
@@ -121,6 +131,18 @@ pub async fn find_layer_version(
     name: &str,
     arch: crate::target::Arch,
     code_sha256: &str,
+) -> Result<Option<LayerVersion>> {
+    search_layer_versions(aws, name, arch, code_sha256, Search::Newest).await
+}
+
+/// The first version of `name` compatible with `arch` with content `code_sha256`, searched from
+/// the end `search` says.
+pub async fn search_layer_versions(
+    aws: &Aws,
+    name: &str,
+    arch: crate::target::Arch,
+    code_sha256: &str,
+    search: Search,
 ) -> Result<Option<LayerVersion>> {
     let mut marker = None;
     let mut candidates = Vec::new();
@@ -149,19 +171,37 @@ pub async fn find_layer_version(
             break;
         }
     }
-    candidates.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+    match search {
+        Search::Newest => candidates.sort_by_key(|(version, _)| std::cmp::Reverse(*version)),
+        Search::OldestBelow(below) => {
+            candidates.retain(|(version, _)| *version < below);
+            candidates.sort_by_key(|(version, _)| *version);
+        }
+    }
     for (version, architectures) in candidates {
-        let found = aws
+        let found = match aws
             .lambda
             .get_layer_version()
             .layer_name(name)
             .version_number(version)
             .send()
             .await
-            .map_err(|err| api_error("GetLayerVersion", name, err))?;
+        {
+            Ok(found) => found,
+            // Deleted since it was listed (another deploy removing its duplicate).
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                continue;
+            }
+            Err(err) => return Err(api_error("GetLayerVersion", name, err)),
+        };
         if found.content().and_then(|c| c.code_sha256()) == Some(code_sha256) {
             return Ok(Some(LayerVersion {
                 arn: found.layer_version_arn().unwrap_or_default().to_string(),
+                version,
                 code_sha256: code_sha256.to_string(),
                 architectures,
             }));

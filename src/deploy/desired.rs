@@ -1,14 +1,16 @@
 //! What the account should hold, from the manifest and the deploy keys of the metadata: the
 //! layers to have (name, architecture, ZIP, CodeSha256) and the functions to have (name, code,
 //! the configuration this tool owns). Every ZIP is found through `manifest_paths::resolve` and
-//! checked against its recorded SHA-256 before anything talks to AWS.
+//! hashed again before anything talks to AWS: its SHA-256 and CodeSha256 are computed from the
+//! file, compared with the manifest's (a mismatch is refused, naming the file), and only the
+//! computed ones are used from then on, for the plan's comparisons and the S3 key.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::cli::DeployArgs;
 use crate::error::{Error, Result};
-use crate::files::sha256_hex;
+use crate::files::{hex, sha256_file};
 use crate::manifest::{Format, Manifest, ManifestArtifact, Upload};
 use crate::metadata::{DeployKeys, Role};
 use crate::settings::Options;
@@ -22,7 +24,8 @@ pub const HANDLER: &str = "bootstrap";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZipCode {
     pub path: PathBuf,
-    /// Hex SHA-256 of the file; the S3 key is named after it.
+    /// Hex SHA-256 of the file, as computed by this run; the S3 key is named after it, and the
+    /// bytes sent are checked against it again.
     pub sha256: String,
     pub size: u64,
     /// Where an `upload: "s3"` ZIP goes; `None` for a ZIP sent inline.
@@ -42,7 +45,7 @@ pub struct DesiredLayer {
     pub name: String,
     pub arch: Arch,
     pub code: ZipCode,
-    /// Base64 SHA-256, as Lambda reports `Content.CodeSha256`.
+    /// Base64 SHA-256 of the ZIP, as Lambda reports `Content.CodeSha256` (computed by this run).
     pub code_sha256: String,
     pub compatible_runtimes: Vec<String>,
 }
@@ -149,11 +152,12 @@ pub fn collect(
     let mut desired = Desired::default();
     for layer in layers {
         let keys = deploy_keys(workspace, layer);
+        let (code, code_sha256) = zip_code(layer, out_dir, manifest_path, &keys, args)?;
         desired.layers.push(DesiredLayer {
             name: layer.name.clone(),
             arch: layer.arch,
-            code: zip_code(layer, out_dir, manifest_path, &keys, args)?,
-            code_sha256: layer.code_sha256.clone(),
+            code,
+            code_sha256,
             compatible_runtimes: layer.compatible_runtimes.clone().unwrap_or_default(),
         });
     }
@@ -172,15 +176,19 @@ pub fn collect(
                 .with_help("pack the workspace again so the manifest lists every attached layer (or pass --build)"));
             }
         }
-        let code = match function.format {
-            Format::Zip => FunctionCode::Zip(zip_code(function, out_dir, manifest_path, &keys, args)?),
-            Format::Image => FunctionCode::Image(function.image_uri.clone().ok_or_else(|| {
+        let (code, code_sha256) = match function.format {
+            Format::Zip => {
+                let (zip, code_sha256) = zip_code(function, out_dir, manifest_path, &keys, args)?;
+                (FunctionCode::Zip(zip), code_sha256)
+            }
+            // Nothing of an image is read here: its code is its digest, pinned in `image_uri`.
+            Format::Image => (FunctionCode::Image(function.image_uri.clone().ok_or_else(|| {
                 Error::config(format!(
                     "function `{}` ({}) is a container image that was not pushed: `{}` has no `image_uri` for it",
                     function.name, function.arch, manifest_path.display()
                 ))
                 .with_help("set `image_repository` for it and pack with --push (or deploy with --build --push)")
-            })?),
+            })?), function.code_sha256.clone()),
         };
         let function_name = keys
             .function_name
@@ -204,7 +212,7 @@ pub fn collect(
             arch: function.arch,
             runtime: function.runtime,
             code,
-            code_sha256: function.code_sha256.clone(),
+            code_sha256,
             layers: function.layers.clone(),
             handler: function
                 .handler
@@ -248,13 +256,16 @@ fn deploy_keys(workspace: &Workspace, artifact: &ManifestArtifact) -> DeployKeys
         .or(&workspace.defaults.deploy)
 }
 
+/// The ZIP of `artifact` and its CodeSha256, both from the file as it is now: its hashes are
+/// computed here and must be the manifest's, so a ZIP swapped after the pack (with or without
+/// its `sha256` edited to match) is refused by name instead of deployed or called unchanged.
 fn zip_code(
     artifact: &ManifestArtifact,
     out_dir: &Path,
     manifest_path: &Path,
     keys: &DeployKeys,
     args: &DeployArgs,
-) -> Result<ZipCode> {
+) -> Result<(ZipCode, String)> {
     let path = crate::manifest_paths::resolve(out_dir, &artifact.path).map_err(|refused| {
         Error::config(format!(
             "`{}` ({}) in `{}` has path `{}`, which is refused: {refused}",
@@ -265,7 +276,7 @@ fn zip_code(
         ))
         .with_help("pack again to rewrite the manifest; never edit its paths by hand")
     })?;
-    let actual = sha256_hex(&path).map_err(|err| {
+    let unreadable = |err: std::io::Error| {
         Error::config(format!(
             "cannot read `{}` ({} of `{}`): {err}",
             path.display(),
@@ -273,14 +284,33 @@ fn zip_code(
             manifest_path.display()
         ))
         .with_help("pack again (or pass --build)")
-    })?;
-    if actual != artifact.sha256 {
-        return Err(Error::config(format!(
-            "`{}` changed since it was packed: its SHA-256 is {actual}, the manifest says {}",
+    };
+    let size = std::fs::metadata(&path).map_err(unreadable)?.len();
+    let digest = sha256_file(&path).map_err(unreadable)?;
+    let (sha256, code_sha256) = (hex(&digest), base64_sha256(&digest));
+    let mismatch = |what: &str, actual: &str, recorded: &str| {
+        Error::config(format!(
+            "`{}` ({} {}) changed since it was packed: its {what} is {actual}, `{}` says {recorded}",
             path.display(),
-            artifact.sha256
+            artifact.name,
+            artifact.arch,
+            manifest_path.display(),
         ))
-        .with_help("pack again (or pass --build) so that what is deployed is what was checked"));
+        .with_note("nothing was sent to AWS")
+        .with_help("pack again (or pass --build) so that what is deployed is what was checked")
+    };
+    if sha256 != artifact.sha256 {
+        return Err(mismatch("SHA-256", &sha256, &artifact.sha256));
+    }
+    if code_sha256 != artifact.code_sha256 {
+        return Err(mismatch("CodeSha256", &code_sha256, &artifact.code_sha256));
+    }
+    if size != artifact.size_zipped {
+        return Err(mismatch(
+            "size",
+            &format!("{size} bytes"),
+            &format!("{} bytes", artifact.size_zipped),
+        ));
     }
     let s3_bucket = match artifact.upload {
         Some(Upload::S3) => Some(args.s3_bucket.clone().or_else(|| keys.s3_bucket.clone()).ok_or_else(|| {
@@ -295,10 +325,19 @@ fn zip_code(
         })?),
         _ => None,
     };
-    Ok(ZipCode {
-        path,
-        sha256: artifact.sha256.clone(),
-        size: artifact.size_zipped,
-        s3_bucket,
-    })
+    Ok((
+        ZipCode {
+            path,
+            sha256,
+            size,
+            s3_bucket,
+        },
+        code_sha256,
+    ))
+}
+
+/// A SHA-256 digest as Lambda writes `CodeSha256`: standard base64.
+pub fn base64_sha256(digest: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(digest)
 }

@@ -40,6 +40,7 @@ pub async fn carry_out(
 ) -> Result<()> {
     let mut published: BTreeMap<(String, Arch), String> = BTreeMap::new();
     for step in &plan.layers {
+        let mut action = step.action;
         let arn = match step.action {
             LayerAction::Reuse => {
                 shell.status(
@@ -70,14 +71,19 @@ pub async fn carry_out(
                         .zip_file(read_zip(&layer.code)?)
                         .build(),
                 };
-                super::publish::publish_layer(aws, layer, content).await?
+                let published = super::publish::publish_layer(aws, layer, content, shell).await?;
+                if published.another_deploys {
+                    // Another deploy's version is the one kept (said by `publish_layer`).
+                    action = LayerAction::Reuse;
+                }
+                published.arn
             }
         };
         published.insert((step.name.clone(), step.arch), arn.clone());
         done.layers.push(LayerDone {
             name: step.name.clone(),
             arch: step.arch,
-            action: step.action,
+            action,
             arn,
         });
     }
@@ -201,9 +207,7 @@ async fn upload_if_planned(
         return Ok(());
     }
     shell.status("Uploading", format!("{} to {url}", upload.artifact));
-    let body = aws_sdk_s3::primitives::ByteStream::from_path(&zip.path)
-        .await
-        .map_err(|err| Error::read(&zip.path, &std::io::Error::other(error_chain(&err))))?;
+    let body = aws_sdk_s3::primitives::ByteStream::from(read_checked(zip)?);
     aws.s3
         .put_object()
         .bucket(bucket)
@@ -217,9 +221,24 @@ async fn upload_if_planned(
 }
 
 fn read_zip(code: &ZipCode) -> Result<Blob> {
-    std::fs::read(&code.path)
-        .map(Blob::new)
-        .map_err(|err| Error::read(&code.path, &err))
+    read_checked(code).map(Blob::new)
+}
+
+/// The ZIP's bytes, which are sent as read: hashed again so that a file replaced since the plan
+/// was made (which compared the hash computed then) is refused rather than sent.
+fn read_checked(code: &ZipCode) -> Result<Vec<u8>> {
+    use sha2::Digest;
+    let bytes = std::fs::read(&code.path).map_err(|err| Error::read(&code.path, &err))?;
+    let sha256 = crate::files::hex(&sha2::Sha256::digest(&bytes));
+    if sha256 != code.sha256 {
+        return Err(Error::config(format!(
+            "`{}` changed during the deploy: its SHA-256 is now {sha256}, it was {} when the plan was made",
+            code.path.display(),
+            code.sha256
+        ))
+        .with_help("let the pack that rewrites it finish, then deploy again"));
+    }
+    Ok(bytes)
 }
 
 fn architecture(arch: Arch) -> Architecture {

@@ -2,13 +2,15 @@
 //! in one idempotent run.
 //!
 //! Pipeline: the manifest and the metadata's deploy keys → [`desired::Desired`] (what the account
-//! should hold; every ZIP checked against its hash) → the account's state read through the SDK
+//! should hold; every ZIP hashed again) → [`checks::check`] (every name, handler, environment,
+//! memory and timeout against Lambda's rules, as the pack checks them) → the account's state read through the SDK
 //! ([`aws::observe`]) → the PURE [`plan::plan`] (every publish, create and update, with its
 //! reasons) → printed with `--dry-run`, else carried out by [`execute::carry_out`] → the report.
 //! Re-running after a failure part way completes the rest: every decision is made again from the
 //! account as it now is.
 
 mod aws;
+mod checks;
 mod desired;
 mod execute;
 mod limits;
@@ -58,6 +60,8 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
         args,
         options,
     )?;
+    // The manifest is not trusted: what Lambda would refuse is refused here, before any call.
+    checks::check(&desired, &manifest_path)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -14,6 +14,8 @@ use crate::target::Arch;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerVersion {
     pub arn: String,
+    /// Its number, the ARN's last field.
+    pub version: i64,
     pub code_sha256: String,
     pub architectures: Vec<String>,
 }

@@ -7,11 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{Context, render};
 use crate::error::{Error, Result};
-
-/// Lambda's MemorySize range, in MB.
-pub const MEMORY_MB: std::ops::RangeInclusive<u64> = 128..=10_240;
-/// Lambda's Timeout range, in seconds.
-pub const TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=900;
+use crate::lambda_rules::{self, NameKind};
 
 /// `function_name`, `iam_role`, `memory`, `timeout`, `s3_bucket` of one table.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -48,14 +44,20 @@ impl Context<'_> {
     pub(super) fn deploy_keys(&self, map: &Map<String, Value>) -> Result<DeployKeys> {
         let mut keys = DeployKeys::default();
         if let Some(value) = map.get("function_name") {
-            // Lambda's rule for a function name: 1-64 of [a-zA-Z0-9-_].
-            keys.function_name = Some(self.name_like(
-                value,
-                "function_name",
-                64,
-                |c| c.is_ascii_alphanumeric() || c == '-' || c == '_',
-                "1-64 characters of a-z A-Z 0-9 - _ (Lambda's rule for function names)",
-            )?);
+            let name = value
+                .as_str()
+                .filter(|name| lambda_rules::check_name(NameKind::Function, name).is_ok());
+            let Some(name) = name else {
+                return Err(self.bad_value(
+                    "function_name",
+                    value,
+                    &format!(
+                        "{} (Lambda's rule for function names)",
+                        NameKind::Function.rule()
+                    ),
+                ));
+            };
+            keys.function_name = Some(name.to_string());
         }
         if let Some(value) = map.get("iam_role") {
             let role = self.name_like(
@@ -75,10 +77,20 @@ impl Context<'_> {
             keys.iam_role = Some(role);
         }
         if let Some(value) = map.get("memory") {
-            keys.memory = Some(self.in_range(value, "memory", MEMORY_MB, "MB")?);
+            keys.memory = Some(self.in_range(
+                value,
+                "memory",
+                lambda_rules::check_memory,
+                &lambda_rules::memory_rule(),
+            )?);
         }
         if let Some(value) = map.get("timeout") {
-            keys.timeout = Some(self.in_range(value, "timeout", TIMEOUT_SECONDS, "seconds")?);
+            keys.timeout = Some(self.in_range(
+                value,
+                "timeout",
+                lambda_rules::check_timeout,
+                &lambda_rules::timeout_rule(),
+            )?);
         }
         if let Some(value) = map.get("s3_bucket") {
             // S3's bucket naming rule, roughly: 3-63 of lowercase letters, digits, `.` and `-`.
@@ -111,24 +123,24 @@ impl Context<'_> {
         }
     }
 
+    /// A number `check` accepts; the message of a refusal states the range (`rule`).
     fn in_range(
         &self,
         value: &Value,
         key: &str,
-        range: std::ops::RangeInclusive<u64>,
-        unit: &str,
+        check: fn(u64) -> std::result::Result<(), String>,
+        rule: &str,
     ) -> Result<u64> {
         match value.as_u64() {
-            Some(number) if range.contains(&number) => Ok(number),
-            _ => Err(self.bad_value(
-                key,
-                value,
-                &format!(
-                    "a whole number of {unit} from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
-            )),
+            Some(number) if check(number).is_ok() => Ok(number),
+            _ => Err(Error::config(format!(
+                "invalid value {} for key `{key}` in {}: {rule}",
+                render(value),
+                self.location()
+            ))
+            .with_help(format!(
+                "fix `{key}` (README.md lists deploy's keys), or remove it"
+            ))),
         }
     }
 
@@ -192,15 +204,21 @@ mod tests {
         let error = package(json!({ "memory": 64 })).unwrap_err();
         assert!(error.message.contains("key `memory`"), "{}", error.message);
         assert!(
-            error.notes[0].contains("from 128 to 10240"),
-            "{:?}",
-            error.notes
+            error.message.contains("MB from 128 to 10240"),
+            "{}",
+            error.message
+        );
+        let error = package(json!({ "timeout": 901 })).unwrap_err();
+        assert!(
+            error.message.contains("seconds from 1 to 900"),
+            "{}",
+            error.message
         );
         let error = package(json!({ "timeout": "30" })).unwrap_err();
         assert!(error.message.contains("key `timeout`"), "{}", error.message);
         let error = package(json!({ "function_name": "orders/prod" })).unwrap_err();
         assert!(
-            error.notes[0].contains("1-64 characters"),
+            error.notes[0].contains("1 to 64 characters"),
             "{:?}",
             error.notes
         );

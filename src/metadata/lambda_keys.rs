@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Context, render};
 use crate::error::{Error, Result};
-use crate::lambda_env;
+use crate::lambda_rules;
 
 /// Every runtime identifier PublishLayerVersion accepts in CompatibleRuntimes (AWS's Lambda API
 /// reference, `LayerVersionsListItem`), deprecated ones included: a layer built today may still
@@ -68,9 +68,6 @@ pub const LAMBDA_RUNTIME_IDS: [&str; 52] = [
     "byol",
 ];
 
-/// CreateFunction's limit on `Handler` (pattern `[^\s]+`, at most 128 characters).
-pub const MAX_HANDLER_CHARS: usize = 128;
-
 /// PublishLayerVersion's limit on CompatibleRuntimes.
 pub const MAX_COMPATIBLE_RUNTIMES: usize = 15;
 
@@ -87,9 +84,9 @@ impl Context<'_> {
         })?;
         let mut env = BTreeMap::new();
         for (key, item) in map {
-            lambda_env::check_key(key).map_err(|why| {
+            lambda_rules::check_env_key(key).map_err(|why| {
                 Error::config(format!("`env.{key}` in {}: {why}", self.location()))
-                    .with_help(lambda_env::key_help(key))
+                    .with_help(lambda_rules::env_key_help(key))
             })?;
             let text = item.as_str().ok_or_else(|| {
                 Error::config(format!(
@@ -102,8 +99,18 @@ impl Context<'_> {
                     render(item).trim_matches('"')
                 ))
             })?;
+            lambda_rules::check_env_value(key, text).map_err(|why| {
+                Error::config(format!("`env.{key}` in {}: {why}", self.location()))
+                    .with_help("remove the NUL byte (`\\u0000`) from the value")
+            })?;
             env.insert(key.clone(), text.to_string());
         }
+        // One table over the limit is refused here, naming it; the merged environment of each
+        // function (workspace, package, bin) is checked again when the units are resolved.
+        lambda_rules::check_env_bytes(lambda_rules::env_bytes(&env)).map_err(|why| {
+            Error::config(format!("key `env` in {} is too large: {why}", self.location()))
+                .with_help("keep large configuration in a file (include) or a parameter store, and its name in `env`")
+        })?;
         Ok(env)
     }
 
@@ -148,16 +155,11 @@ impl Context<'_> {
     /// for `Handler` (no whitespace, 1 to 128 characters).
     pub(super) fn handler(&self, value: &Value) -> Result<String> {
         match value.as_str() {
-            Some(text)
-                if !text.is_empty()
-                    && text.chars().count() <= MAX_HANDLER_CHARS
-                    && !text.contains(char::is_whitespace) =>
-            {
-                Ok(text.to_string())
-            }
+            Some(text) if lambda_rules::check_handler(text).is_ok() => Ok(text.to_string()),
             _ => Err(Error::config(format!(
-                "key `handler` in {} must be 1 to {MAX_HANDLER_CHARS} characters without whitespace (Lambda's rule for a function's Handler), found {}",
+                "key `handler` in {} must be 1 to {} characters without whitespace (Lambda's rule for a function's Handler), found {}",
                 self.location(),
+                lambda_rules::MAX_HANDLER_CHARS,
                 render(value)
             ))
             .with_help("name the file or entry point the runtime loads, e.g. `handler = \"index.handler\"`; without the key it is \"bootstrap\"")),

@@ -280,3 +280,27 @@ fn auditable_is_a_bool_at_every_level() {
     );
     assert!(err.help.unwrap().contains("auditable = false"));
 }
+
+#[test]
+fn an_env_table_lambda_would_refuse_is_refused_when_the_metadata_is_read() {
+    // 5 KB in one table: over Lambda's 4096 bytes for all keys and values.
+    let err = parse(json!({ "env": { "BIG": "x".repeat(5 * 1024) } })).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("key `env` in [package.metadata.lambda-pack] in `/ws/fn-a/Cargo.toml` is too large: the variables take 5130 bytes as Lambda measures them (the JSON object {\"KEY\":\"value\",...}); Lambda allows 4096 bytes"),
+        "{text}"
+    );
+    assert!(text.contains("help: keep large configuration"), "{text}");
+    assert_eq!(err.exit_code(), 3);
+    // At the limit it passes.
+    let at_limit = parse(json!({ "env": { "AB": "x".repeat(4087) } })).unwrap();
+    assert_eq!(at_limit.table.env.unwrap()["AB"].len(), 4087);
+    // Reserved names and NUL bytes are Lambda's refusals too.
+    let err = parse(json!({ "env": { "AWS_REGION": "eu-west-1" } })).unwrap_err();
+    assert!(
+        err.to_string().contains("`AWS_REGION` is reserved"),
+        "{err}"
+    );
+    let err = parse(json!({ "env": { "STAGE": "a\u{0}b" } })).unwrap_err();
+    assert!(err.to_string().contains("NUL byte"), "{err}");
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::lambda_env;
+use crate::{lambda_env, lambda_rules};
 
 use super::input_file::{InputError, read_capped};
 
@@ -47,6 +47,14 @@ impl Overrides {
         for flag in env_flags {
             pairs.push(lambda_env::parse_env_flag(flag)?);
         }
+        // What the overrides alone set must fit Lambda's 4 KB, as the metadata's `env` must.
+        let set: BTreeMap<&String, &String> = pairs.iter().map(|(k, v)| (k, v)).collect();
+        lambda_rules::check_env_bytes(lambda_rules::env_bytes(set)).map_err(|why| {
+            Error::config(format!(
+                "--env-file and --env set more than Lambda takes: {why}"
+            ))
+            .with_help("set only what the run needs; Lambda would refuse this environment")
+        })?;
         Ok(Overrides { pairs })
     }
 

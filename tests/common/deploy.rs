@@ -2,12 +2,15 @@
 //! `-p tiny-fn`, `cargo lambda-pack deploy` run against the moto server with nothing of this
 //! machine's AWS settings, and the account read back with boto3.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
+use super::fault_proxy::FaultProxy;
 use super::moto::{boto, moto};
 use super::{
     Run, fixtures_dir, lambda_pack, manifest, run, sync_tree, verify_functions_target_dir,
@@ -248,4 +251,59 @@ pub fn big() -> &'static Packed {
         packed.pack();
         packed
     })
+}
+
+/// A copy of the base pack's output directory, its manifest edited by `edit` (which may change
+/// files too), deployed from the base workspace.
+pub fn edited_copy(edit: impl FnOnce(&Path, &mut Value)) -> (tempfile::TempDir, Packed) {
+    let dir = tempfile::tempdir().unwrap();
+    super::copy_tree(&base().out, dir.path());
+    let path = dir.path().join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(dir.path(), &mut manifest);
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    let packed = Packed {
+        workspace: base().workspace.clone(),
+        out: dir.path().to_path_buf(),
+    };
+    (dir, packed)
+}
+
+/// The manifest entry named `name`, to edit.
+pub fn entry_mut<'a>(manifest: &'a mut Value, name: &str) -> &'a mut Value {
+    manifest["artifacts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no artifact {name}"))
+}
+
+/// The SHA-256 of every file under `dir` but the tool's lock files, to show that a refused
+/// deploy left the output directory byte-identical.
+pub fn hashes(dir: &Path) -> BTreeMap<PathBuf, String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(".lambda-pack"))
+        .map(|e| {
+            let bytes = std::fs::read(e.path()).unwrap();
+            (
+                e.path().to_path_buf(),
+                Sha256::digest(&bytes)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+            )
+        })
+        .collect()
+}
+
+/// A fault proxy in front of this test binary's moto server, and the endpoint to give the tool.
+pub fn proxy_to_moto() -> (FaultProxy, String) {
+    let proxy = FaultProxy::start(moto().endpoint.strip_prefix("http://").unwrap());
+    let endpoint = format!("http://{}", proxy.addr);
+    (proxy, endpoint)
 }

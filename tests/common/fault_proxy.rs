@@ -7,7 +7,8 @@
 //! Faults: an answer of its own (500/502/503/429 with `Retry-After`, the body both a registry's
 //! and AWS's error parsers read), a response cut after N bytes, a request held longer than the
 //! tool's timeout, a body truncated short of its `Content-Length`, one byte of the response body
-//! or of the request body changed.
+//! or of the request body changed, a request held a while and then passed on. Every request is
+//! logged too, so a test can check that none was made.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -28,6 +29,9 @@ pub enum Fault {
     CorruptResponse,
     /// Changes the middle byte of the request body (where a ZIP's base64 or a blob's bytes are).
     CorruptRequest,
+    /// Holds the request this long, then passes it on unchanged (to make two clients' calls
+    /// overlap).
+    Delay(Duration),
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +61,8 @@ pub struct FaultProxy {
     pub addr: String,
     rules: Arc<Mutex<Vec<Rule>>>,
     fired: Arc<Mutex<Vec<String>>>,
+    /// `<method> <target>` of every request that reached the proxy, in order.
+    requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -66,16 +72,32 @@ impl FaultProxy {
         let addr = listener.local_addr().unwrap().to_string();
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
         let fired: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (upstream, rules_, fired_) = (upstream.to_string(), rules.clone(), fired.clone());
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (upstream, rules_, fired_, requests_) = (
+            upstream.to_string(),
+            rules.clone(),
+            fired.clone(),
+            requests.clone(),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (upstream, rules, fired) = (upstream.clone(), rules_.clone(), fired_.clone());
+                let (upstream, rules, fired, requests) = (
+                    upstream.clone(),
+                    rules_.clone(),
+                    fired_.clone(),
+                    requests_.clone(),
+                );
                 std::thread::spawn(move || {
-                    let _ = serve(client, &upstream, &rules, &fired);
+                    let _ = serve(client, &upstream, &rules, &fired, &requests);
                 });
             }
         });
-        FaultProxy { addr, rules, fired }
+        FaultProxy {
+            addr,
+            rules,
+            fired,
+            requests,
+        }
     }
 
     pub fn inject(&self, rule: Rule) {
@@ -86,6 +108,12 @@ impl FaultProxy {
     pub fn clear(&self) {
         self.rules.lock().unwrap().clear();
         self.fired.lock().unwrap().clear();
+        self.requests.lock().unwrap().clear();
+    }
+
+    /// `<method> <target>` of every request since the start (or the last `clear`).
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
     }
 
     /// `<fault> <method> <target>` for each fault that fired, in order.
@@ -99,12 +127,14 @@ fn serve(
     upstream: &str,
     rules: &Mutex<Vec<Rule>>,
     fired: &Mutex<Vec<String>>,
+    requests: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let (head, early_body) = read_head(&mut client)?;
     let text = String::from_utf8_lossy(&head).into_owned();
     let mut words = text.split_whitespace();
     let method = words.next().unwrap_or_default().to_string();
     let target = words.next().unwrap_or_default().to_string();
+    requests.lock().unwrap().push(format!("{method} {target}"));
     let fault = {
         let mut rules = rules.lock().unwrap();
         let found = rules.iter_mut().find(|r| {
@@ -159,6 +189,7 @@ fn serve(
             let _ = client.shutdown(Shutdown::Both);
             return Ok(());
         }
+        Some(Fault::Delay(duration)) => std::thread::sleep(duration),
         _ => {}
     }
     let mut server = TcpStream::connect(upstream)?;

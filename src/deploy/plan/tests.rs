@@ -65,6 +65,7 @@ fn deployed(desired: &DesiredFunction, layers: &[&str]) -> FunctionState {
 fn version(name: &str, number: u32, code_sha256: &str) -> LayerVersion {
     LayerVersion {
         arn: format!("arn:aws:lambda:us-east-1:123456789012:layer:{name}:{number}"),
+        version: number.into(),
         code_sha256: code_sha256.into(),
         architectures: vec!["x86_64".into()],
     }
