@@ -32,6 +32,7 @@ mod manifest_paths;
 mod metadata;
 mod output;
 mod plan;
+mod regular_file;
 mod report;
 mod rustflags;
 mod sbom;

@@ -154,6 +154,7 @@ const ORDER: &[&str] = &[
     "cache",
     "lambda_env",
     "shard",
+    "regular_file",
     // schemas: ELF facts, metadata tables, the manifest
     "inspect",
     "metadata",
