@@ -24,7 +24,9 @@ mod early;
 mod zig_checks;
 mod zig_env;
 
-pub use early::{EarlyBuild, Environment, locate as early_record_location};
+pub use early::{
+    EarlyBuild, Environment, abandon as abandon_early, locate as early_record_location,
+};
 pub use zig_checks::wrapper_problem;
 pub use zig_env::ZigEnvCache;
 

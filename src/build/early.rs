@@ -203,19 +203,29 @@ impl EarlyBuild {
     }
 }
 
+/// Abandons the early build in `slot`, if there is one (see [`EarlyBuild::abandon`]): for a run
+/// that finds, before its first build, that the early one cannot be its build.
+pub fn abandon(slot: &mut Option<EarlyBuild>, shell: &Shell) {
+    if let Some(early) = slot.take() {
+        early.abandon(shell);
+    }
+}
+
 /// Drains `child`'s output and waits for it, passing cargo's lock-wait lines to `forward`.
 fn finish(mut child: Child, forward: impl Fn(&str) + Sync) {
     use std::io::BufRead;
     let stderr = child.stderr.take();
     std::thread::scope(|scope| {
         if let Some(stderr) = stderr {
+            // Split on bytes, not `lines()`: a line that is not UTF-8 must not stop the draining.
             scope.spawn(|| {
                 for line in std::io::BufReader::new(stderr)
-                    .lines()
+                    .split(b'\n')
                     .map_while(|l| l.ok())
                 {
+                    let line = String::from_utf8_lossy(&line);
                     if super::cargo_lines::is_lock_wait(&line) {
-                        forward(&line);
+                        forward(line.trim_end_matches('\r'));
                     }
                 }
             });

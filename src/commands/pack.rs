@@ -93,9 +93,7 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         auditable_data::prepare(&workspace, options, &resolved.units, &choices, &rust)?;
     if lists_changed {
         // The early build checked freshness against the old lists: let it finish unadopted.
-        if let Some(early) = early.take() {
-            early.abandon(shell);
-        }
+        build::abandon_early(&mut early, shell);
     }
     let context = build::BuildContext {
         workspace: &workspace,
@@ -231,9 +229,7 @@ fn choose_toolchains(
             options.network_forbidden(),
         )? {
             // It started without this target's standard library: let it finish, unused.
-            if let Some(early) = early.take() {
-                early.abandon(shell);
-            }
+            build::abandon_early(early, shell);
             shell.note(format!(
                 "installed the Rust standard library for `{target}` (rustup target add {target})"
             ));
