@@ -436,6 +436,49 @@ fn a_bad_shard_is_refused() {
     }
 }
 
+/// `plan --shard 1/10000` over two functions (`fixtures/basic`'s `fn-x86` and `fn-arm`), timed
+/// once their build is warm: the split no longer costs N per shard (it took 41 s).
+#[test]
+fn planning_two_functions_in_ten_thousand_shards_takes_no_time() {
+    let fixture = Fixture::copy("basic");
+    let plan = |format: &str| {
+        let mut command = lambda_pack();
+        command
+            .args([
+                "plan",
+                "--compiler",
+                "cargo",
+                "-p",
+                "fn-x86",
+                "-p",
+                "fn-arm",
+            ])
+            .args(["--shard", "1/10000", "--message-format", format])
+            .current_dir(fixture.path())
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET");
+        command
+    };
+    run(plan("json")).assert_success();
+    let started = std::time::Instant::now();
+    let planned = run(plan("json"));
+    let elapsed = started.elapsed();
+    eprintln!("plan --shard 1/10000 of two functions: {elapsed:?}");
+    planned.assert_success();
+    let plan_json: Value = serde_json::from_str(&planned.stdout).unwrap();
+    let listed = plan_json["shards"].as_array().unwrap();
+    assert_eq!(listed.len(), 10_000);
+    let mut names: Vec<&str> = listed
+        .iter()
+        .flat_map(|s| s["functions"].as_array().unwrap())
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["fn-arm", "fn-x86"]);
+    // Typically well under a second; generous for a machine shared with other builds.
+    assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+}
+
 /// The split costs the same whatever the number of shards: `plan --shard 1/10000` (the most
 /// allowed) over a warm build answers as fast as the packs' plan would.
 #[test]
