@@ -462,4 +462,23 @@ fn inspect_refuses_pipes_devices_and_directories_at_once() {
         );
         assert!(run.stderr.contains("help:"), "{}", run.stderr);
     }
+    // A file larger than Lambda's largest artifact (sparse: it takes no disk) is refused by its
+    // size, before a byte of it is read.
+    let huge = dir.path().join("huge");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(10 * 1024 * 1024 * 1024 + 1)
+        .unwrap();
+    let mut command = lambda_pack();
+    command.arg("inspect").arg(&huge);
+    let run = run_within(command, std::time::Duration::from_secs(20));
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains(&format!(
+            "`{}` is 10737418241 bytes, more than the 10737418240 bytes (10 GiB)",
+            huge.display()
+        )),
+        "{}",
+        run.stderr
+    );
 }
