@@ -202,8 +202,10 @@ pub enum Existing {
 
 /// Whether the layout at `dir` is the image of `inputs_key`, intact. The index's annotation says
 /// what it was made from; only when that matches are the blobs read back (their size, then their
-/// hash), so a layout that must be written anyway costs nothing to check.
-pub fn existing_image(dir: &Path, inputs_key: &str) -> Existing {
+/// hash), so a layout that must be written anyway costs nothing to check. A blob that is the
+/// same file as one of `verified` (the base's cache blobs, hashed when the base was loaded, which
+/// the layout hard-links) is not hashed again.
+pub fn existing_image(dir: &Path, inputs_key: &str, verified: &[&Path]) -> Existing {
     let Some(index) = std::fs::read(dir.join("index.json"))
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
@@ -236,11 +238,26 @@ pub fn existing_image(dir: &Path, inputs_key: &str) -> Existing {
                 "its manifest {digest} has a descriptor without digest or size"
             ));
         };
+        if is_one_of(&blob_path(dir, blob), verified) {
+            continue;
+        }
         if let Err(problem) = check_blob(dir, blob, size) {
             return Existing::Damaged(problem);
         }
     }
     Existing::Unchanged(digest.to_string())
+}
+
+/// Whether `path` is the very file (same device and inode) of one of `files`.
+fn is_one_of(path: &Path, files: &[&Path]) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    files.iter().any(|file| {
+        std::fs::symlink_metadata(file)
+            .is_ok_and(|other| other.dev() == meta.dev() && other.ino() == meta.ino())
+    })
 }
 
 /// Whether the blob `digest` of the layout at `dir` is there with `size` bytes that hash to it;

@@ -108,7 +108,8 @@ pub fn emit_image(
     let relative = layout_path(artifact);
     let final_dir: PathBuf = out_dir.join(&relative);
     let inputs_key = inputs_key(context_digest, base.digest.as_deref(), epoch);
-    let damaged = match layout::existing_image(&final_dir, &inputs_key) {
+    let verified: Vec<&Path> = base.layers.iter().map(|l| l.blob.as_path()).collect();
+    let damaged = match layout::existing_image(&final_dir, &inputs_key, &verified) {
         layout::Existing::Unchanged(image_digest) => {
             let emitted = EmittedImage {
                 oci_layout: relative,
