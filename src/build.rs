@@ -19,11 +19,14 @@ use crate::toolchain::Linker;
 use crate::units::Unit;
 use crate::workspace::Workspace;
 
+mod cargo_lines;
 mod early;
 mod zig_checks;
 mod zig_env;
 
-pub use early::{EarlyBuild, Environment, record_candidates as early_record_candidates};
+pub use early::{
+    EarlyBuild, Environment, abandon as abandon_early, locate as early_record_location,
+};
 pub use zig_checks::wrapper_problem;
 pub use zig_env::ZigEnvCache;
 
@@ -345,18 +348,23 @@ pub fn run(
         request,
         context,
         shell.err_color(),
-        progress_shown || options.verbosity == crate::output::Verbosity::Quiet,
+        // Not quiet for the progress bar's sake: a quiet cargo would not say it waits on a lock.
+        // Its status lines are dropped below instead, while the bar shows.
+        options.verbosity == crate::output::Verbosity::Quiet,
     )?;
     command.current_dir(&workspace.root);
     let mut adopted = None;
     if let Some(path) = context.remember_first.take() {
         let first = early::Record::of(&command, context.original_env);
         early::remember(&path, first.as_ref());
-        adopted = context
-            .early
-            .take()
-            .zip(first.as_ref())
-            .and_then(|(early, first)| early.adopt(first));
+        adopted = match (context.early.take(), first.as_ref()) {
+            (Some(early), Some(first)) => early.adopt(first, shell),
+            (Some(early), None) => {
+                early.abandon(shell);
+                None
+            }
+            (None, _) => None,
+        };
     }
     shell.verbose(|| {
         format!(
@@ -392,6 +400,12 @@ pub fn run(
     let (built, parse_result) = std::thread::scope(|scope| {
         scope.spawn(|| {
             for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                if progress_shown
+                    && cargo_lines::is_status(&line)
+                    && !cargo_lines::is_lock_wait(&line)
+                {
+                    continue;
+                }
                 shell.cargo_stderr_line(&line);
             }
         });

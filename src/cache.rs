@@ -1,5 +1,5 @@
 //! `lambda-pack-cache/` under the target directory: what one run remembers for the next (where zig
-//! is, cargo-zigbuild's setup per zig target, the first build command, the dependency lists
+//! is, cargo-zigbuild's setup per zig target, each workspace's first build command, the dependency lists
 //! linked into binaries). The only owner of its
 //! paths; every entry is a hint the next run checks, so writing one is best effort.
 
@@ -18,9 +18,16 @@ pub fn zig_env(target_dir: &Path) -> PathBuf {
     target_dir.join(DIR).join("zig-env.json")
 }
 
-/// The first build command of the last run, started early by the next one.
-pub fn early_build(target_dir: &Path) -> PathBuf {
-    target_dir.join(DIR).join("early-build.json")
+/// The first build command of the last run in the workspace at `workspace_root` (canonical),
+/// started early by the next one there: one file per workspace, named by a hash of its root, so
+/// that workspaces sharing a target directory keep their own.
+pub fn early_build(target_dir: &Path, workspace_root: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(workspace_root.as_os_str().as_encoded_bytes());
+    target_dir
+        .join(DIR)
+        .join("early-build")
+        .join(format!("{}.json", &crate::files::hex(&digest)[..16]))
 }
 
 /// The dependency lists (cargo-auditable's JSON) the rustc wrapper links into a target's

@@ -14,6 +14,7 @@ use object::read::elf::{Dyn, ElfFile, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, Object, ObjectSymbol};
 use serde::Serialize;
 
+use crate::regular_file::{self, InputError, Mapped};
 use crate::target::{Arch, GlibcVersion, Libc};
 
 /// Why a file could not be inspected.
@@ -25,6 +26,13 @@ pub enum InspectError {
         #[source]
         source: std::io::Error,
     },
+    #[error("`{}` is {what}, not a regular file", .path.display())]
+    NotRegular { path: PathBuf, what: &'static str },
+    #[error(
+        "`{}` is {size} bytes, more than the {MAX_INPUT_BYTES} bytes (10 GiB) of Lambda's largest artifact, a container image",
+        .path.display()
+    )]
+    TooLarge { path: PathBuf, size: u64 },
     #[error("{} is empty, not an ELF binary", subject(.path))]
     Empty { path: Option<PathBuf> },
     #[error("{} is not an ELF binary: it looks like {found}", subject(.path))]
@@ -43,7 +51,9 @@ impl InspectError {
     /// The file the error is about, when the input came from a file.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            InspectError::Read { path, .. } => Some(path),
+            InspectError::Read { path, .. }
+            | InspectError::NotRegular { path, .. }
+            | InspectError::TooLarge { path, .. } => Some(path),
             InspectError::Empty { path }
             | InspectError::NotElf { path, .. }
             | InspectError::Malformed { path, .. } => path.as_deref(),
@@ -52,7 +62,9 @@ impl InspectError {
 
     fn with_path(mut self, file: &Path) -> Self {
         match &mut self {
-            InspectError::Read { .. } => {}
+            InspectError::Read { .. }
+            | InspectError::NotRegular { .. }
+            | InspectError::TooLarge { .. } => {}
             InspectError::Empty { path }
             | InspectError::NotElf { path, .. }
             | InspectError::Malformed { path, .. } => *path = Some(file.to_path_buf()),
@@ -169,13 +181,35 @@ impl BinaryFacts {
     }
 }
 
+/// The most bytes of one file that are inspected: Lambda's largest artifact, a container image
+/// of 10 GiB (`plan::MAX_IMAGE_BYTES`); a binary cannot be larger and still run there.
+pub const MAX_INPUT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+
 /// Reads and inspects one file. Errors name the file.
 pub fn inspect_file(path: &Path) -> Result<BinaryFacts, InspectError> {
-    let bytes = std::fs::read(path).map_err(|source| InspectError::Read {
-        path: path.to_path_buf(),
-        source,
+    inspect_mapped(path).map(|(facts, _)| facts)
+}
+
+/// Inspects one file, and hands back its bytes for further reading (the dependency list). Only a
+/// regular file of at most [`MAX_INPUT_BYTES`] is read: a FIFO or a device is refused without
+/// blocking, and the bytes are mapped, not copied into memory.
+pub fn inspect_mapped(path: &Path) -> Result<(BinaryFacts, Mapped), InspectError> {
+    let bytes = regular_file::map_capped(path, MAX_INPUT_BYTES).map_err(|err| match err {
+        InputError::Io(source) => InspectError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        InputError::NotRegular(what) => InspectError::NotRegular {
+            path: path.to_path_buf(),
+            what,
+        },
+        InputError::TooLarge(size) => InspectError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        },
     })?;
-    inspect_bytes(&bytes).map_err(|error| error.with_path(path))
+    let facts = inspect_bytes(&bytes).map_err(|error| error.with_path(path))?;
+    Ok((facts, bytes))
 }
 
 /// Inspects an ELF file held in memory.

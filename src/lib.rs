@@ -34,6 +34,7 @@ mod metadata;
 mod out_dir;
 mod output;
 mod plan;
+mod regular_file;
 mod report;
 mod rustflags;
 mod sbom;

@@ -367,28 +367,7 @@ impl Context<'_> {
             }
         }
         if let Some(value) = map.get("image_repository") {
-            match value.as_str() {
-                Some(repository)
-                    if repository.contains('/')
-                        && !repository.contains(char::is_whitespace)
-                        && !repository.contains('@')
-                        && !repository
-                            .rsplit('/')
-                            .next()
-                            .unwrap_or_default()
-                            .contains(':') =>
-                {
-                    table.image_repository = Some(repository.to_string());
-                }
-                _ => {
-                    return Err(Error::config(format!(
-                        "key `image_repository` in {} must be a repository such as \"123456789012.dkr.ecr.us-east-1.amazonaws.com/my-function\" (no tag or digest), found {}",
-                        self.location(),
-                        render(value)
-                    ))
-                    .with_help("set it to <registry>/<repository>; --push tags the image <package version>-<arch>"));
-                }
-            }
+            table.image_repository = Some(self.image_repository(value)?);
         }
         if let Some(value) = map.get("bundle_libs") {
             table.bundle_libs = Some(value.as_bool().ok_or_else(|| {
@@ -561,6 +540,7 @@ fn describe(value: &Value) -> &'static str {
 mod deploy_keys;
 mod include_spec;
 mod lambda_keys;
+mod repository;
 pub use deploy_keys::DeployKeys;
 pub use lambda_keys::{LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES};
 #[cfg(test)]

@@ -274,6 +274,12 @@ pub fn warn_stderr(message: impl Display) {
     eprintln!("{label}: {message}");
 }
 
+/// A line of cargo's own (`Blocking waiting for file lock …`) from code that runs without the
+/// shell at hand (a build waited for on the way out of a failed run).
+pub fn cargo_line_stderr(line: &str) {
+    eprintln!("{line}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

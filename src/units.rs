@@ -574,21 +574,15 @@ pub fn shard(units: Vec<Unit>, shard: Shard) -> (Vec<Unit>, Vec<ShardListing>) {
         .iter()
         .filter(|u| u.role == Role::Function || !attached.contains(u.name.as_str()))
         .collect();
-    let listing: Vec<ShardListing> = (1..=shard.count)
-        .map(|k| ShardListing {
-            shard: k,
-            functions: roots
-                .iter()
-                .filter(|u| crate::shard::assign(&u.name, shard.count) == k)
-                .map(|u| u.name.clone())
-                .collect(),
-            this_run: k == shard.index,
-        })
+    let listing = crate::shard::split(roots.iter().map(|u| u.name.as_str()), shard);
+    let mine: BTreeSet<&str> = listing[(shard.index - 1) as usize]
+        .functions
+        .iter()
+        .map(String::as_str)
         .collect();
-    let mine = &listing[(shard.index - 1) as usize].functions;
     let kept: BTreeSet<String> = roots
         .iter()
-        .filter(|u| mine.contains(&u.name))
+        .filter(|u| mine.contains(u.name.as_str()))
         .flat_map(|u| std::iter::once(u.name.clone()).chain(u.layers.iter().cloned()))
         .collect();
     let units = units

@@ -428,3 +428,57 @@ fn missing_shared_libraries_go_into_a_generated_layer() {
         refused.stderr
     );
 }
+
+#[test]
+fn inspect_refuses_pipes_devices_and_directories_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("bootstrap.fifo");
+    // mkfifo(1), not the crate's code: a FIFO with no writer, which would block a plain `open`.
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (path, what) in [
+        (fifo.as_path(), "a FIFO (named pipe)"),
+        (std::path::Path::new("/dev/zero"), "a character device"),
+        (dir.path(), "a directory"),
+    ] {
+        let mut command = lambda_pack();
+        command.arg("inspect").arg(path);
+        let started = std::time::Instant::now();
+        let run = run_within(command, std::time::Duration::from_secs(20));
+        eprintln!("inspect {}: {:?}", path.display(), started.elapsed());
+        run.assert_code(3);
+        assert!(
+            run.stderr.contains(&format!(
+                "`{}` is {what}, not a regular file",
+                path.display()
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("help:"), "{}", run.stderr);
+    }
+    // A file larger than Lambda's largest artifact (sparse: it takes no disk) is refused by its
+    // size, before a byte of it is read.
+    let huge = dir.path().join("huge");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(10 * 1024 * 1024 * 1024 + 1)
+        .unwrap();
+    let mut command = lambda_pack();
+    command.arg("inspect").arg(&huge);
+    let run = run_within(command, std::time::Duration::from_secs(20));
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains(&format!(
+            "`{}` is 10737418241 bytes, more than the 10737418240 bytes (10 GiB)",
+            huge.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}

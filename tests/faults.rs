@@ -8,14 +8,14 @@ mod common;
 use std::time::Duration;
 
 use common::deploy::{Packed, boto_role, state};
-use common::fault_proxy::{Fault, FaultProxy, Rule};
+use common::fault_proxy::{Fault, FaultProxy, Rule, silent_listener};
 use common::moto::{moto, shared};
 use common::registry::registry;
 use common::surfaces::*;
 use common::{Fixture, Run, manifest};
 
 const PACK: [&str; 4] = ["--compiler", "cargo", "-p", "fn-x86"];
-/// A stalled read is given up after this many seconds in these tests (the default is 120).
+/// A stalled read is given up after this many seconds in these tests (the default is 12).
 const TIMEOUT: (&str, &str) = ("LAMBDA_PACK_REGISTRY_TIMEOUT", "2");
 
 /// The largest blob of the image's base (its biggest layer), by its cache file.
@@ -465,8 +465,85 @@ fn an_aws_timeout_that_is_not_a_number_is_refused_before_any_call() {
     );
     assert!(
         run.stderr
-            .contains("help: set LAMBDA_PACK_AWS_TIMEOUT to a number such as 300"),
+            .contains("help: set LAMBDA_PACK_AWS_TIMEOUT to a number such as 20"),
         "{}",
         run.stderr
     );
+}
+
+/// The retry lines of `run` that start with `prefix`, in order.
+fn retry_lines<'a>(run: &'a Run, prefix: &str) -> Vec<&'a str> {
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with(prefix) && l.contains("retrying"))
+        .collect()
+}
+
+#[test]
+fn a_registry_that_never_answers_is_named_at_every_retry_and_given_up() {
+    let silent = silent_listener();
+    let fixture = image_fixture(&format!("{silent}/lambda/provided:al2023-x86_64"), None);
+    let started = std::time::Instant::now();
+    let run = fixture.pack_with_env(
+        &PACK,
+        &[
+            ("LAMBDA_PACK_REGISTRY_TIMEOUT", "1"),
+            ("LAMBDA_PACK_REGISTRY_ATTEMPTS", "3"),
+        ],
+    );
+    let elapsed = started.elapsed();
+    eprintln!("given up after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
+    run.assert_code(11);
+    let lines = retry_lines(&run, &format!("warning: registry {silent}: "));
+    eprintln!("{}", lines.join("\n"));
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    for (line, attempt) in lines.iter().zip(["(attempt 2/3)", "(attempt 3/3)"]) {
+        assert!(line.contains(attempt), "{line}");
+        assert!(line.contains("s after the first attempt started"), "{line}");
+    }
+    // The wait so far grows: about 1 s (the timeout), then 1 + 1 (backoff) + 1.
+    let waited = |line: &str| -> f64 {
+        let end = line.rfind("s after the first attempt").unwrap();
+        let start = line[..end].rfind(' ').unwrap() + 1;
+        line[start..end].parse().unwrap()
+    };
+    assert!(waited(lines[0]) >= 0.9, "{}", lines[0]);
+    assert!(waited(lines[1]) >= waited(lines[0]) + 1.9, "{}", lines[1]);
+    assert!(run.stderr.contains(&silent.to_string()), "{}", run.stderr);
+    assert!(!fixture.out_dir().join("manifest.json").exists());
+}
+
+#[test]
+fn an_aws_endpoint_that_never_answers_is_named_at_every_retry_and_given_up() {
+    let _moto = shared();
+    let packed = common::deploy::base();
+    let silent = silent_listener();
+    let endpoint = format!("http://{silent}");
+    let started = std::time::Instant::now();
+    let run = packed.deploy_with(
+        "ca-central-1",
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("LAMBDA_PACK_AWS_TIMEOUT", "1"),
+            ("AWS_MAX_ATTEMPTS", "3"),
+        ],
+    );
+    let elapsed = started.elapsed();
+    eprintln!("given up after {elapsed:?}");
+    assert_ne!(run.code(), 0, "{}", run.stderr);
+    let lines = retry_lines(&run, "warning: AWS ");
+    eprintln!("{}", lines.join("\n"));
+    assert!(lines.len() >= 2, "{}", run.stderr);
+    for (line, attempt) in lines.iter().zip(["(attempt 2/3)", "(attempt 3/3)"]) {
+        assert!(
+            line.contains(&format!("retrying {attempt} at {endpoint}, ")),
+            "{line}"
+        );
+        assert!(line.contains("s after the first attempt started"), "{line}");
+    }
+    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
 }

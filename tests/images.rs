@@ -758,3 +758,97 @@ fn skopeo_inspect_with_creds(reference: &str) -> serde_json::Value {
     ])))
     .unwrap()
 }
+
+/// Every file of the fixture outside `target/` (what the tool does not own), with its hash.
+fn sources(fixture: &Fixture) -> BTreeMap<String, String> {
+    walkdir::WalkDir::new(fixture.path())
+        .into_iter()
+        .filter_entry(|e| e.file_name() != "target")
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let relative = e.path().strip_prefix(fixture.path()).unwrap();
+            (
+                relative.display().to_string(),
+                common::surfaces::sha256_file(e.path()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_layout_blob_changed_by_hand_is_written_again_not_fresh() {
+    let registry = registry();
+    let repository = registry.reference("damaged/fn-x86");
+    let fixture = common::surfaces::image_fixture(&registry.base("x86_64"), Some(&repository));
+    let before = pack_image(&fixture);
+    let layout = fixture.out_dir().join("x86_64/fn-x86.oci");
+    // The includes layer: this tool's own blob (the base's are hard links into the cache).
+    let layers = layer_digests(&layout);
+    let includes = &layers[layers.len() - 2];
+    let blob = layout
+        .join("blobs/sha256")
+        .join(includes.strip_prefix("sha256:").unwrap());
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+    let sources_before = sources(&fixture);
+
+    let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--push"]);
+    run.assert_success();
+    assert!(
+        run.stderr.contains(&format!(
+            "the image layout `{}` was changed after it was written: blob `{}` hashes to",
+            layout.display(),
+            blob.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr
+            .lines()
+            .any(|l| l.contains("Fresh") && l.contains("fn-x86")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Pushed fn-x86 as"), "{}", run.stderr);
+    // The same image as before the damage, whole again: skopeo reads every blob of it.
+    let after = function_entry(&fixture);
+    assert_eq!(after["image_digest"], before["image_digest"]);
+    assert_eq!(
+        common::surfaces::sha256_file(&blob),
+        includes.strip_prefix("sha256:").unwrap()
+    );
+    common::surfaces::assert_out_consistent(&fixture.out_dir());
+    assert_eq!(sources(&fixture), sources_before);
+}
+
+#[test]
+fn a_bad_image_repository_is_refused_when_the_metadata_is_read() {
+    for (bad, why) in [
+        ("127.0.0.1:5000/Team/fn", "`Team` has uppercase letters"),
+        (
+            "127.0.0.1:5000/../fn",
+            "`..` is not a repository path component",
+        ),
+        ("https://127.0.0.1:5000/fn", "`https://` is a URL scheme"),
+    ] {
+        let fixture = common::surfaces::image_fixture("scratch", Some(bad));
+        let sources_before = sources(&fixture);
+        let run = fixture.pack(&["--compiler", "cargo", "-p", "fn-x86", "--push"]);
+        run.assert_code(3);
+        assert!(
+            run.stderr.contains("key `image_repository`") && run.stderr.contains(why),
+            "{bad}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("fn-x86/Cargo.toml"), "{}", run.stderr);
+        assert!(run.stderr.contains("help:"), "{}", run.stderr);
+        // Refused before any build.
+        assert!(!run.stderr.contains("Compiling"), "{}", run.stderr);
+        assert!(!fixture.out_dir().exists());
+        assert_eq!(sources(&fixture), sources_before);
+    }
+}

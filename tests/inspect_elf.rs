@@ -489,8 +489,24 @@ fn non_elf_files_are_clear_errors() {
     assert!(matches!(error, InspectError::Read { .. }), "{error}");
     assert!(error.to_string().contains("nope"), "{error}");
 
+    // Not a regular file: refused by what it is, on the open descriptor.
     let error = inspect_file(dir.path()).unwrap_err();
-    assert!(matches!(error, InspectError::Read { .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            InspectError::NotRegular {
+                what: "a directory",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.path(), Some(dir.path()));
+    let error = inspect_file(Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "`/dev/zero` is a character device, not a regular file"
+    );
 }
 
 #[test]

@@ -155,6 +155,7 @@ const ORDER: &[&str] = &[
     "lambda_rules",
     "lambda_env",
     "shard",
+    "regular_file",
     // schemas: ELF facts, metadata tables, the manifest
     "inspect",
     "metadata",

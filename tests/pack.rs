@@ -481,12 +481,11 @@ fn the_first_build_starts_early_and_is_used_only_when_it_is_the_same_command() {
     let (run, builds) = pack(&["-p", "fn-x86"]);
     assert!(!run.stderr.contains("started early"), "{}", run.stderr);
     assert_eq!(builds.len(), 1);
-    assert!(
-        fixture
-            .path()
-            .join("target/lambda-pack-cache/early-build.json")
-            .is_file()
-    );
+    let records: Vec<_> =
+        std::fs::read_dir(fixture.path().join("target/lambda-pack-cache/early-build"))
+            .unwrap()
+            .collect();
+    assert_eq!(records.len(), 1, "one record, this workspace's");
 
     // Same request: the early build is the run's build; cargo ran once.
     let (run, builds) = pack(&["-p", "fn-x86"]);
@@ -523,4 +522,189 @@ fn the_first_build_starts_early_and_is_used_only_when_it_is_the_same_command() {
     let builds = cargo_builds(&cargo_log);
     assert_eq!(builds.len(), 1, "{builds:?}");
     assert!(builds[0].contains("--package fn-x86"), "{}", builds[0]);
+}
+
+/// A workspace of one function, `fn-<name>`, whose binary holds `workspace-<name>-code` and
+/// whose build script writes `build-script-ran` in the workspace root each time it runs (and,
+/// with `LAMBDA_PACK_TEST_GATE` set, waits for that file to exist first, holding cargo's lock).
+fn marked_workspace(root: &std::path::Path, name: &str) {
+    let package = root.join(format!("fn-{name}"));
+    std::fs::create_dir_all(package.join("src")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        format!("[workspace]\nresolver = \"2\"\nmembers = [\"fn-{name}\"]\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        package.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"fn-{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[package.metadata.lambda-pack]\narch = \"x86_64\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        package.join("src/main.rs"),
+        format!("fn main() {{ println!(\"workspace-{name}-code\"); }}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        package.join("build.rs"),
+        r#"use std::path::PathBuf;
+fn main() {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
+    let marker = root.join("build-script-ran");
+    // Runs again whenever the marker is gone or newer than the last run.
+    println!("cargo:rerun-if-changed={}", marker.display());
+    std::fs::write(&marker, "ran\n").unwrap();
+    if let Ok(gate) = std::env::var("LAMBDA_PACK_TEST_GATE") {
+        let started = std::time::Instant::now();
+        while !std::path::Path::new(&gate).exists() && started.elapsed().as_secs() < 120 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+"#,
+    )
+    .unwrap();
+}
+
+/// Every file under `root` but `target/` and the build script's marker, with its bytes.
+fn tree_bytes(root: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != "target" && e.file_name() != "build-script-ran")
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Two workspaces on one `CARGO_TARGET_DIR`: each keeps its own early-build record, so a pack in
+/// B never starts A's build (A's build script, which leaves a marker, does not run), B's own
+/// record is adopted on its next pack, and when B's build waits on the build-directory lock that
+/// another cargo holds, the pack says so as cargo does, even from the build started early.
+#[test]
+fn two_workspaces_on_one_target_dir_never_build_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, target) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("shared-target"),
+    );
+    marked_workspace(&a, "a");
+    marked_workspace(&b, "b");
+    let pack = |root: &std::path::Path| {
+        let mut command = lambda_pack();
+        command
+            .args(["--compiler", "cargo", "-v", "--out-dir"])
+            .arg(root.join("out"))
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET");
+        command
+    };
+    let a_marker = a.join("build-script-ran");
+    run(pack(&a)).assert_success();
+    assert!(a_marker.is_file(), "A's build script ran for A's pack");
+    std::fs::remove_file(&a_marker).unwrap();
+    let a_before = tree_bytes(&a);
+
+    for attempt in ["first", "second"] {
+        let packed = run(pack(&b));
+        packed.assert_success();
+        assert!(
+            !a_marker.exists(),
+            "B's {attempt} pack ran A's build script: {}",
+            packed.stderr
+        );
+        assert_eq!(
+            packed.stderr.contains("(started early"),
+            attempt == "second",
+            "{}",
+            packed.stderr
+        );
+        let manifest = manifest(&b.join("out"));
+        let names: Vec<&str> = manifest["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["fn-b"]);
+        // Info-ZIP reads B's bootstrap back: B's code, not A's.
+        let zip = b
+            .join("out")
+            .join(artifact(&manifest, "fn-b")["path"].as_str().unwrap());
+        let bootstrap = Command::new("unzip")
+            .arg("-p")
+            .arg(&zip)
+            .arg("bootstrap")
+            .output()
+            .unwrap();
+        assert!(bootstrap.status.success());
+        let contains = |needle: &[u8]| bootstrap.stdout.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(b"workspace-b-code"));
+        assert!(!contains(b"workspace-a-code"));
+    }
+    assert!(!a_marker.exists());
+    assert_eq!(tree_bytes(&a), a_before, "A's files are untouched");
+    let records = std::fs::read_dir(target.join("lambda-pack-cache/early-build"))
+        .unwrap()
+        .count();
+    assert_eq!(records, 2, "one record per workspace");
+
+    // A cargo of A holds the build directory's lock (its build script waits on a gate): B's pack,
+    // whose build starts early, says it is blocked, then finishes once the lock is released.
+    let gate = dir.path().join("gate");
+    let mut holder = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        // The pack's profile: cargo locks each profile's build directory.
+        .args([
+            "check",
+            "--release",
+            "--target",
+            "x86_64-unknown-linux-musl",
+        ])
+        .current_dir(&a)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("LAMBDA_PACK_TEST_GATE", &gate)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !a_marker.exists() {
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "A's build script never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut blocked = pack(&b)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(blocked.stderr.take().unwrap());
+    let seen = read_until_line(
+        &mut stderr,
+        "waiting for file lock",
+        "B's pack says it waits",
+    );
+    assert!(seen.contains("Blocking"), "{seen}");
+    assert!(
+        blocked.try_wait().unwrap().is_none(),
+        "still waiting: {seen}"
+    );
+    std::fs::write(&gate, "").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(blocked.wait().unwrap().success(), "{seen}{rest}");
+    assert!(holder.wait().unwrap().success());
+    assert!(
+        format!("{seen}{rest}").contains("(started early"),
+        "{seen}{rest}"
+    );
 }

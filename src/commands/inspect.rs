@@ -28,7 +28,7 @@ fn inspect_files(args: &InspectArgs, shell: &Shell, format: MessageFormat) -> Re
     let runtime = args.runtime.map(crate::settings::runtime_from_arg);
     let mut reports = Vec::new();
     for file in &args.files {
-        let facts = inspect::inspect_file(file).map_err(|err| match err {
+        let (facts, bytes) = inspect::inspect_mapped(file).map_err(|err| match err {
             // A file that cannot be read is a wrong argument, not a failed check.
             inspect::InspectError::Read { path, source } => Error::config(format!(
                 "could not read `{}`: {source} ({:?})",
@@ -36,6 +36,11 @@ fn inspect_files(args: &InspectArgs, shell: &Shell, format: MessageFormat) -> Re
                 source.kind()
             ))
             .with_help("check the path: inspect reads ELF executables and shared libraries, such as target/<triple>/release/<bin>"),
+            err @ (inspect::InspectError::NotRegular { .. } | inspect::InspectError::TooLarge { .. }) => {
+                Error::config(err.to_string()).with_help(
+                    "inspect reads regular files only (a pipe could block it forever): pass the binary's path, such as target/<triple>/release/<bin>",
+                )
+            }
             err => Error::new(ErrorKind::BinaryCheck, err.to_string()).with_help(
                 "inspect reads ELF executables and shared libraries, such as a Lambda bootstrap",
             ),
@@ -70,7 +75,7 @@ fn inspect_files(args: &InspectArgs, shell: &Shell, format: MessageFormat) -> Re
             }
             None => None,
         };
-        let dependencies = inspect::embedded_dependencies(file).unwrap_or_else(|reason| {
+        let dependencies = inspect::embedded_dependencies(&bytes).unwrap_or_else(|reason| {
             shell.warn(format!(
                 "`{}` has a dependency list (.dep-v0) that cannot be read: {reason}",
                 file.display()

@@ -93,7 +93,7 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         auditable_data::prepare(&workspace, options, &resolved.units, &choices, &rust)?;
     if lists_changed {
         // The early build checked freshness against the old lists: let it finish unadopted.
-        early = None;
+        build::abandon_early(&mut early, shell);
     }
     let context = build::BuildContext {
         workspace: &workspace,
@@ -104,8 +104,10 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
         )),
         original_env: &original_env,
         early,
-        remember_first: (mode == Mode::Pack)
-            .then(|| crate::cache::early_build(&options.target_dir(&workspace.target_dir))),
+        remember_first: (mode == Mode::Pack).then(|| {
+            let root = std::fs::canonicalize(&workspace.root).unwrap_or(workspace.root.clone());
+            crate::cache::early_build(&options.target_dir(&workspace.target_dir), &root)
+        }),
     };
     let built = build_all(&requests, context, shell)?;
     let facts = facts::gather(
@@ -155,10 +157,10 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
 fn start_early_build(options: &Options, mode: Mode, env: &Environment) -> Option<EarlyBuild> {
     match mode {
         Mode::Pack => EarlyBuild::start(
-            &build::early_record_candidates(
+            &build::early_record_location(
                 options.target_dir.as_deref(),
                 options.manifest_path.as_deref(),
-            ),
+            )?,
             env,
         ),
         Mode::Plan => None,
@@ -235,7 +237,7 @@ fn choose_toolchains(
             options.network_forbidden(),
         )? {
             // It started without this target's standard library: let it finish, unused.
-            *early = None;
+            build::abandon_early(early, shell);
             shell.note(format!(
                 "installed the Rust standard library for `{target}` (rustup target add {target})"
             ));

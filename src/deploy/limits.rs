@@ -5,7 +5,7 @@
 //! connect timeout, and says each retry on stderr as cargo would.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::config::interceptors::{
     BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
@@ -20,8 +20,10 @@ use crate::error::{Error, Result};
 
 /// Seconds one attempt at an AWS call may take, from connecting to the last byte of the answer.
 pub const TIMEOUT_ENV: &str = "LAMBDA_PACK_AWS_TIMEOUT";
-/// Generous enough for a 50 MB layer sent inline over a slow uplink.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// With the SDK's 3 attempts, an endpoint that accepts and never answers is given up after about
+/// a minute, each retry said. Enough for a 50 MB ZIP sent inline at 30 Mbit/s; a slower uplink
+/// raises [`TIMEOUT_ENV`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The SDK's timeouts: [`TIMEOUT_ENV`] (else [`DEFAULT_TIMEOUT`]) per attempt, and a connect
 /// timeout of at most 10 s.
@@ -47,12 +49,17 @@ pub fn timeouts() -> Result<TimeoutConfig> {
         .build())
 }
 
-/// Says on stderr that the SDK is about to try a call again, and why the last attempt failed.
+/// Says on stderr that the SDK is about to try a call again: why the last attempt failed, the
+/// endpoint, and how long the call has taken so far.
 #[derive(Debug)]
 pub struct RetryNotice {
     pub max_attempts: u32,
     /// What the last failed attempt got (calls are made one at a time, so one slot is enough).
     last_failure: Mutex<Option<String>>,
+    /// When the call's first attempt started.
+    first_attempt: Mutex<Option<Instant>>,
+    /// Where the last attempt was sent (known once the endpoint is resolved, before transmit).
+    last_endpoint: Mutex<Option<String>>,
 }
 
 impl RetryNotice {
@@ -60,7 +67,20 @@ impl RetryNotice {
         RetryNotice {
             max_attempts,
             last_failure: Mutex::new(None),
+            first_attempt: Mutex::new(None),
+            last_endpoint: Mutex::new(None),
         }
+    }
+}
+
+/// `scheme://host[:port]` of a request's URI (the endpoint, without the path).
+fn endpoint(uri: &str) -> String {
+    match uri.parse::<http::Uri>() {
+        Ok(uri) => match (uri.scheme_str(), uri.authority()) {
+            (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+            _ => uri.to_string(),
+        },
+        Err(_) => uri.to_string(),
     }
 }
 
@@ -76,6 +96,12 @@ impl Intercept for RetryNotice {
         cfg: &mut ConfigBag,
     ) -> std::result::Result<(), BoxError> {
         let attempt = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
+        let mut first = self.first_attempt.lock().unwrap_or_else(|e| e.into_inner());
+        if attempt <= 1 || first.is_none() {
+            *first = Some(Instant::now());
+        }
+        let waited = first.map_or(Duration::ZERO, |at| at.elapsed());
+        drop(first);
         if attempt > 1 {
             let operation = cfg.load::<Metadata>().map_or_else(
                 || "a call".to_string(),
@@ -86,12 +112,32 @@ impl Intercept for RetryNotice {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take()
-                .unwrap_or_else(|| "it failed".into());
+                // A timed-out attempt ends without a response or an error to read.
+                .unwrap_or_else(|| "no answer to the last attempt".into());
+            let endpoint = self
+                .last_endpoint
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_else(|| "the endpoint".into());
             crate::output::warn_stderr(format!(
-                "AWS {operation}: {why}; retrying (attempt {attempt}/{})",
-                self.max_attempts
+                "AWS {operation}: {why}; retrying (attempt {attempt}/{}) at {}, {:.1}s after the first attempt started",
+                self.max_attempts,
+                endpoint,
+                waited.as_secs_f64()
             ));
         }
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        *self.last_endpoint.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(endpoint(context.request().uri()));
         Ok(())
     }
 
@@ -110,5 +156,24 @@ impl Intercept for RetryNotice {
         };
         *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = failure;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_default_a_silent_endpoint_is_given_up_after_about_a_minute() {
+        // The SDK's standard mode makes 3 attempts.
+        assert!(DEFAULT_TIMEOUT * 3 <= Duration::from_secs(60));
+        assert_eq!(
+            endpoint("http://127.0.0.1:4566/2015-03-31/functions/tiny?Qualifier=1"),
+            "http://127.0.0.1:4566"
+        );
+        assert_eq!(
+            endpoint("https://lambda.eu-west-1.amazonaws.com/2015-03-31/functions"),
+            "https://lambda.eu-west-1.amazonaws.com"
+        );
     }
 }

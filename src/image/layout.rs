@@ -189,15 +189,97 @@ pub fn same_layout(fresh: &Path, existing: &Path) -> bool {
         && names(fresh) == names(existing)
 }
 
-/// The image digest of the layout at `dir` when it was made from `inputs_key` and its manifest
-/// blob is still there.
-pub fn unchanged_image(dir: &Path, inputs_key: &str) -> Option<String> {
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).ok()?).ok()?;
+/// What is at a layout's place, compared with the image a run is about to write.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// Made from the same inputs, and every blob still hashes to its digest: the image digest.
+    Unchanged(String),
+    /// Made from the same inputs, but a blob was changed, removed or cut since: what is wrong.
+    Damaged(String),
+    /// Nothing, or an image of other inputs.
+    Other,
+}
+
+/// Whether the layout at `dir` is the image of `inputs_key`, intact. The index's annotation says
+/// what it was made from; only when that matches are the blobs read back (their size, then their
+/// hash), so a layout that must be written anyway costs nothing to check. A blob that is the
+/// same file as one of `verified` (the base's cache blobs, hashed when the base was loaded, which
+/// the layout hard-links) is not hashed again.
+pub fn existing_image(dir: &Path, inputs_key: &str, verified: &[&Path]) -> Existing {
+    let Some(index) = std::fs::read(dir.join("index.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+    else {
+        return Existing::Other;
+    };
     if index["annotations"][INPUTS_ANNOTATION] != inputs_key {
-        return None;
+        return Existing::Other;
     }
-    let digest = index["manifests"][0]["digest"].as_str()?.to_string();
-    let (actual, _) = hash_file(&blob_path(dir, &digest)).ok()?;
-    (actual == digest).then_some(digest)
+    let Some(digest) = index["manifests"][0]["digest"].as_str() else {
+        return Existing::Damaged("its index.json names no image manifest".into());
+    };
+    let size = index["manifests"][0]["size"].as_u64().unwrap_or_default();
+    if let Err(problem) = check_blob(dir, digest, size) {
+        return Existing::Damaged(problem);
+    }
+    let manifest: serde_json::Value = match std::fs::read(blob_path(dir, digest))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    {
+        Some(manifest) => manifest,
+        None => return Existing::Damaged(format!("its manifest blob {digest} is not JSON")),
+    };
+    let descriptors = std::iter::once(&manifest["config"])
+        .chain(manifest["layers"].as_array().into_iter().flatten());
+    for descriptor in descriptors {
+        let (Some(blob), Some(size)) = (descriptor["digest"].as_str(), descriptor["size"].as_u64())
+        else {
+            return Existing::Damaged(format!(
+                "its manifest {digest} has a descriptor without digest or size"
+            ));
+        };
+        if is_one_of(&blob_path(dir, blob), verified) {
+            continue;
+        }
+        if let Err(problem) = check_blob(dir, blob, size) {
+            return Existing::Damaged(problem);
+        }
+    }
+    Existing::Unchanged(digest.to_string())
+}
+
+/// Whether `path` is the very file (same device and inode) of one of `files`.
+fn is_one_of(path: &Path, files: &[&Path]) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    files.iter().any(|file| {
+        std::fs::symlink_metadata(file)
+            .is_ok_and(|other| other.dev() == meta.dev() && other.ino() == meta.ino())
+    })
+}
+
+/// Whether the blob `digest` of the layout at `dir` is there with `size` bytes that hash to it;
+/// else what is wrong, naming the blob's file.
+pub fn check_blob(dir: &Path, digest: &str, size: u64) -> Result<(), String> {
+    let path = blob_path(dir, digest);
+    let shown = path.display();
+    let on_disk = match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() => meta.len(),
+        Ok(_) => return Err(format!("blob `{shown}` is not a regular file")),
+        Err(err) => return Err(format!("blob `{shown}` cannot be read: {err}")),
+    };
+    if on_disk != size {
+        return Err(format!(
+            "blob `{shown}` is {on_disk} bytes, not the {size} its digest was taken over"
+        ));
+    }
+    match hash_file(&path) {
+        Ok((actual, _)) if actual == digest => Ok(()),
+        Ok((actual, _)) => Err(format!(
+            "blob `{shown}` hashes to {actual}, not to its name {digest}"
+        )),
+        Err(err) => Err(format!("blob `{shown}` cannot be read: {err}")),
+    }
 }

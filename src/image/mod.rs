@@ -108,14 +108,26 @@ pub fn emit_image(
     let relative = layout_path(artifact);
     let final_dir: PathBuf = out_dir.join(&relative);
     let inputs_key = inputs_key(context_digest, base.digest.as_deref(), epoch);
-    if let Some(image_digest) = layout::unchanged_image(&final_dir, &inputs_key) {
-        let emitted = EmittedImage {
-            oci_layout: relative,
-            image_digest,
-            base_image_digest: base.digest,
-        };
-        return Ok((emitted, None));
-    }
+    let verified: Vec<&Path> = base.layers.iter().map(|l| l.blob.as_path()).collect();
+    let damaged = match layout::existing_image(&final_dir, &inputs_key, &verified) {
+        layout::Existing::Unchanged(image_digest) => {
+            let emitted = EmittedImage {
+                oci_layout: relative,
+                image_digest,
+                base_image_digest: base.digest,
+            };
+            return Ok((emitted, None));
+        }
+        layout::Existing::Damaged(problem) => {
+            // Written again below, whole, in place of the damaged one.
+            crate::output::warn_stderr(format!(
+                "the image layout `{}` was changed after it was written: {problem}; writing it again",
+                final_dir.display()
+            ));
+            true
+        }
+        layout::Existing::Other => false,
+    };
     let base_size: u64 = base.layers.iter().map(|l| l.uncompressed_size).sum();
     let total = base_size + artifact.size_unzipped;
     if total > MAX_IMAGE_BYTES {
@@ -163,7 +175,9 @@ pub fn emit_image(
         image_digest: written.image_digest,
         base_image_digest: base.digest,
     };
-    let pending = (!layout::same_layout(temp.path(), &final_dir)).then_some(Pending::Dir {
+    // Blob names are their digests, so equal names mean equal images, unless one was damaged.
+    let in_place = !damaged && layout::same_layout(temp.path(), &final_dir);
+    let pending = (!in_place).then_some(Pending::Dir {
         temp,
         dest: final_dir,
     });

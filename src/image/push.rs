@@ -175,6 +175,27 @@ pub fn push_layout(layout: &Path, repository: &str, tag: &str) -> Result<Pushed>
         })
         .collect();
     blobs.dedup();
+    // A blob changed on disk since the pack would be refused by the registry as a digest
+    // mismatch, which reads like a network fault and never heals by running again: found here,
+    // before any request, and named.
+    let manifest_ok = super::base::sha256_hex(&manifest_bytes) == digest;
+    let damaged = if manifest_ok {
+        blobs
+            .iter()
+            .find_map(|(blob, size)| super::layout::check_blob(layout, blob, *size).err())
+    } else {
+        Some(format!(
+            "its manifest blob `{}` no longer hashes to {digest}",
+            blob_path(layout, &digest).display()
+        ))
+    };
+    if let Some(problem) = damaged {
+        return Err(Error::config(format!(
+            "the image layout `{}` was changed after it was written: {problem}",
+            layout.display()
+        ))
+        .with_help("run the pack again: it finds a damaged image and writes it again before pushing (a registry would refuse these bytes, whatever the number of retries)"));
+    }
     let target = format!("{repository}:{tag}");
     let reference = parse_reference(&target)?;
     let registry = reference.resolve_registry().to_string();
@@ -257,4 +278,52 @@ pub fn push_layout(layout: &Path, repository: &str, tag: &str) -> Result<Pushed>
         )?;
         Ok(pushed)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layout whose config blob lost a byte: refused by name before any request (the registry
+    /// named does not exist, so a request would fail otherwise).
+    #[test]
+    fn a_damaged_layout_is_refused_before_any_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = dir.path();
+        std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+        let put = |bytes: &[u8]| {
+            let digest = super::super::base::sha256_hex(bytes);
+            std::fs::write(blob_path(layout, &digest), bytes).unwrap();
+            digest
+        };
+        let config = br#"{"architecture":"amd64","os":"linux"}"#;
+        let config_digest = put(config);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest, "size": config.len()},
+            "layers": []
+        });
+        let manifest_digest = put(&serde_json::to_vec(&manifest).unwrap());
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": manifest_digest, "size": 1}]});
+        std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+        let config_path = blob_path(layout, &config_digest);
+        std::fs::write(&config_path, &config[1..]).unwrap();
+
+        let error = push_layout(layout, "registry.invalid/fn", "1.0.0-x86_64").unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Config);
+        assert!(
+            error.message.contains(&format!(
+                "was changed after it was written: blob `{}` is {} bytes",
+                config_path.display(),
+                config.len() - 1
+            )),
+            "{}",
+            error.message
+        );
+        assert!(error.help.unwrap().contains("run the pack again"));
+    }
 }

@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 pub const TIMEOUT_ENV: &str = "LAMBDA_PACK_REGISTRY_TIMEOUT";
 /// How many times one registry request is tried in all (1 = no retry).
 pub const ATTEMPTS_ENV: &str = "LAMBDA_PACK_REGISTRY_ATTEMPTS";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// With [`DEFAULT_ATTEMPTS`], a registry that accepts and never answers is given up after a
+/// minute of silence (and 15 s of waits between attempts), each retry said on the way.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(12);
 pub const DEFAULT_ATTEMPTS: u32 = 5;
 /// The first retry waits this long; each next one twice as long, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -133,7 +135,8 @@ pub struct Failed<X> {
 
 /// Runs `attempt` until it succeeds, fails in a way that is not [`is_transient`] (as `transient`
 /// judges), or has been tried `policy.attempts` times. Each retry is said on stderr, naming the
-/// registry and the step (`step` reads after "while", e.g. "uploading blob sha256:...").
+/// registry, the step (`step` reads after "while", e.g. "uploading blob sha256:...") and how
+/// long the step has taken so far, so a registry that does not answer is never silent.
 pub async fn retry<T, X, F, Fut>(
     policy: &Policy,
     registry: &str,
@@ -147,6 +150,7 @@ where
     Fut: Future<Output = std::result::Result<T, X>>,
 {
     let mut tried = 0;
+    let started = std::time::Instant::now();
     loop {
         tried += 1;
         match attempt().await {
@@ -154,11 +158,12 @@ where
             Err(error) if tried < policy.attempts && transient(&error) => {
                 let delay = backoff(tried + 1);
                 crate::output::warn_stderr(format!(
-                    "registry {registry}: {} while {step}; retrying in {}s (attempt {}/{})",
+                    "registry {registry}: {} while {step}; retrying in {}s (attempt {}/{}), {:.1}s after the first attempt started",
                     describe(&error),
                     delay.as_secs(),
                     tried + 1,
-                    policy.attempts
+                    policy.attempts,
+                    started.elapsed().as_secs_f64()
                 ));
                 tokio::time::sleep(delay).await;
             }
@@ -192,6 +197,13 @@ pub fn describe(err: &E) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn by_default_a_silent_registry_is_given_up_after_a_minute_of_silence() {
+        assert!(DEFAULT_TIMEOUT * DEFAULT_ATTEMPTS <= Duration::from_secs(60));
+        let waits: Duration = (2..=DEFAULT_ATTEMPTS).map(backoff).sum();
+        assert!(waits <= Duration::from_secs(15), "{waits:?}");
+    }
 
     #[test]
     fn backoff_doubles_from_one_second_up_to_sixteen() {
@@ -230,7 +242,7 @@ mod tests {
                 .message
                 .contains("LAMBDA_PACK_REGISTRY_TIMEOUT=`soon`")
         );
-        assert!(error.help.unwrap().contains("120"));
+        assert!(error.help.unwrap().contains("12"));
         assert!(positive(ATTEMPTS_ENV, "0").is_err());
         assert_eq!(positive(ATTEMPTS_ENV, " 3 ").unwrap(), 3);
     }

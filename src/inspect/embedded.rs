@@ -2,8 +2,6 @@
 //! `.dep-v0` section), read with the cargo-auditable project's own `auditable-info`, so that
 //! `inspect` shows what a binary says it is made of, whoever built it.
 
-use std::path::Path;
-
 use serde::Serialize;
 
 /// One crate of an embedded dependency list.
@@ -19,10 +17,11 @@ pub struct EmbeddedCrate {
     pub root: bool,
 }
 
-/// The embedded list of `file`: `Ok(None)` when the binary has none, `Err` (a reason) when its
+/// The embedded list of `binary` (its bytes): `Ok(None)` when the binary has none, `Err` (a reason) when its
 /// section cannot be read.
-pub fn embedded_dependencies(file: &Path) -> Result<Option<Vec<EmbeddedCrate>>, String> {
-    match auditable_info::audit_info_from_file(file, Default::default()) {
+pub fn embedded_dependencies(binary: &[u8]) -> Result<Option<Vec<EmbeddedCrate>>, String> {
+    let json_limit = auditable_info::Limits::default().decompressed_json_size;
+    match auditable_info::audit_info_from_slice(binary, json_limit) {
         Ok(info) => Ok(Some(
             info.packages
                 .into_iter()

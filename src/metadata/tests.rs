@@ -203,6 +203,9 @@ fn image_repository_is_a_repository_without_tag_or_digest() {
     for bad in [
         json!("registry.example/fn:1.0"),
         json!("registry.example/fn@sha256:00"),
+        json!("https://registry.example/fn"),
+        json!("registry.example/Team/fn"),
+        json!("registry.example/../fn"),
         json!("fn"),
         json!(""),
         json!(3),

@@ -343,3 +343,17 @@ fn with_connection_close(head: &str) -> Vec<u8> {
     lines.push("Connection: close");
     format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes()
 }
+
+/// A loopback address that accepts connections and never answers a byte (a hung registry or
+/// AWS endpoint). The connections are held open for as long as the test process lives.
+pub fn silent_listener() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    addr
+}

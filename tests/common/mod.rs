@@ -474,3 +474,27 @@ pub fn run_measured(mut command: Command) -> (Run, std::time::Duration, std::tim
     };
     (Run::new(output), wall, cpu)
 }
+
+/// Runs `command` to its end, failing the test (and killing the process) if it takes longer than
+/// `limit`: for inputs that must be refused at once rather than waited on.
+pub fn run_within(mut command: Command, limit: std::time::Duration) -> Run {
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cargo-lambda-pack");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}; stderr so far:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Run::new(child.wait_with_output().unwrap())
+}
