@@ -241,6 +241,7 @@ fn elf(arch: Arch, size: u64, shared: bool) -> BinaryFacts {
         stripped: true,
         debug_info: false,
         size,
+        runtime_api: !shared,
     }
 }
 

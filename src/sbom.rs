@@ -86,6 +86,22 @@ impl LibraryOrigin {
     }
 }
 
+/// What to ask cargo for: one target's graph of one workspace, as a build would resolve it.
+#[derive(Clone, Copy, Debug)]
+pub struct GraphQuery<'a> {
+    pub cargo: &'a Path,
+    pub manifest_path: &'a Path,
+    pub lock_file: &'a Path,
+    pub triple: &'a str,
+    pub features: FeatureFlags<'a>,
+    /// The packages built for the target (features are unified across them); empty: all.
+    pub packages: &'a [String],
+    /// `--locked`, `--offline`, `--frozen`, as the run has them.
+    pub cargo_flags: &'a [&'a str],
+    /// Where the graph is remembered between runs.
+    pub cache_file: &'a Path,
+}
+
 /// The feature flags of the run, which change what the resolve contains.
 #[derive(Clone, Copy, Debug)]
 pub struct FeatureFlags<'a> {
@@ -97,16 +113,17 @@ pub struct FeatureFlags<'a> {
 impl DependencyGraph {
     /// Runs `cargo metadata --filter-platform <triple>` and `cargo tree` for the workspace and
     /// reads its `Cargo.lock`, unless `cache_file` holds the graph for the same inputs.
-    pub fn load(
-        cargo: &Path,
-        manifest_path: &Path,
-        lock_file: &Path,
-        triple: &str,
-        features: FeatureFlags<'_>,
-        packages: &[String],
-        cargo_flags: &[&str],
-        cache_file: &Path,
-    ) -> Result<DependencyGraph> {
+    pub fn load(query: GraphQuery<'_>) -> Result<DependencyGraph> {
+        let GraphQuery {
+            cargo,
+            manifest_path,
+            lock_file,
+            triple,
+            features,
+            packages,
+            cargo_flags,
+            cache_file,
+        } = query;
         let mut flags: Vec<String> = cargo_flags.iter().map(|f| f.to_string()).collect();
         if features.all_features {
             flags.push("--all-features".into());

@@ -64,12 +64,6 @@ impl FactsBuilder {
         })
     }
 
-    /// A program that never reads `AWS_LAMBDA_RUNTIME_API` (a development server, a tool).
-    pub fn without_runtime_api(mut self) -> FactsBuilder {
-        self.0.runtime_api = false;
-        self
-    }
-
     /// The file size in bytes.
     pub fn size(mut self, size: u64) -> FactsBuilder {
         self.0.size = size;

@@ -220,16 +220,16 @@ fn an_optional_crate_whose_feature_is_off_for_the_target_is_not_shipped_and_the_
         no_default_features: false,
     };
     let load = || {
-        DependencyGraph::load(
-            &cargo,
-            &manifest,
-            &lock,
-            "x86_64-unknown-linux-gnu",
-            flags,
-            &["fn-a".to_string()],
-            &["--offline"],
-            &cache,
-        )
+        DependencyGraph::load(GraphQuery {
+            cargo: &cargo,
+            manifest_path: &manifest,
+            lock_file: &lock,
+            triple: "x86_64-unknown-linux-gnu",
+            features: flags,
+            packages: &["fn-a".to_string()],
+            cargo_flags: &["--offline"],
+            cache_file: &cache,
+        })
         .unwrap()
     };
     // What `cargo metadata` alone says: opt-y would be listed.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::Choices;
 use crate::error::Result;
 use crate::facts::UnitFacts;
-use crate::sbom::{DependencyGraph, FeatureFlags, LibraryOrigin};
+use crate::sbom::{DependencyGraph, FeatureFlags, GraphQuery, LibraryOrigin};
 use crate::settings::Options;
 use crate::workspace::Workspace;
 
@@ -47,16 +47,18 @@ pub fn dependency_graphs(
         if graphs.contains_key(&triple) {
             continue;
         }
-        let graph = DependencyGraph::load(
-            &options.cargo,
-            &workspace.root_manifest,
-            &workspace.root.join("Cargo.lock"),
-            &triple,
+        let cache_file =
+            crate::cache::dependency_graph(&options.target_dir(&workspace.target_dir), &triple);
+        let graph = DependencyGraph::load(GraphQuery {
+            cargo: &options.cargo,
+            manifest_path: &workspace.root_manifest,
+            lock_file: &workspace.root.join("Cargo.lock"),
+            triple: &triple,
             features,
-            &packages,
-            &cargo_flags,
-            &crate::cache::dependency_graph(&options.target_dir(&workspace.target_dir), &triple),
-        )?;
+            packages: &packages,
+            cargo_flags: &cargo_flags,
+            cache_file: &cache_file,
+        })?;
         graphs.insert(triple, graph);
     }
     Ok(graphs)
