@@ -1,7 +1,9 @@
-//! Settings that cargo-lambda users already wrote: `[package.metadata.lambda...]` and
-//! `CargoLambda.toml`. `include` (and `env`) are honoured when a crate has no
-//! `[package.metadata.lambda-pack]` table of its own; every other key gets one note naming the
-//! lambda-pack equivalent, or saying there is none, so that nothing is ignored silently.
+//! Settings that cargo-lambda users already wrote: `[package.metadata.lambda...]`,
+//! `[workspace.metadata.lambda...]` and `CargoLambda.toml`. The keys that map one-to-one are
+//! honoured when there is no lambda-pack table at the same level: `include`, `env` (package,
+//! `deploy` and per-bin), and `deploy`'s `memory` and `timeout`; every other key gets one note
+//! naming the lambda-pack equivalent, or saying there is none, so that nothing is ignored
+//! silently.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,6 +11,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::lambda_rules;
 use crate::metadata::{self, IncludeSpec};
 
 /// cargo-lambda's table under `[package.metadata]`.
@@ -16,7 +19,7 @@ const TABLE: &str = "lambda";
 /// cargo-lambda's configuration file, read from the workspace and package roots.
 pub const CONFIG_FILE: &str = "CargoLambda.toml";
 
-/// What a package's cargo-lambda settings give lambda-pack.
+/// What a package's (or the workspace's) cargo-lambda settings give lambda-pack.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CargoLambdaSettings {
     /// `include` of `[package.metadata.lambda.build]` then of `[package.metadata.lambda.deploy]`;
@@ -25,12 +28,42 @@ pub struct CargoLambdaSettings {
     /// `[package.metadata.lambda.env]` overlaid with `[package.metadata.lambda.deploy.env]`
     /// (the variables deployed win); empty when the crate has its own lambda-pack table.
     pub env: BTreeMap<String, String>,
+    /// `[package.metadata.lambda.bin.<name>.env]`: one bin's variables, over the package's.
+    pub bin_env: BTreeMap<String, BTreeMap<String, String>>,
+    /// `memory` of `[package.metadata.lambda.deploy]` (MB), checked against Lambda's range.
+    pub memory: Option<u64>,
+    /// `timeout` of `[package.metadata.lambda.deploy]` (seconds), checked against Lambda's range.
+    pub timeout: Option<u64>,
     /// One note per key that is not honoured, for people (printed once per run).
     pub notes: Vec<String>,
 }
 
-/// The lambda-pack equivalent of each cargo-lambda key, or why there is none. Keys not listed
-/// get a note saying they are unknown and not read. README.md shows the same table.
+/// Where cargo-lambda's table sits: `package` or `workspace` (`[<scope>.metadata.lambda]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Package,
+    Workspace,
+}
+
+impl Scope {
+    fn name(self) -> &'static str {
+        match self {
+            Scope::Package => "package",
+            Scope::Workspace => "workspace",
+        }
+    }
+
+    fn whose(self) -> &'static str {
+        match self {
+            Scope::Package => "the crate",
+            Scope::Workspace => "the workspace",
+        }
+    }
+}
+
+/// The lambda-pack equivalent of each cargo-lambda key that is not read, or why there is none.
+/// Keys not listed get a note saying they are unknown and not read. README.md shows the same
+/// table.
 fn equivalent(section: &str, key: &str) -> Option<&'static str> {
     const NO_DEPLOY: &str = "none: `cargo lambda-pack deploy` leaves it as it is in the account; set it where the function is managed";
     Some(match (section, key) {
@@ -77,22 +110,31 @@ fn equivalent(section: &str, key: &str) -> Option<&'static str> {
         ("deploy", _) => NO_DEPLOY,
         ("", "watch" | "invoke") => "`cargo lambda-pack verify` runs the packed functions locally",
         ("", "bin") => "[package.metadata.lambda-pack.bin.<name>]",
+        ("bin", _) => "[package.metadata.lambda-pack.bin.<name>]",
         _ => return None,
     })
 }
 
-/// Reads cargo-lambda's keys out of a package's `metadata` value. `has_own_table`: the crate has
-/// `[package.metadata.lambda-pack]`, which then wins over every cargo-lambda key.
+/// Reads cargo-lambda's keys out of a package's (or, with [`Scope::Workspace`], the
+/// workspace's) `metadata` value. `has_own_table`: there is a `[<scope>.metadata.lambda-pack]`
+/// table, which then wins over every cargo-lambda key.
 pub fn read(
     metadata: &Value,
     manifest_path: &Path,
     has_own_table: bool,
+    scope: Scope,
 ) -> Result<CargoLambdaSettings> {
     let mut settings = CargoLambdaSettings::default();
     let Some(table) = metadata.get(TABLE).and_then(Value::as_object) else {
         return Ok(settings);
     };
-    let file = manifest_path.display();
+    let file = manifest_path.display().to_string();
+    let root = format!("[{}.metadata.{TABLE}", scope.name());
+    let own = format!(
+        "{} has its own [{}.metadata.lambda-pack] table",
+        scope.whose(),
+        scope.name()
+    );
     let mut env = BTreeMap::new();
     let mut include: Option<Vec<IncludeSpec>> = None;
     for (key, value) in table {
@@ -101,29 +143,25 @@ pub fn read(
             "env" => {
                 if has_own_table {
                     settings.notes.push(format!(
-                        "[package.metadata.lambda.env] in `{file}` (cargo-lambda) is not read: the crate has its own [package.metadata.lambda-pack] table"
+                        "{root}.env] in `{file}` (cargo-lambda) is not read: {own}"
                     ));
                 } else {
-                    read_env(
-                        value,
-                        "[package.metadata.lambda.env]",
-                        manifest_path,
-                        &mut env,
-                    )?;
+                    read_env(value, &format!("{root}.env]"), manifest_path, &mut env)?;
                 }
                 continue;
             }
+            "bin" if !has_own_table => {
+                read_bins(value, &root, manifest_path, &mut settings)?;
+                continue;
+            }
             _ => {
-                settings.notes.push(note(
-                    &format!("[package.metadata.lambda] {key}"),
-                    "",
-                    key,
-                    &file.to_string(),
-                ));
+                settings
+                    .notes
+                    .push(note(&format!("{root}] {key}"), "", key, &file));
                 continue;
             }
         };
-        let header = format!("[package.metadata.{TABLE}.{section}]");
+        let header = format!("{root}.{section}]");
         let Some(keys) = value.as_object() else {
             settings.notes.push(format!(
                 "{header} in `{file}` (cargo-lambda) is not a table and is not read"
@@ -153,19 +191,39 @@ pub fn read(
                 "env" if section == "deploy" && !has_own_table => {
                     // Read after `[package.metadata.lambda.env]` so that the deployed values win.
                 }
-                "include" | "env" => settings.notes.push(format!(
-                    "`{key}` in {header} in `{file}` (cargo-lambda) is not read: the crate has its own [package.metadata.lambda-pack] table, whose `{key}` applies"
-                )),
-                _ => settings
-                    .notes
-                    .push(note(&header, section, key, &file.to_string())),
+                "memory" if section == "deploy" && !has_own_table => {
+                    settings.memory = Some(deploy_number(
+                        value,
+                        key,
+                        &header,
+                        &file,
+                        lambda_rules::check_memory,
+                        &lambda_rules::memory_rule(),
+                    )?);
+                }
+                "timeout" if section == "deploy" && !has_own_table => {
+                    settings.timeout = Some(deploy_number(
+                        value,
+                        key,
+                        &header,
+                        &file,
+                        lambda_rules::check_timeout,
+                        &lambda_rules::timeout_rule(),
+                    )?);
+                }
+                "include" | "env" | "memory" | "timeout" if has_own_table => {
+                    settings.notes.push(format!(
+                        "`{key}` in {header} in `{file}` (cargo-lambda) is not read: {own}, whose `{key}` applies"
+                    ))
+                }
+                _ => settings.notes.push(note(&header, section, key, &file)),
             }
         }
     }
     if !has_own_table && let Some(deploy_env) = table.get("deploy").and_then(|d| d.get("env")) {
         read_env(
             deploy_env,
-            "[package.metadata.lambda.deploy] env",
+            &format!("{root}.deploy] env"),
             manifest_path,
             &mut env,
         )?;
@@ -173,6 +231,58 @@ pub fn read(
     settings.include = include;
     settings.env = env;
     Ok(settings)
+}
+
+/// `[<scope>.metadata.lambda.bin.<name>]`: each bin's `env` is read, every other key noted.
+fn read_bins(
+    value: &Value,
+    root: &str,
+    manifest_path: &Path,
+    settings: &mut CargoLambdaSettings,
+) -> Result<()> {
+    let file = manifest_path.display().to_string();
+    let Some(bins) = value.as_object() else {
+        settings.notes.push(format!(
+            "{root}.bin] in `{file}` (cargo-lambda) is not a table and is not read"
+        ));
+        return Ok(());
+    };
+    for (bin, table) in bins {
+        let header = format!("{root}.bin.{bin}]");
+        let Some(keys) = table.as_object() else {
+            settings.notes.push(format!(
+                "{header} in `{file}` (cargo-lambda) is not a table and is not read"
+            ));
+            continue;
+        };
+        for (key, value) in keys {
+            if key == "env" {
+                let env = settings.bin_env.entry(bin.clone()).or_default();
+                read_env(value, &format!("{header} env"), manifest_path, env)?;
+            } else {
+                settings.notes.push(note(&header, "bin", key, &file));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A deploy number (`memory`, `timeout`) within Lambda's range, the range named when it is not.
+fn deploy_number(
+    value: &Value,
+    key: &str,
+    header: &str,
+    file: &str,
+    check: fn(u64) -> std::result::Result<(), String>,
+    rule: &str,
+) -> Result<u64> {
+    match value.as_u64() {
+        Some(number) if check(number).is_ok() => Ok(number),
+        _ => Err(Error::config(format!(
+            "invalid value {value} for key `{key}` in {header} in `{file}` (cargo-lambda): {rule}"
+        ))
+        .with_help(format!("set `{key}` to a whole number in that range"))),
+    }
 }
 
 fn note(header: &str, section: &str, key: &str, file: &str) -> String {
@@ -249,7 +359,12 @@ mod tests {
     use serde_json::json;
 
     fn read_it(metadata: Value, has_own_table: bool) -> Result<CargoLambdaSettings> {
-        read(&metadata, Path::new("/ws/fn/Cargo.toml"), has_own_table)
+        read(
+            &metadata,
+            Path::new("/ws/fn/Cargo.toml"),
+            has_own_table,
+            Scope::Package,
+        )
     }
 
     #[test]
@@ -279,12 +394,13 @@ mod tests {
                 ("TABLE_NAME".to_string(), "orders".to_string()),
             ])
         );
-        assert_eq!(settings.notes.len(), 4, "{:#?}", settings.notes);
+        // deploy's memory is Lambda's MemorySize: taken, not noted.
+        assert_eq!(settings.memory, Some(512));
+        assert_eq!(settings.notes.len(), 3, "{:#?}", settings.notes);
         let all = settings.notes.join("\n");
         for expected in [
             "`arm64` in [package.metadata.lambda.build] in `/ws/fn/Cargo.toml` (cargo-lambda) is not read; lambda-pack equivalent: `arch = \"arm64\"`",
             "`output_format` in [package.metadata.lambda.build] in `/ws/fn/Cargo.toml` (cargo-lambda) is not read; lambda-pack equivalent: none: lambda-pack always writes ZIPs",
-            "`memory` in [package.metadata.lambda.deploy] in `/ws/fn/Cargo.toml` (cargo-lambda) is not read; lambda-pack equivalent: `memory` in [package.metadata.lambda-pack] (MB, for deploy)",
             "[package.metadata.lambda] frobnicate in `/ws/fn/Cargo.toml` (cargo-lambda) is not a key lambda-pack knows and is not read",
         ] {
             assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
@@ -334,5 +450,69 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.exit_code(), 3);
+    }
+
+    #[test]
+    fn deploy_numbers_per_bin_variables_and_the_workspace_table_are_taken() {
+        let settings = read_it(
+            json!({ "lambda": {
+                "deploy": { "memory": 1024, "timeout": 30 },
+                "bin": { "api": { "env": { "PORT": 8080 }, "watch": true } }
+            }}),
+            false,
+        )
+        .unwrap();
+        assert_eq!((settings.memory, settings.timeout), (Some(1024), Some(30)));
+        assert_eq!(
+            settings.bin_env["api"],
+            BTreeMap::from([("PORT".to_string(), "8080".to_string())])
+        );
+        assert_eq!(settings.notes.len(), 1, "{:#?}", settings.notes);
+        assert!(
+            settings.notes[0].contains("`watch` in [package.metadata.lambda.bin.api]"),
+            "{:#?}",
+            settings.notes
+        );
+
+        let workspace = read(
+            &json!({ "lambda": { "env": { "STAGE": "prod" }, "deploy": { "timeout": 60, "tracing": "active" } } }),
+            Path::new("/ws/Cargo.toml"),
+            false,
+            Scope::Workspace,
+        )
+        .unwrap();
+        assert_eq!(workspace.env["STAGE"], "prod");
+        assert_eq!(workspace.timeout, Some(60));
+        assert!(
+            workspace.notes[0]
+                .contains("`tracing` in [workspace.metadata.lambda.deploy] in `/ws/Cargo.toml`"),
+            "{:#?}",
+            workspace.notes
+        );
+        // A workspace with its own lambda-pack table keeps it.
+        let own = read(
+            &json!({ "lambda": { "deploy": { "memory": 256 } } }),
+            Path::new("/ws/Cargo.toml"),
+            true,
+            Scope::Workspace,
+        )
+        .unwrap();
+        assert_eq!(own.memory, None);
+        assert!(own.notes[0].contains("the workspace has its own [workspace.metadata.lambda-pack] table, whose `memory` applies"), "{:#?}", own.notes);
+    }
+
+    #[test]
+    fn deploy_numbers_out_of_lambda_s_range_are_refused_with_the_range() {
+        let err = read_it(json!({ "lambda": { "deploy": { "memory": 64 } } }), false).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("invalid value 64 for key `memory` in [package.metadata.lambda.deploy] in `/ws/fn/Cargo.toml` (cargo-lambda)")
+                && text.contains("128") && text.contains("10240"),
+            "{text}"
+        );
+        assert_eq!(err.exit_code(), 3);
+        let err =
+            read_it(json!({ "lambda": { "deploy": { "timeout": 901 } } }), false).unwrap_err();
+        assert!(err.to_string().contains("900"), "{err}");
     }
 }

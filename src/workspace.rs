@@ -51,6 +51,8 @@ pub struct Workspace {
     pub members: Vec<Package>,
     /// Names of the members cargo builds when no package is named (`default-members`).
     pub default_members: BTreeSet<String>,
+    /// Notes on cargo-lambda's `[workspace.metadata.lambda]` keys that are not honoured.
+    pub notes: Vec<String>,
 }
 
 impl Workspace {
@@ -70,7 +72,27 @@ impl Workspace {
     pub fn from_metadata(metadata: cargo_metadata::Metadata) -> Result<Workspace> {
         let root = metadata.workspace_root.clone().into_std_path_buf();
         let root_manifest = root.join("Cargo.toml");
-        let defaults = metadata::parse_workspace(&metadata.workspace_metadata, &root_manifest)?;
+        let mut defaults = metadata::parse_workspace(&metadata.workspace_metadata, &root_manifest)?;
+        let workspace_lambda = crate::cargo_lambda::read(
+            &metadata.workspace_metadata,
+            &root_manifest,
+            metadata.workspace_metadata.get(metadata::TABLE).is_some(),
+            crate::cargo_lambda::Scope::Workspace,
+        )?;
+        let mut workspace_notes = workspace_lambda.notes.clone();
+        adopt(&mut defaults, &workspace_lambda);
+        if workspace_lambda.include.is_some() {
+            workspace_notes.push(format!(
+                "`include` in [workspace.metadata.lambda] in `{}` (cargo-lambda) is not read: includes are a package's (`include` in [package.metadata.lambda-pack])",
+                root_manifest.display()
+            ));
+        }
+        for bin in workspace_lambda.bin_env.keys() {
+            workspace_notes.push(format!(
+                "[workspace.metadata.lambda.bin.{bin}] in `{}` (cargo-lambda) is not read; set `env` in [package.metadata.lambda-pack.bin.{bin}] of its package",
+                root_manifest.display()
+            ));
+        }
         let member_ids: BTreeSet<_> = metadata.workspace_members.iter().collect();
         let mut members = Vec::new();
         for package in &metadata.packages {
@@ -112,14 +134,26 @@ impl Workspace {
                 .collect();
             let mut package_metadata = metadata::parse_package(&package.metadata, &manifest_path)?;
             let has_own_table = package.metadata.get(metadata::TABLE).is_some();
-            let cargo_lambda =
-                crate::cargo_lambda::read(&package.metadata, &manifest_path, has_own_table)?;
+            let cargo_lambda = crate::cargo_lambda::read(
+                &package.metadata,
+                &manifest_path,
+                has_own_table,
+                crate::cargo_lambda::Scope::Package,
+            )?;
+            let mut notes = cargo_lambda.notes.clone();
             if !has_own_table {
+                adopt(&mut package_metadata.table, &cargo_lambda);
                 package_metadata.table.include = cargo_lambda.include;
-                // [package.metadata.lambda.env] and [package.metadata.lambda.deploy] env, read
-                // (and checked against Lambda's naming rules) by `cargo_lambda::read`.
-                if !cargo_lambda.env.is_empty() {
-                    package_metadata.table.env = Some(cargo_lambda.env);
+                for (bin, env) in cargo_lambda.bin_env {
+                    if bins.contains(&bin) {
+                        package_metadata.bins.entry(bin).or_default().env = Some(env);
+                    } else {
+                        notes.push(format!(
+                            "[package.metadata.lambda.bin.{bin}] in `{}` (cargo-lambda) names no binary of package `{}` and is not read",
+                            manifest_path.display(),
+                            package.name
+                        ));
+                    }
                 }
             }
             members.push(Package {
@@ -135,7 +169,7 @@ impl Workspace {
                 required_features,
                 features: package.features.clone(),
                 metadata: package_metadata,
-                notes: cargo_lambda.notes,
+                notes,
             });
         }
         members.sort_by(|a, b| a.name.cmp(&b.name));
@@ -155,6 +189,7 @@ impl Workspace {
             defaults,
             members,
             default_members,
+            notes: workspace_notes,
         })
     }
 
@@ -208,6 +243,16 @@ impl Workspace {
         }
         error
     }
+}
+
+/// Takes cargo-lambda's settings that map one-to-one into a level's table that has no
+/// lambda-pack table of its own: the variables, and deploy's memory and timeout.
+fn adopt(table: &mut MetadataTable, cargo_lambda: &crate::cargo_lambda::CargoLambdaSettings) {
+    if !cargo_lambda.env.is_empty() {
+        table.env = Some(cargo_lambda.env.clone());
+    }
+    table.deploy.memory = table.deploy.memory.or(cargo_lambda.memory);
+    table.deploy.timeout = table.deploy.timeout.or(cargo_lambda.timeout);
 }
 
 fn metadata_error(err: cargo_metadata::Error) -> Error {

@@ -101,6 +101,13 @@ fn an_arch_list_packs_one_artifact_per_architecture() {
 #[test]
 fn cargo_lambda_settings_are_honoured_or_noted() {
     let fixture = Fixture::copy("mixed");
+    // cargo-lambda's workspace-level variables and a per-bin table, as its users write them.
+    let mut root = fixture.read("Cargo.toml");
+    root.push_str("\n[workspace.metadata.lambda.env]\nSTAGE = \"prod\"\n\n[workspace.metadata.lambda.watch]\nport = 9000\n");
+    fixture.write("Cargo.toml", &root);
+    let mut reports = fixture.read("functions/reports/Cargo.toml");
+    reports.push_str("\n[package.metadata.lambda.bin.reports.env]\nREPORT_FORMAT = \"pdf\"\n");
+    fixture.write("functions/reports/Cargo.toml", &reports);
     let run = fixture.pack(&["-p", "reports", "--compiler", "cargo"]);
     run.assert_success();
     let out = fixture.out_dir();
@@ -122,10 +129,8 @@ fn cargo_lambda_settings_are_honoured_or_noted() {
             "note: `flavour` in [package.metadata.lambda.build] in `{file}` (cargo-lambda) is not a key lambda-pack knows and is not read"
         ),
         format!(
-            "note: `memory` in [package.metadata.lambda.deploy] in `{file}` (cargo-lambda) is not read; lambda-pack equivalent: `memory` in [package.metadata.lambda-pack] (MB, for deploy)"
-        ),
-        format!(
-            "note: `timeout` in [package.metadata.lambda.deploy] in `{file}` (cargo-lambda) is not read"
+            "note: [workspace.metadata.lambda] watch in `{}` (cargo-lambda) is not read; lambda-pack equivalent: `cargo lambda-pack verify` runs the packed functions locally",
+            fixture.path().join("Cargo.toml").display()
         ),
         format!(
             "note: `{}` is cargo-lambda's configuration file and is not read",
@@ -138,19 +143,27 @@ fn cargo_lambda_settings_are_honoured_or_noted() {
             run.stderr
         );
     }
-    // One note per key, and none claiming the variables are ignored.
+    // One note per key not taken (deploy's memory and timeout are taken), and none claiming
+    // the variables are ignored.
     assert_eq!(
         run.stderr.matches("(cargo-lambda)").count(),
-        4,
+        3,
         "{}",
         run.stderr
     );
+    assert!(!run.stderr.contains("`memory`"), "{}", run.stderr);
     assert!(!run.stderr.contains("env"), "{}", run.stderr);
-    // The variables of [package.metadata.lambda.env] and [package.metadata.lambda.deploy] env
-    // become the function's `env`, as if set with lambda-pack's own key.
+    // The variables of [workspace.metadata.lambda.env], [package.metadata.lambda.env],
+    // [package.metadata.lambda.deploy] env and the bin's table become the function's `env`, as
+    // if set with lambda-pack's own keys at those levels.
     assert_eq!(
         artifact(&manifest, "reports")["env"],
-        serde_json::json!({ "REPORT_BUCKET": "reports", "RUST_LOG": "info" })
+        serde_json::json!({
+            "REPORT_BUCKET": "reports",
+            "REPORT_FORMAT": "pdf",
+            "RUST_LOG": "info",
+            "STAGE": "prod"
+        })
     );
 }
 

@@ -182,7 +182,11 @@ fn resolve_units(workspace: &Workspace, options: &Options, shell: &Shell) -> Res
         .iter()
         .filter(|p| resolved.packages.contains(&p.name))
         .collect();
-    for note in packed.iter().flat_map(|p| &p.notes) {
+    for note in workspace
+        .notes
+        .iter()
+        .chain(packed.iter().flat_map(|p| &p.notes))
+    {
         shell.note(note);
     }
     for note in crate::cargo_lambda::config_file_notes(

@@ -38,6 +38,7 @@ fn workspace(members: Vec<Package>) -> Workspace {
         defaults: MetadataTable::default(),
         default_members: members.iter().map(|p| p.name.clone()).collect(),
         members,
+        notes: Vec::new(),
     }
 }
 
