@@ -50,7 +50,7 @@ pub fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>> 
             return Err(bad("has no `=`".into()));
         };
         let key = key.trim();
-        check_env_key(key).map_err(|why| bad(format!("sets {why}")))?;
+        check_env_key(key).map_err(|why| bad(format!("names a variable Lambda refuses: {why}")))?;
         let value = unquote(value.trim()).map_err(bad)?;
         pairs.push((key.to_string(), value));
     }
@@ -112,7 +112,10 @@ pub fn parse_env_flag(flag: &str) -> Result<(String, String)> {
         );
     };
     check_env_key(key).map_err(|why| {
-        Error::config(format!("--env `{flag}` sets {why}")).with_help(env_key_help(key))
+        Error::config(format!(
+            "--env `{flag}` names a variable Lambda refuses: {why}"
+        ))
+        .with_help(env_key_help(key))
     })?;
     Ok((key.to_string(), value.to_string()))
 }

@@ -237,7 +237,7 @@ fn bad_env_flags_and_env_files_are_configuration_errors() {
         (vec!["--env", "TABLE_NAME"], "--env `TABLE_NAME` has no `=`"),
         (
             vec!["--env", "AWS_REGION=eu-west-1"],
-            "`AWS_REGION` is reserved",
+            "--env `AWS_REGION=eu-west-1` names a variable Lambda refuses: `AWS_REGION` is reserved",
         ),
         (vec!["--env", "9LIVES=1"], "`9LIVES` is not a valid name"),
     ] {
