@@ -58,27 +58,31 @@ fn render_report(report: &RunReport, lines: &mut Vec<String>) {
     if let Some(emulator) = &report.emulator {
         lines.push(format!("emulator: {emulator}"));
     }
-    if report.image {
-        lines.push(
-            "sandbox: private mount namespace (the image's root file system as /, read-only; /tmp writable)"
-                .into(),
-        );
-        if let Some(note) = &report.namespace_note {
-            lines.push(format!("note: {note}"));
-        }
-    } else if report.private_mount_namespace {
-        lines.push(
-            "sandbox: private mount namespace (function at /var/task, layers at /opt, read-only)"
-                .into(),
-        );
+    let root = if report.image {
+        "the image's root file system as /"
+    } else {
+        "function at /var/task, layers at /opt"
+    };
+    if report.sandbox.sandboxed {
+        lines.push(format!("sandbox: {} ({root})", report.sandbox.summary()));
     } else {
         lines.push(format!(
-            "sandbox: no private mount namespace: {}",
+            "sandbox: none: {}",
             report
                 .namespace_note
                 .as_deref()
                 .unwrap_or("ran from the temporary directories")
         ));
+    }
+    for limit in &report.sandbox.not_applied {
+        if report.sandbox.sandboxed {
+            lines.push(format!("not applied: {limit}"));
+        }
+    }
+    if report.image
+        && let Some(note) = &report.namespace_note
+    {
+        lines.push(format!("note: {note}"));
     }
     lines.push(format!("init: {:.1} ms", report.init_duration_ms));
     if let Some(init) = &report.init_error {

@@ -6,6 +6,7 @@ use std::process::ExitStatus;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::limits::Containment;
 use super::telemetry::SubscriptionReport;
 use crate::target::Arch;
 
@@ -20,6 +21,9 @@ pub struct RunReport {
     pub private_mount_namespace: bool,
     /// Why there was no private mount namespace (or any other caveat about the sandbox).
     pub namespace_note: Option<String>,
+    /// What held the processes: read-only root, user, /tmp size, memory, pid namespace,
+    /// process cap, and each limit not applied with why.
+    pub sandbox: Containment,
     /// From starting the first process until the runtime and every extension asked for an event.
     pub init_duration_ms: f64,
     pub init_error: Option<InitErrorReport>,
