@@ -171,6 +171,7 @@ mod tests {
             emulator: None,
             private_mount_namespace: false,
             namespace_note: None,
+            sandbox: Default::default(),
             init_duration_ms: 1.0,
             init_error: None,
             invocations: outcomes
