@@ -73,6 +73,7 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
     let selected = select(
         &manifest,
         &args.functions,
+        options.arch,
         &manifest_path,
         workspace_root.as_deref(),
         shell,
