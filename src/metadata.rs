@@ -151,7 +151,7 @@ pub struct PackageMetadata {
 }
 
 /// Keys a package table and a per-bin table may hold (a package table also holds `bin`).
-const UNIT_KEYS: [&str; 20] = [
+const UNIT_KEYS: [&str; 21] = [
     "arch",
     "runtime",
     "include",
@@ -172,6 +172,7 @@ const UNIT_KEYS: [&str; 20] = [
     "timeout",
     "s3_bucket",
     "handler",
+    "ephemeral_storage",
 ];
 
 /// Keys that make sense as defaults for every package of a workspace.

@@ -852,3 +852,50 @@ fn sigterm_mid_invoke_leaves_no_process_and_no_temporary_folder() {
     }
     assert_eq!(fs::read_dir(&scratch).unwrap().count(), 0);
 }
+
+#[test]
+fn the_functions_memory_and_ephemeral_storage_hold_and_flags_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    fs::write(
+        &event,
+        json!({ "fill_tmp_mb": 600, "alloc_mb": 300 }).to_string(),
+    )
+    .unwrap();
+    let event = event.display().to_string();
+    // The metadata's `memory = 512` and `ephemeral_storage = 1024`: both fit.
+    let run = verify(&["probe", "--event", &event, "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    let report = &function(&document, "probe")["report"];
+    assert_eq!(report["sandbox"]["memory_mb"], 512, "{report:#}");
+    assert_eq!(report["sandbox"]["tmp_mb"], 1024, "{report:#}");
+    assert_eq!(report["sandbox"]["uid"], 993);
+    assert_eq!(report["sandbox"]["pid_namespace"], true);
+    assert_eq!(report["sandbox"]["process_cap"], 1024);
+    assert_eq!(report["invocations"][0]["response"]["fill_tmp"], "ok");
+
+    // Lambda's defaults through the flags: /tmp full, then the memory exceeded.
+    let run = verify(&[
+        "probe",
+        "--event",
+        &event,
+        "--memory",
+        "128",
+        "--ephemeral-storage",
+        "512",
+    ]);
+    run.assert_code(10);
+    for wanted in [
+        "sandbox: read-only root, uid 993 gid 990 (sbx_user1051), /tmp 512 MB, memory 128 MB \
+         (watched), pid namespace, 1024 processes (function at /var/task, layers at /opt)",
+        "not applied: memory by the kernel (cgroup memory.max)",
+        "Runtime.OutOfMemory: the runtime exited (signal: killed)",
+        "Error: Runtime exited with error: signal: killed",
+    ] {
+        assert!(run.stderr.contains(wanted), "{wanted}\n{}", run.stderr);
+    }
+    let run = verify(&["probe", "--memory", "64"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("--memory"), "{}", run.stderr);
+}

@@ -150,6 +150,9 @@ fn allocating_past_the_memory_is_lambdas_out_of_memory() {
         "{message}"
     );
     assert_eq!(report.invocations[0].max_memory_used_mb, Some(128));
+    let outcome = serde_json::to_value(&report.invocations[0].outcome).unwrap();
+    assert_eq!(outcome["kind"], "runtime_exited");
+    assert_eq!(outcome["out_of_memory"], true, "{outcome}");
 
     // The same allocation fits in 512 MB.
     let (_layout, mut run) = probe(&[json!({ "alloc_mb": 300 })]);

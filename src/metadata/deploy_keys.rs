@@ -1,6 +1,7 @@
-//! The metadata keys only `deploy` reads: the function's name in the account, the role it is
-//! created with, its memory and timeout, and the bucket that large ZIPs go through. The pack
-//! accepts and validates them (a typo fails before anything is built) but does not use them.
+//! The metadata keys the pack does not use: the function's name in the account, the role it is
+//! created with, its memory, timeout and ephemeral storage (which `verify` holds the function to
+//! as well), and the bucket that large ZIPs go through. The pack accepts and validates them (a
+//! typo fails before anything is built).
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -10,6 +11,8 @@ use crate::error::{Error, Result};
 
 /// Lambda's MemorySize range, in MB.
 pub const MEMORY_MB: std::ops::RangeInclusive<u64> = 128..=10_240;
+/// Lambda's EphemeralStorage range (the size of `/tmp`), in MB.
+pub const EPHEMERAL_STORAGE_MB: std::ops::RangeInclusive<u64> = 512..=10_240;
 /// Lambda's Timeout range, in seconds.
 pub const TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=900;
 
@@ -26,6 +29,8 @@ pub struct DeployKeys {
     pub timeout: Option<u64>,
     /// Where ZIPs too large to send inline are uploaded.
     pub s3_bucket: Option<String>,
+    /// EphemeralStorage in MB: the size of `/tmp` (package and bin tables only).
+    pub ephemeral_storage: Option<u64>,
 }
 
 impl DeployKeys {
@@ -40,6 +45,7 @@ impl DeployKeys {
             memory: self.memory.or(weaker.memory),
             timeout: self.timeout.or(weaker.timeout),
             s3_bucket: self.s3_bucket.clone().or_else(|| weaker.s3_bucket.clone()),
+            ephemeral_storage: self.ephemeral_storage.or(weaker.ephemeral_storage),
         }
     }
 }
@@ -76,6 +82,10 @@ impl Context<'_> {
         }
         if let Some(value) = map.get("memory") {
             keys.memory = Some(self.in_range(value, "memory", MEMORY_MB, "MB")?);
+        }
+        if let Some(value) = map.get("ephemeral_storage") {
+            keys.ephemeral_storage =
+                Some(self.in_range(value, "ephemeral_storage", EPHEMERAL_STORAGE_MB, "MB")?);
         }
         if let Some(value) = map.get("timeout") {
             keys.timeout = Some(self.in_range(value, "timeout", TIMEOUT_SECONDS, "seconds")?);

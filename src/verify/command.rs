@@ -22,7 +22,8 @@ use super::{
 };
 use crate::cli::{MessageFormat, VerifyArgs};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::MANIFEST_FILE;
+use crate::manifest::{MANIFEST_FILE, Manifest, ManifestArtifact};
+use crate::metadata::DeployKeys;
 use crate::output::Shell;
 use crate::output::Verbosity;
 use crate::settings::Options;
@@ -34,18 +35,17 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
     super::interrupt::install();
     // The workspace decides which functions run without names: several workspaces may share an
     // output directory. With --out-dir outside any workspace, every function is this run's.
-    let (out_dir, workspace_root) = match &options.out_dir {
+    let (out_dir, workspace) = match &options.out_dir {
         Some(dir) => (
             dir.clone(),
-            Workspace::load(&options.cargo, options.manifest_path.as_deref())
-                .ok()
-                .map(|w| w.root),
+            Workspace::load(&options.cargo, options.manifest_path.as_deref()).ok(),
         ),
         None => {
             let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
-            (options.out_dir(&workspace.target_dir), Some(workspace.root))
+            (options.out_dir(&workspace.target_dir), Some(workspace))
         }
     };
+    let workspace_root = workspace.as_ref().map(|w| w.root.clone());
     // Read the manifest and unpack the artifacts while no pack is writing them; held to the end.
     let _lock = crate::emit::lock_out_dir_shared(&out_dir, || {
         shell.status(
@@ -113,6 +113,7 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         tenant_id: args.tenant_id.clone(),
         memory: args.memory,
         ephemeral_storage: args.ephemeral_storage,
+        workspace,
         sandbox: if args.no_sandbox {
             NamespaceMode::Disabled
         } else {
@@ -245,19 +246,52 @@ struct RunSettings {
     ephemeral_storage: Option<u32>,
     /// `--no-sandbox` gives `Disabled`.
     sandbox: NamespaceMode,
+    /// Where the functions' own `memory` and `ephemeral_storage` are read (absent with an
+    /// --out-dir outside any workspace: Lambda's defaults).
+    workspace: Option<Workspace>,
 }
 
 impl RunSettings {
     /// The run's limits: the flags, else the function's own settings, else Lambda's defaults.
-    fn limit(&self, _function: &Prepared<'_>, run: &mut FunctionRun) {
-        if let Some(memory) = self.memory {
+    fn limit(&self, function: &Prepared<'_>, run: &mut FunctionRun) {
+        let keys = self
+            .workspace
+            .as_ref()
+            .filter(|w| Manifest::belongs_to(function.artifact, &w.root))
+            .map(|w| function_keys(w, function.artifact))
+            .unwrap_or_default();
+        let narrow = |mb: u64| u32::try_from(mb).unwrap_or(u32::MAX);
+        if let Some(memory) = self.memory.or(keys.memory.map(narrow)) {
             run.memory_mb = memory;
         }
-        if let Some(storage) = self.ephemeral_storage {
+        if let Some(storage) = self
+            .ephemeral_storage
+            .or(keys.ephemeral_storage.map(narrow))
+        {
             run.ephemeral_storage_mb = storage;
         }
         run.namespace = self.sandbox;
     }
+}
+
+/// The function's settings from the metadata: its bin's table over its package's over the
+/// workspace's (as deploy reads them, so both agree).
+fn function_keys(workspace: &Workspace, artifact: &ManifestArtifact) -> DeployKeys {
+    let Some(package) = workspace
+        .members
+        .iter()
+        .find(|p| p.name == artifact.package)
+    else {
+        return workspace.defaults.deploy.clone();
+    };
+    let bin = artifact
+        .bin
+        .as_ref()
+        .and_then(|bin| package.metadata.bins.get(bin))
+        .map(|table| table.deploy.clone())
+        .unwrap_or_default();
+    bin.or(&package.metadata.table.deploy)
+        .or(&workspace.defaults.deploy)
 }
 
 /// Lambda's tenant ids: 1 to 256 characters, printable ASCII (they travel in a header).

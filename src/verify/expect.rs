@@ -90,7 +90,9 @@ fn outcome_name(outcome: &InvokeOutcome) -> String {
         InvokeOutcome::Response { .. } => "response".into(),
         InvokeOutcome::FunctionError { error_type, .. } => format!("function error {error_type}"),
         InvokeOutcome::Timeout { .. } => "Sandbox.Timeout".into(),
-        InvokeOutcome::RuntimeExited { .. } => "Runtime.ExitError".into(),
+        InvokeOutcome::RuntimeExited { out_of_memory, .. } => {
+            super::report::runtime_exit_type(*out_of_memory).into()
+        }
         InvokeOutcome::ExtensionCrashed { .. } => "Extension.Crash".into(),
     }
 }

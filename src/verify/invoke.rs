@@ -118,14 +118,16 @@ impl Life<'_> {
             }
             Some(Err(stop)) => {
                 let outcome = match &stop {
-                    Stop::RuntimeExited(exit) => {
-                        InvokeOutcome::RuntimeExited { exit: exit.clone() }
-                    }
+                    Stop::RuntimeExited(exit) => InvokeOutcome::RuntimeExited {
+                        exit: exit.clone(),
+                        out_of_memory: self.memory.exceeded(),
+                    },
                     Stop::ExtensionExited(extension, exit) => InvokeOutcome::ExtensionCrashed {
                         extension: extension.clone(),
                         exit: exit.clone(),
                     },
                     Stop::InitError => InvokeOutcome::RuntimeExited {
+                        out_of_memory: false,
                         exit: "init error during invoke".into(),
                     },
                 };

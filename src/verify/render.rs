@@ -67,7 +67,7 @@ fn render_report(report: &RunReport, lines: &mut Vec<String>) {
         lines.push(format!("sandbox: {} ({root})", report.sandbox.summary()));
     } else {
         lines.push(format!(
-            "sandbox: none: {}",
+            "sandbox: none (--no-sandbox): {}",
             report
                 .namespace_note
                 .as_deref()
@@ -130,8 +130,12 @@ fn render_report(report: &RunReport, lines: &mut Vec<String>) {
             InvokeOutcome::Timeout { timeout_ms } => {
                 format!("Sandbox.Timeout: no answer within {timeout_ms} ms")
             }
-            InvokeOutcome::RuntimeExited { exit } => {
-                format!("Runtime.ExitError: the runtime exited ({exit})")
+            InvokeOutcome::RuntimeExited {
+                exit,
+                out_of_memory,
+            } => {
+                let error_type = super::report::runtime_exit_type(*out_of_memory);
+                format!("{error_type}: the runtime exited ({exit})")
             }
             InvokeOutcome::ExtensionCrashed { extension, exit } => {
                 format!("Extension.Crash: extension {extension} exited ({exit})")

@@ -109,8 +109,13 @@ pub enum InvokeOutcome {
     },
     /// No answer before the deadline (`Sandbox.Timeout`).
     Timeout { timeout_ms: u64 },
-    /// The runtime process ended during the invoke (`Runtime.ExitError`).
-    RuntimeExited { exit: String },
+    /// The runtime process ended during the invoke (`Runtime.ExitError`), or was killed for
+    /// going past the memory (`Runtime.OutOfMemory`).
+    RuntimeExited {
+        exit: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        out_of_memory: bool,
+    },
     /// An extension ended during the invoke (`Extension.Crash`).
     ExtensionCrashed { extension: String, exit: String },
 }
@@ -150,9 +155,20 @@ impl InvokeOutcome {
             InvokeOutcome::Response { .. } => ("success", None),
             InvokeOutcome::FunctionError { error_type, .. } => ("error", Some(error_type.clone())),
             InvokeOutcome::Timeout { .. } => ("timeout", Some("Sandbox.Timeout".into())),
-            InvokeOutcome::RuntimeExited { .. } => ("failure", Some("Runtime.ExitError".into())),
+            InvokeOutcome::RuntimeExited { out_of_memory, .. } => {
+                ("failure", Some(runtime_exit_type(*out_of_memory).into()))
+            }
             InvokeOutcome::ExtensionCrashed { .. } => ("failure", Some("Extension.Crash".into())),
         }
+    }
+}
+
+/// Lambda's error type for a runtime that ended during an invoke.
+pub(crate) fn runtime_exit_type(out_of_memory: bool) -> &'static str {
+    if out_of_memory {
+        "Runtime.OutOfMemory"
+    } else {
+        "Runtime.ExitError"
     }
 }
 

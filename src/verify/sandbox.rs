@@ -306,7 +306,7 @@ impl Sandbox {
 }
 
 /// What the report says when `--no-sandbox` was given.
-const NO_SANDBOX_NOTE: &str = "--no-sandbox: the processes ran as verify's own user with the \
+const NO_SANDBOX_NOTE: &str = "the processes ran as verify's own user with the \
      host's whole file system writable, from the temporary directories (/var/task and /opt do \
      not exist), with no /tmp size, memory or process limit, and may outlive verify";
 
