@@ -656,7 +656,7 @@ fn bad_input_is_a_configuration_error() {
     );
     assert!(
         run.stderr.contains(
-            "functions in the manifest: echo, failing, graceful, hello-script, http-fn, inproc, managed, observed, panicky, quote, streamer, stuck, tables, tiny, tool-user"
+            "functions in the manifest: echo, failing, graceful, hello-script, http-fn, inproc, managed, observed, panicky, probe, quote, streamer, stuck, tables, tiny, tool-user"
         ),
         "{}",
         run.stderr
