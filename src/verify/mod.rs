@@ -21,9 +21,9 @@
 //!   server with chunked bodies and trailers (streamed responses report errors in trailers), the
 //!   same stack the `lambda_runtime` client uses, without a web framework on top (`bytes` is
 //!   hyper's buffer type).
-//! - `libc`: `unshare`, `mount`, `chroot` and `kill` must run between `fork` and `exec`, where only
-//!   async-signal-safe raw system calls on pre-built C strings are sound; thin wrappers that may
-//!   allocate are not.
+//! - `libc`: `clone`, `setns`, `mount`, `pivot_root` and `kill` must run in the environment's init
+//!   or between `fork` and `exec`, where only async-signal-safe raw system calls on pre-built C
+//!   strings are sound; thin wrappers that may allocate are not.
 //!
 //! Nothing here prints: processes' output is captured into the report (shown with `-v`).
 
