@@ -145,13 +145,13 @@ pub(crate) async fn watch_memory(
     loop {
         let (total, largest) = sample(&pid_namespace, init, page);
         watch.peak_bytes.fetch_max(total, Ordering::SeqCst);
-        if total > limit {
-            if let Some(pid) = largest {
-                watch.exceeded.store(true, Ordering::SeqCst);
-                // SAFETY: kill has no memory preconditions.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
+        if total > limit
+            && let Some(pid) = largest
+        {
+            watch.exceeded.store(true, Ordering::SeqCst);
+            // SAFETY: kill has no memory preconditions.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
             }
         }
         tokio::time::sleep(SAMPLE).await;

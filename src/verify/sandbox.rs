@@ -393,7 +393,7 @@ fn lambda_env(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let (y, m, d) = civil_date(now.as_secs() / 86_400);
+    let (y, m, d) = crate::plan::civil_from_days((now.as_secs() / 86_400) as i64);
     let stream_id: String = super::state::uuid_v4().replace('-', "");
     let mut env: Vec<(String, String)> = vec![
         ("AWS_LAMBDA_RUNTIME_API".into(), api.into()),
@@ -447,20 +447,6 @@ fn lambda_env(
         env.push((key.clone(), value.clone()));
     }
     env
-}
-
-/// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian).
-pub(crate) fn civil_date(days: u64) -> (i64, u32, u32) {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Finds `qemu-<arch>-static` on `PATH` (or in /usr/bin) when `arch` is not the host's.
@@ -576,13 +562,6 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("qemu-aarch64-static"), "{text}");
         assert!(text.contains("apt-get install qemu-user-static"), "{text}");
-    }
-
-    #[test]
-    fn dates_for_log_stream_names() {
-        assert_eq!(civil_date(0), (1970, 1, 1));
-        assert_eq!(civil_date(20_416), (2025, 11, 24));
-        assert_eq!(civil_date(11_016), (2000, 2, 29));
     }
 
     #[test]

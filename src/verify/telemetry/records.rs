@@ -207,7 +207,7 @@ fn now() -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs();
-    let (y, m, d) = crate::verify::sandbox::civil_date(secs / 86_400);
+    let (y, m, d) = crate::plan::civil_from_days((secs / 86_400) as i64);
     let day = secs % 86_400;
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
