@@ -30,6 +30,7 @@
 mod api;
 pub(crate) mod command;
 mod concurrency;
+mod delivery;
 mod env;
 mod environment;
 mod expect;
@@ -53,6 +54,7 @@ mod select;
 mod show;
 mod shutdown;
 mod state;
+mod subscribe;
 mod telemetry;
 mod untar;
 

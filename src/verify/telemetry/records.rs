@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::Api;
+use serde::Serialize;
 
 /// The subscription type a record belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,4 +216,24 @@ fn now() -> String {
         day % 60,
         now.subsec_millis()
     )
+}
+
+/// Which of the two APIs a subscription came through: they share the buffering and the
+/// destination, not the record schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// 2022-07-01: `platform.initStart` … `platform.report`, typed records.
+    Telemetry,
+    /// 2020-08-15: `platform.start`, `platform.runtimeDone`, `platform.end`, `platform.report`.
+    Logs,
+}
+
+impl Api {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Api::Telemetry => "Telemetry API",
+            Api::Logs => "Logs API",
+        }
+    }
 }
