@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,8 @@ fn the_function_runs_as_lambdas_user_on_a_read_only_root_with_only_lambdas_folde
         "read": ["/etc/shadow", "/etc/passwd"],
     });
     let (layout, run) = probe(&[event]);
+    // A folder the sandbox user cannot walk through on the host still becomes /var/task.
+    std::fs::set_permissions(layout.dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let task_before = tree_hash(&layout.task);
     let report = run_function(&run).unwrap();
     let found = answer(&report, 0);

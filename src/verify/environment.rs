@@ -242,25 +242,25 @@ unsafe fn init_main(plan: &NsPlan, go: i32, ready: i32, devnull: &CString) -> ! 
     // SAFETY: raw system calls on our own descriptors and prepared memory.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-        // Nothing of verify's stays open here: other processes' pipes would never see EOF.
         let null = libc::open(devnull.as_ptr(), libc::O_RDWR);
         for fd in 0..3 {
             libc::dup2(null, fd);
         }
-        let keep_low = go.min(ready);
-        let keep_high = go.max(ready);
-        close_range(3, keep_low as u32 - 1);
-        close_range(keep_low as u32 + 1, keep_high as u32 - 1);
-        close_range(keep_high as u32 + 1, u32::MAX);
         let mut byte = 0u8;
         if libc::read(go, (&mut byte as *mut u8).cast(), 1) != 1 {
             libc::_exit(1);
         }
         libc::close(go);
+        if let Err((index, errno)) = plan.hold_folders() {
+            let mut report = [0u8; 16];
+            report[..8].copy_from_slice(&(index as u64).to_le_bytes());
+            report[8..].copy_from_slice(&(errno as i64).to_le_bytes());
+            libc::write(ready, report.as_ptr().cast(), report.len());
+            libc::_exit(1);
+        }
         // The sandbox ids are the only ones mapped: files the plan creates need an owner that
         // exists in the namespace (the capabilities stay, as the old ids were not its root).
-        let switched = libc::setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) == 0
-            && libc::setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) == 0;
+        let switched = set_ids() == 0;
         if !switched {
             let mut report = [0u8; 16];
             report[..8].copy_from_slice(&u64::MAX.to_le_bytes());
@@ -275,6 +275,10 @@ unsafe fn init_main(plan: &NsPlan, go: i32, ready: i32, devnull: &CString) -> ! 
             libc::write(ready, report.as_ptr().cast(), report.len());
             libc::_exit(1);
         }
+        // Nothing of verify's stays open here (the plan's folders were needed until now): other
+        // processes' pipes would never see EOF.
+        close_range(3, ready as u32 - 1);
+        close_range(ready as u32 + 1, u32::MAX);
         // Handlers inherited from verify (tokio's) must not run here.
         let mut action: libc::sigaction = std::mem::zeroed();
         for signal in 1..32 {
@@ -302,6 +306,24 @@ unsafe fn init_main(plan: &NsPlan, go: i32, ready: i32, devnull: &CString) -> ! 
             while libc::waitpid(-1, &mut status, libc::WNOHANG) > 0 {}
             libc::sigsuspend(&open);
         }
+    }
+}
+
+/// Becomes the sandbox user and group by raw system calls: the C library's `setresuid` would
+/// try to change every thread it believes the process has, and after a raw `clone` of a
+/// multi-threaded program it may wait forever on a lock another thread held.
+///
+/// # Safety
+/// Raw system calls only.
+unsafe fn set_ids() -> libc::c_long {
+    let (uid, gid) = (SANDBOX_UID, SANDBOX_GID);
+    // SAFETY: setresgid and setresuid take plain integers.
+    unsafe {
+        let group = libc::syscall(libc::SYS_setresgid, gid, gid, gid);
+        if group != 0 {
+            return group;
+        }
+        libc::syscall(libc::SYS_setresuid, uid, uid, uid)
     }
 }
 
@@ -358,9 +380,8 @@ impl Entry {
                 libc::sigprocmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
                 // Supplementary groups may not be changeable (setgroups denied): the host
                 // user's own then remain, unmapped.
-                libc::setgroups(0, std::ptr::null());
-                check(libc::setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) != 0)?;
-                check(libc::setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) != 0)?;
+                libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>());
+                check(set_ids() != 0)?;
                 let cap = libc::rlimit {
                     rlim_cur: PROCESS_CAP,
                     rlim_max: PROCESS_CAP,

@@ -76,7 +76,14 @@ pub(crate) struct RootSizes {
 pub(crate) struct NsPlan {
     ops: Vec<Op>,
     descriptions: Vec<String>,
+    /// The folders of the caller bound into the root: opened by the init (`O_PATH`) while it
+    /// still has verify's user, at fixed descriptors, and bound from `/proc/self/fd/N` after it
+    /// became the sandbox user, which need not be able to walk to them.
+    held: Vec<(CString, i32)>,
 }
+
+/// The descriptor the init holds the first held folder at (then the next ones).
+const FIRST_HELD_FD: i32 = 900;
 
 fn cstr(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))
@@ -117,9 +124,11 @@ impl NsPlan {
             }
         }
         plan.mkdir(&root.join("var"), 0o755)?;
-        plan.read_only_bind(task, &root.join("var/task"))?;
+        let task = plan.hold(task)?;
+        let opt = plan.hold(opt)?;
+        plan.read_only_bind(&task, &root.join("var/task"))?;
         plan.mkdir(&root.join("var/runtime"), 0o755)?;
-        plan.read_only_bind(opt, &root.join("opt"))?;
+        plan.read_only_bind(&opt, &root.join("opt"))?;
         plan.dns(root)?;
         let emulator_at = match emulator {
             Some(program) if !under_system_dirs(program) => {
@@ -156,7 +165,8 @@ impl NsPlan {
     ) -> io::Result<NsPlan> {
         let mut plan = NsPlan::private()?;
         // The root must be a mount point of its own to become `/` and to be made read-only.
-        plan.bind(root, root)?;
+        let held = plan.hold(root)?;
+        plan.bind(&held, root)?;
         let real_dir = |name: &str| {
             std::fs::symlink_metadata(root.join(name)).is_ok_and(|m| m.file_type().is_dir())
         };
@@ -183,6 +193,7 @@ impl NsPlan {
         let mut plan = NsPlan {
             ops: Vec::new(),
             descriptions: Vec::new(),
+            held: Vec::new(),
         };
         plan.mount(
             None,
@@ -294,6 +305,31 @@ impl NsPlan {
         self.read_only(&at, false)
     }
 
+    /// Plans holding `dir` and returns the path the init reaches it by.
+    fn hold(&mut self, dir: &Path) -> io::Result<PathBuf> {
+        let fd = FIRST_HELD_FD + self.held.len() as i32;
+        self.held.push((cpath(dir)?, fd));
+        Ok(PathBuf::from(format!("/proc/self/fd/{fd}")))
+    }
+
+    /// Opens the held folders at their descriptors, before the init changes its user. Only
+    /// raw system calls. The error's index is past the plan's steps (see [`NsPlan::step`]).
+    pub fn hold_folders(&self) -> Result<(), (usize, i32)> {
+        for (index, (path, fd)) in self.held.iter().enumerate() {
+            // SAFETY: `path` is a C string owned by `self`; open, dup2 and close have no other
+            // memory preconditions.
+            let failed = unsafe {
+                let opened = libc::open(path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY);
+                opened < 0 || libc::dup2(opened, *fd) < 0 || libc::close(opened) != 0
+            };
+            if failed {
+                // SAFETY: reading errno right after the failing call.
+                return Err((self.ops.len() + index, unsafe { *libc::__errno_location() }));
+            }
+        }
+        Ok(())
+    }
+
     fn push(&mut self, description: impl Into<String>, op: Op) {
         self.descriptions.push(description.into());
         self.ops.push(op);
@@ -381,6 +417,12 @@ impl NsPlan {
     pub fn step(&self, index: usize) -> &str {
         if index == usize::MAX {
             return "become the sandbox user (uid 993, gid 990)";
+        }
+        if let Some((path, _)) = index
+            .checked_sub(self.ops.len())
+            .and_then(|held| self.held.get(held))
+        {
+            return path.to_str().unwrap_or("open a folder to bind");
         }
         self.descriptions
             .get(index)

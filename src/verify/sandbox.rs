@@ -66,29 +66,6 @@ fn sizes(run: &FunctionRun) -> RootSizes {
     }
 }
 
-/// The sandbox user sees the folders of the environment through their "other" bits (their
-/// owner, verify's user, is not mapped when verify runs as root): every folder from `/` down to
-/// `dir` must be searchable, as Lambda's `/var/task` is.
-fn searchable(dir: &Path) -> Result<(), VerifyError> {
-    for ancestor in dir.ancestors() {
-        let Ok(meta) = std::fs::metadata(ancestor) else {
-            continue;
-        };
-        let mode = meta.permissions().mode();
-        if mode & 0o001 == 0 {
-            let owned = std::os::unix::fs::MetadataExt::uid(&meta)
-                // SAFETY: geteuid has no preconditions.
-                == unsafe { libc::geteuid() };
-            if !owned {
-                break;
-            }
-            std::fs::set_permissions(ancestor, std::fs::Permissions::from_mode(mode | 0o005))
-                .map_err(|e| VerifyError::io("open up", ancestor, e))?;
-        }
-    }
-    Ok(())
-}
-
 impl Sandbox {
     /// Starts the environment (or, with `--no-sandbox`, lays out the temporary directories),
     /// finds the emulator and builds Lambda's variables. `workdir` is a private scratch folder;
@@ -130,9 +107,6 @@ impl Sandbox {
         }
         let root = workdir.join("root");
         std::fs::create_dir_all(&root).map_err(|e| VerifyError::io("create", &root, e))?;
-        for dir in [&run.task_dir, &run.opt_dir] {
-            searchable(dir)?;
-        }
         let emulator_program = sandbox.emulator.as_ref().map(|e| e.program.clone());
         let (plan, emulator_at) = NsPlan::build(
             &root,
@@ -182,7 +156,6 @@ impl Sandbox {
                 why: "--no-sandbox was given".into(),
             });
         }
-        searchable(&image.root)?;
         let plan = NsPlan::build_image(
             &image.root,
             bound
