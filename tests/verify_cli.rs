@@ -899,3 +899,30 @@ fn the_functions_memory_and_ephemeral_storage_hold_and_flags_override_them() {
     run.assert_code(2);
     assert!(run.stderr.contains("--memory"), "{}", run.stderr);
 }
+
+#[test]
+fn no_sandbox_says_what_it_gives_up() {
+    let run = verify(&["echo", "--no-sandbox", "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    let sandbox = &function(&document, "echo")["report"]["sandbox"];
+    assert_eq!(sandbox["sandboxed"], false, "{sandbox}");
+    assert_eq!(sandbox["memory_enforcement"], "none");
+    assert_eq!(sandbox["uid"], Value::Null);
+    let run = verify(&["echo", "--no-sandbox"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains(
+            "sandbox: none (--no-sandbox): the processes ran as verify's own user with the host's \
+             whole file system writable"
+        ),
+        "{}",
+        run.stderr
+    );
+    let help = verify(&["--help"]);
+    assert!(
+        help.stdout.contains("--no-sandbox") && help.stdout.contains("host's file system writable"),
+        "{}",
+        help.stdout
+    );
+}

@@ -33,7 +33,7 @@ const HOST_NOBODY: u32 = 65_534;
 
 /// A running environment; dropping it ends it.
 pub(crate) struct Environment {
-    init: libc::pid_t,
+    init: Init,
     user: OwnedFd,
     mount: OwnedFd,
     pid: OwnedFd,
@@ -41,7 +41,41 @@ pub(crate) struct Environment {
     pub pid_namespace: String,
     /// Who the sandbox user is on the host (`uid`, and how it was chosen).
     pub host_user: String,
+}
+
+/// The init, our child: killed (and with it the namespace) and reaped when dropped or ended.
+struct Init {
+    pid: libc::pid_t,
     ended: bool,
+}
+
+impl Init {
+    fn new(pid: libc::pid_t) -> Init {
+        super::interrupt::track_init(pid);
+        Init { pid, ended: false }
+    }
+
+    fn end(&mut self) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        // SAFETY: `pid` is our own child, not yet reaped, so the pid is still ours.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            let mut status = 0;
+            while libc::waitpid(self.pid, &mut status, 0) < 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
+        }
+        super::interrupt::untrack_init(self.pid);
+    }
+}
+
+impl Drop for Init {
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 /// Whom the sandbox user and group are on the host, and whether `setgroups` must be denied.
@@ -101,19 +135,9 @@ impl Environment {
             // SAFETY: in the child; never returns.
             unsafe { init_main(plan, go_read.as_raw_fd(), ready_write.as_raw_fd(), &devnull) }
         }
-        let init = init as libc::pid_t;
+        let guard = Init::new(init as libc::pid_t);
+        let init = guard.pid;
         drop((go_read, ready_write));
-        let mut environment = Environment {
-            init,
-            // Placeholders until the namespaces are open; `end` only uses `init`.
-            user: go_write.try_clone().map_err(|e| e.to_string())?,
-            mount: go_write.try_clone().map_err(|e| e.to_string())?,
-            pid: go_write.try_clone().map_err(|e| e.to_string())?,
-            pid_namespace: String::new(),
-            host_user,
-            ended: false,
-        };
-        super::interrupt::track_init(init);
         let maps = (|| -> io::Result<()> {
             if deny_setgroups {
                 std::fs::write(format!("/proc/{init}/setgroups"), "deny")?;
@@ -168,18 +192,21 @@ impl Environment {
         }
         let open =
             |name| open_ns(init, name).map_err(|e| format!("open its {name} namespace: {e}"));
-        environment.user = open("user")?;
-        environment.mount = open("mnt")?;
-        environment.pid = open("pid")?;
-        environment.pid_namespace = std::fs::read_link(format!("/proc/{init}/ns/pid"))
-            .map(|p| p.display().to_string())
-            .map_err(|e| format!("read its pid namespace: {e}"))?;
-        Ok(environment)
+        Ok(Environment {
+            user: open("user")?,
+            mount: open("mnt")?,
+            pid: open("pid")?,
+            pid_namespace: std::fs::read_link(format!("/proc/{init}/ns/pid"))
+                .map(|p| p.display().to_string())
+                .map_err(|e| format!("read its pid namespace: {e}"))?,
+            host_user,
+            init: guard,
+        })
     }
 
     /// The host pid of the init (pid 1 inside).
     pub fn init_pid(&self) -> libc::pid_t {
-        self.init
+        self.init.pid
     }
 
     /// What a forked child runs before `exec` to become a process of the environment, at `cwd`
@@ -197,25 +224,7 @@ impl Environment {
     /// Kills every process of the environment (the init's death takes them all) and reaps the
     /// init.
     pub fn end(&mut self) {
-        if self.ended {
-            return;
-        }
-        self.ended = true;
-        // SAFETY: `init` is our own child, not yet reaped, so the pid is still ours.
-        unsafe {
-            libc::kill(self.init, libc::SIGKILL);
-            let mut status = 0;
-            while libc::waitpid(self.init, &mut status, 0) < 0
-                && *libc::__errno_location() == libc::EINTR
-            {}
-        }
-        super::interrupt::untrack_init(self.init);
-    }
-}
-
-impl Drop for Environment {
-    fn drop(&mut self) {
-        self.end();
+        self.init.end();
     }
 }
 
