@@ -226,6 +226,37 @@ mod tests {
     }
 
     #[test]
+    fn ephemeral_storage_is_a_package_or_bin_key_in_lambdas_range() {
+        let metadata = package(json!({
+            "ephemeral_storage": 1024, "bin": { "big": { "ephemeral_storage": 10240 } }
+        }))
+        .unwrap();
+        assert_eq!(metadata.table.deploy.ephemeral_storage, Some(1024));
+        assert_eq!(metadata.bins["big"].deploy.ephemeral_storage, Some(10_240));
+        let error = package(json!({ "ephemeral_storage": 256 })).unwrap_err();
+        assert!(
+            error.message.contains("key `ephemeral_storage`"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.notes[0].contains("from 512 to 10240"),
+            "{:?}",
+            error.notes
+        );
+        let error = parse_workspace(
+            &json!({ "lambda-pack": { "ephemeral_storage": 1024 } }),
+            Path::new("/ws/Cargo.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            error.message.contains("ephemeral_storage"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
     fn environment_is_spelled_env() {
         // The function's environment is the `env` key, which verify uses too.
         let error = package(json!({ "environment": { "STAGE": "prod" } })).unwrap_err();
