@@ -126,6 +126,9 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         shell.status("Verifying", function.describe());
         let started = Instant::now();
         let result = verify_function(function, &settings);
+        // Interrupted: the environment is already dead and verify ends by the signal, once
+        // its folders are gone; this run's result is not one to report.
+        super::interrupt::wait_if_interrupted();
         if human {
             shell.print_block(&render(&result, settings.show_output));
         }

@@ -96,6 +96,16 @@ extern "C" fn on_signal(signal: libc::c_int) {
     die_of(signal);
 }
 
+/// After a signal, verify ends by it (the clean-up thread re-raises it once the folders are
+/// gone): the caller, about to return normally, waits for that instead.
+pub(crate) fn wait_if_interrupted() {
+    if RECEIVED.load(Ordering::SeqCst) > 0 && WAKE.load(Ordering::SeqCst) >= 0 {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// Installs the handlers (once per process).
 pub(crate) fn install() {
     static ONCE: Once = Once::new();
