@@ -945,3 +945,49 @@ fn no_sandbox_says_what_it_gives_up() {
         help.stdout
     );
 }
+
+/// `cargo lambda-pack verify <args>` in a user namespace of its own in which no further user
+/// namespace may be made: a kernel that refuses them, as far as verify can tell.
+fn verify_without_user_namespaces(args: &[&str]) -> Run {
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args([
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"",
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_cargo-lambda-pack"))
+        .args(["lambda-pack", "verify", "--out-dir"])
+        .arg(&packed().out)
+        .args(args)
+        .current_dir(&packed().workspace)
+        .env(
+            "CARGO",
+            std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        );
+    run(command)
+}
+
+#[test]
+fn without_user_namespaces_verify_refuses_unless_no_sandbox() {
+    let run = verify_without_user_namespaces(&["echo"]);
+    run.assert_code(1);
+    for wanted in [
+        "cannot hold the function as Lambda does: the kernel refused the environment's user, \
+         mount and pid namespaces (clone(user|mount|pid): No space left on device",
+        "help: allow user namespaces",
+        "or pass --no-sandbox",
+    ] {
+        assert!(run.stderr.contains(wanted), "{wanted}\n{}", run.stderr);
+    }
+    let run = verify_without_user_namespaces(&["echo", "--no-sandbox"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("sandbox: none (--no-sandbox)"),
+        "{}",
+        run.stderr
+    );
+}
