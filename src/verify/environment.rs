@@ -255,6 +255,12 @@ unsafe fn init_main(plan: &NsPlan, go: i32, ready: i32, devnull: &CString) -> ! 
         for fd in 0..3 {
             libc::dup2(null, fd);
         }
+        // Nothing of verify's stays open here, at once: a copy of another thread's descriptor
+        // would keep a pipe from its end, or a file just written from being executed (ETXTBSY).
+        let (low, high) = (go.min(ready) as u32, go.max(ready) as u32);
+        close_range(3, low - 1);
+        close_range(low + 1, high - 1);
+        close_range(high + 1, u32::MAX);
         let mut byte = 0u8;
         if libc::read(go, (&mut byte as *mut u8).cast(), 1) != 1 {
             libc::_exit(1);
@@ -284,8 +290,7 @@ unsafe fn init_main(plan: &NsPlan, go: i32, ready: i32, devnull: &CString) -> ! 
             libc::write(ready, report.as_ptr().cast(), report.len());
             libc::_exit(1);
         }
-        // Nothing of verify's stays open here (the plan's folders were needed until now): other
-        // processes' pipes would never see EOF.
+        // The held folders were needed until now.
         close_range(3, ready as u32 - 1);
         close_range(ready as u32 + 1, u32::MAX);
         // Handlers inherited from verify (tokio's) must not run here.
