@@ -17,9 +17,10 @@ pub struct RunReport {
     pub arch: Arch,
     /// `Some(path)` when the binaries ran under a user-mode emulator (qemu).
     pub emulator: Option<String>,
-    /// True when the processes saw the function at `/var/task` and the layers at `/opt`.
+    /// True when the processes ran in the environment (the function at `/var/task`, the layers
+    /// at `/opt`); false with `--no-sandbox`.
     pub private_mount_namespace: bool,
-    /// Why there was no private mount namespace (or any other caveat about the sandbox).
+    /// A caveat about how the processes ran (`--no-sandbox`, an image's replaced entrypoint).
     pub namespace_note: Option<String>,
     /// What held the processes: read-only root, user, /tmp size, memory, pid namespace,
     /// process cap, and each limit not applied with why.
