@@ -46,30 +46,66 @@ pub(crate) struct Environment {
 /// The init, our child: killed (and with it the namespace) and reaped when dropped or ended.
 struct Init {
     pid: libc::pid_t,
+    /// Set once the namespace is known: its other processes are then killed one by one first.
+    pid_namespace: Option<String>,
     ended: bool,
 }
+
+/// How long ending waits for the namespace's processes to be gone before it kills the init.
+const END_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Init {
     fn new(pid: libc::pid_t) -> Init {
         super::interrupt::track_init(pid);
-        Init { pid, ended: false }
+        Init {
+            pid,
+            pid_namespace: None,
+            ended: false,
+        }
     }
 
+    /// Kills every process of the namespace and waits until none runs; then kills the init,
+    /// whose own exit (the namespaces torn down) can take a second or two on a busy kernel and
+    /// is reaped aside.
     fn end(&mut self) {
         if self.ended {
             return;
         }
         self.ended = true;
-        // SAFETY: `pid` is our own child, not yet reaped, so the pid is still ours.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            let mut status = 0;
-            while libc::waitpid(self.pid, &mut status, 0) < 0
-                && *libc::__errno_location() == libc::EINTR
-            {}
+        if let Some(namespace) = &self.pid_namespace {
+            let deadline = std::time::Instant::now() + END_BUDGET;
+            loop {
+                let left = super::limits::processes_in(namespace, self.pid);
+                if left.is_empty() || std::time::Instant::now() > deadline {
+                    break;
+                }
+                for pid in left {
+                    // SAFETY: kill has no memory preconditions; `pid` was just seen in the
+                    // namespace.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
         }
-        super::interrupt::untrack_init(self.pid);
+        let pid = self.pid;
+        // SAFETY: `pid` is our own child, not yet reaped, so the pid is still ours.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        super::interrupt::untrack_init(pid);
+        let reaped = std::thread::Builder::new()
+            .name("verify-reap".into())
+            .spawn(move || reap(pid));
+        if reaped.is_err() {
+            reap(pid);
+        }
     }
+}
+
+fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+    {}
 }
 
 impl Drop for Init {
@@ -135,7 +171,7 @@ impl Environment {
             // SAFETY: in the child; never returns.
             unsafe { init_main(plan, go_read.as_raw_fd(), ready_write.as_raw_fd(), &devnull) }
         }
-        let guard = Init::new(init as libc::pid_t);
+        let mut guard = Init::new(init as libc::pid_t);
         let init = guard.pid;
         drop((go_read, ready_write));
         let maps = (|| -> io::Result<()> {
@@ -192,13 +228,15 @@ impl Environment {
         }
         let open =
             |name| open_ns(init, name).map_err(|e| format!("open its {name} namespace: {e}"));
+        let pid_namespace = std::fs::read_link(format!("/proc/{init}/ns/pid"))
+            .map(|p| p.display().to_string())
+            .map_err(|e| format!("read its pid namespace: {e}"))?;
+        guard.pid_namespace = Some(pid_namespace.clone());
         Ok(Environment {
             user: open("user")?,
             mount: open("mnt")?,
             pid: open("pid")?,
-            pid_namespace: std::fs::read_link(format!("/proc/{init}/ns/pid"))
-                .map(|p| p.display().to_string())
-                .map_err(|e| format!("read its pid namespace: {e}"))?,
+            pid_namespace,
             host_user,
             init: guard,
         })

@@ -158,29 +158,28 @@ pub(crate) async fn watch_memory(
     }
 }
 
+/// The host pids of the processes in `pid_namespace`, but `init` (zombies have no namespace
+/// left and are not counted).
+pub(crate) fn processes_in(pid_namespace: &str, init: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|pid| *pid != init)
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .is_ok_and(|link| link.as_os_str() == pid_namespace)
+        })
+        .collect()
+}
+
 /// The summed resident bytes of the namespace's processes and the largest one's pid.
 fn sample(pid_namespace: &str, init: libc::pid_t, page: u64) -> (u64, Option<libc::pid_t>) {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return (0, None);
-    };
     let mut total = 0;
     let mut largest: Option<(u64, libc::pid_t)> = None;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<libc::pid_t>().ok())
-        else {
-            continue;
-        };
-        if pid == init {
-            continue;
-        }
-        let in_namespace = std::fs::read_link(format!("/proc/{pid}/ns/pid"))
-            .is_ok_and(|link| link.as_os_str() == pid_namespace);
-        if !in_namespace {
-            continue;
-        }
+    for pid in processes_in(pid_namespace, init) {
         let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) else {
             continue;
         };
