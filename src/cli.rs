@@ -172,6 +172,22 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "ID", help_heading = VERIFY_OPTIONS)]
     pub tenant_id: Option<String>,
 
+    /// Memory the function may use in this run, in MB, over its `memory` key (128-10240)
+    /// [default: the key, else 128]
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u32).range(128..=10_240), help_heading = VERIFY_OPTIONS)]
+    pub memory: Option<u32>,
+
+    /// Size of /tmp in this run, in MB, over its `ephemeral_storage` key (512-10240)
+    /// [default: the key, else 512]
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u32).range(512..=10_240), help_heading = VERIFY_OPTIONS)]
+    pub ephemeral_storage: Option<u32>,
+
+    /// Run without the sandbox (where the kernel refuses user namespaces): ZIP functions run as
+    /// your user with the host's file system writable, no /tmp, memory or process limits, and
+    /// their processes may outlive verify; images cannot run
+    #[arg(long, help_heading = VERIFY_OPTIONS)]
+    pub no_sandbox: bool,
+
     #[command(flatten)]
     pub pack: PackArgs,
 }

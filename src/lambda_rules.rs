@@ -225,6 +225,29 @@ pub fn check_handler(handler: &str) -> Result<(), String> {
 pub const MEMORY_MB: RangeInclusive<u64> = 128..=10_240;
 /// Lambda's Timeout range, in seconds.
 pub const TIMEOUT_SECONDS: RangeInclusive<u64> = 1..=900;
+/// Lambda's EphemeralStorage range (the size of `/tmp`), in MB.
+pub const EPHEMERAL_STORAGE_MB: RangeInclusive<u64> = 512..=10_240;
+
+/// The rule for ephemeral storage, as a phrase.
+pub fn ephemeral_storage_rule() -> String {
+    format!(
+        "Lambda's EphemeralStorage (the size of /tmp) is a whole number of MB from {} to {}",
+        EPHEMERAL_STORAGE_MB.start(),
+        EPHEMERAL_STORAGE_MB.end()
+    )
+}
+
+/// Why `mb` cannot be a function's EphemeralStorage, if it cannot.
+pub fn check_ephemeral_storage(mb: u64) -> Result<(), String> {
+    if EPHEMERAL_STORAGE_MB.contains(&mb) {
+        Ok(())
+    } else {
+        Err(format!(
+            "ephemeral storage {mb} MB is out of range: {}",
+            ephemeral_storage_rule()
+        ))
+    }
+}
 
 /// The rule for memory, as a phrase.
 pub fn memory_rule() -> String {

@@ -65,8 +65,8 @@ pub use target::{Arch, GlibcVersion, Libc, Runtime, RustTarget};
 pub use toolchain::Linker;
 pub use units::Unit;
 pub use verify::{
-    FunctionRun, InvokeOutcome, NamespaceMode, RunReport, ShutdownStatus, VerifyError, extract_zip,
-    run_function,
+    Containment, FunctionRun, InvokeOutcome, NamespaceMode, RunReport, ShutdownStatus, VerifyError,
+    extract_zip, run_function,
 };
 // verify's image reader (manifest, config, layer tars), for the `image_layers` fuzz target.
 #[doc(hidden)]

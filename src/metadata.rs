@@ -137,7 +137,9 @@ pub struct MetadataTable {
     pub env: Option<BTreeMap<String, String>>,
     /// Layers and extensions: Lambda runtime identifiers for PublishLayerVersion.
     pub compatible_runtimes: Option<Vec<String>>,
-    /// Keys only `deploy` reads (function_name, iam_role, memory, timeout, s3_bucket).
+    /// Keys the pack does not use: function_name, iam_role, memory, timeout, s3_bucket (deploy
+    /// reads them) and ephemeral_storage; verify holds the function to memory and
+    /// ephemeral_storage.
     pub deploy: DeployKeys,
     /// Functions: what Lambda passes to the runtime as `_HANDLER` (default `bootstrap`).
     pub handler: Option<String>,
@@ -151,7 +153,7 @@ pub struct PackageMetadata {
 }
 
 /// Keys a package table and a per-bin table may hold (a package table also holds `bin`).
-const UNIT_KEYS: [&str; 20] = [
+const UNIT_KEYS: [&str; 21] = [
     "arch",
     "runtime",
     "include",
@@ -172,6 +174,7 @@ const UNIT_KEYS: [&str; 20] = [
     "timeout",
     "s3_bucket",
     "handler",
+    "ephemeral_storage",
 ];
 
 /// Keys that make sense as defaults for every package of a workspace.

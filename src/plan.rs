@@ -38,6 +38,7 @@ use crate::metadata::{PackageFormat, Role};
 use crate::target::{Arch, Runtime};
 use crate::toolchain::Linker;
 pub use timestamp::ZipTimestamp;
+pub(crate) use timestamp::civil_from_days;
 
 /// The file name Lambda's OS-only runtimes execute.
 pub const BOOTSTRAP: &str = "bootstrap";

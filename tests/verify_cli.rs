@@ -526,6 +526,7 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
             "managed",
             "observed",
             "panicky",
+            "probe",
             "quote",
             "streamer",
             "stuck",
@@ -546,7 +547,7 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
     for name in ["failing", "http-fn", "panicky", "stuck"] {
         assert!(failed.contains(&name), "{failed:?}");
     }
-    assert_eq!(document["passed"], 11);
+    assert_eq!(document["passed"], 12);
     assert_eq!(document["failed"], 4);
     assert_eq!(
         function(&document, "failing")["report"]["error_type"],
@@ -568,13 +569,13 @@ fn every_function_runs_by_default_and_json_is_the_only_stdout() {
     );
     assert!(
         run.stderr
-            .contains("Finished 15 function(s): 11 passed, 4 failed"),
+            .contains("Finished 16 function(s): 12 passed, 4 failed"),
         "{}",
         run.stderr
     );
     assert!(
         run.stderr
-            .contains("error: 4 of 15 function(s) failed verification"),
+            .contains("error: 4 of 16 function(s) failed verification"),
         "{}",
         run.stderr
     );
@@ -655,7 +656,7 @@ fn bad_input_is_a_configuration_error() {
     );
     assert!(
         run.stderr.contains(
-            "functions in the manifest: echo, failing, graceful, hello-script, http-fn, inproc, managed, observed, panicky, quote, streamer, stuck, tables, tiny, tool-user"
+            "functions in the manifest: echo, failing, graceful, hello-script, http-fn, inproc, managed, observed, panicky, probe, quote, streamer, stuck, tables, tiny, tool-user"
         ),
         "{}",
         run.stderr
@@ -718,4 +719,275 @@ fn verify_waits_while_a_pack_holds_the_output_lock() {
     let (line, rest) = run_while_locked(out.path(), command, "verify ran without waiting");
     assert!(line.contains("waiting for a pack to finish"), "{line}");
     assert!(rest.contains("Passed quote"), "{rest}");
+}
+
+#[test]
+fn arch_narrows_verify_as_it_narrows_deploy() {
+    // Before: `--arch arm64` was accepted and every architecture ran, x86_64 first.
+    let run = verify(&["--arch", "arm64", "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    let functions = document["functions"].as_array().unwrap();
+    assert!(!functions.is_empty());
+    for function in functions {
+        assert_eq!(function["arch"], "arm64", "{function}");
+    }
+    assert!(functions.iter().any(|f| f["name"] == "tiny"));
+
+    let run = verify(&["--arch", "arm64", "echo"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr
+            .contains("nothing to verify for --arch arm64: the selected artifacts are built for other architectures: echo (x86_64)"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Host pids whose `/proc/<pid>/ns/pid` is `namespace`, with their start times.
+fn processes_in(namespace: &Path) -> Vec<(u32, String)> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == namespace))
+        .filter_map(|pid| Some((pid, start_time(pid)?)))
+        .collect()
+}
+
+/// Field 22 of `/proc/<pid>/stat`: with the pid, names one process for good.
+fn start_time(pid: u32) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    after_name.split_whitespace().nth(19).map(String::from)
+}
+
+#[test]
+fn sigterm_mid_invoke_leaves_no_process_and_no_temporary_folder() {
+    interrupt_mid_invoke(&[libc::SIGTERM], 3);
+}
+
+#[test]
+fn a_second_signal_ends_verify_at_once_and_still_leaves_no_process() {
+    interrupt_mid_invoke(&[libc::SIGHUP, libc::SIGINT], 4);
+}
+
+/// Runs the probe with a `setsid` child and a long pause, sends `signals` to verify mid-invoke
+/// and checks that no process of the run is left; after one signal, no temporary folder either.
+fn interrupt_mid_invoke(signals: &[i32], tag: u32) {
+    let tmp = tempfile::tempdir().unwrap();
+    let seconds = format!("{}.{tag}", 7200 + std::process::id() % 1000);
+    let event = tmp.path().join("event.json");
+    let body = json!({ "setsid": ["sleep", seconds], "sleep_ms": 60_000 });
+    fs::write(&event, body.to_string()).unwrap();
+    let scratch = tmp.path().join("scratch");
+    fs::create_dir(&scratch).unwrap();
+    let mut command = lambda_pack();
+    command
+        .arg("verify")
+        .arg("--out-dir")
+        .arg(&packed().out)
+        .args(["probe", "--timeout", "120", "--event"])
+        .arg(&event)
+        .current_dir(&packed().workspace)
+        .env("TMPDIR", &scratch)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut verify = command.spawn().unwrap();
+    // The run's processes: everything in the pid namespace of the `setsid` child, found by its
+    // command line.
+    let wanted = format!("sleep\0{seconds}\0");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let namespace = loop {
+        let found = fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            (cmdline == wanted.as_bytes())
+                .then(|| fs::read_link(format!("/proc/{pid}/ns/pid")).ok())?
+        });
+        if let Some(namespace) = found {
+            break namespace;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the probe never started its setsid child"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let running = processes_in(&namespace);
+    // The init, the runtime and the setsid child at least.
+    assert!(running.len() >= 3, "{running:?}");
+    let temporary: Vec<PathBuf> = fs::read_dir(&scratch)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        !temporary.is_empty(),
+        "verify made no temporary folder in TMPDIR"
+    );
+
+    for signal in signals {
+        // SAFETY: kill has no memory preconditions; the pid is our own child.
+        unsafe { libc::kill(verify.id() as i32, *signal) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = verify.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "verify did not end after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    // It dies of the first (its clean-up done) or of the second (at once).
+    assert!(
+        status.signal().is_some_and(|s| signals.contains(&s)),
+        "{status:?}"
+    );
+    // Killed processes are gone once reaped; give the kernel a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: Vec<&(u32, String)> = running
+            .iter()
+            .filter(|(pid, started)| start_time(*pid).as_ref() == Some(started))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after verify ended: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if signals.len() == 1 {
+        for path in &temporary {
+            assert!(!path.exists(), "{} is left behind", path.display());
+        }
+        assert_eq!(fs::read_dir(&scratch).unwrap().count(), 0);
+    }
+}
+
+#[test]
+fn the_functions_memory_and_ephemeral_storage_hold_and_flags_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    fs::write(
+        &event,
+        json!({ "fill_tmp_mb": 600, "alloc_mb": 300 }).to_string(),
+    )
+    .unwrap();
+    let event = event.display().to_string();
+    // The metadata's `memory = 512` and `ephemeral_storage = 1024`: both fit.
+    let run = verify(&["probe", "--event", &event, "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    let report = &function(&document, "probe")["report"];
+    assert_eq!(report["sandbox"]["memory_mb"], 512, "{report:#}");
+    assert_eq!(report["sandbox"]["tmp_mb"], 1024, "{report:#}");
+    assert_eq!(report["sandbox"]["uid"], 993);
+    assert_eq!(report["sandbox"]["pid_namespace"], true);
+    assert_eq!(report["sandbox"]["process_cap"], 1024);
+    assert_eq!(report["invocations"][0]["response"]["fill_tmp"], "ok");
+
+    // Lambda's defaults through the flags: /tmp full, then the memory exceeded.
+    let run = verify(&[
+        "probe",
+        "--event",
+        &event,
+        "--memory",
+        "128",
+        "--ephemeral-storage",
+        "512",
+    ]);
+    run.assert_code(10);
+    for wanted in [
+        "sandbox: read-only root, uid 993 gid 990 (sbx_user1051), /tmp 512 MB, memory 128 MB \
+         (watched), pid namespace, 1024 processes (function at /var/task, layers at /opt)",
+        "not applied: memory by the kernel (cgroup memory.max)",
+        "Runtime.OutOfMemory: the runtime exited (signal: killed)",
+        "Error: Runtime exited with error: signal: killed",
+    ] {
+        assert!(run.stderr.contains(wanted), "{wanted}\n{}", run.stderr);
+    }
+    let run = verify(&["probe", "--memory", "64"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("--memory"), "{}", run.stderr);
+}
+
+#[test]
+fn no_sandbox_says_what_it_gives_up() {
+    let run = verify(&["echo", "--no-sandbox", "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    let sandbox = &function(&document, "echo")["report"]["sandbox"];
+    assert_eq!(sandbox["sandboxed"], false, "{sandbox}");
+    assert_eq!(sandbox["memory_enforcement"], "none");
+    assert_eq!(sandbox["uid"], Value::Null);
+    let run = verify(&["echo", "--no-sandbox"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains(
+            "sandbox: none (--no-sandbox): the processes ran as verify's own user with the host's \
+             whole file system writable"
+        ),
+        "{}",
+        run.stderr
+    );
+    let help = verify(&["--help"]);
+    assert!(
+        help.stdout.contains("--no-sandbox") && help.stdout.contains("host's file system writable"),
+        "{}",
+        help.stdout
+    );
+}
+
+/// `cargo lambda-pack verify <args>` in a user namespace of its own in which no further user
+/// namespace may be made: a kernel that refuses them, as far as verify can tell.
+fn verify_without_user_namespaces(args: &[&str]) -> Run {
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args([
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"",
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_cargo-lambda-pack"))
+        .args(["lambda-pack", "verify", "--out-dir"])
+        .arg(&packed().out)
+        .args(args)
+        .current_dir(&packed().workspace)
+        .env(
+            "CARGO",
+            std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        );
+    run(command)
+}
+
+#[test]
+fn without_user_namespaces_verify_refuses_unless_no_sandbox() {
+    let run = verify_without_user_namespaces(&["echo"]);
+    run.assert_code(1);
+    for wanted in [
+        "cannot hold the function as Lambda does: the kernel refused the environment's user, \
+         mount and pid namespaces (clone(user|mount|pid): No space left on device",
+        "help: allow user namespaces",
+        "or pass --no-sandbox",
+    ] {
+        assert!(run.stderr.contains(wanted), "{wanted}\n{}", run.stderr);
+    }
+    let run = verify_without_user_namespaces(&["echo", "--no-sandbox"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("sandbox: none (--no-sandbox)"),
+        "{}",
+        run.stderr
+    );
 }

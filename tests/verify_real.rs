@@ -351,6 +351,31 @@ fn a_standalone_extension_runs_against_a_stand_in_function() {
 }
 
 #[test]
+fn a_lone_standalone_extension_runs_without_being_named() {
+    // Before: exit 3, "lists no function", in an output folder holding only the extension.
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&packed().out, dir.path());
+    let mut document = manifest(dir.path());
+    document["artifacts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|a| a["name"] == "audit");
+    fs::write(
+        dir.path().join("manifest.json"),
+        serde_json::to_vec_pretty(&document).unwrap(),
+    )
+    .unwrap();
+    let run = verify_in(dir.path(), &[]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("Verifying audit (x86_64, extension, stand-in function)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn verbose_output_shows_what_the_function_wrote_on_stderr() {
     let run = verify(&["inproc"]);
     run.assert_code(0);

@@ -9,96 +9,16 @@ mod common;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cargo_lambda_pack::Arch;
 use cargo_lambda_pack::{
-    FunctionRun, InvokeOutcome, NamespaceMode, RunReport, ShutdownStatus, VerifyError, extract_zip,
+    Arch, InvokeOutcome, NamespaceMode, RunReport, ShutdownStatus, VerifyError, extract_zip,
     run_function,
 };
+use common::verify_bins::{Layout, bins, x86};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use zip::write::SimpleFileOptions;
-
-/// The fixture binaries, built once per test binary.
-struct Bins {
-    x86_64: PathBuf,
-    aarch64: PathBuf,
-}
-
-fn bins() -> &'static Bins {
-    static BINS: OnceLock<Bins> = OnceLock::new();
-    BINS.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/verify-functions");
-        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-functions");
-        let build = |target: &str, packages: &[&str]| {
-            let cargo = option_env!("CARGO").unwrap_or("cargo");
-            let mut command = Command::new(cargo);
-            command
-                .current_dir(&workspace)
-                .args(["build", "--locked", "--target", target, "--target-dir"])
-                .arg(&target_dir)
-                .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld")
-                .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld")
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_BUILD_TARGET");
-            for package in packages {
-                command.args(["-p", package]);
-            }
-            let output = command.output().expect("run cargo");
-            assert!(
-                output.status.success(),
-                "building the fixtures for {target} failed (is the target installed? `rustup \
-                 target add {target}`):\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            target_dir.join(target).join("debug")
-        };
-        Bins {
-            x86_64: build("x86_64-unknown-linux-musl", &[]),
-            aarch64: build("aarch64-unknown-linux-musl", &["tiny-fn"]),
-        }
-    })
-}
-
-/// A temporary `/var/task` + `/opt` pair.
-struct Layout {
-    dir: TempDir,
-    task: PathBuf,
-    opt: PathBuf,
-}
-
-impl Layout {
-    fn new() -> Layout {
-        let dir = tempfile::tempdir().unwrap();
-        let (task, opt) = (dir.path().join("task"), dir.path().join("opt"));
-        fs::create_dir_all(&task).unwrap();
-        fs::create_dir_all(&opt).unwrap();
-        Layout { dir, task, opt }
-    }
-
-    /// Copies `bin` to `dest` (relative to `root`) with mode 0755.
-    fn install(root: &Path, dest: &str, bin: &Path) {
-        let target = root.join(dest);
-        fs::create_dir_all(target.parent().unwrap()).unwrap();
-        fs::copy(bin, &target).unwrap();
-        fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
-    }
-
-    fn run(&self, name: &str, events: &[Value]) -> FunctionRun {
-        let mut run = FunctionRun::new(name, Arch::X86_64, &self.task, &self.opt);
-        run.events = events.iter().map(|e| e.to_string().into_bytes()).collect();
-        run.invoke_timeout = Duration::from_secs(20);
-        run
-    }
-}
-
-fn x86(bin: &str) -> PathBuf {
-    bins().x86_64.join(bin)
-}
 
 fn response_json(report: &RunReport, index: usize) -> Value {
     let invoke = &report.invocations[index];
@@ -212,16 +132,13 @@ fn private_namespace_shows_var_task_and_the_fallback_does_not() {
     assert_success(&report);
     let seen = response_json(&report, 0);
     assert_eq!(seen["event"], json!({"k": "v"}));
-    if report.private_mount_namespace {
-        assert_eq!(seen["task_root"], "/var/task");
-        assert_eq!(seen["cwd"], "/var/task");
-        assert_eq!(seen["var_task_bootstrap"], true);
-        assert_eq!(seen["opt_bin"], true);
-        assert_eq!(report.runtime.as_ref().unwrap().path, "/var/task/bootstrap");
-    } else {
-        let note = report.namespace_note.as_deref().unwrap_or_default();
-        assert!(note.contains("refused"), "{report:#?}");
-    }
+    // The environment is there, or verify refuses to run (see verify_cli).
+    assert!(report.private_mount_namespace);
+    assert_eq!(seen["task_root"], "/var/task");
+    assert_eq!(seen["cwd"], "/var/task");
+    assert_eq!(seen["var_task_bootstrap"], true);
+    assert_eq!(seen["opt_bin"], true);
+    assert_eq!(report.runtime.as_ref().unwrap().path, "/var/task/bootstrap");
 
     let mut fallback = run.clone();
     fallback.namespace = NamespaceMode::Disabled;

@@ -1,6 +1,7 @@
-//! The metadata keys only `deploy` reads: the function's name in the account, the role it is
-//! created with, its memory and timeout, and the bucket that large ZIPs go through. The pack
-//! accepts and validates them (a typo fails before anything is built) but does not use them.
+//! The metadata keys the pack does not use: the function's name in the account, the role it is
+//! created with, its memory, timeout and ephemeral storage (which `verify` holds the function to
+//! as well), and the bucket that large ZIPs go through. The pack accepts and validates them (a
+//! typo fails before anything is built).
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -22,6 +23,8 @@ pub struct DeployKeys {
     pub timeout: Option<u64>,
     /// Where ZIPs too large to send inline are uploaded.
     pub s3_bucket: Option<String>,
+    /// EphemeralStorage in MB: the size of `/tmp` (package and bin tables only).
+    pub ephemeral_storage: Option<u64>,
 }
 
 impl DeployKeys {
@@ -36,6 +39,7 @@ impl DeployKeys {
             memory: self.memory.or(weaker.memory),
             timeout: self.timeout.or(weaker.timeout),
             s3_bucket: self.s3_bucket.clone().or_else(|| weaker.s3_bucket.clone()),
+            ephemeral_storage: self.ephemeral_storage.or(weaker.ephemeral_storage),
         }
     }
 }
@@ -82,6 +86,14 @@ impl Context<'_> {
                 "memory",
                 lambda_rules::check_memory,
                 &lambda_rules::memory_rule(),
+            )?);
+        }
+        if let Some(value) = map.get("ephemeral_storage") {
+            keys.ephemeral_storage = Some(self.in_range(
+                value,
+                "ephemeral_storage",
+                lambda_rules::check_ephemeral_storage,
+                &lambda_rules::ephemeral_storage_rule(),
             )?);
         }
         if let Some(value) = map.get("timeout") {
@@ -231,6 +243,37 @@ mod tests {
             error.message
         );
         assert!(error.help.unwrap().contains("README.md"));
+    }
+
+    #[test]
+    fn ephemeral_storage_is_a_package_or_bin_key_in_lambdas_range() {
+        let metadata = package(json!({
+            "ephemeral_storage": 1024, "bin": { "big": { "ephemeral_storage": 10240 } }
+        }))
+        .unwrap();
+        assert_eq!(metadata.table.deploy.ephemeral_storage, Some(1024));
+        assert_eq!(metadata.bins["big"].deploy.ephemeral_storage, Some(10_240));
+        let error = package(json!({ "ephemeral_storage": 256 })).unwrap_err();
+        assert!(
+            error.message.contains("key `ephemeral_storage`"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.notes[0].contains("from 512 to 10240"),
+            "{:?}",
+            error.notes
+        );
+        let error = parse_workspace(
+            &json!({ "lambda-pack": { "ephemeral_storage": 1024 } }),
+            Path::new("/ws/Cargo.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            error.message.contains("ephemeral_storage"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -19,8 +19,9 @@ use tokio::time::Instant;
 
 use super::MAX_RESPONSE_BYTES;
 use super::extensions_api::{extension_error, extension_next, register};
-use super::http::{Answer, Parked, accepted, answer, error, header, read_body, set_header};
+use super::http::{Answer, accepted, answer, error, header, read_body, set_header};
 use super::report::{InitErrorReport, InvokeOutcome};
+use super::state::Parked;
 use super::state::{Current, Shared};
 use super::telemetry::Api;
 
@@ -89,9 +90,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Answe
             _ => not_found(&path),
         }
     } else if path.trim_end_matches('/') == "/2020-08-15/logs" && method == Method::PUT {
-        super::telemetry::subscribe(&shared, Api::Logs, request).await
+        super::subscribe::subscribe(&shared, Api::Logs, request).await
     } else if path.trim_end_matches('/') == "/2022-07-01/telemetry" && method == Method::PUT {
-        super::telemetry::subscribe(&shared, Api::Telemetry, request).await
+        super::subscribe::subscribe(&shared, Api::Telemetry, request).await
     } else {
         not_found(&path)
     };

@@ -22,7 +22,8 @@ use super::{
 };
 use crate::cli::{MessageFormat, VerifyArgs};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::MANIFEST_FILE;
+use crate::manifest::{MANIFEST_FILE, Manifest, ManifestArtifact};
+use crate::metadata::DeployKeys;
 use crate::output::Shell;
 use crate::output::Verbosity;
 use crate::settings::Options;
@@ -30,20 +31,21 @@ use crate::target::{Arch, Runtime};
 use crate::workspace::Workspace;
 
 pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
+    // SIGTERM, SIGINT, SIGHUP from here on tear the environments down and remove their folders.
+    super::interrupt::install();
     // The workspace decides which functions run without names: several workspaces may share an
     // output directory. With --out-dir outside any workspace, every function is this run's.
-    let (out_dir, workspace_root) = match &options.out_dir {
+    let (out_dir, workspace) = match &options.out_dir {
         Some(dir) => (
             dir.clone(),
-            Workspace::load(&options.cargo, options.manifest_path.as_deref())
-                .ok()
-                .map(|w| w.root),
+            Workspace::load(&options.cargo, options.manifest_path.as_deref()).ok(),
         ),
         None => {
             let workspace = Workspace::load(&options.cargo, options.manifest_path.as_deref())?;
-            (options.out_dir(&workspace.target_dir), Some(workspace.root))
+            (options.out_dir(&workspace.target_dir), Some(workspace))
         }
     };
+    let workspace_root = workspace.as_ref().map(|w| w.root.clone());
     // Read the manifest and unpack the artifacts while no pack is writing them; held to the end.
     let _lock = crate::emit::lock_out_dir_shared(&out_dir, || {
         shell.status(
@@ -71,6 +73,7 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
     let selected = select(
         &manifest,
         &args.functions,
+        options.arch,
         &manifest_path,
         workspace_root.as_deref(),
         shell,
@@ -108,6 +111,14 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         show_output: options.verbosity >= Verbosity::Verbose,
         concurrency: args.concurrency,
         tenant_id: args.tenant_id.clone(),
+        memory: args.memory,
+        ephemeral_storage: args.ephemeral_storage,
+        workspace,
+        sandbox: if args.no_sandbox {
+            NamespaceMode::Disabled
+        } else {
+            NamespaceMode::Auto
+        },
     };
     let human = options.message_format == MessageFormat::Human;
     let mut results = Vec::new();
@@ -115,6 +126,9 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         shell.status("Verifying", function.describe());
         let started = Instant::now();
         let result = verify_function(function, &settings);
+        // Interrupted: the environment is already dead and verify ends by the signal, once
+        // its folders are gone; this run's result is not one to report.
+        super::interrupt::wait_if_interrupted();
         if human {
             shell.print_block(&render(&result, settings.show_output));
         }
@@ -175,6 +189,9 @@ fn outcome(results: &[FunctionResult]) -> Result<()> {
             ),
         );
         error = match kind {
+            _ if result.setup_help.is_some() => {
+                error.with_help(result.setup_help.clone().unwrap_or_default())
+            }
             ErrorKind::ToolchainMissing => error.with_help(
                 "install the missing tool, or name only functions of this machine's architecture",
             ),
@@ -226,6 +243,58 @@ struct RunSettings {
     concurrency: Option<u32>,
     /// `--tenant-id`.
     tenant_id: Option<String>,
+    /// `--memory`, over the function's `memory`.
+    memory: Option<u32>,
+    /// `--ephemeral-storage`, over the function's `ephemeral_storage`.
+    ephemeral_storage: Option<u32>,
+    /// `--no-sandbox` gives `Disabled`.
+    sandbox: NamespaceMode,
+    /// Where the functions' own `memory` and `ephemeral_storage` are read (absent with an
+    /// --out-dir outside any workspace: Lambda's defaults).
+    workspace: Option<Workspace>,
+}
+
+impl RunSettings {
+    /// The run's limits: the flags, else the function's own settings, else Lambda's defaults.
+    fn limit(&self, function: &Prepared<'_>, run: &mut FunctionRun) {
+        let keys = self
+            .workspace
+            .as_ref()
+            .filter(|w| Manifest::belongs_to(function.artifact, &w.root))
+            .map(|w| function_keys(w, function.artifact))
+            .unwrap_or_default();
+        let narrow = |mb: u64| u32::try_from(mb).unwrap_or(u32::MAX);
+        if let Some(memory) = self.memory.or(keys.memory.map(narrow)) {
+            run.memory_mb = memory;
+        }
+        if let Some(storage) = self
+            .ephemeral_storage
+            .or(keys.ephemeral_storage.map(narrow))
+        {
+            run.ephemeral_storage_mb = storage;
+        }
+        run.namespace = self.sandbox;
+    }
+}
+
+/// The function's settings from the metadata: its bin's table over its package's over the
+/// workspace's (as deploy reads them, so both agree).
+fn function_keys(workspace: &Workspace, artifact: &ManifestArtifact) -> DeployKeys {
+    let Some(package) = workspace
+        .members
+        .iter()
+        .find(|p| p.name == artifact.package)
+    else {
+        return workspace.defaults.deploy.clone();
+    };
+    let bin = artifact
+        .bin
+        .as_ref()
+        .and_then(|bin| package.metadata.bins.get(bin))
+        .map(|table| table.deploy.clone())
+        .unwrap_or_default();
+    bin.or(&package.metadata.table.deploy)
+        .or(&workspace.defaults.deploy)
 }
 
 /// Lambda's tenant ids: 1 to 256 characters, printable ASCII (they travel in a header).
@@ -259,6 +328,9 @@ pub(super) struct FunctionResult {
     /// broken temporary directory stops it.
     #[serde(skip)]
     pub(super) setup_kind: Option<ErrorKind>,
+    /// The `help:` of a setup failure that has its own.
+    #[serde(skip)]
+    pub(super) setup_help: Option<String>,
 }
 
 impl FunctionResult {
@@ -304,12 +376,14 @@ fn verify_function(function: &Prepared<'_>, settings: &RunSettings) -> FunctionR
         report: None,
         error: None,
         setup_kind: None,
+        setup_help: None,
     };
     let report = match lay_out_and_run(function, settings) {
         Ok(report) => report,
-        Err((kind, message)) => {
+        Err((kind, message, help)) => {
             result.error = Some(message);
             result.setup_kind = Some(kind);
+            result.setup_help = help;
             return result;
         }
     };
@@ -326,7 +400,7 @@ fn verify_function(function: &Prepared<'_>, settings: &RunSettings) -> FunctionR
 fn lay_out_and_run(
     function: &Prepared<'_>,
     settings: &RunSettings,
-) -> std::result::Result<RunReport, (ErrorKind, String)> {
+) -> std::result::Result<RunReport, SetupError> {
     let temp = tempfile::Builder::new()
         .prefix("lambda-verify-")
         .tempdir()
@@ -337,8 +411,10 @@ fn lay_out_and_run(
                     "could not create a temporary directory in `{}`: {err}",
                     std::env::temp_dir().display()
                 ),
+                None,
             )
         })?;
+    let _tracked = super::interrupt::TrackedDir::new(temp.path());
     if let Some((layout, digest)) = &function.image {
         return run_image(function, settings, temp.path(), layout, digest);
     }
@@ -349,6 +425,7 @@ fn lay_out_and_run(
             (
                 ErrorKind::Internal,
                 format!("could not create `{}`: {err}", dir.display()),
+                None,
             )
         })?;
     }
@@ -367,7 +444,7 @@ fn lay_out_and_run(
     run.extra_env = settings.overrides.apply(&function.artifact.env);
     run.events = vec![settings.event.clone(); settings.invokes];
     run.invoke_timeout = settings.timeout;
-    run.namespace = NamespaceMode::Auto;
+    settings.limit(function, &mut run);
     run.concurrency = settings.concurrency;
     run.tenant_id = settings.tenant_id.clone();
     run_function(&run).map_err(setup_error)
@@ -380,7 +457,7 @@ fn run_image(
     temp: &std::path::Path,
     layout: &std::path::Path,
     digest: &str,
-) -> std::result::Result<RunReport, (ErrorKind, String)> {
+) -> std::result::Result<RunReport, SetupError> {
     let root = temp.join("rootfs");
     let unpacked = unpack_image(layout, digest, &root, function.arch);
     let result = unpacked.map_err(setup_error).and_then(|image| {
@@ -390,6 +467,7 @@ fn run_image(
         run.extra_env = settings.overrides.apply(&function.artifact.env);
         run.events = vec![settings.event.clone(); settings.invokes];
         run.invoke_timeout = settings.timeout;
+        settings.limit(function, &mut run);
         run.concurrency = settings.concurrency;
         run.tenant_id = settings.tenant_id.clone();
         run_function(&run).map_err(setup_error)
@@ -402,7 +480,10 @@ fn run_image(
 
 /// A failure to set up or start a run, as the kind its error has (see `From<VerifyError>`) and
 /// the message.
-fn setup_error(error: VerifyError) -> (ErrorKind, String) {
+fn setup_error(error: VerifyError) -> SetupError {
     let error = Error::from(error);
-    (error.kind, error.message)
+    (error.kind, error.message, error.help)
 }
+
+/// A setup failure: its kind, message and `help:` line when it has its own.
+type SetupError = (ErrorKind, String, Option<String>);

@@ -90,7 +90,9 @@ fn outcome_name(outcome: &InvokeOutcome) -> String {
         InvokeOutcome::Response { .. } => "response".into(),
         InvokeOutcome::FunctionError { error_type, .. } => format!("function error {error_type}"),
         InvokeOutcome::Timeout { .. } => "Sandbox.Timeout".into(),
-        InvokeOutcome::RuntimeExited { .. } => "Runtime.ExitError".into(),
+        InvokeOutcome::RuntimeExited { out_of_memory, .. } => {
+            super::report::runtime_exit_type(*out_of_memory).into()
+        }
         InvokeOutcome::ExtensionCrashed { .. } => "Extension.Crash".into(),
     }
 }
@@ -171,6 +173,7 @@ mod tests {
             emulator: None,
             private_mount_namespace: false,
             namespace_note: None,
+            sandbox: Default::default(),
             init_duration_ms: 1.0,
             init_error: None,
             invocations: outcomes

@@ -9,8 +9,9 @@ use hyper::{Request, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::http::{Answer, Parked, accepted, answer, error, header, read_body, set_header};
+use super::http::{Answer, accepted, answer, error, header, read_body, set_header};
 use super::report::InitErrorReport;
+use super::state::Parked;
 use super::state::{Extension, Shared, uuid_v4};
 
 pub(super) async fn register(shared: &Shared, request: Request<Incoming>) -> Answer {

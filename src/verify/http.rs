@@ -1,4 +1,4 @@
-//! The HTTP pieces both APIs share: answers, headers, bounded body reads, parked long polls.
+//! The HTTP pieces both APIs share: answers, headers, bounded body reads.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -6,8 +6,6 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::json;
-
-use super::state::Shared;
 
 pub(super) type Answer = Response<Full<Bytes>>;
 
@@ -39,25 +37,6 @@ pub(super) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 pub(super) fn set_header(response: &mut Answer, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
-    }
-}
-
-/// Takes a parked long poll off the count again when its connection goes away.
-pub(super) struct Parked<'a> {
-    pub(super) shared: &'a Shared,
-    pub(super) extension: Option<String>,
-}
-
-impl Drop for Parked<'_> {
-    fn drop(&mut self) {
-        self.shared.update(|s| match &self.extension {
-            None => s.runtime_waiting = s.runtime_waiting.saturating_sub(1),
-            Some(id) => {
-                if let Some(ext) = s.extensions.iter_mut().find(|e| &e.id == id) {
-                    ext.waiting = ext.waiting.saturating_sub(1);
-                }
-            }
-        });
     }
 }
 

@@ -118,14 +118,16 @@ impl Life<'_> {
             }
             Some(Err(stop)) => {
                 let outcome = match &stop {
-                    Stop::RuntimeExited(exit) => {
-                        InvokeOutcome::RuntimeExited { exit: exit.clone() }
-                    }
+                    Stop::RuntimeExited(exit) => InvokeOutcome::RuntimeExited {
+                        exit: exit.clone(),
+                        out_of_memory: self.memory.exceeded(),
+                    },
                     Stop::ExtensionExited(extension, exit) => InvokeOutcome::ExtensionCrashed {
                         extension: extension.clone(),
                         exit: exit.clone(),
                     },
                     Stop::InitError => InvokeOutcome::RuntimeExited {
+                        out_of_memory: false,
                         exit: "init error during invoke".into(),
                     },
                 };
@@ -136,10 +138,7 @@ impl Life<'_> {
         // Not taken yet (a timeout, a crash): it never reaches the runtime.
         self.shared
             .update(|s| s.runtime_inbox.retain(|i| i.request_id != request_id));
-        let max_memory_used_mb = self
-            .runtime
-            .as_ref()
-            .and_then(|p| peak_rss_mb(p.spawned.pid));
+        let max_memory_used_mb = self.max_memory_used_mb();
         self.report_invocation(&request_id, duration_ms, &outcome, max_memory_used_mb);
         let (response, streamed) = match &outcome {
             InvokeOutcome::Response { streamed, .. } => (outcome.response_value(), *streamed),
@@ -192,6 +191,27 @@ impl Life<'_> {
             s.telemetry
                 .emit(Record::report(request_id, status, error_type, &metrics));
         });
+    }
+}
+
+impl Life<'_> {
+    /// "Max Memory Used": in the environment, the peak of its processes' resident memory
+    /// (Lambda's figure stops at the limit, where its kernel stops the function); without
+    /// one, the runtime's own peak.
+    fn max_memory_used_mb(&self) -> Option<u64> {
+        if let Some(environment) = &self.sandbox.environment {
+            self.memory
+                .sample_now(&environment.pid_namespace, environment.init_pid());
+            let peak = self.memory.peak_mb();
+            return Some(if self.memory.exceeded() {
+                u64::from(self.run.memory_mb)
+            } else {
+                peak
+            });
+        }
+        self.runtime
+            .as_ref()
+            .and_then(|p| peak_rss_mb(p.spawned.pid))
     }
 }
 

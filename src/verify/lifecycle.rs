@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use super::api;
+use super::limits::{MemoryWatch, watch_memory};
 use super::report::{RunReport, ShutdownStatus, describe_exit};
 use super::sandbox::{LineSink, Sandbox, Spawned, exec_error, executable};
 use super::state::{ApiConfig, Shared, State};
@@ -74,6 +75,8 @@ pub(super) struct Life<'a> {
     pub(super) began: Instant,
     /// `platform.report` carries `initDurationMs` on the first invocation only.
     pub(super) reported_init: bool,
+    /// The environment's memory: its peak, and whether it went past the limit.
+    pub(super) memory: Arc<MemoryWatch>,
 }
 
 /// An invocation on its way: dispatched, not yet ended.
@@ -92,7 +95,17 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         .prefix("lambda-verify-")
         .tempdir()
         .map_err(|e| VerifyError::io("create a temporary directory in", std::env::temp_dir(), e))?;
+    let _tracked = super::interrupt::TrackedDir::new(workdir.path());
     let sandbox = Sandbox::prepare(run, workdir.path(), &format!("127.0.0.1:{port}"))?;
+    let memory = Arc::new(MemoryWatch::default());
+    let watcher = sandbox.environment.as_ref().map(|environment| {
+        tokio::spawn(watch_memory(
+            environment.pid_namespace.clone(),
+            environment.init_pid(),
+            run.memory_mb,
+            memory.clone(),
+        ))
+    });
     let extensions = match &run.image {
         Some(image) => super::image::extensions(&image.root),
         None => list_extensions(&run.opt_dir)?,
@@ -113,8 +126,9 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
             .emulator
             .as_ref()
             .map(|e| e.program.display().to_string()),
-        private_mount_namespace: sandbox.namespace.is_some(),
+        private_mount_namespace: sandbox.environment.is_some(),
         namespace_note: sandbox.note.clone(),
+        sandbox: sandbox.containment.clone(),
         init_duration_ms: 0.0,
         init_error: None,
         invocations: Vec::new(),
@@ -141,9 +155,13 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         report,
         began: Instant::now(),
         reported_init: false,
+        memory,
     };
     let reason = life.init_and_invoke(&extensions).await;
     let statuses = life.shutdown(reason).await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     server.abort();
     Ok(life.finish(statuses).await)
 }
@@ -452,6 +470,11 @@ impl Life<'_> {
                     self.fail(&init.error_type, message);
                     self.report.init_error = Some(init);
                 }
+            }
+            Stop::RuntimeExited(exit) if self.memory.exceeded() => {
+                // Lambda's words when the function outgrows its memory: the runtime is killed.
+                let message = format!("Runtime exited with error: {exit}");
+                self.fail("Runtime.OutOfMemory", with_request(request_id, &message));
             }
             Stop::RuntimeExited(exit) => {
                 let message = if exit == "exit status 0" {

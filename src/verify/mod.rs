@@ -7,10 +7,11 @@
 //! - [`run_function`] serves the Runtime API, the Extensions API and the Logs/Telemetry APIs
 //!   (which deliver to their subscribers, see `telemetry.rs`) on a free loopback port, starts the extensions and then the bootstrap with Lambda's environment,
 //!   delivers each event, shuts everything down like Lambda does and returns a [`RunReport`].
-//! - Where the kernel allows it, every process runs in its own user + mount namespace in which the
-//!   task directory is `/var/task` and the layers are `/opt` (read-only, as on Lambda), so absolute
-//!   paths baked into a function behave as they will in the cloud. Otherwise the processes run
-//!   from the temporary directories and the report says why.
+//! - Every process runs in an environment held as Lambda holds it (`environment.rs`,
+//!   `namespace.rs`, `limits.rs`): a user, mount and pid namespace with a root of only Lambda's
+//!   folders, read-only but for a `/tmp` of the function's ephemeral storage, as uid 993, with
+//!   the function's memory and 1,024 processes; nothing outlives it. Where the kernel refuses
+//!   user namespaces verify refuses to run, unless `--no-sandbox` says to run without any of it.
 //!
 //! Dependencies and why:
 //! - `tokio` (current-thread runtime, `net`, `process`, `time`, `sync`): the Runtime API is a
@@ -20,24 +21,28 @@
 //!   server with chunked bodies and trailers (streamed responses report errors in trailers), the
 //!   same stack the `lambda_runtime` client uses, without a web framework on top (`bytes` is
 //!   hyper's buffer type).
-//! - `libc`: `unshare`, `mount`, `chroot` and `kill` must run between `fork` and `exec`, where only
-//!   async-signal-safe raw system calls on pre-built C strings are sound; thin wrappers that may
-//!   allocate are not.
+//! - `libc`: `clone`, `setns`, `mount`, `pivot_root` and `kill` must run in the environment's init
+//!   or between `fork` and `exec`, where only async-signal-safe raw system calls on pre-built C
+//!   strings are sound; thin wrappers that may allocate are not.
 //!
 //! Nothing here prints: processes' output is captured into the report (shown with `-v`).
 
 mod api;
 pub(crate) mod command;
 mod concurrency;
+mod delivery;
 mod env;
+mod environment;
 mod expect;
 mod extensions_api;
 mod extract;
 mod http;
 mod image;
 mod input_file;
+mod interrupt;
 mod invoke;
 mod lifecycle;
+mod limits;
 mod namespace;
 mod prepare;
 #[cfg(test)]
@@ -49,6 +54,7 @@ mod select;
 mod show;
 mod shutdown;
 mod state;
+mod subscribe;
 mod telemetry;
 mod untar;
 
@@ -61,6 +67,7 @@ use crate::target::Arch;
 pub use extract::extract_zip;
 pub use image::{ImageRoot, unpack_image};
 pub use lifecycle::run_function;
+pub use limits::Containment;
 pub use report::{InvokeOutcome, RunReport, ShutdownStatus};
 pub(crate) use telemetry::{Api as TelemetryApi, buffering_bounds, parse_subscription_body};
 
@@ -72,13 +79,13 @@ pub fn function_arn(region: &str, function_name: &str) -> String {
     format!("arn:aws:lambda:{region}:000000000000:function:{function_name}")
 }
 
-/// Whether processes run in a private mount namespace with `/var/task` and `/opt` in place.
+/// Whether processes run in the sandboxed environment (see `environment.rs`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NamespaceMode {
-    /// Use a user + mount namespace when the kernel allows it, else run from the temp dirs.
+    /// The environment: user, mount and pid namespaces; refuse to run when the kernel refuses.
     #[default]
     Auto,
-    /// Never create namespaces; run from the temp dirs (what happens when the kernel refuses).
+    /// `--no-sandbox`: no namespaces; run from the temp dirs, as verify's user, unlimited.
     Disabled,
 }
 
@@ -100,6 +107,8 @@ pub struct FunctionRun {
     /// 10 s like Lambda.
     pub init_timeout: Duration,
     pub memory_mb: u32,
+    /// `/tmp`'s size, MB (Lambda's ephemeral storage: 512 by default).
+    pub ephemeral_storage_mb: u32,
     /// Set after Lambda's variables, so they may override them.
     pub extra_env: Vec<(String, String)>,
     /// `AWS_REGION` and the region in the ARN.
@@ -137,6 +146,7 @@ impl FunctionRun {
             invoke_timeout: Duration::from_secs(30),
             init_timeout: Duration::from_secs(10),
             memory_mb: 128,
+            ephemeral_storage_mb: 512,
             extra_env: Vec::new(),
             region: "us-east-1".into(),
             namespace: NamespaceMode::Auto,
@@ -205,8 +215,8 @@ pub enum VerifyError {
     )]
     BadImage { what: String, reason: String },
     #[error(
-        "an image runs with its own root file system in a private mount namespace, which the \
-         kernel refused ({why})"
+        "cannot hold the function as Lambda does: the kernel refused the environment's user, \
+         mount and pid namespaces ({why})"
     )]
     NoNamespace { why: String },
     #[error("{path} is not a directory; lay out the {role} directory before running the function")]
@@ -242,6 +252,17 @@ impl From<VerifyError> for crate::error::Error {
             | VerifyError::Server(_)
             | VerifyError::NoNamespace { .. } => ErrorKind::Internal,
         };
-        crate::error::Error::new(kind, error.to_string())
+        let no_sandbox = matches!(error, VerifyError::NoNamespace { .. });
+        let error = crate::error::Error::new(kind, error.to_string());
+        if no_sandbox {
+            return error.with_help(
+                "allow user namespaces (sysctl user.max_user_namespaces > 0, and \
+                 kernel.unprivileged_userns_clone=1 or kernel.apparmor_restrict_unprivileged_userns=0 \
+                 where the kernel has them), or pass --no-sandbox to run ZIP functions as your \
+                 own user, from the temporary directories, with the host's file system writable \
+                 and no /tmp, memory, process or lifetime limits (an image cannot run without it)",
+            );
+        }
+        error
     }
 }

@@ -1,30 +1,44 @@
-//! A private user + mount namespace in which the function sits at `/var/task` and the layers at
-//! `/opt`, without touching the host's `/var` or `/opt`.
+//! The root file system of the execution environment, built as Lambda's: only what Lambda has is
+//! visible, and only `/tmp` is writable.
 //!
-//! The child builds a new root on a tmpfs: every top-level entry of the host's `/` (and of `/var`)
-//! is bind-mounted or re-linked into it, `/var/task` and `/opt` are read-only binds of the task
-//! and layer folders, `/var/runtime` is empty; then it `chroot`s there. All of that runs between
-//! `fork` and `exec`, so the plan is computed beforehand and [`NsPlan::enter`] only issues raw
-//! system calls on prepared C strings.
+//! For a ZIP function the new root is a fresh tmpfs holding read-only binds of the host's system
+//! folders that stand in for the runtime's OS (`/usr`, `/lib*`, `/bin`, `/sbin`, `/etc`), the task
+//! folder at `/var/task`, the layers at `/opt`, an empty `/var/runtime`, a fresh `/proc`, a minimal
+//! `/dev` and `/tmp` a tmpfs of the function's ephemeral storage; nothing else of the host. An
+//! image keeps its own root (read-only) with the same `/proc`, `/dev` and `/tmp`. The plan is
+//! computed beforehand and [`NsPlan::run`] only issues raw system calls on prepared C strings,
+//! because it runs in the environment's init right after `clone`, in a multi-threaded program.
 
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 use libc::c_ulong;
 
+/// The host folders bound read-only into a ZIP function's root, when the host has them.
+const SYSTEM_DIRS: &[&str] = &[
+    "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc",
+];
+/// The device nodes bound from the host's `/dev` (Lambda's `/dev` has these and no others of note).
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+/// Where a foreign-architecture emulator outside the system folders is bound in the root.
+pub(crate) const EMULATOR_DIR: &str = ".lambda-pack-verify";
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
 enum Op {
-    Unshare(libc::c_int),
-    /// Writes to a /proc file; `optional` ones may be missing on old kernels.
-    Write {
-        path: CString,
-        data: Vec<u8>,
-        optional: bool,
-    },
     Mount {
         source: Option<CString>,
         target: CString,
@@ -32,22 +46,44 @@ enum Op {
         flags: c_ulong,
         data: Option<CString>,
     },
-    Mkdir(CString),
+    /// Read-only and nosuid for the whole tree under the target (`mount_setattr`), or for its
+    /// top mount by remount where the kernel lacks that call.
+    ReadOnly {
+        target: CString,
+        recursive: bool,
+    },
+    Mkdir(CString, libc::mode_t),
     Touch(CString),
     Symlink {
         target: CString,
         link: CString,
     },
-    /// `chdir(path)` then `chroot(".")`.
-    Chroot(CString),
-    Chdir(CString),
+    /// `chdir(root)`, `pivot_root(".", ".")`, detach the old root, `chdir("/")`: the host's
+    /// mounts leave the namespace altogether.
+    PivotRoot(CString),
 }
 
-/// The system calls that set up the namespace, in order.
+/// The sizes the root's tmpfs mounts get.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RootSizes {
+    /// `/tmp`, MB (the function's ephemeral storage).
+    pub tmp_mb: u32,
+    /// `/dev/shm`, MB (shared memory counts against the function's memory on Lambda).
+    pub shm_mb: u32,
+}
+
+/// The system calls that build the root, in order.
 pub(crate) struct NsPlan {
     ops: Vec<Op>,
     descriptions: Vec<String>,
+    /// The folders of the caller bound into the root: opened by the init (`O_PATH`) while it
+    /// still has verify's user, at fixed descriptors, and bound from `/proc/self/fd/N` after it
+    /// became the sandbox user, which need not be able to walk to them.
+    held: Vec<(CString, i32)>,
 }
+
+/// The descriptor the init holds the first held folder at (then the next ones).
+const FIRST_HELD_FD: i32 = 900;
 
 fn cstr(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))
@@ -58,113 +94,107 @@ fn cpath(path: &Path) -> io::Result<CString> {
 }
 
 impl NsPlan {
-    /// Plans a root at `root` (an empty folder of ours) with `task` at `/var/task` and `opt` at
-    /// `/opt`. Without `user_ns` only a mount namespace is made (needs real root).
+    /// Plans a ZIP function's root at `root` (an empty folder of ours): `task` at `/var/task`,
+    /// `opt` at `/opt`, `emulator` (a static qemu) reachable at the path it returns.
     pub fn build(
         root: &Path,
         task: &Path,
         opt: &Path,
-        tmp: &Path,
-        user_ns: bool,
-    ) -> io::Result<NsPlan> {
-        let mut plan = NsPlan::unshared(user_ns)?;
-        plan.mount(Some("tmpfs"), root, Some("tmpfs"), 0, Some("mode=0755"))?;
-        plan.mirror(Path::new("/"), root, &["opt", "var", "tmp"])?;
-        // The environment's own /tmp, shared by every process of the run (not the host's).
-        plan.mkdir(&root.join("tmp"))?;
-        plan.bind(tmp, &root.join("tmp"))?;
-        let var = root.join("var");
-        plan.mkdir(&var)?;
-        if Path::new("/var").is_dir() && !Path::new("/var").is_symlink() {
-            plan.mirror(Path::new("/var"), &var, &["task", "runtime"])?;
+        sizes: RootSizes,
+        emulator: Option<&Path>,
+    ) -> io::Result<(NsPlan, Option<PathBuf>)> {
+        let mut plan = NsPlan::private()?;
+        plan.mount(
+            Some("tmpfs"),
+            root,
+            Some("tmpfs"),
+            0,
+            Some("mode=0755,size=1m"),
+        )?;
+        for name in SYSTEM_DIRS {
+            let host = Path::new("/").join(name);
+            let Ok(meta) = std::fs::symlink_metadata(&host) else {
+                continue;
+            };
+            let inside = root.join(name);
+            if meta.file_type().is_symlink() {
+                plan.symlink(&std::fs::read_link(&host)?, &inside)?;
+            } else if meta.is_dir() {
+                plan.read_only_bind(&host, &inside)?;
+            }
         }
-        plan.mkdir(&var.join("runtime"))?;
-        plan.read_only_bind(task, &var.join("task"))?;
-        plan.read_only_bind(opt, &root.join("opt"))?;
+        plan.mkdir(&root.join("var"), 0o755)?;
+        let task = plan.hold(task)?;
+        let opt = plan.hold(opt)?;
+        plan.read_only_bind(&task, &root.join("var/task"))?;
+        plan.mkdir(&root.join("var/runtime"), 0o755)?;
+        plan.read_only_bind(&opt, &root.join("opt"))?;
+        plan.dns(root)?;
+        let emulator_at = match emulator {
+            Some(program) if !under_system_dirs(program) => {
+                let name = program.file_name().unwrap_or_default();
+                let dir = root.join(EMULATOR_DIR);
+                plan.mkdir(&dir, 0o755)?;
+                let at = dir.join(name);
+                plan.touch(&at)?;
+                plan.bind(program, &at)?;
+                plan.read_only(&at, false)?;
+                Some(Path::new("/").join(EMULATOR_DIR).join(name))
+            }
+            Some(program) => Some(program.to_path_buf()),
+            None => None,
+        };
+        plan.kernel_dirs(root, sizes, true, true, true)?;
+        // The root's own tmpfs last: every mount point above is in place.
+        plan.remount_read_only(root)?;
         plan.push(
-            format!("chroot {}", root.display()),
-            Op::Chroot(cpath(root)?),
+            format!("pivot_root {}", root.display()),
+            Op::PivotRoot(cpath(root)?),
         );
-        plan.push("chdir /var/task", Op::Chdir(cstr(b"/var/task")?));
-        Ok(plan)
+        Ok((plan, emulator_at))
     }
 
     /// Plans an image's root: `root` (its unpacked file system) becomes `/`, read-only as on
-    /// Lambda, with the host's `/proc` and `/dev`, `tmp` (the run's own, shared by every
-    /// process) on `/tmp`, `emulator` (qemu,
-    /// static) bound at `emulator_at` (an empty file already in the root) and `working_dir` as
-    /// the current directory. Mount points the image lacks, or holds as something other than a
-    /// directory, are left alone.
+    /// Lambda, with a fresh `/proc`, a minimal `/dev` and a tmpfs `/tmp`, and `emulator` (qemu,
+    /// static) bound at `at` (an empty file already in the root). Mount points the image lacks,
+    /// or holds as something other than a directory, are left alone.
     pub fn build_image(
         root: &Path,
         emulator: Option<(&Path, &Path)>,
-        working_dir: &str,
-        tmp: &Path,
-        user_ns: bool,
+        sizes: RootSizes,
     ) -> io::Result<NsPlan> {
-        let mut plan = NsPlan::unshared(user_ns)?;
-        // The root must be a mount point of its own to be remounted read-only.
-        plan.bind(root, root)?;
+        let mut plan = NsPlan::private()?;
+        // The root must be a mount point of its own to become `/` and to be made read-only.
+        let held = plan.hold(root)?;
+        plan.bind(&held, root)?;
         let real_dir = |name: &str| {
             std::fs::symlink_metadata(root.join(name)).is_ok_and(|m| m.file_type().is_dir())
         };
-        for name in ["proc", "dev"] {
-            if real_dir(name) {
-                plan.bind(&Path::new("/").join(name), &root.join(name))?;
-            }
-        }
-        if real_dir("tmp") {
-            plan.bind(tmp, &root.join("tmp"))?;
-        }
         if let Some((program, at)) = emulator {
             plan.bind(program, at)?;
         }
-        let locked = locked_flags(root)?;
-        plan.mount(
-            None,
+        plan.kernel_dirs(
             root,
-            None,
-            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked,
-            None,
+            sizes,
+            real_dir("proc"),
+            real_dir("dev"),
+            real_dir("tmp"),
         )?;
+        // Only the top mount: /tmp under it stays writable (/dev was made read-only).
+        plan.read_only(root, false)?;
         plan.push(
-            format!("chroot {}", root.display()),
-            Op::Chroot(cpath(root)?),
-        );
-        plan.push(
-            format!("chdir {working_dir}"),
-            Op::Chdir(cstr(working_dir.as_bytes())?),
+            format!("pivot_root {}", root.display()),
+            Op::PivotRoot(cpath(root)?),
         );
         Ok(plan)
     }
 
-    /// The first steps of every plan: the namespaces, and `/` made private.
-    fn unshared(user_ns: bool) -> io::Result<NsPlan> {
+    fn private() -> io::Result<NsPlan> {
         let mut plan = NsPlan {
             ops: Vec::new(),
             descriptions: Vec::new(),
+            held: Vec::new(),
         };
-        if user_ns {
-            // SAFETY: getuid/getgid have no preconditions.
-            let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-            plan.push(
-                "unshare(user|mount)",
-                Op::Unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS),
-            );
-            plan.write("/proc/self/setgroups", b"deny".to_vec(), true)?;
-            plan.write(
-                "/proc/self/uid_map",
-                format!("0 {uid} 1").into_bytes(),
-                false,
-            )?;
-            plan.write(
-                "/proc/self/gid_map",
-                format!("0 {gid} 1").into_bytes(),
-                false,
-            )?;
-        } else {
-            plan.push("unshare(mount)", Op::Unshare(libc::CLONE_NEWNS));
-        }
         plan.mount(
             None,
             Path::new("/"),
@@ -175,27 +205,155 @@ impl NsPlan {
         Ok(plan)
     }
 
+    /// `/proc` (of the environment's own pid namespace), `/dev` (a few nodes and `/dev/shm`) and
+    /// `/tmp` (a tmpfs of `sizes.tmp_mb`).
+    fn kernel_dirs(
+        &mut self,
+        root: &Path,
+        sizes: RootSizes,
+        proc: bool,
+        dev: bool,
+        tmp: bool,
+    ) -> io::Result<()> {
+        let (nosuid, nodev, noexec) = (libc::MS_NOSUID, libc::MS_NODEV, libc::MS_NOEXEC);
+        if proc {
+            let at = root.join("proc");
+            self.mkdir(&at, 0o555)?;
+            self.mount(
+                Some("proc"),
+                &at,
+                Some("proc"),
+                nosuid | nodev | noexec,
+                None,
+            )?;
+        }
+        if dev {
+            let at = root.join("dev");
+            self.mkdir(&at, 0o755)?;
+            self.mount(
+                Some("tmpfs"),
+                &at,
+                Some("tmpfs"),
+                nosuid | noexec,
+                Some("mode=0755,size=64k"),
+            )?;
+            for name in DEVICES {
+                let host = Path::new("/dev").join(name);
+                if host.exists() {
+                    self.touch(&at.join(name))?;
+                    self.bind(&host, &at.join(name))?;
+                }
+            }
+            for (name, target) in [
+                ("fd", "/proc/self/fd"),
+                ("stdin", "/proc/self/fd/0"),
+                ("stdout", "/proc/self/fd/1"),
+                ("stderr", "/proc/self/fd/2"),
+            ] {
+                self.symlink(Path::new(target), &at.join(name))?;
+            }
+            let shm = at.join("shm");
+            self.mkdir(&shm, 0o1777)?;
+            let data = format!("mode=1777,size={}m", sizes.shm_mb);
+            self.mount(
+                Some("tmpfs"),
+                &shm,
+                Some("tmpfs"),
+                nosuid | nodev,
+                Some(&data),
+            )?;
+            self.remount_read_only(&at)?;
+        }
+        if tmp {
+            let at = root.join("tmp");
+            self.mkdir(&at, 0o1777)?;
+            let data = format!("mode=1777,size={}m", sizes.tmp_mb);
+            self.mount(
+                Some("tmpfs"),
+                &at,
+                Some("tmpfs"),
+                nosuid | nodev,
+                Some(&data),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// DNS as the host resolves it: when `/etc/resolv.conf` is a link into `/run`, that one file
+    /// (read-only) at the same place; the rest of `/run` stays out.
+    fn dns(&mut self, root: &Path) -> io::Result<()> {
+        let Ok(target) = std::fs::canonicalize("/etc/resolv.conf") else {
+            return Ok(());
+        };
+        let Ok(relative) = target.strip_prefix("/run") else {
+            return Ok(());
+        };
+        let mut dir = root.join("run");
+        self.mkdir(&dir, 0o755)?;
+        let parents: Vec<_> = relative
+            .parent()
+            .into_iter()
+            .flat_map(Path::components)
+            .collect();
+        for part in parents {
+            dir = dir.join(part);
+            self.mkdir(&dir, 0o755)?;
+        }
+        let at = root.join("run").join(relative);
+        self.touch(&at)?;
+        self.bind(&target, &at)?;
+        self.read_only(&at, false)
+    }
+
+    /// Plans holding `dir` and returns the path the init reaches it by.
+    fn hold(&mut self, dir: &Path) -> io::Result<PathBuf> {
+        let fd = FIRST_HELD_FD + self.held.len() as i32;
+        self.held.push((cpath(dir)?, fd));
+        Ok(PathBuf::from(format!("/proc/self/fd/{fd}")))
+    }
+
+    /// Opens the held folders at their descriptors, before the init changes its user. Only
+    /// raw system calls. The error's index is past the plan's steps (see [`NsPlan::step`]).
+    pub fn hold_folders(&self) -> Result<(), (usize, i32)> {
+        for (index, (path, fd)) in self.held.iter().enumerate() {
+            // SAFETY: `path` is a C string owned by `self`; open, dup2 and close have no other
+            // memory preconditions.
+            let failed = unsafe {
+                let opened = libc::open(path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY);
+                opened < 0 || libc::dup2(opened, *fd) < 0 || libc::close(opened) != 0
+            };
+            if failed {
+                // SAFETY: reading errno right after the failing call.
+                return Err((self.ops.len() + index, unsafe { *libc::__errno_location() }));
+            }
+        }
+        Ok(())
+    }
+
     fn push(&mut self, description: impl Into<String>, op: Op) {
         self.descriptions.push(description.into());
         self.ops.push(op);
     }
 
-    fn write(&mut self, path: &str, data: Vec<u8>, optional: bool) -> io::Result<()> {
-        let description = format!("write {path}");
-        let path = cstr(path.as_bytes())?;
+    fn mkdir(&mut self, path: &Path, mode: libc::mode_t) -> io::Result<()> {
         self.push(
-            description,
-            Op::Write {
-                path,
-                data,
-                optional,
-            },
+            format!("mkdir {}", path.display()),
+            Op::Mkdir(cpath(path)?, mode),
         );
         Ok(())
     }
 
-    fn mkdir(&mut self, path: &Path) -> io::Result<()> {
-        self.push(format!("mkdir {}", path.display()), Op::Mkdir(cpath(path)?));
+    fn touch(&mut self, path: &Path) -> io::Result<()> {
+        self.push(format!("touch {}", path.display()), Op::Touch(cpath(path)?));
+        Ok(())
+    }
+
+    fn symlink(&mut self, target: &Path, link: &Path) -> io::Result<()> {
+        let op = Op::Symlink {
+            target: cpath(target)?,
+            link: cpath(link)?,
+        };
+        self.push(format!("symlink {}", link.display()), op);
         Ok(())
     }
 
@@ -232,177 +390,167 @@ impl NsPlan {
         Ok(())
     }
 
-    /// Binds `source` at `target` and makes it read-only, keeping the flags the kernel locks
-    /// for mounts inherited into a user namespace (nosuid, nodev, noexec, atime).
+    /// Binds `source` (with what is mounted under it) at `target`, all of it read-only.
     fn read_only_bind(&mut self, source: &Path, target: &Path) -> io::Result<()> {
-        self.mkdir(target)?;
+        self.mkdir(target, 0o755)?;
         self.bind(source, target)?;
-        let locked = locked_flags(source)?;
-        let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked;
+        self.read_only(target, true)
+    }
+
+    /// `target`'s mount (with those under it when `recursive`) read-only and nosuid.
+    fn read_only(&mut self, target: &Path, recursive: bool) -> io::Result<()> {
+        let op = Op::ReadOnly {
+            target: cpath(target)?,
+            recursive,
+        };
+        self.push(format!("read-only {}", target.display()), op);
+        Ok(())
+    }
+
+    /// A tmpfs of ours made read-only (its own flags: nothing is locked).
+    fn remount_read_only(&mut self, target: &Path) -> io::Result<()> {
+        let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID;
         self.mount(None, target, None, flags, None)
     }
 
-    /// Recreates each entry of `from` under `to` (binds for folders and files, copies of links).
-    fn mirror(&mut self, from: &Path, to: &Path, skip: &[&str]) -> io::Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(from)?.filter_map(Result::ok).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let name = entry.file_name();
-            if skip.iter().any(|s| name.as_bytes() == s.as_bytes()) {
-                continue;
-            }
-            let (source, target) = (entry.path(), to.join(&name));
-            let Ok(meta) = std::fs::symlink_metadata(&source) else {
-                continue;
-            };
-            if meta.file_type().is_symlink() {
-                let link = std::fs::read_link(&source)?;
-                let op = Op::Symlink {
-                    target: cpath(&link)?,
-                    link: cpath(&target)?,
-                };
-                self.push(format!("symlink {}", target.display()), op);
-            } else if meta.is_dir() {
-                self.mkdir(&target)?;
-                self.bind(&source, &target)?;
-            } else if meta.is_file() {
-                self.push(
-                    format!("touch {}", target.display()),
-                    Op::Touch(cpath(&target)?),
-                );
-                self.bind(&source, &target)?;
-            }
+    /// The step `index` names, for an error.
+    pub fn step(&self, index: usize) -> &str {
+        if index == usize::MAX {
+            return "become the sandbox user (uid 993, gid 990)";
         }
-        Ok(())
+        if let Some((path, _)) = index
+            .checked_sub(self.ops.len())
+            .and_then(|held| self.held.get(held))
+        {
+            return path.to_str().unwrap_or("open a folder to bind");
+        }
+        self.descriptions
+            .get(index)
+            .map_or("a step", String::as_str)
     }
 
-    /// Runs the plan in a freshly forked child. Only raw system calls: no allocation, no locks.
-    pub fn enter(&self) -> io::Result<()> {
-        self.run().map_err(|(_, error)| error)
-    }
-
-    fn run(&self) -> Result<(), (usize, io::Error)> {
+    /// Runs the plan in the environment's init. Only raw system calls: no allocation, no locks.
+    pub fn run(&self) -> Result<(), (usize, i32)> {
         for (index, op) in self.ops.iter().enumerate() {
-            // SAFETY: every pointer comes from a CString or Vec owned by `self`, alive for the
-            // whole call; the calls have no other memory preconditions.
-            let failed = unsafe {
-                match op {
-                    Op::Unshare(flags) => libc::unshare(*flags) != 0,
-                    Op::Write {
-                        path,
-                        data,
-                        optional,
-                    } => {
-                        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                        if fd < 0 {
-                            !*optional
-                        } else {
-                            let written = libc::write(fd, data.as_ptr().cast(), data.len());
-                            libc::close(fd);
-                            written != data.len() as isize && !*optional
-                        }
-                    }
-                    Op::Mount {
-                        source,
-                        target,
-                        fstype,
-                        flags,
-                        data,
-                    } => {
-                        let ptr = |s: &Option<CString>| {
-                            s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())
-                        };
-                        libc::mount(
-                            ptr(source),
-                            target.as_ptr(),
-                            ptr(fstype),
-                            *flags,
-                            ptr(data).cast(),
-                        ) != 0
-                    }
-                    Op::Mkdir(path) => {
-                        libc::mkdir(path.as_ptr(), 0o755) != 0
-                            && *libc::__errno_location() != libc::EEXIST
-                    }
-                    Op::Touch(path) => {
-                        let fd = libc::open(
-                            path.as_ptr(),
-                            libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
-                            0o644,
-                        );
-                        fd < 0 || libc::close(fd) != 0
-                    }
-                    Op::Symlink { target, link } => {
-                        libc::symlink(target.as_ptr(), link.as_ptr()) != 0
-                    }
-                    Op::Chroot(path) => {
-                        libc::chdir(path.as_ptr()) != 0 || libc::chroot(c".".as_ptr()) != 0
-                    }
-                    Op::Chdir(path) => libc::chdir(path.as_ptr()) != 0,
-                }
-            };
+            // SAFETY: every pointer comes from a CString owned by `self` or a local, alive for
+            // the whole call; the calls have no other memory preconditions.
+            let failed = unsafe { run_op(op) };
             if failed {
-                return Err((index, io::Error::last_os_error()));
+                // SAFETY: reading errno right after the failing call.
+                return Err((index, unsafe { *libc::__errno_location() }));
             }
         }
         Ok(())
     }
 }
 
-/// Runs the plan in a throw-away child that exits right after; the error names the failing step.
-pub(crate) fn probe(plan: &Arc<NsPlan>) -> Result<(), String> {
-    let mut command = Command::new("/bin/true");
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let child_plan = plan.clone();
-    // SAFETY: the child only reads the plan and reports a failure as 16 raw bytes on its stderr
-    // before `_exit`: no allocation, no locks.
+/// True when `program` is under a folder bound into every ZIP root.
+fn under_system_dirs(program: &Path) -> bool {
+    let Ok(real) = std::fs::canonicalize(program) else {
+        return false;
+    };
+    SYSTEM_DIRS
+        .iter()
+        .any(|dir| real.starts_with(Path::new("/").join(dir)))
+}
+
+/// One step; true when it failed (errno set).
+///
+/// # Safety
+/// Only raw system calls on the op's own C strings.
+unsafe fn run_op(op: &Op) -> bool {
+    // SAFETY: see the function's contract.
     unsafe {
-        command.pre_exec(move || {
-            let code = match child_plan.run() {
-                Ok(()) => 0,
-                Err((index, error)) => {
-                    let mut report = [0u8; 16];
-                    report[..8].copy_from_slice(&(index as u64).to_le_bytes());
-                    let errno = error.raw_os_error().unwrap_or(0) as i64;
-                    report[8..].copy_from_slice(&errno.to_le_bytes());
-                    libc::write(2, report.as_ptr().cast(), report.len());
-                    1
+        match op {
+            Op::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => {
+                let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+                libc::mount(
+                    ptr(source),
+                    target.as_ptr(),
+                    ptr(fstype),
+                    *flags,
+                    ptr(data).cast(),
+                ) != 0
+            }
+            Op::ReadOnly { target, recursive } => {
+                let attr = MountAttr {
+                    attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+                    attr_clr: 0,
+                    propagation: 0,
+                    userns_fd: 0,
+                };
+                let done = libc::syscall(
+                    libc::SYS_mount_setattr,
+                    libc::AT_FDCWD,
+                    target.as_ptr(),
+                    if *recursive { AT_RECURSIVE } else { 0 },
+                    &attr as *const MountAttr,
+                    std::mem::size_of::<MountAttr>(),
+                );
+                if done == 0 {
+                    return false;
                 }
-            };
-            libc::_exit(code)
-        });
+                if *libc::__errno_location() != libc::ENOSYS {
+                    return true;
+                }
+                let locked = locked_flags(target);
+                let flags =
+                    libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | locked;
+                libc::mount(
+                    std::ptr::null(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    flags,
+                    std::ptr::null(),
+                ) != 0
+            }
+            Op::Mkdir(path, mode) => {
+                if libc::mkdir(path.as_ptr(), *mode) != 0 {
+                    return *libc::__errno_location() != libc::EEXIST;
+                }
+                // The umask would have cut the sticky, world-writable bits.
+                libc::chmod(path.as_ptr(), *mode) != 0
+            }
+            Op::Touch(path) => {
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
+                    0o644,
+                );
+                fd < 0 || libc::close(fd) != 0
+            }
+            Op::Symlink { target, link } => libc::symlink(target.as_ptr(), link.as_ptr()) != 0,
+            Op::PivotRoot(root) => {
+                let dot = c".".as_ptr();
+                libc::chdir(root.as_ptr()) != 0
+                    || libc::syscall(libc::SYS_pivot_root, dot, dot) != 0
+                    || libc::umount2(dot, libc::MNT_DETACH) != 0
+                    || libc::chdir(c"/".as_ptr()) != 0
+            }
+        }
     }
-    let output = command
-        .output()
-        .map_err(|e| format!("cannot fork a probe: {e}"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let report = output.stderr;
-    if report.len() == 16 {
-        let index = u64::from_le_bytes(report[..8].try_into().unwrap_or([0; 8])) as usize;
-        let errno = i64::from_le_bytes(report[8..].try_into().unwrap_or([0; 8])) as i32;
-        let step = plan
-            .descriptions
-            .get(index)
-            .map_or("a step", String::as_str);
-        return Err(format!("{step}: {}", io::Error::from_raw_os_error(errno)));
-    }
-    Err(format!("the probe child ended with {}", output.status))
 }
 
 /// The mount flags of `path`'s file system that a user namespace may not drop on remount.
-fn locked_flags(path: &Path) -> io::Result<c_ulong> {
-    let c = cpath(path)?;
-    // SAFETY: `stat` is plain old data, filled in by statvfs before being read.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid C string and `stat` a valid out-pointer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+///
+/// # Safety
+/// Raw `statvfs` only.
+unsafe fn locked_flags(path: &CString) -> c_ulong {
+    // SAFETY: `stat` is plain old data, filled in by statvfs before being read; `path` is a
+    // valid C string.
+    let stat = unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(path.as_ptr(), &mut stat) != 0 {
+            return 0;
+        }
+        stat
+    };
     let pairs = [
         (libc::ST_NOSUID, libc::MS_NOSUID),
         (libc::ST_NODEV, libc::MS_NODEV),
@@ -411,8 +559,8 @@ fn locked_flags(path: &Path) -> io::Result<c_ulong> {
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
         (libc::ST_RELATIME, libc::MS_RELATIME),
     ];
-    Ok(pairs
+    pairs
         .iter()
         .filter(|(st, _)| stat.f_flag & st != 0)
-        .fold(0, |flags, (_, ms)| flags | ms))
+        .fold(0, |flags, (_, ms)| flags | ms)
 }

@@ -58,27 +58,31 @@ fn render_report(report: &RunReport, lines: &mut Vec<String>) {
     if let Some(emulator) = &report.emulator {
         lines.push(format!("emulator: {emulator}"));
     }
-    if report.image {
-        lines.push(
-            "sandbox: private mount namespace (the image's root file system as /, read-only; /tmp writable)"
-                .into(),
-        );
-        if let Some(note) = &report.namespace_note {
-            lines.push(format!("note: {note}"));
-        }
-    } else if report.private_mount_namespace {
-        lines.push(
-            "sandbox: private mount namespace (function at /var/task, layers at /opt, read-only)"
-                .into(),
-        );
+    let root = if report.image {
+        "the image's root file system as /"
+    } else {
+        "function at /var/task, layers at /opt"
+    };
+    if report.sandbox.sandboxed {
+        lines.push(format!("sandbox: {} ({root})", report.sandbox.summary()));
     } else {
         lines.push(format!(
-            "sandbox: no private mount namespace: {}",
+            "sandbox: none (--no-sandbox): {}",
             report
                 .namespace_note
                 .as_deref()
                 .unwrap_or("ran from the temporary directories")
         ));
+    }
+    for limit in &report.sandbox.not_applied {
+        if report.sandbox.sandboxed {
+            lines.push(format!("not applied: {limit}"));
+        }
+    }
+    if report.image
+        && let Some(note) = &report.namespace_note
+    {
+        lines.push(format!("note: {note}"));
     }
     lines.push(format!("init: {:.1} ms", report.init_duration_ms));
     if let Some(init) = &report.init_error {
@@ -126,8 +130,12 @@ fn render_report(report: &RunReport, lines: &mut Vec<String>) {
             InvokeOutcome::Timeout { timeout_ms } => {
                 format!("Sandbox.Timeout: no answer within {timeout_ms} ms")
             }
-            InvokeOutcome::RuntimeExited { exit } => {
-                format!("Runtime.ExitError: the runtime exited ({exit})")
+            InvokeOutcome::RuntimeExited {
+                exit,
+                out_of_memory,
+            } => {
+                let error_type = super::report::runtime_exit_type(*out_of_memory);
+                format!("{error_type}: the runtime exited ({exit})")
             }
             InvokeOutcome::ExtensionCrashed { extension, exit } => {
                 format!("Extension.Crash: extension {extension} exited ({exit})")

@@ -6,6 +6,7 @@ use std::process::ExitStatus;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::limits::Containment;
 use super::telemetry::SubscriptionReport;
 use crate::target::Arch;
 
@@ -16,10 +17,14 @@ pub struct RunReport {
     pub arch: Arch,
     /// `Some(path)` when the binaries ran under a user-mode emulator (qemu).
     pub emulator: Option<String>,
-    /// True when the processes saw the function at `/var/task` and the layers at `/opt`.
+    /// True when the processes ran in the environment (the function at `/var/task`, the layers
+    /// at `/opt`); false with `--no-sandbox`.
     pub private_mount_namespace: bool,
-    /// Why there was no private mount namespace (or any other caveat about the sandbox).
+    /// A caveat about how the processes ran (`--no-sandbox`, an image's replaced entrypoint).
     pub namespace_note: Option<String>,
+    /// What held the processes: read-only root, user, /tmp size, memory, pid namespace,
+    /// process cap, and each limit not applied with why.
+    pub sandbox: Containment,
     /// From starting the first process until the runtime and every extension asked for an event.
     pub init_duration_ms: f64,
     pub init_error: Option<InitErrorReport>,
@@ -105,8 +110,13 @@ pub enum InvokeOutcome {
     },
     /// No answer before the deadline (`Sandbox.Timeout`).
     Timeout { timeout_ms: u64 },
-    /// The runtime process ended during the invoke (`Runtime.ExitError`).
-    RuntimeExited { exit: String },
+    /// The runtime process ended during the invoke (`Runtime.ExitError`), or was killed for
+    /// going past the memory (`Runtime.OutOfMemory`).
+    RuntimeExited {
+        exit: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        out_of_memory: bool,
+    },
     /// An extension ended during the invoke (`Extension.Crash`).
     ExtensionCrashed { extension: String, exit: String },
 }
@@ -146,9 +156,20 @@ impl InvokeOutcome {
             InvokeOutcome::Response { .. } => ("success", None),
             InvokeOutcome::FunctionError { error_type, .. } => ("error", Some(error_type.clone())),
             InvokeOutcome::Timeout { .. } => ("timeout", Some("Sandbox.Timeout".into())),
-            InvokeOutcome::RuntimeExited { .. } => ("failure", Some("Runtime.ExitError".into())),
+            InvokeOutcome::RuntimeExited { out_of_memory, .. } => {
+                ("failure", Some(runtime_exit_type(*out_of_memory).into()))
+            }
             InvokeOutcome::ExtensionCrashed { .. } => ("failure", Some("Extension.Crash".into())),
         }
+    }
+}
+
+/// Lambda's error type for a runtime that ended during an invoke.
+pub(crate) fn runtime_exit_type(out_of_memory: bool) -> &'static str {
+    if out_of_memory {
+        "Runtime.OutOfMemory"
+    } else {
+        "Runtime.ExitError"
     }
 }
 

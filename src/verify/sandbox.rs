@@ -1,6 +1,7 @@
-//! Where and how the function's processes run: Lambda's environment, the private mount namespace
-//! that puts the function at `/var/task` and the layers at `/opt`, the user-mode emulator for a
-//! foreign architecture, and capture of what the processes write.
+//! Where and how the function's processes run: Lambda's variables, the environment that holds
+//! them (`environment.rs`, with the root of `namespace.rs`: the function at `/var/task` and the
+//! layers at `/opt`), the user-mode emulator for a foreign architecture, and capture of what the
+//! processes write.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 
-use super::namespace::{NsPlan, probe};
+use super::environment::Environment;
+use super::limits::Containment;
+use super::namespace::{EMULATOR_DIR, NsPlan, RootSizes};
 use super::{FunctionRun, ImageRoot, NamespaceMode, VerifyError};
 use crate::target::Arch;
 
@@ -34,14 +37,19 @@ pub(crate) struct Emulator {
 pub(crate) struct Sandbox {
     pub task_dir: PathBuf,
     pub opt_dir: PathBuf,
-    pub namespace: Option<Arc<NsPlan>>,
+    /// The environment holding the processes (absent with `--no-sandbox`).
+    pub environment: Option<Environment>,
+    /// Where processes start, inside the environment's root.
+    cwd: String,
     pub note: Option<String>,
     pub emulator: Option<Emulator>,
+    /// What holds, as the report states it.
+    pub containment: Containment,
     env: Vec<(String, String)>,
 }
 
-/// The environment's private `/tmp`: an empty folder of this run, shared by the function and its
-/// extensions (bound at `/tmp` in the namespace; without one, `TMPDIR` points at it).
+/// The environment's private `/tmp` when it runs without a sandbox: an empty folder of this run,
+/// shared by the function and its extensions (`TMPDIR` points at it).
 fn private_tmp(workdir: &Path) -> Result<PathBuf, VerifyError> {
     let tmp = workdir.join("tmp");
     std::fs::create_dir_all(&tmp).map_err(|e| VerifyError::io("create", &tmp, e))?;
@@ -50,75 +58,84 @@ fn private_tmp(workdir: &Path) -> Result<PathBuf, VerifyError> {
     Ok(tmp)
 }
 
+/// The sizes of the root's tmpfs mounts for `run`.
+fn sizes(run: &FunctionRun) -> RootSizes {
+    RootSizes {
+        tmp_mb: run.ephemeral_storage_mb,
+        shm_mb: run.memory_mb,
+    }
+}
+
 impl Sandbox {
-    /// Decides namespace or not (probing the kernel), finds the emulator and builds the
-    /// environment. `workdir` is a private scratch folder; `api` is `127.0.0.1:PORT`.
+    /// Starts the environment (or, with `--no-sandbox`, lays out the temporary directories),
+    /// finds the emulator and builds Lambda's variables. `workdir` is a private scratch folder;
+    /// `api` is `127.0.0.1:PORT`.
     pub fn prepare(run: &FunctionRun, workdir: &Path, api: &str) -> Result<Sandbox, VerifyError> {
         let emulator = find_emulator(run.arch)?;
-        let tmp = private_tmp(workdir)?;
         if let Some(image) = &run.image {
-            return Sandbox::for_image(run, image, emulator, api, &tmp);
+            return Sandbox::for_image(run, image, emulator, api);
         }
-        let (namespace, note) = match run.namespace {
-            NamespaceMode::Disabled => (
-                None,
-                Some("private mount namespace disabled by the caller; ran from the temporary directories".to_string()),
-            ),
-            NamespaceMode::Auto => match try_namespace(run, workdir, &tmp) {
-                Ok(plan) => (Some(plan), None),
-                Err(why) => (
-                    None,
-                    Some(format!(
-                        "the kernel refused a private mount namespace ({why}); ran from the \
-                         temporary directories, so /var/task and /opt paths inside the function \
-                         do not exist"
-                    )),
-                ),
-            },
-        };
         let runtime_dir = workdir.join("runtime");
         std::fs::create_dir_all(&runtime_dir)
             .map_err(|e| VerifyError::io("create", &runtime_dir, e))?;
         let mut sandbox = Sandbox {
             task_dir: run.task_dir.clone(),
             opt_dir: run.opt_dir.clone(),
-            namespace,
-            note,
+            environment: None,
+            cwd: "/var/task".into(),
+            note: None,
             emulator,
+            containment: Containment::unsandboxed(run),
             env: Vec::new(),
         };
-        let (task, opt, rt) = if sandbox.namespace.is_some() {
-            (
-                "/var/task".to_string(),
-                "/opt".to_string(),
-                "/var/runtime".to_string(),
-            )
-        } else {
-            (
-                run.task_dir.display().to_string(),
-                run.opt_dir.display().to_string(),
-                runtime_dir.display().to_string(),
-            )
-        };
-        sandbox.env = lambda_env(run, api, &task, &opt, &rt);
-        if sandbox.namespace.is_none() {
-            // Without a namespace /tmp is the host's; programs that honour TMPDIR still get
+        if run.namespace == NamespaceMode::Disabled {
+            sandbox.note = Some(NO_SANDBOX_NOTE.to_string());
+            let tmp = private_tmp(workdir)?;
+            sandbox.env = lambda_env(
+                run,
+                api,
+                &run.task_dir.display().to_string(),
+                &run.opt_dir.display().to_string(),
+                &runtime_dir.display().to_string(),
+            );
+            // Without a sandbox /tmp is the host's; programs that honour TMPDIR still get
             // the environment's own.
             sandbox
                 .env
                 .push(("TMPDIR".into(), tmp.display().to_string()));
+            return Ok(sandbox);
         }
+        let root = workdir.join("root");
+        std::fs::create_dir_all(&root).map_err(|e| VerifyError::io("create", &root, e))?;
+        let emulator_program = sandbox.emulator.as_ref().map(|e| e.program.clone());
+        let (plan, emulator_at) = NsPlan::build(
+            &root,
+            &run.task_dir,
+            &run.opt_dir,
+            sizes(run),
+            emulator_program.as_deref(),
+        )
+        .map_err(|e| VerifyError::NoNamespace {
+            why: format!("cannot plan the root: {e}"),
+        })?;
+        if let (Some(emulator), Some(at)) = (&mut sandbox.emulator, emulator_at) {
+            emulator.program = at;
+        }
+        let environment =
+            Environment::start(&plan).map_err(|why| VerifyError::NoNamespace { why })?;
+        sandbox.containment = Containment::sandboxed(run, &environment);
+        sandbox.environment = Some(environment);
+        sandbox.env = lambda_env(run, api, "/var/task", "/opt", "/var/runtime");
         Ok(sandbox)
     }
 
-    /// An image runs only inside its own root, in a private mount namespace: without one there
-    /// is no `/` to give it.
+    /// An image runs only inside its own root: without the environment there is no `/` to
+    /// give it.
     fn for_image(
         run: &FunctionRun,
         image: &ImageRoot,
         emulator: Option<Emulator>,
         api: &str,
-        tmp: &Path,
     ) -> Result<Sandbox, VerifyError> {
         let mut emulator = emulator;
         let mut bound = None;
@@ -134,15 +151,29 @@ impl Sandbox {
             emulator.program = Path::new("/").join(EMULATOR_DIR).join(name);
             emulator.sysroot = None;
         }
-        let plan = match run.namespace {
-            NamespaceMode::Disabled => Err("disabled by the caller".to_string()),
-            NamespaceMode::Auto => try_image_namespace(image, bound.as_ref(), tmp),
-        };
-        let plan = plan.map_err(|why| VerifyError::NoNamespace { why })?;
+        if run.namespace == NamespaceMode::Disabled {
+            return Err(VerifyError::NoNamespace {
+                why: "--no-sandbox was given".into(),
+            });
+        }
+        let plan = NsPlan::build_image(
+            &image.root,
+            bound
+                .as_ref()
+                .map(|(program, at)| (program.as_path(), at.as_path())),
+            sizes(run),
+        )
+        .map_err(|e| VerifyError::NoNamespace {
+            why: format!("cannot plan the root: {e}"),
+        })?;
+        let environment =
+            Environment::start(&plan).map_err(|why| VerifyError::NoNamespace { why })?;
         let mut sandbox = Sandbox {
             task_dir: run.task_dir.clone(),
             opt_dir: run.opt_dir.clone(),
-            namespace: Some(plan),
+            containment: Containment::sandboxed(run, &environment),
+            environment: Some(environment),
+            cwd: image.working_dir.clone(),
             note: image.note.clone(),
             emulator,
             env: Vec::new(),
@@ -168,7 +199,7 @@ impl Sandbox {
 
     /// The path a process sees for a file under the task directory (`/var/task/...`).
     pub fn visible_task(&self, relative: &str) -> PathBuf {
-        match self.namespace {
+        match self.environment {
             Some(_) => Path::new("/var/task").join(relative),
             None => self.task_dir.join(relative),
         }
@@ -176,7 +207,7 @@ impl Sandbox {
 
     /// The path a process sees for a file under the layers directory (`/opt/...`).
     pub fn visible_opt(&self, relative: &str) -> PathBuf {
-        match self.namespace {
+        match self.environment {
             Some(_) => Path::new("/opt").join(relative),
             None => self.opt_dir.join(relative),
         }
@@ -211,12 +242,12 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        match &self.namespace {
-            Some(plan) => {
-                let plan = plan.clone();
+        match &self.environment {
+            Some(environment) => {
+                let entry = environment.entry(&self.cwd)?;
                 // SAFETY: `enter` only issues raw system calls on memory prepared before the
                 // fork; it neither allocates nor takes locks.
-                unsafe { command.pre_exec(move || plan.enter()) };
+                unsafe { command.pre_exec(move || entry.enter()) };
             }
             None => {
                 command.current_dir(&self.task_dir);
@@ -238,61 +269,19 @@ impl Sandbox {
             readers,
         })
     }
-}
 
-/// Where the emulator is bound inside an image's root.
-const EMULATOR_DIR: &str = ".lambda-pack-verify";
-
-fn try_image_namespace(
-    image: &ImageRoot,
-    emulator: Option<&(PathBuf, PathBuf)>,
-    tmp: &Path,
-) -> Result<Arc<NsPlan>, String> {
-    let mut last = String::new();
-    // SAFETY: geteuid has no preconditions.
-    let can_skip_user = unsafe { libc::geteuid() } == 0;
-    for user_ns in [true, false] {
-        if !user_ns && !can_skip_user {
-            break;
-        }
-        let plan = NsPlan::build_image(
-            &image.root,
-            emulator.map(|(program, at)| (program.as_path(), at.as_path())),
-            &image.working_dir,
-            tmp,
-            user_ns,
-        )
-        .map_err(|e| format!("cannot plan the namespace: {e}"))?;
-        let plan = Arc::new(plan);
-        match probe(&plan) {
-            Ok(()) => return Ok(plan),
-            Err(why) => last = why,
+    /// Ends every process of the environment at once (its init's death takes them all).
+    pub fn end(&mut self) {
+        if let Some(environment) = &mut self.environment {
+            environment.end();
         }
     }
-    Err(last)
 }
 
-fn try_namespace(run: &FunctionRun, workdir: &Path, tmp: &Path) -> Result<Arc<NsPlan>, String> {
-    let root = workdir.join("root");
-    std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-    let mut last = String::new();
-    // A user namespace first, like `unshare -Urm`; root may also do without one.
-    // SAFETY: geteuid has no preconditions.
-    let can_skip_user = unsafe { libc::geteuid() } == 0;
-    for user_ns in [true, false] {
-        if !user_ns && !can_skip_user {
-            break;
-        }
-        let plan = NsPlan::build(&root, &run.task_dir, &run.opt_dir, tmp, user_ns)
-            .map_err(|e| format!("cannot plan the namespace: {e}"))?;
-        let plan = Arc::new(plan);
-        match probe(&plan) {
-            Ok(()) => return Ok(plan),
-            Err(why) => last = why,
-        }
-    }
-    Err(last)
-}
+/// What the report says when `--no-sandbox` was given.
+const NO_SANDBOX_NOTE: &str = "the processes ran as verify's own user with the \
+     host's whole file system writable, from the temporary directories (/var/task and /opt do \
+     not exist), with no /tmp size, memory or process limit, and may outlive verify";
 
 /// A started process and the capture of its output.
 pub(crate) struct Spawned {
@@ -377,7 +366,7 @@ fn lambda_env(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let (y, m, d) = civil_date(now.as_secs() / 86_400);
+    let (y, m, d) = crate::plan::civil_from_days((now.as_secs() / 86_400) as i64);
     let stream_id: String = super::state::uuid_v4().replace('-', "");
     let mut env: Vec<(String, String)> = vec![
         ("AWS_LAMBDA_RUNTIME_API".into(), api.into()),
@@ -431,20 +420,6 @@ fn lambda_env(
         env.push((key.clone(), value.clone()));
     }
     env
-}
-
-/// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian).
-pub(crate) fn civil_date(days: u64) -> (i64, u32, u32) {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Finds `qemu-<arch>-static` on `PATH` (or in /usr/bin) when `arch` is not the host's.
@@ -560,13 +535,6 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("qemu-aarch64-static"), "{text}");
         assert!(text.contains("apt-get install qemu-user-static"), "{text}");
-    }
-
-    #[test]
-    fn dates_for_log_stream_names() {
-        assert_eq!(civil_date(0), (1970, 1, 1));
-        assert_eq!(civil_date(20_416), (2025, 11, 24));
-        assert_eq!(civil_date(11_016), (2000, 2, 29));
     }
 
     #[test]

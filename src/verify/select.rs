@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ManifestArtifact, ReadError, SCHEMA_VERSION};
 use crate::metadata::Role;
 use crate::output::Shell;
+use crate::target::Arch;
 
 pub(super) fn read_manifest(path: &Path) -> Result<Manifest> {
     let manifest = Manifest::read(path).map_err(|err| match err {
@@ -44,10 +45,12 @@ pub(super) fn is_function(artifact: &ManifestArtifact) -> bool {
 }
 
 /// The functions to run: those named (every arch of each name), else every function, ZIPs and
-/// images alike.
+/// images alike, else (a workspace of standalone extensions only) its standalone extensions;
+/// `arch` (`--arch`) keeps only that architecture's, as it does for deploy.
 pub(super) fn select<'a>(
     manifest: &'a Manifest,
     names: &[String],
+    arch: Option<Arch>,
     manifest_path: &Path,
     workspace_root: Option<&Path>,
     shell: &Shell,
@@ -66,6 +69,17 @@ pub(super) fn select<'a>(
             .iter()
             .filter(|a| is_function(a))
             .partition(|a| workspace_root.is_none_or(|root| Manifest::belongs_to(a, root)));
+        let own = if own.is_empty() {
+            // No function here: a workspace of standalone extensions runs them.
+            manifest
+                .artifacts
+                .iter()
+                .filter(|a| workspace_root.is_none_or(|root| Manifest::belongs_to(a, root)))
+                .filter(|a| a.kind == Role::Extension && is_standalone_extension(manifest, &a.name))
+                .collect()
+        } else {
+            own
+        };
         if !others.is_empty() {
             let named: Vec<String> = others
                 .iter()
@@ -175,7 +189,30 @@ pub(super) fn select<'a>(
         }
         chosen
     };
-    let selected = candidates;
+    let selected: Vec<&ManifestArtifact> = match arch {
+        Some(arch) => {
+            let (kept, other): (Vec<_>, Vec<_>) =
+                candidates.into_iter().partition(|a| a.arch == arch);
+            if kept.is_empty() && !other.is_empty() {
+                let mut names: Vec<String> = other
+                    .iter()
+                    .map(|a| format!("{} ({})", a.name, a.arch))
+                    .collect();
+                names.dedup();
+                return Err(Error::config(format!(
+                    "nothing to verify for --arch {arch}: the selected artifacts are built for \
+                     other architectures: {}",
+                    names.join(", ")
+                ))
+                .with_help(format!(
+                    "drop --arch, or pack for {arch} first (`cargo lambda-pack --arch {arch}`, or \
+                     pass --build)"
+                )));
+            }
+            kept
+        }
+        None => candidates,
+    };
     if selected.is_empty() {
         return Err(Error::config(format!(
             "nothing to verify: `{}` lists no function{}",

@@ -128,6 +128,8 @@ impl Life<'_> {
         for proc in self.runtime.iter().chain(&self.extensions) {
             signal_group(proc.spawned.pid, libc::SIGKILL);
         }
+        // And whatever they left behind, in their process groups or not.
+        self.sandbox.end();
         self.shared
             .wait_for(Instant::now() + REAP_BUDGET, |s| {
                 s.exits.iter().all(Option::is_some).then_some(())

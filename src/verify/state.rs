@@ -195,3 +195,22 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     }
     bytes
 }
+
+/// Takes a parked long poll off the count again when its connection goes away.
+pub(super) struct Parked<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) extension: Option<String>,
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.shared.update(|s| match &self.extension {
+            None => s.runtime_waiting = s.runtime_waiting.saturating_sub(1),
+            Some(id) => {
+                if let Some(ext) = s.extensions.iter_mut().find(|e| &e.id == id) {
+                    ext.waiting = ext.waiting.saturating_sub(1);
+                }
+            }
+        });
+    }
+}

@@ -8,46 +8,20 @@
 //! `platform.initStart` and the function's lines written before it subscribed, as on Lambda,
 //! where init telemetry is buffered until the subscriptions are in.
 
-mod delivery;
 mod records;
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
-use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::http::{Answer, answer, error, header, read_body};
-use super::state::Shared;
-
+pub use records::Api;
 pub(crate) use records::{Category, Record, ReportMetrics};
 
 /// Records kept for subscribers that come later; beyond this the oldest are dropped.
 const HISTORY_RECORDS: usize = 10_000;
 /// Batches kept in the report per subscriber (the counts cover all of them).
-const REPORTED_BATCHES: usize = 1_000;
-
-/// Which of the two APIs a subscription came through: they share the buffering and the
-/// destination, not the record schema.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Api {
-    /// 2022-07-01: `platform.initStart` … `platform.report`, typed records.
-    Telemetry,
-    /// 2020-08-15: `platform.start`, `platform.runtimeDone`, `platform.end`, `platform.report`.
-    Logs,
-}
-
-impl Api {
-    fn name(self) -> &'static str {
-        match self {
-            Api::Telemetry => "Telemetry API",
-            Api::Logs => "Logs API",
-        }
-    }
-}
+pub(crate) const REPORTED_BATCHES: usize = 1_000;
 
 /// `buffering` of a subscription, with Lambda's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -117,7 +91,7 @@ pub struct BatchReport {
 #[derive(Default)]
 pub(crate) struct Telemetry {
     pub subscribers: Vec<Subscriber>,
-    history: VecDeque<Record>,
+    pub(crate) history: VecDeque<Record>,
     /// Deliver what is buffered now, whatever the buffering says (the end of the environment).
     pub flushing: bool,
     /// No more deliveries: the delivery tasks end.
@@ -155,7 +129,7 @@ impl Telemetry {
     }
 }
 
-fn queue(subscriber: &mut Subscriber, record: &Record) {
+pub(crate) fn queue(subscriber: &mut Subscriber, record: &Record) {
     if !subscriber.types.iter().any(|t| t == record.category.name()) {
         return;
     }
@@ -164,93 +138,6 @@ fn queue(subscriber: &mut Subscriber, record: &Record) {
         subscriber.buffer_bytes += size;
         subscriber.buffer.push_back((record.clone(), size));
     }
-}
-
-fn validation(message: String) -> Answer {
-    error(StatusCode::BAD_REQUEST, "ValidationError", &message)
-}
-
-/// `PUT /2022-07-01/telemetry` or `PUT /2020-08-15/logs`.
-pub(super) async fn subscribe(
-    shared: &Arc<Shared>,
-    api: Api,
-    request: Request<Incoming>,
-) -> Answer {
-    let Some(id) = header(request.headers(), "lambda-extension-identifier") else {
-        return error(
-            StatusCode::FORBIDDEN,
-            "Extension.UnknownExtensionIdentifier",
-            "missing Lambda-Extension-Identifier header; register the extension before subscribing",
-        );
-    };
-    let Some(extension) = shared
-        .lock()
-        .extensions
-        .iter()
-        .find(|e| e.id == id)
-        .map(|e| e.name.clone())
-    else {
-        return error(
-            StatusCode::FORBIDDEN,
-            "Extension.UnknownExtensionIdentifier",
-            &format!("unknown extension identifier {id}; register first"),
-        );
-    };
-    let body = match read_body(request.into_body(), 64 * 1024, 64 * 1024).await {
-        Ok(read) if !read.over_limit => read.data,
-        _ => return validation("the subscription body is unreadable or over 64 KiB".into()),
-    };
-    let (types, buffering, destination, port) = match parse_subscription_body(api, &body) {
-        Ok(parsed) => parsed,
-        Err(message) => return validation(message),
-    };
-    let subscriber = Subscriber {
-        extension: extension.clone(),
-        api,
-        types: types.clone(),
-        buffering,
-        port,
-        buffer: VecDeque::new(),
-        buffer_bytes: 0,
-        delivering: false,
-        report: SubscriptionReport {
-            extension: extension.clone(),
-            api,
-            types: types.clone(),
-            buffering,
-            destination,
-            records_sent: 0,
-            records_accepted: 0,
-            records_dropped: 0,
-            batches: Vec::new(),
-        },
-    };
-    let index = shared.update(|s| {
-        let telemetry = &mut s.telemetry;
-        // A second subscription of the same extension to the same API replaces the first.
-        if let Some(old) = telemetry
-            .subscribers
-            .iter()
-            .position(|x| x.extension == extension && x.api == api)
-        {
-            telemetry.subscribers[old].types = types.clone();
-            telemetry.subscribers[old].buffering = buffering;
-            telemetry.subscribers[old].port = port;
-            return None;
-        }
-        let mut subscriber = subscriber;
-        for record in &telemetry.history {
-            queue(&mut subscriber, record);
-        }
-        telemetry.subscribers.push(subscriber);
-        let index = telemetry.subscribers.len() - 1;
-        telemetry.emit(Record::subscription(api, &extension, &types));
-        Some(index)
-    });
-    if let Some(index) = index {
-        tokio::spawn(delivery::deliver(shared.clone(), index));
-    }
-    answer(StatusCode::OK, "OK")
 }
 
 type Parsed = (Vec<String>, Buffering, String, u16);

@@ -7,6 +7,7 @@ pub mod fault_proxy;
 pub mod moto;
 pub mod registry;
 pub mod surfaces;
+pub mod verify_bins;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,6 +3,7 @@
 use super::*;
 use crate::output::{Shell, Verbosity};
 use crate::target::Arch;
+use crate::verify::Containment;
 
 fn result(report: Option<RunReport>, error: Option<&str>) -> FunctionResult {
     FunctionResult {
@@ -13,6 +14,7 @@ fn result(report: Option<RunReport>, error: Option<&str>) -> FunctionResult {
         report,
         error: error.map(String::from),
         setup_kind: None,
+        setup_help: None,
     }
 }
 
@@ -45,8 +47,21 @@ fn a_failed_init_shows_the_sandbox_the_init_time_and_lambdas_error() {
         function_name: "orders".into(),
         arch: Arch::Arm64,
         emulator: Some("/usr/bin/qemu-aarch64".into()),
-        private_mount_namespace: false,
+        private_mount_namespace: true,
         namespace_note: None,
+        sandbox: Containment {
+            sandboxed: true,
+            read_only_root: true,
+            uid: Some(993),
+            gid: Some(990),
+            host_user: Some("host uid 65534 (nobody), never root".into()),
+            tmp_mb: Some(512),
+            memory_mb: 128,
+            memory_enforcement: "watched".into(),
+            pid_namespace: true,
+            process_cap: Some(1024),
+            not_applied: vec!["memory by the kernel: no cgroup".into()],
+        },
         init_duration_ms: 12.34,
         init_error: None,
         invocations: vec![],
@@ -65,10 +80,13 @@ fn a_failed_init_shows_the_sandbox_the_init_time_and_lambdas_error() {
     let text = rendered(&result(Some(report), None));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
-        lines[..3],
+        lines[..4],
         [
             "             emulator: /usr/bin/qemu-aarch64",
-            "             sandbox: no private mount namespace: ran from the temporary directories",
+            "             sandbox: read-only root, uid 993 gid 990 (sbx_user1051), /tmp 512 MB, \
+             memory 128 MB (watched), pid namespace, 1024 processes (function at /var/task, \
+             layers at /opt)",
+            "             not applied: memory by the kernel: no cgroup",
             "             init: 12.3 ms",
         ]
     );
@@ -106,8 +124,9 @@ fn concurrent_invocations_show_when_they_ran_and_subscribers_what_they_took() {
         function_name: "orders".into(),
         arch: Arch::X86_64,
         emulator: None,
-        private_mount_namespace: true,
+        private_mount_namespace: false,
         namespace_note: None,
+        sandbox: Containment::default(),
         init_duration_ms: 5.0,
         init_error: None,
         invocations: vec![invoke("a", 10.0, 510.0), invoke("b", 11.0, 512.0)],

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::Api;
+use serde::Serialize;
 
 /// The subscription type a record belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,7 +207,7 @@ fn now() -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs();
-    let (y, m, d) = crate::verify::sandbox::civil_date(secs / 86_400);
+    let (y, m, d) = crate::plan::civil_from_days((secs / 86_400) as i64);
     let day = secs % 86_400;
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -216,4 +216,24 @@ fn now() -> String {
         day % 60,
         now.subsec_millis()
     )
+}
+
+/// Which of the two APIs a subscription came through: they share the buffering and the
+/// destination, not the record schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// 2022-07-01: `platform.initStart` … `platform.report`, typed records.
+    Telemetry,
+    /// 2020-08-15: `platform.start`, `platform.runtimeDone`, `platform.end`, `platform.report`.
+    Logs,
+}
+
+impl Api {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Api::Telemetry => "Telemetry API",
+            Api::Logs => "Logs API",
+        }
+    }
 }

@@ -16,8 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{BatchReport, REPORTED_BATCHES};
-use crate::verify::state::Shared;
+use super::state::Shared;
+use super::telemetry::{BatchReport, REPORTED_BATCHES, Subscriber};
 
 /// How long one POST may take, connection and answer included.
 pub(crate) const DELIVERY_DEADLINE: Duration = Duration::from_millis(1_500);
@@ -98,7 +98,7 @@ enum Wake {
 }
 
 /// Up to `maxItems` records and `maxBytes` bytes (at least one record) off the buffer.
-fn take_batch(subscriber: &mut super::Subscriber) -> Vec<Value> {
+fn take_batch(subscriber: &mut Subscriber) -> Vec<Value> {
     let mut batch = Vec::new();
     let mut bytes = 0usize;
     while let Some((record, size)) = subscriber.buffer.front() {
