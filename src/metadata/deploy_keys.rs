@@ -255,14 +255,10 @@ mod tests {
         assert_eq!(metadata.bins["big"].deploy.ephemeral_storage, Some(10_240));
         let error = package(json!({ "ephemeral_storage": 256 })).unwrap_err();
         assert!(
-            error.message.contains("key `ephemeral_storage`"),
+            error.message.contains("key `ephemeral_storage`")
+                && error.message.contains("from 512 to 10240"),
             "{}",
             error.message
-        );
-        assert!(
-            error.notes[0].contains("from 512 to 10240"),
-            "{:?}",
-            error.notes
         );
         let error = parse_workspace(
             &json!({ "lambda-pack": { "ephemeral_storage": 1024 } }),
