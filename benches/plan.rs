@@ -190,6 +190,8 @@ fn unit_facts(i: usize, name: String, role: Role, arch: Arch, layers: Vec<String
             compatible_runtimes: None,
             reasons: vec![format!("{name}: generated for the benchmark")],
             role_evidence: Default::default(),
+            memory: None,
+            ephemeral_storage: None,
         },
         arch,
         target: RustTarget::new(arch, Libc::Gnu),

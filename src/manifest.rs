@@ -166,6 +166,13 @@ pub struct ManifestArtifact {
     /// means `bootstrap`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handler: Option<String>,
+    /// Functions: `memory` (MB, Lambda's MemorySize) and `ephemeral_storage` (MB, the size of
+    /// `/tmp`) as the metadata sets them, so `verify` holds the function to what `deploy` sends;
+    /// absent: Lambda's defaults (128 and 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<u64>,
 }
 
 /// What an earlier run recorded about a ZIP (from its manifest), to skip unchanged work.

@@ -167,6 +167,11 @@ pub struct PlannedArtifact {
     pub entries: Vec<Entry>,
     /// Artifact names of the attached layers and extensions, in merge order (functions only).
     pub layers: Vec<String>,
+    /// Functions: MemorySize and EphemeralStorage (MB) from the metadata; `None`: Lambda's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<u64>,
     pub size_unzipped: u64,
     /// The function plus every attached layer, unzipped (functions only): what Lambda limits.
     pub size_unzipped_with_layers: Option<u64>,
@@ -510,6 +515,8 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
         path: format!("{}/{}.zip", facts.arch, unit.name),
         entries,
         layers: unit.layers.clone(),
+        memory: unit.memory,
+        ephemeral_storage: unit.ephemeral_storage,
         size_unzipped,
         size_unzipped_with_layers: None,
         requested_format: unit.format,

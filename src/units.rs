@@ -58,6 +58,9 @@ pub struct Unit {
     pub reasons: Vec<String>,
     /// Whether the role rests on settings and dependencies, or is left to the built binary.
     pub role_evidence: RoleEvidence,
+    /// Functions: `memory` (MB) and `ephemeral_storage` (MB), bin over package over workspace.
+    pub memory: Option<u64>,
+    pub ephemeral_storage: Option<u64>,
 }
 
 /// What a unit's role rests on.
@@ -380,28 +383,6 @@ fn package_drafts(
     Ok(drafts)
 }
 
-/// Every crate `package` depends on directly or through the workspace's own libraries (path
-/// members), so a function that reaches lambda_http through a library of its workspace is seen
-/// as one. Crates reached through registry crates (wrappers) are not seen here: for those the
-/// built binary decides ([`RoleEvidence::Guessed`]).
-fn reached_crates<'a>(workspace: &'a Workspace, package: &'a Package) -> BTreeSet<&'a str> {
-    let mut reached: BTreeSet<&str> = BTreeSet::new();
-    let mut queue: Vec<&Package> = vec![package];
-    let mut visited: BTreeSet<&str> = BTreeSet::new();
-    while let Some(current) = queue.pop() {
-        if !visited.insert(current.name.as_str()) {
-            continue;
-        }
-        for dependency in &current.dependencies {
-            reached.insert(dependency.as_str());
-            if let Some(member) = workspace.package(dependency) {
-                queue.push(member);
-            }
-        }
-    }
-    reached
-}
-
 #[allow(clippy::too_many_arguments)]
 fn draft(
     package: &Package,
@@ -484,6 +465,12 @@ fn draft(
             compatible_runtimes,
             reasons,
             role_evidence: RoleEvidence::Settled,
+            memory: pick(tables, |t| t.deploy.memory)
+                .filter(|_| role == Role::Function)
+                .map(|(v, _)| v),
+            ephemeral_storage: pick(tables, |t| t.deploy.ephemeral_storage)
+                .filter(|_| role == Role::Function)
+                .map(|(v, _)| v),
         },
         explicit_arch,
         explicit_runtime,
@@ -554,6 +541,8 @@ fn lambda_settings(
 }
 
 mod features;
+mod reach;
+use reach::reached_crates;
 mod runtime;
 pub use runtime::DEFAULT_HANDLER;
 use runtime::{handler_only_draft, handler_setting, runtime_draft};

@@ -894,6 +894,26 @@ fn the_functions_memory_and_ephemeral_storage_hold_and_flags_override_them() {
     assert_eq!(report["sandbox"]["process_cap"], 1024);
     assert_eq!(report["invocations"][0]["response"]["fill_tmp"], "ok");
 
+    // The manifest records both, so a copy of the artifacts verified far from any workspace (a
+    // CI artifact) is held to them too.
+    let recorded = manifest(&packed().out);
+    assert_eq!(artifact(&recorded, "probe")["memory"], 512);
+    assert_eq!(artifact(&recorded, "probe")["ephemeral_storage"], 1024);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("artifacts");
+    copy_tree(&packed().out, &copy);
+    let mut command = lambda_pack();
+    command
+        .args(["verify", "--out-dir"])
+        .arg(&copy)
+        .args(["probe", "--event", &event, "--message-format", "json"])
+        .current_dir(elsewhere.path());
+    let run = run(command);
+    run.assert_code(0);
+    let report = &function(&json_document(&run), "probe")["report"];
+    assert_eq!(report["sandbox"]["memory_mb"], 512, "{report:#}");
+    assert_eq!(report["sandbox"]["tmp_mb"], 1024, "{report:#}");
+
     // Lambda's defaults through the flags: /tmp full, then the memory exceeded.
     let run = verify(&[
         "probe",

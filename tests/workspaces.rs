@@ -165,6 +165,8 @@ fn cargo_lambda_settings_are_honoured_or_noted() {
             "STAGE": "prod"
         })
     );
+    // deploy.memory is the function's memory, recorded for verify and deploy alike.
+    assert_eq!(artifact(&manifest, "reports")["memory"], 256);
 }
 
 #[test]

@@ -73,6 +73,8 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Mani
             sbom_components: artifact.sbom.as_ref().map(|s| s.components),
             layer_type: artifact.layer_type,
             handler: artifact.handler.clone(),
+            memory: artifact.memory,
+            ephemeral_storage: artifact.ephemeral_storage,
         })
         .collect();
     Manifest {

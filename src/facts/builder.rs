@@ -48,6 +48,8 @@ pub fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
         compatible_runtimes: None,
         reasons: vec![format!("{}: test", role.name())],
         role_evidence: Default::default(),
+        memory: None,
+        ephemeral_storage: None,
     }
 }
 

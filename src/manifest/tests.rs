@@ -38,6 +38,8 @@ fn full_manifest() -> Manifest {
         sbom_components: Some(42),
         layer_type: None,
         handler: Some("bootstrap".into()),
+        memory: Some(512),
+        ephemeral_storage: Some(1024),
     };
     let layer = ManifestArtifact {
         name: "codec".into(),
@@ -60,6 +62,8 @@ fn full_manifest() -> Manifest {
         sbom_components: Some(3),
         layer_type: Some(LayerType::Runtime),
         handler: None,
+        memory: None,
+        ephemeral_storage: None,
         ..zip.clone()
     };
     let image = ManifestArtifact {

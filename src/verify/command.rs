@@ -255,14 +255,20 @@ struct RunSettings {
 }
 
 impl RunSettings {
-    /// The run's limits: the flags, else the function's own settings, else Lambda's defaults.
+    /// The run's limits: the flags, else the function's own settings (as its manifest entry
+    /// records them; for a manifest written before those fields, as its workspace's metadata
+    /// sets them), else Lambda's defaults.
     fn limit(&self, function: &Prepared<'_>, run: &mut FunctionRun) {
-        let keys = self
+        let artifact = function.artifact;
+        let mut keys = self
             .workspace
             .as_ref()
-            .filter(|w| Manifest::belongs_to(function.artifact, &w.root))
-            .map(|w| function_keys(w, function.artifact))
+            .filter(|_| artifact.memory.is_none() && artifact.ephemeral_storage.is_none())
+            .filter(|w| Manifest::belongs_to(artifact, &w.root))
+            .map(|w| function_keys(w, artifact))
             .unwrap_or_default();
+        keys.memory = artifact.memory.or(keys.memory);
+        keys.ephemeral_storage = artifact.ephemeral_storage.or(keys.ephemeral_storage);
         let narrow = |mb: u64| u32::try_from(mb).unwrap_or(u32::MAX);
         if let Some(memory) = self.memory.or(keys.memory.map(narrow)) {
             run.memory_mb = memory;
