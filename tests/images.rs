@@ -708,6 +708,57 @@ fn scratch_takes_static_binaries_only_and_runs_the_bootstrap_as_its_entrypoint()
 }
 
 #[test]
+fn scratch_with_compiler_auto_builds_that_function_static_and_plan_says_so() {
+    // `--compiler auto` builds glibc targets with zig, but a function on scratch has no loader
+    // to run one: it alone is built for musl, and the plan says why.
+    let fixture = image_fixture("scratch");
+    let plan = common::run({
+        let mut command = common::lambda_pack();
+        command
+            .arg("plan")
+            .args(["--compiler", "auto", "-p", "fn-x86", "-p", "fn-arm"])
+            .current_dir(fixture.path());
+        command
+    });
+    plan.assert_success();
+    let shown = format!("{}{}", plan.stdout, plan.stderr);
+    for line in [
+        "build x86_64-unknown-linux-musl with zig: packages fn-x86; bins fn-x86",
+        "built static (x86_64-unknown-linux-musl): base_image = \"scratch\" has no loader or shared libraries",
+        "aarch64-unknown-linux-gnu linked by zig against glibc",
+    ] {
+        assert!(shown.contains(line), "{line}\n{shown}");
+    }
+    assert!(!shown.contains("dynamic-on-scratch"), "{shown}");
+
+    fixture
+        .pack(&["--compiler", "auto", "-p", "fn-x86"])
+        .assert_success();
+    let entry = function_entry(&fixture);
+    assert_eq!(entry["target"], "x86_64-unknown-linux-musl");
+    // Read back by `file`: the bootstrap in the context and in the image is static.
+    let bootstrap = fixture.out_dir().join("x86_64/fn-x86/bootstrap");
+    let described = run_tool(Command::new("file").arg("-b").arg(&bootstrap));
+    assert!(
+        described.contains("statically linked") || described.contains("static-pie linked"),
+        "{described}"
+    );
+    assert!(!described.contains("interpreter"), "{described}");
+    let work = tempfile::tempdir().unwrap();
+    let rootfs = unpack(
+        &fixture.out_dir().join("x86_64/fn-x86.oci"),
+        "latest",
+        work.path(),
+    );
+    assert_eq!(
+        rootfs
+            .get("var/runtime/bootstrap")
+            .and_then(|(_, bytes)| bytes.clone()),
+        Some(std::fs::read(&bootstrap).unwrap())
+    );
+}
+
+#[test]
 fn a_dynamic_binary_on_scratch_is_a_finding_plan_shows_and_nothing_is_written() {
     // A dynamic (glibc) bootstrap cannot start on scratch: `plan` shows the finding, and the
     // pack stops on it before writing anything.
