@@ -88,7 +88,8 @@ pub struct Unbuilt {
 /// could not be resolved while its context could be written.
 enum Stop {
     Failed(Error),
-    BaseUnresolved(Unbuilt),
+    /// Boxed: a context's staged directory makes it much larger than an `Error`.
+    BaseUnresolved(Box<Unbuilt>),
 }
 
 impl From<Error> for Stop {
@@ -173,7 +174,7 @@ pub fn emit(
                 staged.emitted.push(emitted);
                 staged.pending.extend(pending);
             }
-            Err(Stop::BaseUnresolved(unbuilt)) => staged.unbuilt.push(unbuilt),
+            Err(Stop::BaseUnresolved(unbuilt)) => staged.unbuilt.push(*unbuilt),
             Err(Stop::Failed(error)) => {
                 failed.get_or_insert(error);
             }
@@ -297,13 +298,13 @@ fn emit_image(
     {
         Ok(written) => written,
         Err(error) if error.kind == crate::error::ErrorKind::Registry => {
-            return Err(Stop::BaseUnresolved(Unbuilt {
+            return Err(Stop::BaseUnresolved(Box::new(Unbuilt {
                 context,
                 context_dir: out_dir.join(&artifact.path),
                 name: artifact.name.clone(),
                 arch: artifact.arch,
                 error,
-            }));
+            })));
         }
         Err(error) => return Err(Stop::Failed(error)),
     };
