@@ -35,7 +35,8 @@ use crate::plan::{DOCKERIGNORE, Entry, Format, Plan, PlannedArtifact};
 pub struct Emitted {
     /// Hex SHA-256 of the file.
     pub sha256: String,
-    /// Base64 SHA-256 of the file: what Lambda reports as `CodeSha256`.
+    /// What Lambda reports as `CodeSha256`: base64 SHA-256 of a ZIP; for an image, the hex of
+    /// its image manifest digest.
     pub code_sha256: String,
     pub size_zipped: u64,
     /// True when an identical file was already in place and was left alone.
