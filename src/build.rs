@@ -97,7 +97,7 @@ impl BuildRequest {
 /// and linker (see [`crate::toolchain::choose`]).
 pub fn requests(
     units: &[Unit],
-    choice_for: impl Fn(Arch) -> (RustTarget, Linker),
+    choice_for: impl Fn(&Unit, Arch) -> (RustTarget, Linker),
 ) -> Vec<BuildRequest> {
     let mut by_target: BTreeMap<RustTarget, BuildRequest> = BTreeMap::new();
     // A layer made only of included files has nothing to compile.
@@ -106,7 +106,7 @@ pub fn requests(
         .filter(|u| !u.bins.is_empty() || !u.cdylibs.is_empty())
     {
         for arch in &unit.archs {
-            let (target, linker) = choice_for(*arch);
+            let (target, linker) = choice_for(unit, *arch);
             let request = by_target.entry(target).or_insert_with(|| BuildRequest {
                 target,
                 linker,

@@ -51,7 +51,7 @@ pub struct UnitFacts {
 pub fn gather(
     units: &[Unit],
     built: &Built,
-    choices: &BTreeMap<Arch, (RustTarget, Linker)>,
+    choice_for: impl Fn(&Unit, Arch) -> (RustTarget, Linker),
     requests: &[BuildRequest],
     workspace: &Workspace,
     shell: &Shell,
@@ -72,7 +72,7 @@ pub fn gather(
             }
         };
         for arch in &unit.archs {
-            let (target, linker) = choices[arch];
+            let (target, linker) = choice_for(unit, *arch);
             let read = |name: &String, kind: TargetKind| -> Result<BinaryInput> {
                 let binary = built
                     .get(&(unit.package.clone(), name.clone(), kind, target))

@@ -304,7 +304,178 @@ fn registry_failures_name_the_reference_and_write_nothing() {
         assert!(run.stderr.contains("help:"), "{}", run.stderr);
         assert!(!fixture.out_dir().join("manifest.json").exists());
         assert!(!fixture.out_dir().join("x86_64/fn-x86.oci").exists());
+        // The context needs no base: it is there all the same, and the error says so.
+        assert!(
+            fixture.out_dir().join("x86_64/fn-x86/Dockerfile").is_file(),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("the Docker build context of `fn-x86` (x86_64) is written all the same"),
+            "{}",
+            run.stderr
+        );
     }
+}
+
+/// A loopback address nobody listens on: a registry that cannot be reached.
+fn closed_registry() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    format!("127.0.0.1:{port}")
+}
+
+/// Everything in the fixture but its target directory (cargo's and, below it, the tool's output
+/// directory and caches).
+fn outside_state(fixture: &Fixture) -> BTreeMap<std::path::PathBuf, String> {
+    let mut state = common::tree_state(fixture.path());
+    state.retain(|path, _| !path.starts_with(fixture.path().join("target")));
+    state
+}
+
+/// The entries of a directory, by name, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_unreachable_base_leaves_a_context_buildah_builds_and_no_empty_folder() {
+    let registry = registry();
+    let unreachable = format!("{}/lambda/provided:al2023-x86_64", closed_registry());
+    let fixture = image_fixture(&unreachable);
+    let both = ["--compiler", "cargo", "-p", "fn-x86", "-p", "fn-arm"];
+    let outside = outside_state(&fixture);
+    let run = fixture.pack(&both);
+    run.assert_code(11);
+    let out = fixture.out_dir();
+    let context = out.join("x86_64/fn-x86");
+    for expected in [
+        "is unreachable".to_string(),
+        format!(
+            "note: the Docker build context of `fn-x86` (x86_64) is written all the same, at `{}`",
+            context.display()
+        ),
+        format!(
+            "`docker build --platform linux/amd64 --provenance=false -t fn-x86 {}`",
+            context.display()
+        ),
+        format!(
+            "`buildah bud --platform linux/amd64 -t fn-x86 {}`",
+            context.display()
+        ),
+        "help:".to_string(),
+    ] {
+        assert!(run.stderr.contains(&expected), "{expected}\n{}", run.stderr);
+    }
+    // Only the context: no OCI layout, no ZIP of the other function, no manifest, no
+    // temporaries, and no `arm64/` folder left empty.
+    assert_eq!(names(&out.join("x86_64")), ["fn-x86"], "{}", run.stderr);
+    assert!(!out.join("arm64").exists(), "{:?}", names(&out));
+    assert!(!out.join("manifest.json").exists());
+    assert_eq!(
+        outside_state(&fixture),
+        outside,
+        "files outside the output directory"
+    );
+    let dockerfile = std::fs::read_to_string(context.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains(&format!("FROM {unreachable}\n")),
+        "{dockerfile}"
+    );
+
+    // The context builds, against the suite's stand-in for the base it names, and the image
+    // holds the context's bootstrap.
+    let work = tempfile::tempdir().unwrap();
+    let storage = |command: &mut Command| {
+        command
+            .arg("--storage-driver=vfs")
+            .arg("--root")
+            .arg(work.path().join("root"))
+            .arg("--runroot")
+            .arg(work.path().join("runroot"));
+    };
+    let mut bud = Command::new("buildah");
+    storage(&mut bud);
+    bud.args(["bud", "--isolation=chroot", "--tls-verify=false", "-q"])
+        .args([
+            "--platform",
+            "linux/amd64",
+            "--from",
+            &registry.base("x86_64"),
+        ])
+        .args(["-t", "fn-x86"])
+        .arg(&context);
+    run_tool(&mut bud);
+    let built = work.path().join("built.oci");
+    let mut push = Command::new("buildah");
+    storage(&mut push);
+    push.args(["push", "-q", "fn-x86"])
+        .arg(format!("oci:{}:latest", built.display()));
+    run_tool(&mut push);
+    let rootfs = unpack(&built, "latest", &work.path().join("unpacked"));
+    let bootstrap = std::fs::read(context.join("bootstrap")).unwrap();
+    assert_eq!(
+        rootfs
+            .get("var/runtime/bootstrap")
+            .and_then(|(_, bytes)| bytes.clone()),
+        Some(bootstrap)
+    );
+    assert!(
+        rootfs.contains_key("lambda-entrypoint.sh"),
+        "the stand-in base's files"
+    );
+
+    // With the base reachable the pack completes; the image entry's `code_sha256` is what
+    // Lambda reports for an image function: the image digest's hex.
+    let text = fixture
+        .read("fn-x86/Cargo.toml")
+        .replace(&unreachable, &registry.base("x86_64"));
+    fixture.write("fn-x86/Cargo.toml", &text);
+    fixture.pack(&both).assert_success();
+    let entry = function_entry(&fixture);
+    let digest = entry["image_digest"].as_str().unwrap();
+    assert_eq!(
+        skopeo_inspect(
+            &format!("oci:{}", out.join("x86_64/fn-x86.oci").display()),
+            false
+        )["Digest"],
+        digest
+    );
+    assert_eq!(
+        entry["code_sha256"],
+        digest.strip_prefix("sha256:").unwrap()
+    );
+    let layout_before = common::tree_state(&out.join("x86_64/fn-x86.oci"));
+
+    // Unreachable again: the new context replaces the listed one, so its entry leaves the
+    // manifest; the other function's entry and the OCI layout stay as they were.
+    let text = text.replace(&registry.base("x86_64"), &unreachable);
+    fixture.write("fn-x86/Cargo.toml", &text);
+    fixture.pack(&both).assert_code(11);
+    let manifest = common::manifest(&out);
+    let listed: Vec<&str> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["fn-arm"]);
+    assert!(
+        std::fs::read_to_string(context.join("Dockerfile"))
+            .unwrap()
+            .contains(&format!("FROM {unreachable}\n"))
+    );
+    assert_eq!(
+        common::tree_state(&out.join("x86_64/fn-x86.oci")),
+        layout_before
+    );
 }
 
 #[test]
@@ -533,6 +704,57 @@ fn scratch_takes_static_binaries_only_and_runs_the_bootstrap_as_its_entrypoint()
             "COPY bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap\nENTRYPOINT [\"/var/runtime/bootstrap\"]\nCMD [\"bootstrap\"]\n"
         ),
         "{dockerfile}"
+    );
+}
+
+#[test]
+fn scratch_with_compiler_auto_builds_that_function_static_and_plan_says_so() {
+    // `--compiler auto` builds glibc targets with zig, but a function on scratch has no loader
+    // to run one: it alone is built for musl, and the plan says why.
+    let fixture = image_fixture("scratch");
+    let plan = common::run({
+        let mut command = common::lambda_pack();
+        command
+            .arg("plan")
+            .args(["--compiler", "auto", "-p", "fn-x86", "-p", "fn-arm"])
+            .current_dir(fixture.path());
+        command
+    });
+    plan.assert_success();
+    let shown = format!("{}{}", plan.stdout, plan.stderr);
+    for line in [
+        "build x86_64-unknown-linux-musl with zig: packages fn-x86; bins fn-x86",
+        "built static (x86_64-unknown-linux-musl): base_image = \"scratch\" has no loader or shared libraries",
+        "aarch64-unknown-linux-gnu linked by zig against glibc",
+    ] {
+        assert!(shown.contains(line), "{line}\n{shown}");
+    }
+    assert!(!shown.contains("dynamic-on-scratch"), "{shown}");
+
+    fixture
+        .pack(&["--compiler", "auto", "-p", "fn-x86"])
+        .assert_success();
+    let entry = function_entry(&fixture);
+    assert_eq!(entry["target"], "x86_64-unknown-linux-musl");
+    // Read back by `file`: the bootstrap in the context and in the image is static.
+    let bootstrap = fixture.out_dir().join("x86_64/fn-x86/bootstrap");
+    let described = run_tool(Command::new("file").arg("-b").arg(&bootstrap));
+    assert!(
+        described.contains("statically linked") || described.contains("static-pie linked"),
+        "{described}"
+    );
+    assert!(!described.contains("interpreter"), "{described}");
+    let work = tempfile::tempdir().unwrap();
+    let rootfs = unpack(
+        &fixture.out_dir().join("x86_64/fn-x86.oci"),
+        "latest",
+        work.path(),
+    );
+    assert_eq!(
+        rootfs
+            .get("var/runtime/bootstrap")
+            .and_then(|(_, bytes)| bytes.clone()),
+        Some(std::fs::read(&bootstrap).unwrap())
     );
 }
 

@@ -2,7 +2,7 @@
 //! stages, each a call into the module that owns it: settings → workspace → toolchain → build →
 //! facts → plan, then emit's one transaction and the report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -15,17 +15,19 @@ use crate::manifest::{MANIFEST_FILE, Manifest, ManifestArtifact, Upload};
 use crate::output::{Shell, stdout_error};
 use crate::plan::{Plan, PlanInputs};
 use crate::settings::Options;
-use crate::target::{self, Arch, RustTarget};
+use crate::target::{self, Arch};
 use crate::toolchain::{self, Linker, RustToolchain};
 use crate::units::{Resolved, Unit};
 use crate::workspace::Workspace;
 use crate::{build, emit, facts, manifest_paths, plan, report};
 
 mod auditable_data;
+mod choices;
 mod cpu_check;
 mod nothing_to_pack;
 mod sbom_inputs;
 mod sharding;
+use choices::Choices;
 use cpu_check::{cpu_error, read_compile_flags, refuse_cpu_too_new};
 use nothing_to_pack::nothing_to_pack;
 
@@ -50,8 +52,6 @@ pub struct Planned {
     /// The output directory's lock (a pack only), held until the run ends.
     _lock: Option<File>,
 }
-
-type Choices = BTreeMap<Arch, (RustTarget, Linker)>;
 
 /// `cargo lambda-pack`: plan, then carry the plan out and report it.
 pub fn run(options: &Options, shell: &Shell) -> Result<()> {
@@ -87,7 +87,7 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     }
     let out_dir = options.out_dir(&workspace.target_dir);
     let lock = lock_output(&out_dir, &workspace.root, mode, shell)?;
-    let mut requests = build::requests(&resolved.units, |arch| choices[&arch]);
+    let mut requests = build::requests(&resolved.units, |unit, arch| choices.for_unit(unit, arch));
     if let Some(sharded) = &shards {
         sharding::unify_features(&mut requests, &sharded.whole);
     }
@@ -115,7 +115,7 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     let facts = facts::gather(
         &resolved.units,
         &built,
-        &choices,
+        |unit, arch| choices.for_unit(unit, arch),
         &requests,
         &workspace,
         shell,
@@ -214,25 +214,31 @@ fn choose_toolchains(
             &options.target_dir(&workspace.target_dir),
         )),
     };
-    let architectures: BTreeSet<Arch> =
-        units.iter().flat_map(|u| u.archs.iter().copied()).collect();
-    let mut choices = Choices::new();
-    for arch in architectures {
-        let choice = toolchain::choose(
-            arch,
-            options.compiler,
-            options.target,
-            zig.is_some(),
-            Arch::host(),
-        )?;
-        choices.insert(arch, choice);
+    let choices = Choices::choose(units, options.compiler, options.target, zig.is_some())?;
+    for unit in units {
+        for arch in unit
+            .archs
+            .iter()
+            .filter(|a| choices.static_for_scratch(unit, **a))
+        {
+            shell.verbose(|| {
+                format!(
+                    "`{}` ({arch}) is built static ({}): its image is built on base_image = \"scratch\", which has no loader or shared libraries",
+                    unit.name,
+                    choices.for_unit(unit, *arch).0
+                )
+            });
+        }
     }
     if let Some(zig) = &zig
-        && choices.values().any(|(_, linker)| *linker == Linker::Zig)
+        && choices
+            .all()
+            .iter()
+            .any(|(_, linker)| *linker == Linker::Zig)
     {
         shell.verbose(|| format!("zig found: `{}`", zig.command));
     }
-    let targets: BTreeSet<_> = choices.values().map(|(target, _)| *target).collect();
+    let targets: BTreeSet<_> = choices.all().iter().map(|(target, _)| *target).collect();
     let rust = toolchain::RustToolchain::locate(&options.cargo, &workspace.root)?;
     shell.verbose(|| format!("Rust toolchain: `{}`", rust.sysroot.display()));
     for target in &targets {
@@ -249,7 +255,7 @@ fn choose_toolchains(
             ));
         }
     }
-    for (target, linker) in choices.values() {
+    for (target, linker) in &choices.all() {
         if *linker == Linker::Host {
             shell.warn(format!(
                 "`{target}` is linked by the host's linker: the binaries need this machine's glibc, which may be newer than the Lambda runtime's"
@@ -260,7 +266,7 @@ fn choose_toolchains(
     // Static musl has no shared libraries, so a cdylib needs a gnu target (zig).
     for unit in units.iter().filter(|u| !u.cdylibs.is_empty()) {
         for arch in &unit.archs {
-            let (target, _) = choices[arch];
+            let (target, _) = choices.for_unit(unit, *arch);
             if target.libc == target::Libc::Musl {
                 return Err(Error::toolchain(format!(
                     "layer `{}` has a cdylib (`{}`), which cannot be built for `{target}`: static musl binaries have no shared libraries",

@@ -35,7 +35,8 @@ use crate::plan::{DOCKERIGNORE, Entry, Format, Plan, PlannedArtifact};
 pub struct Emitted {
     /// Hex SHA-256 of the file.
     pub sha256: String,
-    /// Base64 SHA-256 of the file: what Lambda reports as `CodeSha256`.
+    /// What Lambda reports as `CodeSha256`: base64 SHA-256 of a ZIP; for an image, the hex of
+    /// its image manifest digest.
     pub code_sha256: String,
     pub size_zipped: u64,
     /// True when an identical file was already in place and was left alone.
@@ -62,6 +63,40 @@ pub use crate::files::Pending;
 pub struct Staged {
     pub emitted: Vec<Emitted>,
     pub pending: Vec<Pending>,
+    /// Image artifacts whose base image could not be resolved, in the plan's order. When there
+    /// are any, `emitted` and `pending` are incomplete and only these contexts may be committed.
+    pub unbuilt: Vec<Unbuilt>,
+    /// Directories this run created below the output directory, to remove again (when still
+    /// empty) if the run fails.
+    pub new_dirs: Vec<PathBuf>,
+}
+
+/// An image artifact whose base image could not be resolved (registry unreachable, image
+/// missing, not in the cache offline): its build context needs no base and is staged, its OCI
+/// image is not.
+#[derive(Debug)]
+pub struct Unbuilt {
+    /// The context to move into place; `None` when an identical one is already there.
+    pub context: Option<Pending>,
+    pub context_dir: PathBuf,
+    pub name: String,
+    pub arch: crate::target::Arch,
+    /// Why the base could not be resolved.
+    pub error: Error,
+}
+
+/// Why an artifact was not staged: a failure that stops the whole run, or an image whose base
+/// could not be resolved while its context could be written.
+enum Stop {
+    Failed(Error),
+    /// Boxed: a context's staged directory makes it much larger than an `Error`.
+    BaseUnresolved(Box<Unbuilt>),
+}
+
+impl From<Error> for Stop {
+    fn from(error: Error) -> Stop {
+        Stop::Failed(error)
+    }
 }
 
 /// Writes every artifact of the plan to a temporary name beside its final one, in parallel across
@@ -83,11 +118,15 @@ pub fn emit(
         .flat_map(|a| std::iter::once(&a.path).chain(a.sbom.as_ref().map(|s| &s.path)))
         .filter_map(|relative| out_dir.join(relative).parent().map(Path::to_path_buf))
         .collect();
+    let new_dirs = missing_dirs(out_dir, &dirs);
     for dir in &dirs {
-        crate::files::create_dir_within(out_dir, dir)?;
+        if let Err(error) = crate::files::create_dir_within(out_dir, dir) {
+            remove_empty_dirs(&new_dirs);
+            return Err(error);
+        }
     }
     let next = AtomicUsize::new(0);
-    type Slot = Option<Result<(Emitted, Vec<Pending>)>>;
+    type Slot = Option<Result<(Emitted, Vec<Pending>), Stop>>;
     let results: Mutex<Vec<Slot>> = Mutex::new((0..artifacts.len()).map(|_| None).collect());
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -105,6 +144,7 @@ pub fn emit(
                         Format::Zip => {
                             emit_zip(plan, artifact, out_dir, previous.get(&artifact.path))
                                 .map(|(emitted, pending)| (emitted, Vec::from_iter(pending)))
+                                .map_err(Stop::Failed)
                         }
                         Format::Image => emit_image(artifact, out_dir, images),
                     };
@@ -125,13 +165,53 @@ pub fn emit(
     let mut staged = Staged {
         emitted: Vec::new(),
         pending: Vec::new(),
+        unbuilt: Vec::new(),
+        new_dirs,
     };
+    let mut failed = None;
     for slot in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        let (emitted, pending) = slot.expect("every artifact was emitted")?;
-        staged.emitted.push(emitted);
-        staged.pending.extend(pending);
+        match slot.expect("every artifact was emitted") {
+            Ok((emitted, pending)) => {
+                staged.emitted.push(emitted);
+                staged.pending.extend(pending);
+            }
+            Err(Stop::BaseUnresolved(unbuilt)) => staged.unbuilt.push(*unbuilt),
+            Err(Stop::Failed(error)) => {
+                failed.get_or_insert(error);
+            }
+        }
+    }
+    // Any other failure stops the run with nothing written, contexts included.
+    if let Some(error) = failed {
+        let new_dirs = std::mem::take(&mut staged.new_dirs);
+        drop(staged);
+        remove_empty_dirs(&new_dirs);
+        return Err(error);
     }
     Ok(staged)
+}
+
+/// The directories of `dirs`, and those between `out_dir` and them, that do not exist yet.
+fn missing_dirs(out_dir: &Path, dirs: &std::collections::BTreeSet<PathBuf>) -> Vec<PathBuf> {
+    let mut missing = std::collections::BTreeSet::new();
+    for dir in dirs {
+        let mut dir = dir.as_path();
+        while dir != out_dir && dir.starts_with(out_dir) && !dir.exists() {
+            missing.insert(dir.to_path_buf());
+            let Some(parent) = dir.parent() else { break };
+            dir = parent;
+        }
+    }
+    missing.into_iter().collect()
+}
+
+/// Removes those of `dirs` (this run's own, see [`missing_dirs`]) that are empty, deepest first,
+/// so a failed run leaves no empty folders behind. `remove_dir` removes only an empty directory
+/// and never follows a link, so nothing else can go; one that cannot be removed is left.
+pub fn remove_empty_dirs(dirs: &[PathBuf]) {
+    for dir in dirs.iter().rev() {
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// Moves every staged artifact to its final name. Renames within one directory are atomic, so
@@ -207,14 +287,32 @@ fn emit_zip(
 }
 
 /// An image artifact: its Dockerfile context, and its OCI image beside it.
+/// The context is written first: it needs no base, so a base that cannot be resolved still
+/// leaves it to build with `docker build` where the registry can be reached ([`Unbuilt`]).
 fn emit_image(
     artifact: &PlannedArtifact,
     out_dir: &Path,
     images: &crate::image::ImageOptions,
-) -> Result<(Emitted, Vec<Pending>)> {
+) -> Result<(Emitted, Vec<Pending>), Stop> {
     let (mut emitted, context) = emit_context(artifact, out_dir)?;
-    let (image, layout) = crate::image::emit_image(artifact, out_dir, images, &emitted.sha256)?;
+    let (image, layout) = match crate::image::emit_image(artifact, out_dir, images, &emitted.sha256)
+    {
+        Ok(written) => written,
+        Err(error) if error.kind == crate::error::ErrorKind::Registry => {
+            return Err(Stop::BaseUnresolved(Box::new(Unbuilt {
+                context,
+                context_dir: out_dir.join(&artifact.path),
+                name: artifact.name.clone(),
+                arch: artifact.arch,
+                error,
+            })));
+        }
+        Err(error) => return Err(Stop::Failed(error)),
+    };
     emitted.unchanged &= layout.is_none();
+    // What Lambda's GetFunction reports as `CodeSha256` for an image function: the hex of the
+    // image manifest's digest, without `sha256:`.
+    emitted.code_sha256 = image.image_digest.trim_start_matches("sha256:").to_string();
     emitted.image = Some(image);
     Ok((emitted, context.into_iter().chain(layout).collect()))
 }

@@ -1,6 +1,7 @@
 //! `base_image = "scratch"` has no loader and no shared libraries: every dynamically linked file
 //! of an image built on it is an error finding (`dynamic-on-scratch`), so `plan` shows it and a
-//! pack stops before writing anything.
+//! pack stops before writing anything. With `--compiler auto` such a function is built static
+//! (musl) in the first place (`commands::pack`'s choice of targets), and its plan says so.
 
 use std::path::Path;
 
@@ -30,6 +31,12 @@ pub(super) fn scratch_findings(inputs: &PlanInputs, artifacts: &mut [PlannedArti
         .iter_mut()
         .filter(|a| a.format == Format::Image && a.base_image.as_deref() == Some(SCRATCH))
     {
+        if artifact.target.ends_with("-musl") {
+            artifact.reasons.push(format!(
+                "built static ({}): base_image = \"scratch\" has no loader or shared libraries",
+                artifact.target
+            ));
+        }
         let allow = inputs
             .units
             .iter()

@@ -48,9 +48,7 @@ fn write(
     let mut changed = false;
     for unit in units {
         for arch in &unit.archs {
-            let Some((target, _)) = choices.get(arch) else {
-                continue;
-            };
+            let (target, _) = choices.for_unit(unit, *arch);
             let triple = target.triple();
             let dir = crate::cache::auditable(target_dir, &triple);
             let json = graphs

@@ -15,7 +15,7 @@ pub fn read_compile_flags(
     choices: &Choices,
 ) -> Result<BTreeMap<String, crate::rustflags::CompileFlags>> {
     let mut flags = BTreeMap::new();
-    for (target, _) in choices.values() {
+    for (target, _) in &choices.all() {
         flags.insert(
             target.triple(),
             crate::rustflags::effective(&workspace.root, *target)?,
@@ -34,7 +34,7 @@ pub fn refuse_cpu_too_new(
     let mut blocking = Vec::new();
     for unit in units {
         for arch in &unit.archs {
-            let triple = choices[arch].0.triple();
+            let triple = choices.for_unit(unit, *arch).0.triple();
             for finding in plan::cpu_findings(&unit.allow, *arch, flags.get(&triple)) {
                 if finding.is_blocking() {
                     blocking.push(plan::finding_line_for(&unit.name, *arch, &finding));

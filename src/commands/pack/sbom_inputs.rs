@@ -34,12 +34,16 @@ pub fn dependency_graphs(
         no_default_features: options.no_default_features,
     };
     let mut graphs = BTreeMap::new();
-    for (arch, (target, _)) in choices {
+    for (target, _) in choices.all() {
         let triple = target.triple();
         // The packages built for the target: cargo unifies features across them.
         let mut packages: Vec<String> = units
             .iter()
-            .filter(|u| u.archs.contains(arch))
+            .filter(|u| {
+                u.archs
+                    .iter()
+                    .any(|arch| choices.for_unit(u, *arch).0 == target)
+            })
             .map(|u| u.package.clone())
             .collect();
         packages.sort();
