@@ -908,9 +908,9 @@ fn the_functions_memory_and_ephemeral_storage_hold_and_flags_override_them() {
         .arg(&copy)
         .args(["probe", "--event", &event, "--message-format", "json"])
         .current_dir(elsewhere.path());
-    let run = run(command);
-    run.assert_code(0);
-    let report = &function(&json_document(&run), "probe")["report"];
+    let far = common::run(command);
+    far.assert_code(0);
+    let report = &function(&json_document(&far), "probe")["report"];
     assert_eq!(report["sandbox"]["memory_mb"], 512, "{report:#}");
     assert_eq!(report["sandbox"]["tmp_mb"], 1024, "{report:#}");
 
