@@ -910,7 +910,8 @@ fn the_functions_memory_and_ephemeral_storage_hold_and_flags_override_them() {
         .current_dir(elsewhere.path());
     let far = common::run(command);
     far.assert_code(0);
-    let report = &function(&json_document(&far), "probe")["report"];
+    let far_document = json_document(&far);
+    let report = &function(&far_document, "probe")["report"];
     assert_eq!(report["sandbox"]["memory_mb"], 512, "{report:#}");
     assert_eq!(report["sandbox"]["tmp_mb"], 1024, "{report:#}");
 
