@@ -137,9 +137,27 @@ fn pull_faults_are_retried_and_a_lasting_one_names_the_registry_and_the_step() {
         "{}",
         run.stderr
     );
+    // The build context is written all the same (a `docker build` pulls the base itself); the
+    // entry that described the replaced context leaves the manifest, so every listed hash holds.
+    let before: serde_json::Value = serde_json::from_slice(&out_before).unwrap();
+    assert_eq!(before["artifacts"].as_array().unwrap().len(), 1);
+    let after = manifest(&fixture.out_dir());
+    assert_eq!(after["artifacts"], serde_json::json!([]), "{after:#}");
+    assert!(
+        run.stderr.contains("is written all the same, at"),
+        "{}",
+        run.stderr
+    );
+    let context = fixture.out_dir().join("x86_64/fn-x86");
+    assert!(context.join("Dockerfile").is_file());
+    let readme = walkdir::WalkDir::new(&context)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name() == "readme.txt")
+        .expect("the context holds the include");
     assert_eq!(
-        std::fs::read(fixture.out_dir().join("manifest.json")).unwrap(),
-        out_before
+        std::fs::read_to_string(readme.path()).unwrap(),
+        "changed: the image would change\n"
     );
     let cache = fixture.path().join("target/lambda-pack-cache/oci");
     assert!(
