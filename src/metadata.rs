@@ -214,9 +214,22 @@ impl Level<'_> {
 
     fn keys(&self) -> Vec<&'static str> {
         match self {
-            Level::Workspace => WORKSPACE_KEYS.to_vec(),
-            Level::Package => UNIT_KEYS.iter().copied().chain(["bin"]).collect(),
-            Level::Bin(_) => UNIT_KEYS.to_vec(),
+            Level::Workspace => WORKSPACE_KEYS
+                .iter()
+                .chain(&deploy_keys::MORE_DEPLOY_KEYS)
+                .copied()
+                .collect(),
+            Level::Package => UNIT_KEYS
+                .iter()
+                .chain(&deploy_keys::MORE_DEPLOY_KEYS)
+                .copied()
+                .chain(["bin"])
+                .collect(),
+            Level::Bin(_) => UNIT_KEYS
+                .iter()
+                .chain(&deploy_keys::MORE_DEPLOY_KEYS)
+                .copied()
+                .collect(),
             Level::Foreign(_) => Vec::new(),
         }
     }

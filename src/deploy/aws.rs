@@ -256,6 +256,7 @@ pub async fn function_state(aws: &Aws, name: &str) -> Result<Option<FunctionStat
             .and_then(|e| e.variables())
             .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_else(BTreeMap::new),
+        settings: super::settings::observed(config, output.tags()),
     }))
 }
 

@@ -14,6 +14,7 @@ use super::aws::{Aws, api_error, error_chain};
 use super::desired::{Desired, DesiredFunction, FunctionCode, ZipCode};
 use super::plan::{DeployPlan, FunctionAction, LayerAction, LayerRef};
 use super::report::{Done, LayerDone};
+use super::settings;
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Shell;
 use crate::target::Arch;
@@ -128,6 +129,44 @@ pub async fn carry_out(
                     retry_on_conflict(aws, &function.function_name, || update_code(aws, function))
                         .await?;
                     wait_updated(aws, &function.function_name).await?;
+                }
+                FunctionAction::Tag => {
+                    shell.status(
+                        "Tagging",
+                        format!(
+                            "{} ({}): {}",
+                            function.function_name,
+                            function.arch,
+                            step.tags_set.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                    let resource = arn.clone().unwrap_or_default();
+                    aws.lambda
+                        .tag_resource()
+                        .resource(&resource)
+                        .set_tags(Some(step.tags_set.clone().into_iter().collect()))
+                        .send()
+                        .await
+                        .map_err(|err| api_error("TagResource", &function.function_name, err))?;
+                }
+                FunctionAction::Untag => {
+                    shell.status(
+                        "Untagging",
+                        format!(
+                            "{} ({}): {}",
+                            function.function_name,
+                            function.arch,
+                            step.tags_removed.join(", ")
+                        ),
+                    );
+                    let resource = arn.clone().unwrap_or_default();
+                    aws.lambda
+                        .untag_resource()
+                        .resource(&resource)
+                        .set_tag_keys(Some(step.tags_removed.clone()))
+                        .send()
+                        .await
+                        .map_err(|err| api_error("UntagResource", &function.function_name, err))?;
                 }
                 FunctionAction::UpdateConfiguration => {
                     shell.status(
@@ -275,7 +314,11 @@ async fn create(aws: &Aws, function: &DesiredFunction, layers: &[String]) -> Res
         .architectures(architecture(function.arch))
         .set_memory_size(function.memory.map(|m| m as i32))
         .set_timeout(function.timeout.map(|t| t as i32))
-        .set_environment(environment(function));
+        .set_environment(environment(function))
+        .set_tags(Some(function.settings.tags.clone().into_iter().collect()))
+        .set_ephemeral_storage(settings::ephemeral_storage(&function.settings))
+        .set_capacity_provider_config(settings::capacity_provider_config(&function.settings))
+        .set_tenancy_config(settings::tenancy_config(&function.settings));
     request = match &function.code {
         FunctionCode::Zip(zip) => request
             .package_type(PackageType::Zip)
@@ -337,7 +380,9 @@ async fn update_configuration(
         .function_name(&function.function_name)
         .set_memory_size(function.memory.map(|m| m as i32))
         .set_timeout(function.timeout.map(|t| t as i32))
-        .set_environment(environment(function));
+        .set_environment(environment(function))
+        .set_ephemeral_storage(settings::ephemeral_storage(&function.settings))
+        .set_capacity_provider_config(settings::capacity_provider_config(&function.settings));
     if let FunctionCode::Zip(_) = function.code {
         request = request
             .runtime(lambda::Runtime::from(function.runtime.name()))

@@ -17,6 +17,7 @@ mod limits;
 mod plan;
 mod publish;
 mod report;
+mod settings;
 
 use std::path::Path;
 

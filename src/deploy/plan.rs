@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::desired::{Desired, DesiredFunction, FunctionCode};
+use super::settings::{self, ObservedSettings};
 use crate::error::{Error, ErrorKind, Result};
 use crate::target::Arch;
 
@@ -34,6 +35,8 @@ pub struct FunctionState {
     pub memory: Option<i32>,
     pub timeout: Option<i32>,
     pub env: BTreeMap<String, String>,
+    /// Tags, ephemeral storage, Managed Instances, tenancy.
+    pub settings: ObservedSettings,
 }
 
 /// What the account holds of what is to be deployed.
@@ -81,6 +84,10 @@ pub enum FunctionAction {
     Create,
     UpdateCode,
     UpdateConfiguration,
+    /// TagResource: tags added or changed (`tags_set`).
+    Tag,
+    /// UntagResource: the metadata's tags removed since the last deploy (`tags_removed`).
+    Untag,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -98,6 +105,12 @@ pub struct FunctionStep {
     /// The function's ARN when it exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// Tags TagResource sets (added or changed values).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags_set: BTreeMap<String, String>,
+    /// Tag keys UntagResource removes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags_removed: Vec<String>,
 }
 
 /// An S3 upload a publish or an update needs.
@@ -234,6 +247,8 @@ fn function_step(
         code_sha256: function.code_sha256.clone(),
         layers,
         arn: state.map(|s| s.arn.clone()),
+        tags_set: BTreeMap::new(),
+        tags_removed: Vec::new(),
     };
     let Some(state) = state else {
         step.actions.push(FunctionAction::Create);
@@ -275,10 +290,29 @@ fn function_step(
         }
         _ => {}
     }
-    let differences = configuration_differences(function, state, &step.layers);
+    let mut differences = configuration_differences(function, state, &step.layers);
+    differences.extend(settings::differences(&function.settings, &state.settings));
     if !differences.is_empty() {
         step.actions.push(FunctionAction::UpdateConfiguration);
         step.reasons.extend(differences);
+    }
+    let (set, removed) = settings::tag_changes(&function.settings.tags, &state.settings.tags);
+    if !set.is_empty() {
+        step.actions.push(FunctionAction::Tag);
+        step.reasons.push(format!(
+            "tags: {} set",
+            set.keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        step.tags_set = set;
+    }
+    if !removed.is_empty() {
+        step.actions.push(FunctionAction::Untag);
+        step.reasons
+            .push(format!("tags: {} removed", removed.join(", ")));
+        step.tags_removed = removed;
     }
     if step.actions.is_empty() {
         step.reasons.push(format!(

@@ -139,6 +139,8 @@ fn verb(action: FunctionAction) -> &'static str {
         FunctionAction::Create => "created",
         FunctionAction::UpdateCode => "updated the code of",
         FunctionAction::UpdateConfiguration => "updated the configuration of",
+        FunctionAction::Tag => "tagged",
+        FunctionAction::Untag => "untagged",
     }
 }
 
@@ -188,6 +190,8 @@ pub fn action_name(action: FunctionAction) -> &'static str {
         FunctionAction::Create => "create",
         FunctionAction::UpdateCode => "update-code",
         FunctionAction::UpdateConfiguration => "update-configuration",
+        FunctionAction::Tag => "tag",
+        FunctionAction::Untag => "untag",
     }
 }
 

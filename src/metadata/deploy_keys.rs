@@ -2,6 +2,8 @@
 //! created with, its memory and timeout, and the bucket that large ZIPs go through. The pack
 //! accepts and validates them (a typo fails before anything is built) but does not use them.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -22,7 +24,31 @@ pub struct DeployKeys {
     pub timeout: Option<u64>,
     /// Where ZIPs too large to send inline are uploaded.
     pub s3_bucket: Option<String>,
+    /// The function's tags (Tags); merged key by key over the levels, the bin's winning.
+    pub tags: BTreeMap<String, String>,
+    /// EphemeralStorage.Size in MB (`/tmp`).
+    pub ephemeral_storage: Option<u64>,
+    /// CapacityProviderArn of Managed Instances.
+    pub capacity_provider: Option<String>,
+    /// PerExecutionEnvironmentMaxConcurrency (Managed Instances).
+    pub max_concurrency: Option<u64>,
+    /// ExecutionEnvironmentMemoryGiBPerVCpu (Managed Instances), in thousandths of a GiB so the
+    /// keys stay comparable with `Eq`.
+    pub memory_per_vcpu_milli: Option<u64>,
+    /// `tenancy = "per-tenant"`: TenancyConfig.TenantIsolationMode PER_TENANT.
+    pub per_tenant: bool,
 }
+
+/// The deploy keys a package, a bin and the workspace table may hold besides those listed in
+/// `metadata.rs` (`function_name`, `iam_role`, `memory`, `timeout`, `s3_bucket`).
+pub(super) const MORE_DEPLOY_KEYS: [&str; 6] = [
+    "tags",
+    "ephemeral_storage",
+    "capacity_provider",
+    "max_concurrency",
+    "memory_per_vcpu",
+    "tenancy",
+];
 
 impl DeployKeys {
     /// `self` over `weaker`, key by key (a bin's table over its package's over the workspace's).
@@ -36,6 +62,20 @@ impl DeployKeys {
             memory: self.memory.or(weaker.memory),
             timeout: self.timeout.or(weaker.timeout),
             s3_bucket: self.s3_bucket.clone().or_else(|| weaker.s3_bucket.clone()),
+            tags: weaker
+                .tags
+                .iter()
+                .chain(&self.tags)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ephemeral_storage: self.ephemeral_storage.or(weaker.ephemeral_storage),
+            capacity_provider: self
+                .capacity_provider
+                .clone()
+                .or_else(|| weaker.capacity_provider.clone()),
+            max_concurrency: self.max_concurrency.or(weaker.max_concurrency),
+            memory_per_vcpu_milli: self.memory_per_vcpu_milli.or(weaker.memory_per_vcpu_milli),
+            per_tenant: self.per_tenant || weaker.per_tenant,
         }
     }
 }
@@ -102,7 +142,95 @@ impl Context<'_> {
                 "a bucket name: 3-63 characters of a-z 0-9 . -",
             )?);
         }
+        if let Some(value) = map.get("tags") {
+            keys.tags = self.tags(value)?;
+        }
+        if let Some(value) = map.get("ephemeral_storage") {
+            keys.ephemeral_storage = Some(self.in_range(
+                value,
+                "ephemeral_storage",
+                lambda_rules::check_ephemeral_storage,
+                &lambda_rules::ephemeral_storage_rule(),
+            )?);
+        }
+        if let Some(value) = map.get("capacity_provider") {
+            match value.as_str() {
+                Some(arn) if lambda_rules::check_capacity_provider_arn(arn).is_ok() => {
+                    keys.capacity_provider = Some(arn.to_string());
+                }
+                _ => {
+                    return Err(self.bad_value(
+                        "capacity_provider",
+                        value,
+                        "a capacity provider ARN such as \"arn:aws:lambda:us-east-1:123456789012:capacity-provider:my-provider\"",
+                    ));
+                }
+            }
+        }
+        if let Some(value) = map.get("max_concurrency") {
+            keys.max_concurrency = Some(self.in_range(
+                value,
+                "max_concurrency",
+                lambda_rules::check_max_concurrency,
+                &lambda_rules::max_concurrency_rule(),
+            )?);
+        }
+        if let Some(value) = map.get("memory_per_vcpu") {
+            match value.as_f64() {
+                Some(gib) if lambda_rules::check_memory_per_vcpu(gib).is_ok() => {
+                    keys.memory_per_vcpu_milli = Some((gib * 1000.0).round() as u64);
+                }
+                _ => {
+                    return Err(self.bad_value(
+                        "memory_per_vcpu",
+                        value,
+                        "GiB of memory per vCPU from 2.0 to 8.0 (Lambda's ExecutionEnvironmentMemoryGiBPerVCpu)",
+                    ));
+                }
+            }
+        }
+        if let Some(value) = map.get("tenancy") {
+            if value.as_str() != Some("per-tenant") {
+                return Err(self.bad_value(
+                    "tenancy",
+                    value,
+                    "\"per-tenant\" (Lambda's TenancyConfig with TenantIsolationMode PER_TENANT)",
+                ));
+            }
+            keys.per_tenant = true;
+        }
         Ok(keys)
+    }
+
+    /// `tags = { key = "value", ... }`: each key and value as AWS allows them.
+    fn tags(&self, value: &Value) -> Result<BTreeMap<String, String>> {
+        let expected = "a table of tag names to string values, such as { team = \"orders\" }";
+        let Some(table) = value.as_object() else {
+            return Err(self.bad_value("tags", value, expected));
+        };
+        if table.len() > lambda_rules::MAX_TAGS {
+            return Err(self.bad_value(
+                "tags",
+                value,
+                &format!(
+                    "at most {} tags (AWS's limit per resource, the ownership tag included)",
+                    lambda_rules::MAX_TAGS - 1
+                ),
+            ));
+        }
+        let mut tags = BTreeMap::new();
+        for (key, item) in table {
+            let Some(text) = item.as_str() else {
+                return Err(self.bad_value(&format!("tags.{key}"), item, "a string"));
+            };
+            if let Err(why) = lambda_rules::check_tag_key(key)
+                .and_then(|()| lambda_rules::check_tag_value(key, text))
+            {
+                return Err(self.bad_value("tags", value, &why));
+            }
+            tags.insert(key.clone(), text.to_string());
+        }
+        Ok(tags)
     }
 
     fn name_like(
