@@ -280,3 +280,125 @@ fn managed_instances_settings_are_sent_and_out_of_range_values_refused_before_an
         "{tool_user}"
     );
 }
+
+#[test]
+fn prune_deletes_only_this_workspaces_functions_and_layer_versions_no_longer_used() {
+    let _moto = shared();
+    let region = "ca-central-1";
+    let packed = Packed::copy("prune");
+    packed.pack();
+    let role = role(region);
+    packed
+        .deploy(region, &["--iam-role", &role])
+        .assert_success();
+    // Functions of others: one untagged, one of another workspace.
+    boto_settings(
+        region,
+        json!({"op": "create", "name": "stray", "role": role}),
+    );
+    boto_settings(
+        region,
+        json!({"op": "create", "name": "elsewhere-fn", "role": role, "tags": {OWNER: "elsewhere"}}),
+    );
+    // `tool-user` is deployed under another name from now on: the manifest no longer lists it.
+    add_keys(&packed, "bin.tool-user", "function_name = \"tool-user-v2\"");
+
+    let dry = packed.deploy(
+        region,
+        &[
+            "--iam-role",
+            &role,
+            "--prune",
+            "--dry-run",
+            "--message-format",
+            "json",
+        ],
+    );
+    dry.assert_success();
+    let planned = json_of(&dry);
+    let deletions = planned["deletions"].as_array().unwrap();
+    assert_eq!(deletions.len(), 1, "{planned}");
+    assert_eq!(deletions[0]["kind"], json!("function"));
+    assert_eq!(deletions[0]["name"], json!("tool-user"));
+    assert!(function(region, "tool-user")["FunctionArn"].is_string());
+
+    let pruned = packed.deploy(region, &["--iam-role", &role, "--prune"]);
+    pruned.assert_success();
+    assert!(
+        pruned.stderr.contains("Deleting function tool-user"),
+        "{}",
+        pruned.stderr
+    );
+    assert_eq!(function(region, "tool-user"), json!({}));
+    for kept in ["stray", "elsewhere-fn", "tiny", "tool-user-v2"] {
+        assert!(
+            function(region, kept)["FunctionArn"].is_string(),
+            "{kept} was deleted"
+        );
+    }
+
+    // Layer versions: ours unattached goes with --prune-layers; another's and attached ones stay.
+    let description =
+        |owner: &str| format!("cargo-lambda-pack tools-layer (x86_64) {OWNER}={owner}");
+    let ours = boto_settings(
+        region,
+        json!({"op": "publish", "name": "tools-layer", "content": "old", "description": description("workspace")}),
+    );
+    let theirs = boto_settings(
+        region,
+        json!({"op": "publish", "name": "tools-layer", "content": "theirs", "description": description("elsewhere")}),
+    );
+    let before = boto_settings(
+        region,
+        json!({"op": "layers", "names": ["tools-layer", "recorder"]}),
+    );
+    // Without --prune-layers, no layer version is a candidate.
+    let dry = packed.deploy(
+        region,
+        &["--prune", "--dry-run", "--message-format", "json"],
+    );
+    dry.assert_success();
+    assert_eq!(json_of(&dry)["deletions"], json!([]));
+    let dry = packed.deploy(
+        region,
+        &[
+            "--prune",
+            "--prune-layers",
+            "--dry-run",
+            "--message-format",
+            "json",
+        ],
+    );
+    dry.assert_success();
+    let deletions = json_of(&dry)["deletions"].clone();
+    assert_eq!(
+        deletions,
+        json!([{"kind": "layer-version", "name": "tools-layer", "version": ours["version"],
+                "arn": ours["arn"], "reason": deletions[0]["reason"]}]),
+    );
+    assert_eq!(
+        boto_settings(
+            region,
+            json!({"op": "layers", "names": ["tools-layer", "recorder"]})
+        ),
+        before,
+        "--dry-run changed the account"
+    );
+    packed
+        .deploy(region, &["--prune", "--prune-layers"])
+        .assert_success();
+    let after = boto_settings(
+        region,
+        json!({"op": "layers", "names": ["tools-layer", "recorder"]}),
+    );
+    let versions: Vec<&Value> = after["tools-layer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["Version"])
+        .collect();
+    assert!(!versions.contains(&&ours["version"]), "{after}");
+    assert!(versions.contains(&&theirs["version"]), "{after}");
+    assert_eq!(after["tools-layer"].as_array().unwrap().len(), 2, "{after}");
+    assert_eq!(after["recorder"], before["recorder"]);
+}

@@ -162,9 +162,11 @@ pub fn collect(
 
     let mut desired = Desired {
         workspace_id: workspace_id(&workspace.root),
-        all_function_names: mine
+        // Whatever -p, --arch and the names select: every function of this workspace.
+        all_function_names: manifest
+            .artifacts
             .iter()
-            .filter(|a| a.kind == Role::Function)
+            .filter(|a| Manifest::belongs_to(a, &workspace.root) && a.kind == Role::Function)
             .map(|a| {
                 deploy_keys(workspace, a)
                     .function_name

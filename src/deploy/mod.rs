@@ -15,6 +15,7 @@ mod desired;
 mod execute;
 mod limits;
 mod plan;
+mod prune;
 mod publish;
 mod report;
 mod settings;
@@ -80,7 +81,16 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
             ),
         );
         let observed = aws::observe(&aws, &desired).await?;
-        let plan = plan::plan(&desired, &observed)?;
+        let mut plan = plan::plan(&desired, &observed)?;
+        if args.prune {
+            plan.deletions = prune::find(
+                &aws,
+                &desired,
+                args.prune_layers,
+                &plan.attached_layer_arns(),
+            )
+            .await?;
+        }
         let json = options.message_format == MessageFormat::Json;
         if args.dry_run {
             // The dry run still shows the whole plan; the missing role is what a deploy would stop at.
@@ -115,6 +125,10 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
         if let Err(error) = result {
             return Err(partial_failure(error, &done));
         }
+        // Deletions last: what is deleted is no longer listed, so nothing deployed needs it.
+        if let Err(error) = prune::delete(&aws, &plan.deletions, shell, &mut done.deleted).await {
+            return Err(partial_failure(error, &done));
+        }
         if json {
             let document = report::DeployDocument {
                 dry_run: false,
@@ -131,7 +145,7 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
             "nothing to change".to_string()
         } else {
             format!(
-                "{} layer version(s) published, {} function(s) created or updated",
+                "{} layer version(s) published, {} function(s) created or updated, {} deleted",
                 done.layers
                     .iter()
                     .filter(|l| l.action == plan::LayerAction::Publish)
@@ -139,7 +153,8 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
                 done.functions
                     .iter()
                     .filter(|f| !f.actions.is_empty())
-                    .count()
+                    .count(),
+                done.deleted.len()
             )
         };
         shell.status("Finished", format!("deploy to {}: {summary}", aws.region));

@@ -124,11 +124,33 @@ pub struct UploadStep {
     pub present: bool,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeletionKind {
+    Function,
+    LayerVersion,
+}
+
+/// One deletion `--prune` makes (or, with `--dry-run`, would make).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deletion {
+    pub kind: DeletionKind,
+    /// The function's name, or the layer's name.
+    pub name: String,
+    /// The layer version's number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    pub arn: String,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeployPlan {
     pub uploads: Vec<UploadStep>,
     pub layers: Vec<LayerStep>,
     pub functions: Vec<FunctionStep>,
+    /// With `--prune`: what is deleted after the deploy (found by `prune.rs`).
+    pub deletions: Vec<Deletion>,
 }
 
 impl DeployPlan {
@@ -136,6 +158,21 @@ impl DeployPlan {
         self.uploads.iter().all(|u| u.present)
             && self.layers.iter().all(|l| l.action == LayerAction::Reuse)
             && self.functions.iter().all(|f| f.actions.is_empty())
+            && self.deletions.is_empty()
+    }
+
+    /// The layer version ARNs this plan's functions keep or get attached (not to be pruned).
+    pub fn attached_layer_arns(&self) -> BTreeSet<String> {
+        self.layers
+            .iter()
+            .filter_map(|l| l.arn.clone())
+            .chain(self.functions.iter().flat_map(|f| {
+                f.layers.iter().filter_map(|l| match l {
+                    LayerRef::Existing(arn) => Some(arn.clone()),
+                    LayerRef::Published { .. } => None,
+                })
+            }))
+            .collect()
     }
 }
 

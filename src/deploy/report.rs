@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::plan::{DeployPlan, FunctionAction, FunctionStep, LayerAction};
+use super::plan::{Deletion, DeletionKind, DeployPlan, FunctionAction, FunctionStep, LayerAction};
 use crate::target::Arch;
 
 /// A layer as this run left it.
@@ -41,6 +41,8 @@ pub struct Done {
     pub uploaded: Vec<String>,
     pub layers: Vec<LayerDone>,
     pub functions: Vec<FunctionDone>,
+    /// With `--prune`: what was deleted.
+    pub deleted: Vec<Deletion>,
 }
 
 impl Done {
@@ -112,6 +114,9 @@ impl Done {
                 lines.push(format!("{} {}", verb(*action), function.function_name));
             }
         }
+        for deletion in &self.deleted {
+            lines.push(format!("deleted {}", deletion.arn));
+        }
         lines
     }
 }
@@ -182,7 +187,23 @@ pub fn render_plan(plan: &DeployPlan, region: &str) -> String {
             let _ = writeln!(text, "  {:<22}   {reason}", "");
         }
     }
+    for deletion in &plan.deletions {
+        let _ = writeln!(
+            text,
+            "  {:<22} {}: {}",
+            deletion_name(deletion),
+            deletion.arn,
+            deletion.reason
+        );
+    }
     text
+}
+
+fn deletion_name(deletion: &Deletion) -> &'static str {
+    match deletion.kind {
+        DeletionKind::Function => "delete function",
+        DeletionKind::LayerVersion => "delete layer version",
+    }
 }
 
 pub fn action_name(action: FunctionAction) -> &'static str {
@@ -232,6 +253,9 @@ pub fn render_done(done: &Done, region: &str) -> String {
                 .unwrap_or_default();
             let _ = writeln!(text, "  {:<20} version {version}{alias}", "");
         }
+    }
+    for deletion in &done.deleted {
+        let _ = writeln!(text, "  deleted  {}", deletion.arn);
     }
     text
 }

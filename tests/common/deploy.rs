@@ -338,6 +338,13 @@ elif op == "tag":
     lam.tag_resource(Resource=cmd["arn"], Tags=cmd["tags"])
 elif op == "delete":
     lam.delete_function(FunctionName=cmd["name"])
+elif op == "publish":
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as z:
+        z.writestr("bin/tool", cmd["content"])
+    v = lam.publish_layer_version(LayerName=cmd["name"], Description=cmd["description"], Content={"ZipFile": data.getvalue()},
+        CompatibleArchitectures=["x86_64"])
+    out = {"arn": v["LayerVersionArn"], "version": v["Version"]}
 elif op == "layers":
     for name in cmd["names"]:
         out[name] = [{"Version": v["Version"], "Description": v.get("Description", "")}
