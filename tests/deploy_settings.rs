@@ -402,3 +402,49 @@ fn prune_deletes_only_this_workspaces_functions_and_layer_versions_no_longer_use
     assert_eq!(after["tools-layer"].as_array().unwrap().len(), 2, "{after}");
     assert_eq!(after["recorder"], before["recorder"]);
 }
+
+#[test]
+fn creating_a_provided_al2_function_is_refused_unless_allowed() {
+    let _moto = shared();
+    let region = "ap-southeast-3";
+    let role = role(region);
+    let (_dir, packed) = common::deploy::edited_copy(|_, manifest| {
+        common::deploy::entry_mut(manifest, "tiny")["runtime"] = json!("provided.al2");
+    });
+    let refused = packed.deploy(region, &["--iam-role", &role]);
+    refused.assert_code(3);
+    assert!(
+        refused.stderr.contains("`tiny` would be created on provided.al2")
+            && refused.stderr.contains("2026-07-31")
+            && refused.stderr.contains("help: pack for provided.al2023 (--runtime provided.al2023), or pass --allow deprecated-runtime"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        function(region, "tiny"),
+        json!({}),
+        "a refused deploy created it"
+    );
+    assert_eq!(
+        function(region, "tool-user"),
+        json!({}),
+        "nothing is created"
+    );
+    // The dry run shows the plan and says the same as a warning.
+    let dry = packed.deploy(region, &["--iam-role", &role, "--dry-run"]);
+    dry.assert_success();
+    assert!(dry.stderr.contains("provided.al2"), "{}", dry.stderr);
+
+    packed
+        .deploy(
+            region,
+            &["--iam-role", &role, "--allow", "deprecated-runtime"],
+        )
+        .assert_success();
+    let state = common::deploy::state(region);
+    assert_eq!(state["functions"]["tiny"]["Runtime"], json!("provided.al2"));
+    // Existing provided.al2 functions are updated without --allow.
+    packed
+        .deploy(region, &["--iam-role", &role])
+        .assert_success();
+}

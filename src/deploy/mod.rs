@@ -94,7 +94,9 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
         let json = options.message_format == MessageFormat::Json;
         if args.dry_run {
             // The dry run still shows the whole plan; the missing role is what a deploy would stop at.
-            if let Err(error) = check_roles(&plan, &desired) {
+            if let Err(error) =
+                check_roles(&plan, &desired).and(check_runtimes(&plan, &desired, options))
+            {
                 shell.warn(format!(
                     "{}; {}",
                     error.message,
@@ -116,6 +118,7 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
             return Ok(());
         }
         check_roles(&plan, &desired)?;
+        check_runtimes(&plan, &desired, options)?;
         let finish = execute::Finish {
             publish: args.publish,
             alias: args.alias.as_deref(),
@@ -191,6 +194,46 @@ fn check_roles(plan: &plan::DeployPlan, desired: &desired::Desired) -> Result<()
     .with_help(
         "pass --iam-role arn:aws:iam::<account>:role/<name>, or set `iam_role` in the metadata",
     ))
+}
+
+/// `provided.al2`'s end of support (the date of lambda-facts' runtime table, AWS's "runtime
+/// deprecation" page); Lambda then blocks creating, and later updating, functions on it.
+pub const PROVIDED_AL2_END_OF_SUPPORT: &str = "2026-07-31";
+
+/// Creating a function on `provided.al2` is refused unless `--allow deprecated-runtime`: its
+/// support has ended, and Lambda stops accepting new functions on it. Existing ones are updated.
+fn check_runtimes(
+    plan: &plan::DeployPlan,
+    desired: &desired::Desired,
+    options: &Options,
+) -> Result<()> {
+    use crate::inspect::codes::DEPRECATED_RUNTIME;
+    if options.allow.iter().any(|a| a == DEPRECATED_RUNTIME) {
+        return Ok(());
+    }
+    let old: Vec<&str> = plan
+        .functions
+        .iter()
+        .filter(|f| f.actions.contains(&plan::FunctionAction::Create))
+        .filter(|f| {
+            desired.functions.iter().any(|d| {
+                d.function_name == f.function_name
+                    && d.runtime == crate::target::Runtime::ProvidedAl2
+                    && matches!(d.code, desired::FunctionCode::Zip(_))
+            })
+        })
+        .map(|f| f.function_name.as_str())
+        .collect();
+    if old.is_empty() {
+        return Ok(());
+    }
+    Err(Error::config(format!(
+        "function(s) {} would be created on provided.al2, whose support ended on {PROVIDED_AL2_END_OF_SUPPORT}",
+        old.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    ))
+    .with_note("Lambda blocks creating functions on a deprecated runtime, and later updating them, on the dates of its runtime deprecation table; Amazon Linux 2 itself ended on 2026-06-30")
+    .with_note("nothing was changed")
+    .with_help("pack for provided.al2023 (--runtime provided.al2023), or pass --allow deprecated-runtime to create it all the same"))
 }
 
 /// A failure part way: the error, with what was already done (the next run will find it done
