@@ -222,12 +222,14 @@ impl Level<'_> {
             Level::Package => UNIT_KEYS
                 .iter()
                 .chain(&deploy_keys::MORE_DEPLOY_KEYS)
+                .chain(&deploy_keys::MORE_UNIT_KEYS)
                 .copied()
                 .chain(["bin"])
                 .collect(),
             Level::Bin(_) => UNIT_KEYS
                 .iter()
                 .chain(&deploy_keys::MORE_DEPLOY_KEYS)
+                .chain(&deploy_keys::MORE_UNIT_KEYS)
                 .copied()
                 .collect(),
             Level::Foreign(_) => Vec::new(),
@@ -554,7 +556,7 @@ mod deploy_keys;
 mod include_spec;
 mod lambda_keys;
 mod repository;
-pub use deploy_keys::DeployKeys;
+pub use deploy_keys::{CorsKey, DeployKeys, FunctionUrlKey};
 pub use lambda_keys::{LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES};
 #[cfg(test)]
 mod tests;

@@ -448,3 +448,124 @@ fn creating_a_provided_al2_function_is_refused_unless_allowed() {
         .deploy(region, &["--iam-role", &role])
         .assert_success();
 }
+
+#[test]
+fn a_public_function_url_gets_both_statements_once_is_updated_and_removed_only_when_ours() {
+    let _moto = shared();
+    let region = "sa-east-1";
+    let packed = Packed::copy("url");
+    add_keys(&packed, "bin.tiny", "function_url = { auth = \"NONE\" }");
+    packed.pack();
+    let (proxy, endpoint) = proxy_to_moto();
+    proxy.record_bodies();
+    let role = role(region);
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let url = |name: &str| boto_settings(region, json!({"op": "url", "name": name}));
+    let first = packed.deploy_with(
+        region,
+        &["--iam-role", &role, "--message-format", "json"],
+        &env,
+    );
+    first.assert_success();
+    let tiny_url = url("tiny");
+    assert_eq!(tiny_url["AuthType"], json!("NONE"), "{tiny_url}");
+    assert_eq!(
+        tiny_url["Sids"],
+        json!([
+            "lambda-pack-url-invoke-function",
+            "lambda-pack-url-invoke-function-url"
+        ])
+    );
+    // The URL is printed and in the JSON report.
+    let report = json_of(&first);
+    let reported = report["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function_name"] == "tiny")
+        .unwrap();
+    assert_eq!(reported["function_url"], tiny_url["FunctionUrl"]);
+    assert!(
+        first
+            .stderr
+            .contains(tiny_url["FunctionUrl"].as_str().unwrap()),
+        "{}",
+        first.stderr
+    );
+    // Both statements, as sent.
+    let permissions = proxy.json_bodies("/functions/tiny/policy");
+    assert_eq!(permissions.len(), 2, "{permissions:?}");
+    let by_action = |action: &str| {
+        permissions
+            .iter()
+            .find(|p| p["Action"] == action)
+            .unwrap_or_else(|| panic!("no {action} statement: {permissions:?}"))
+            .clone()
+    };
+    let invoke_url = by_action("lambda:InvokeFunctionUrl");
+    assert_eq!(invoke_url["Principal"], json!("*"));
+    assert_eq!(invoke_url["FunctionUrlAuthType"], json!("NONE"));
+    assert_eq!(
+        invoke_url["StatementId"],
+        json!("lambda-pack-url-invoke-function-url")
+    );
+    let invoke = by_action("lambda:InvokeFunction");
+    assert_eq!(invoke["Principal"], json!("*"));
+    assert_eq!(invoke["InvokedViaFunctionUrl"], json!(true));
+    assert_eq!(
+        invoke["StatementId"],
+        json!("lambda-pack-url-invoke-function")
+    );
+    // tool-user has no URL; one made by someone else is left alone throughout.
+    assert_eq!(url("tool-user"), json!({"Sids": []}));
+    let theirs = boto_settings(region, json!({"op": "make_url", "name": "tool-user"}));
+
+    // A second run adds nothing.
+    proxy.clear();
+    packed
+        .deploy_with(region, &["--iam-role", &role], &env)
+        .assert_success();
+    assert_eq!(writes(&proxy), Vec::<String>::new());
+
+    // Switching auth and invoke mode updates the URL and takes the public statements away.
+    packed.edit("tiny-fn/Cargo.toml", |text| {
+        text.replace(
+            "function_url = { auth = \"NONE\" }",
+            "function_url = { auth = \"AWS_IAM\", invoke_mode = \"RESPONSE_STREAM\" }",
+        )
+    });
+    proxy.clear();
+    packed
+        .deploy_with(region, &["--iam-role", &role], &env)
+        .assert_success();
+    let updates = proxy.json_bodies("PUT /2021-10-31/functions/tiny/url");
+    assert_eq!(updates.len(), 1, "{:?}", proxy.requests());
+    assert_eq!(updates[0]["AuthType"], json!("AWS_IAM"));
+    assert_eq!(updates[0]["InvokeMode"], json!("RESPONSE_STREAM"));
+    let switched = url("tiny");
+    assert_eq!(switched["AuthType"], json!("AWS_IAM"));
+    assert_eq!(switched["FunctionUrl"], tiny_url["FunctionUrl"]);
+    assert_eq!(switched["Sids"], json!([]));
+
+    // Removing the key removes our URL; tool-user's, not ours, stays.
+    packed.edit("tiny-fn/Cargo.toml", |text| {
+        text.replace(
+            "function_url = { auth = \"AWS_IAM\", invoke_mode = \"RESPONSE_STREAM\" }\n",
+            "",
+        )
+    });
+    packed
+        .deploy_with(region, &["--iam-role", &role], &env)
+        .assert_success();
+    assert_eq!(url("tiny"), json!({"Sids": []}));
+    assert!(
+        function(region, "tiny")["Tags"]
+            .get("lambda-pack:function-url")
+            .is_none()
+    );
+    assert_eq!(url("tool-user")["FunctionUrl"], theirs["FunctionUrl"]);
+}

@@ -98,7 +98,19 @@ pub async fn observe(aws: &Aws, desired: &Desired) -> Result<Observed> {
         }
     }
     for function in &desired.functions {
-        if let Some(state) = function_state(aws, &function.function_name).await? {
+        if let Some(mut state) = function_state(aws, &function.function_name).await? {
+            // The URL is read when one is wanted, or when this tool made one (to remove it).
+            let made = state.settings.tags.get(super::url::URL_TAG).cloned();
+            let qualifier = match (&function.settings.url, made.as_deref()) {
+                (Some(wanted), _) => Some(wanted.qualifier.clone()),
+                (None, Some("latest")) => Some(None),
+                (None, Some(alias)) => Some(Some(alias.to_string())),
+                (None, None) => None,
+            };
+            if let Some(qualifier) = qualifier {
+                state.settings.url =
+                    super::url::observe(aws, &function.function_name, qualifier.as_deref()).await?;
+            }
             observed
                 .functions
                 .insert(function.function_name.clone(), state);

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::settings::{Capacity, FunctionSettings, function_tags, layer_description, workspace_id};
+use super::url::{URL_TAG, UrlWanted};
 use crate::cli::DeployArgs;
 use crate::error::{Error, Result};
 use crate::files::{hex, sha256_file};
@@ -248,7 +249,7 @@ pub fn collect(
             timeout: keys.timeout,
             env: (!function.env.is_empty()).then(|| function.env.clone()),
             iam_role: args.iam_role.clone().or(keys.iam_role.clone()),
-            settings: function_settings(&keys, function, &desired.workspace_id)?,
+            settings: function_settings(&keys, function, &desired.workspace_id, args)?,
         });
     }
     if desired.functions.is_empty() && desired.layers.is_empty() {
@@ -270,6 +271,7 @@ fn function_settings(
     keys: &DeployKeys,
     function: &ManifestArtifact,
     workspace_id: &str,
+    args: &DeployArgs,
 ) -> Result<FunctionSettings> {
     let refused = |why: String, help: &str| {
         Error::config(format!(
@@ -279,8 +281,15 @@ fn function_settings(
         .with_note("nothing was sent to AWS")
         .with_help(help.to_string())
     };
-    let tags = function_tags(&keys.tags, workspace_id)
+    let mut tags = function_tags(&keys.tags, workspace_id)
         .map_err(|why| refused(why, "rename the tag keys in `tags`"))?;
+    let url = keys
+        .function_url
+        .as_ref()
+        .and_then(|key| UrlWanted::from_key(key, args.alias.as_deref()));
+    if let Some(url) = &url {
+        tags.insert(URL_TAG.into(), url.tag_value());
+    }
     if (keys.max_concurrency.is_some() || keys.memory_per_vcpu_milli.is_some())
         && keys.capacity_provider.is_none()
     {
@@ -298,6 +307,7 @@ fn function_settings(
             memory_per_vcpu_milli: keys.memory_per_vcpu_milli,
         }),
         per_tenant: keys.per_tenant,
+        url,
     })
 }
 

@@ -113,6 +113,11 @@ pub async fn carry_out(
         }
         for action in &step.actions {
             match action {
+                // After the version and alias it may belong to exist: below.
+                FunctionAction::FunctionUrl => {
+                    done.record_function_unchanged(step, &layers);
+                    continue;
+                }
                 FunctionAction::Create => {
                     shell.status(
                         "Creating",
@@ -216,6 +221,32 @@ pub async fn carry_out(
                 );
             }
             done.set_version(&function.function_name, version, finish.alias);
+        }
+        if let Some(url_step) = &step.url {
+            let url = if url_step.changes_something() {
+                shell.status(
+                    "Configuring",
+                    format!(
+                        "function URL of {} ({})",
+                        function.function_name, function.arch
+                    ),
+                );
+                let url = super::url::apply(
+                    aws,
+                    &function.function_name,
+                    function.settings.url.as_ref(),
+                    url_step,
+                )
+                .await?;
+                done.record_function(step, FunctionAction::FunctionUrl, arn.clone(), &layers);
+                url
+            } else {
+                url_step.url.clone()
+            };
+            if let Some(url) = &url {
+                shell.status("URL", format!("{} {url}", function.function_name));
+            }
+            done.set_url(&function.function_name, url);
         }
     }
     Ok(())

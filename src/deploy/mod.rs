@@ -19,6 +19,7 @@ mod prune;
 mod publish;
 mod report;
 mod settings;
+mod url;
 
 use std::path::Path;
 

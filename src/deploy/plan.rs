@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::desired::{Desired, DesiredFunction, FunctionCode};
 use super::settings::{self, ObservedSettings};
+use super::url::{UrlStep, plan_url};
 use crate::error::{Error, ErrorKind, Result};
 use crate::target::Arch;
 
@@ -88,6 +89,8 @@ pub enum FunctionAction {
     Tag,
     /// UntagResource: the metadata's tags removed since the last deploy (`tags_removed`).
     Untag,
+    /// The Function URL and its permission statements (`url`), after --publish/--alias.
+    FunctionUrl,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -111,6 +114,9 @@ pub struct FunctionStep {
     /// Tag keys UntagResource removes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags_removed: Vec<String>,
+    /// The Function URL: what is done to it, and the URL when it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<UrlStep>,
 }
 
 /// An S3 upload a publish or an update needs.
@@ -286,11 +292,21 @@ fn function_step(
         arn: state.map(|s| s.arn.clone()),
         tags_set: BTreeMap::new(),
         tags_removed: Vec::new(),
+        url: None,
     };
     let Some(state) = state else {
         step.actions.push(FunctionAction::Create);
         step.reasons
             .push(format!("`{}` does not exist", function.function_name));
+        step.url = plan_url(
+            function.settings.url.as_ref(),
+            None,
+            false,
+            &mut step.reasons,
+        );
+        if step.url.is_some() {
+            step.actions.push(FunctionAction::FunctionUrl);
+        }
         return Ok(step);
     };
     let image = matches!(function.code, FunctionCode::Image(_));
@@ -350,6 +366,16 @@ fn function_step(
         step.reasons
             .push(format!("tags: {} removed", removed.join(", ")));
         step.tags_removed = removed;
+    }
+    let ours = state.settings.tags.contains_key(super::url::URL_TAG);
+    step.url = plan_url(
+        function.settings.url.as_ref(),
+        state.settings.url.as_ref(),
+        ours,
+        &mut step.reasons,
+    );
+    if step.url.as_ref().is_some_and(UrlStep::changes_something) {
+        step.actions.push(FunctionAction::FunctionUrl);
     }
     if step.actions.is_empty() {
         step.reasons.push(format!(

@@ -33,6 +33,8 @@ pub struct FunctionDone {
     pub version: Option<String>,
     /// With --alias: the alias now pointing at `version`.
     pub alias: Option<String>,
+    /// The Function URL (`function_url`), when the function has one this tool manages.
+    pub function_url: Option<String>,
 }
 
 /// Everything done so far; on a failure, what the next run need not repeat.
@@ -64,6 +66,7 @@ impl Done {
             layers: layers.to_vec(),
             version: None,
             alias: None,
+            function_url: None,
         });
         self.functions.last_mut().expect("just pushed")
     }
@@ -94,6 +97,16 @@ impl Done {
         {
             entry.version = Some(version);
             entry.alias = alias.map(str::to_string);
+        }
+    }
+
+    pub fn set_url(&mut self, function_name: &str, url: Option<String>) {
+        if let Some(entry) = self
+            .functions
+            .iter_mut()
+            .find(|f| f.function_name == function_name)
+        {
+            entry.function_url = url;
         }
     }
 
@@ -146,6 +159,7 @@ fn verb(action: FunctionAction) -> &'static str {
         FunctionAction::UpdateConfiguration => "updated the configuration of",
         FunctionAction::Tag => "tagged",
         FunctionAction::Untag => "untagged",
+        FunctionAction::FunctionUrl => "changed the function URL of",
     }
 }
 
@@ -213,6 +227,7 @@ pub fn action_name(action: FunctionAction) -> &'static str {
         FunctionAction::UpdateConfiguration => "update-configuration",
         FunctionAction::Tag => "tag",
         FunctionAction::Untag => "untag",
+        FunctionAction::FunctionUrl => "function-url",
     }
 }
 
@@ -252,6 +267,9 @@ pub fn render_done(done: &Done, region: &str) -> String {
                 .map(|a| format!(", alias {a}"))
                 .unwrap_or_default();
             let _ = writeln!(text, "  {:<20} version {version}{alias}", "");
+        }
+        if let Some(url) = &function.function_url {
+            let _ = writeln!(text, "  {:<20} URL {url}", "");
         }
     }
     for deletion in &done.deleted {

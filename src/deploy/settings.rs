@@ -36,6 +36,8 @@ pub struct FunctionSettings {
     pub ephemeral_storage: Option<u64>,
     pub capacity: Option<Capacity>,
     pub per_tenant: bool,
+    /// `function_url`, when the function is to have one.
+    pub url: Option<super::url::UrlWanted>,
 }
 
 /// The same settings as GetFunction reports them.
@@ -45,6 +47,8 @@ pub struct ObservedSettings {
     pub ephemeral_storage: Option<i32>,
     pub capacity: Option<Capacity>,
     pub per_tenant: bool,
+    /// The Function URL (read when one is wanted or this tool made one).
+    pub url: Option<super::url::UrlFound>,
 }
 
 /// A stable id of the workspace: the name of its root directory (the repository's name in a
@@ -105,7 +109,8 @@ pub fn layer_is_ours(description: &str, workspace_id: &str) -> bool {
 }
 
 /// The tags to set (added or changed) and the keys to remove: the metadata's keys this tool set
-/// before (its [`TAG_KEYS_TAG`]) that are no longer wanted. Other tags are left as they are.
+/// before (its [`TAG_KEYS_TAG`]) and this tool's own `lambda-pack:` tags that are no longer
+/// wanted. Other tags are left as they are.
 pub fn tag_changes(
     wanted: &BTreeMap<String, String>,
     found: &BTreeMap<String, String>,
@@ -121,9 +126,19 @@ pub fn tag_changes(
             keys.split(' ')
                 .filter(|k| !k.is_empty() && !wanted.contains_key(*k) && found.contains_key(*k))
                 .map(str::to_string)
-                .collect()
+                .collect::<Vec<_>>()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .chain(
+            found
+                .keys()
+                .filter(|k| k.starts_with("lambda-pack:") && !wanted.contains_key(*k))
+                .cloned(),
+        )
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     (set, remove)
 }
 
@@ -226,6 +241,7 @@ pub fn observed(
                     .execution_environment_memory_gib_per_v_cpu()
                     .map(|g| (g * 1000.0).round() as u64),
             }),
+        url: None,
         per_tenant: config
             .tenancy_config()
             .is_some_and(|t| t.tenant_isolation_mode() == &lambda::TenantIsolationMode::PerTenant),

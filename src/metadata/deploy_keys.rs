@@ -37,7 +37,35 @@ pub struct DeployKeys {
     pub memory_per_vcpu_milli: Option<u64>,
     /// `tenancy = "per-tenant"`: TenancyConfig.TenantIsolationMode PER_TENANT.
     pub per_tenant: bool,
+    /// `function_url = true | false | { auth, invoke_mode, cors }` (package and bin only).
+    pub function_url: Option<FunctionUrlKey>,
 }
+
+/// The `function_url` key: whether the function has a Function URL, and its configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FunctionUrlKey {
+    /// `false` removes a URL this tool created.
+    pub enabled: bool,
+    /// AuthType: `AWS_IAM` (the default) or `NONE`.
+    pub auth: String,
+    /// InvokeMode: `BUFFERED` (the default) or `RESPONSE_STREAM`.
+    pub invoke_mode: String,
+    pub cors: Option<CorsKey>,
+}
+
+/// Lambda's `Cors` of a Function URL, its fields in snake case.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CorsKey {
+    pub allow_credentials: Option<bool>,
+    pub allow_headers: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_origins: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<u64>,
+}
+
+/// Keys only a package or a bin table may hold (not workspace defaults).
+pub(super) const MORE_UNIT_KEYS: [&str; 1] = ["function_url"];
 
 /// The deploy keys a package, a bin and the workspace table may hold besides those listed in
 /// `metadata.rs` (`function_name`, `iam_role`, `memory`, `timeout`, `s3_bucket`).
@@ -76,6 +104,10 @@ impl DeployKeys {
             max_concurrency: self.max_concurrency.or(weaker.max_concurrency),
             memory_per_vcpu_milli: self.memory_per_vcpu_milli.or(weaker.memory_per_vcpu_milli),
             per_tenant: self.per_tenant || weaker.per_tenant,
+            function_url: self
+                .function_url
+                .clone()
+                .or_else(|| weaker.function_url.clone()),
         }
     }
 }
@@ -199,7 +231,132 @@ impl Context<'_> {
             }
             keys.per_tenant = true;
         }
+        if let Some(value) = map.get("function_url") {
+            keys.function_url = Some(self.function_url(value)?);
+        }
         Ok(keys)
+    }
+
+    /// `function_url = true`, `false`, or `{ auth, invoke_mode, cors = { ... } }`.
+    fn function_url(&self, value: &Value) -> Result<FunctionUrlKey> {
+        let mut key = FunctionUrlKey {
+            enabled: true,
+            auth: "AWS_IAM".into(),
+            invoke_mode: "BUFFERED".into(),
+            cors: None,
+        };
+        let table = match value {
+            Value::Bool(enabled) => {
+                key.enabled = *enabled;
+                return Ok(key);
+            }
+            Value::Object(table) => table,
+            _ => {
+                return Err(self.bad_value(
+                    "function_url",
+                    value,
+                    "true, false, or a table { auth = \"AWS_IAM\" | \"NONE\", invoke_mode = \"BUFFERED\" | \"RESPONSE_STREAM\", cors = { ... } }",
+                ));
+            }
+        };
+        for (name, item) in table {
+            match name.as_str() {
+                "auth" => match item.as_str() {
+                    Some(auth @ ("AWS_IAM" | "NONE")) => key.auth = auth.into(),
+                    _ => {
+                        return Err(self.bad_value(
+                            "function_url.auth",
+                            item,
+                            "\"AWS_IAM\" or \"NONE\" (Lambda's AuthType)",
+                        ));
+                    }
+                },
+                "invoke_mode" => match item.as_str() {
+                    Some(mode @ ("BUFFERED" | "RESPONSE_STREAM")) => key.invoke_mode = mode.into(),
+                    _ => {
+                        return Err(self.bad_value(
+                            "function_url.invoke_mode",
+                            item,
+                            "\"BUFFERED\" or \"RESPONSE_STREAM\" (Lambda's InvokeMode)",
+                        ));
+                    }
+                },
+                "cors" => key.cors = Some(self.cors(item)?),
+                _ => {
+                    return Err(self.bad_value(
+                        &format!("function_url.{name}"),
+                        item,
+                        "one of `auth`, `invoke_mode`, `cors`",
+                    ));
+                }
+            }
+        }
+        Ok(key)
+    }
+
+    /// Lambda's `Cors`: AllowCredentials, AllowHeaders, AllowMethods, AllowOrigins,
+    /// ExposeHeaders, MaxAge (0-86400 s), spelled in snake case.
+    fn cors(&self, value: &Value) -> Result<CorsKey> {
+        let Some(table) = value.as_object() else {
+            return Err(self.bad_value(
+                "function_url.cors",
+                value,
+                "a table of Lambda's Cors fields",
+            ));
+        };
+        let mut cors = CorsKey::default();
+        let strings = |name: &str, item: &Value| -> Result<Vec<String>> {
+            item.as_array()
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .map(|i| {
+                            i.as_str()
+                                .filter(|s| !s.is_empty() && s.len() <= 1024)
+                                .map(str::to_string)
+                        })
+                        .collect::<Option<Vec<_>>>()
+                })
+                .filter(|items| items.len() <= 100)
+                .ok_or_else(|| {
+                    self.bad_value(
+                        &format!("function_url.cors.{name}"),
+                        item,
+                        "a list of at most 100 strings",
+                    )
+                })
+        };
+        for (name, item) in table {
+            match name.as_str() {
+                "allow_credentials" => {
+                    cors.allow_credentials = Some(item.as_bool().ok_or_else(|| {
+                        self.bad_value("function_url.cors.allow_credentials", item, "true or false")
+                    })?);
+                }
+                "allow_headers" => cors.allow_headers = strings(name, item)?,
+                "allow_methods" => cors.allow_methods = strings(name, item)?,
+                "allow_origins" => cors.allow_origins = strings(name, item)?,
+                "expose_headers" => cors.expose_headers = strings(name, item)?,
+                "max_age" => match item.as_u64() {
+                    Some(seconds) if seconds <= 86_400 => cors.max_age = Some(seconds),
+                    _ => {
+                        return Err(self.bad_value(
+                            "function_url.cors.max_age",
+                            item,
+                            "seconds from 0 to 86400 (Lambda's MaxAge)",
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(self.bad_value(
+                        &format!("function_url.cors.{name}"),
+                        item,
+                        "one of allow_credentials, allow_headers, allow_methods, allow_origins, expose_headers, max_age",
+                    ));
+                }
+            }
+        }
+        Ok(cors)
     }
 
     /// `tags = { key = "value", ... }`: each key and value as AWS allows them.

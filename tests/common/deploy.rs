@@ -345,6 +345,19 @@ elif op == "publish":
     v = lam.publish_layer_version(LayerName=cmd["name"], Description=cmd["description"], Content={"ZipFile": data.getvalue()},
         CompatibleArchitectures=["x86_64"])
     out = {"arn": v["LayerVersionArn"], "version": v["Version"]}
+elif op == "url":
+    try:
+        c = lam.get_function_url_config(FunctionName=cmd["name"])
+        out = {"FunctionUrl": c["FunctionUrl"], "AuthType": c["AuthType"], "InvokeMode": c.get("InvokeMode")}
+    except lam.exceptions.ResourceNotFoundException:
+        out = {}
+    try:
+        policy = json.loads(lam.get_policy(FunctionName=cmd["name"])["Policy"])
+        out["Sids"] = sorted(s["Sid"] for s in policy["Statement"])
+    except lam.exceptions.ResourceNotFoundException:
+        out["Sids"] = []
+elif op == "make_url":
+    out = {"FunctionUrl": lam.create_function_url_config(FunctionName=cmd["name"], AuthType="AWS_IAM")["FunctionUrl"]}
 elif op == "layers":
     for name in cmd["names"]:
         out[name] = [{"Version": v["Version"], "Description": v.get("Description", "")}
