@@ -56,6 +56,9 @@ impl Rule {
     }
 }
 
+/// `(<method> <target>, body)` of each recorded request.
+type Bodies = Mutex<Vec<(String, Vec<u8>)>>;
+
 pub struct FaultProxy {
     /// `127.0.0.1:<port>`.
     pub addr: String,
@@ -64,7 +67,7 @@ pub struct FaultProxy {
     /// `<method> <target>` of every request that reached the proxy, in order.
     requests: Arc<Mutex<Vec<String>>>,
     /// With `record_bodies`: `<method> <target>` and the body of every request without a fault.
-    bodies: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    bodies: Arc<Bodies>,
     recording: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -76,7 +79,7 @@ impl FaultProxy {
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
         let fired: Arc<Mutex<Vec<String>>> = Arc::default();
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
-        let bodies: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        let bodies: Arc<Bodies> = Arc::default();
         let recording: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let (upstream, rules_, fired_, requests_) = (
             upstream.to_string(),
@@ -171,7 +174,7 @@ fn serve(
     rules: &Mutex<Vec<Rule>>,
     fired: &Mutex<Vec<String>>,
     requests: &Mutex<Vec<String>>,
-    record: Option<&Mutex<Vec<(String, Vec<u8>)>>>,
+    record: Option<&Bodies>,
 ) -> std::io::Result<()> {
     let (head, mut early_body) = read_head(&mut client)?;
     let text = String::from_utf8_lossy(&head).into_owned();

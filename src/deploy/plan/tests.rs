@@ -271,3 +271,45 @@ fn an_s3_upload_is_planned_only_for_code_that_is_sent_and_skipped_when_present()
     observed.objects.insert(("bucket".into(), key));
     assert!(plan(&desired, &observed).unwrap().uploads[0].present);
 }
+
+#[test]
+fn managed_instances_and_ephemeral_storage_update_only_when_the_account_differs() {
+    use crate::deploy::settings::Capacity;
+    let mut wanted = function("orders", "F1", &[]);
+    let capacity = Capacity {
+        arn: "arn:aws:lambda:us-east-1:123456789012:capacity-provider:fleet".into(),
+        max_concurrency: Some(64),
+        memory_per_vcpu_milli: Some(4000),
+    };
+    wanted.settings.capacity = Some(capacity.clone());
+    wanted.settings.ephemeral_storage = Some(2048);
+    let desired = Desired {
+        functions: vec![wanted.clone()],
+        ..Desired::default()
+    };
+    let mut state = deployed(&wanted, &[]);
+    state.settings.capacity = Some(capacity.clone());
+    state.settings.ephemeral_storage = Some(2048);
+    let mut observed = Observed::default();
+    observed.functions.insert("orders".into(), state.clone());
+    let same = plan(&desired, &observed).unwrap();
+    assert!(same.changes_nothing(), "{:?}", same.functions[0].reasons);
+
+    state.settings.capacity = Some(Capacity {
+        max_concurrency: Some(32),
+        ..capacity
+    });
+    state.settings.ephemeral_storage = Some(512);
+    observed.functions.insert("orders".into(), state);
+    let differs = plan(&desired, &observed).unwrap();
+    assert_eq!(
+        differs.functions[0].actions,
+        vec![FunctionAction::UpdateConfiguration]
+    );
+    let reasons = differs.functions[0].reasons.join("\n");
+    assert!(
+        reasons.contains("ephemeral storage: 512 → 2048 MB"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("max concurrency 64"), "{reasons}");
+}
