@@ -81,7 +81,9 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
                 aws.region
             ),
         );
-        let observed = aws::observe(&aws, &desired).await?;
+        // `-j N`: functions read and deployed at once (with --build, also cargo's jobs).
+        let jobs = options.jobs.map_or(DEFAULT_JOBS, |j| j as usize);
+        let observed = aws::observe(&aws, &desired, jobs).await?;
         let mut plan = plan::plan(&desired, &observed)?;
         if args.prune {
             plan.deletions = prune::find(
@@ -125,7 +127,8 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
             alias: args.alias.as_deref(),
         };
         let mut done = report::Done::default();
-        let result = execute::carry_out(&aws, &plan, &desired, &finish, shell, &mut done).await;
+        let result =
+            execute::carry_out(&aws, &plan, &desired, &finish, shell, jobs, &mut done).await;
         if let Err(error) = result {
             return Err(partial_failure(error, &done));
         }
@@ -165,6 +168,9 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
         Ok(())
     })
 }
+
+/// Functions deployed (and read) at once without `-j`.
+pub const DEFAULT_JOBS: usize = 8;
 
 /// Creating a function needs a role; checked for every function before anything changes.
 fn check_roles(plan: &plan::DeployPlan, desired: &desired::Desired) -> Result<()> {
