@@ -99,12 +99,11 @@ pub async fn observe(aws: &Aws, desired: &Desired, jobs: usize) -> Result<Observ
     }
     // Functions are read `jobs` at a time (GetFunction, and the URL when there is one to read).
     use futures_util::stream::{self, StreamExt};
-    let reads: Vec<Result<(Option<FunctionState>, Option<(String, String)>)>> =
-        stream::iter(&desired.functions)
-            .map(|function| observe_function(aws, function))
-            .buffered(jobs.max(1))
-            .collect()
-            .await;
+    let reads: Vec<Result<FunctionRead>> = stream::iter(&desired.functions)
+        .map(|function| observe_function(aws, function))
+        .buffered(jobs.max(1))
+        .collect()
+        .await;
     for (function, read) in desired.functions.iter().zip(reads) {
         let (state, object) = read?;
         if let Some(state) = state {
@@ -119,11 +118,15 @@ pub async fn observe(aws: &Aws, desired: &Desired, jobs: usize) -> Result<Observ
     Ok(observed)
 }
 
+/// A function's state (`None`: it does not exist), and the `(bucket, key)` of its ZIP when that
+/// is already uploaded.
+type FunctionRead = (Option<FunctionState>, Option<(String, String)>);
+
 /// One function's state, and the S3 object of its ZIP when that is already uploaded.
 async fn observe_function(
     aws: &Aws,
     function: &super::desired::DesiredFunction,
-) -> Result<(Option<FunctionState>, Option<(String, String)>)> {
+) -> Result<FunctionRead> {
     let mut found = None;
     let mut object = None;
     if let Some(mut state) = function_state(aws, &function.function_name).await? {
