@@ -121,6 +121,16 @@ pub struct DeployArgs {
     #[arg(long, help_heading = DEPLOY_OPTIONS)]
     pub build: bool,
 
+    /// After deploying, delete the functions tagged as this workspace's that its manifest no
+    /// longer lists (never an untagged function or another workspace's); each is printed
+    #[arg(long, help_heading = DEPLOY_OPTIONS)]
+    pub prune: bool,
+
+    /// With --prune: also delete this workspace's layer versions that no version of any function
+    /// in the account attaches
+    #[arg(long, requires = "prune", help_heading = DEPLOY_OPTIONS)]
+    pub prune_layers: bool,
+
     #[command(flatten)]
     pub pack: PackArgs,
 }

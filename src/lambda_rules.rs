@@ -225,30 +225,6 @@ pub fn check_handler(handler: &str) -> Result<(), String> {
 pub const MEMORY_MB: RangeInclusive<u64> = 128..=10_240;
 /// Lambda's Timeout range, in seconds.
 pub const TIMEOUT_SECONDS: RangeInclusive<u64> = 1..=900;
-/// Lambda's EphemeralStorage range (the size of `/tmp`), in MB.
-pub const EPHEMERAL_STORAGE_MB: RangeInclusive<u64> = 512..=10_240;
-
-/// The rule for ephemeral storage, as a phrase.
-pub fn ephemeral_storage_rule() -> String {
-    format!(
-        "Lambda's EphemeralStorage (the size of /tmp) is a whole number of MB from {} to {}",
-        EPHEMERAL_STORAGE_MB.start(),
-        EPHEMERAL_STORAGE_MB.end()
-    )
-}
-
-/// Why `mb` cannot be a function's EphemeralStorage, if it cannot.
-pub fn check_ephemeral_storage(mb: u64) -> Result<(), String> {
-    if EPHEMERAL_STORAGE_MB.contains(&mb) {
-        Ok(())
-    } else {
-        Err(format!(
-            "ephemeral storage {mb} MB is out of range: {}",
-            ephemeral_storage_rule()
-        ))
-    }
-}
-
 /// The rule for memory, as a phrase.
 pub fn memory_rule() -> String {
     format!(
@@ -286,6 +262,138 @@ pub fn check_timeout(seconds: u64) -> Result<(), String> {
             timeout_rule()
         ))
     }
+}
+
+/// Lambda's EphemeralStorage.Size range (`/tmp`), in MB.
+pub const EPHEMERAL_STORAGE_MB: RangeInclusive<u64> = 512..=10_240;
+
+/// The rule for ephemeral storage, as a phrase.
+pub fn ephemeral_storage_rule() -> String {
+    format!(
+        "Lambda's EphemeralStorage.Size is a whole number of MB from {} to {}",
+        EPHEMERAL_STORAGE_MB.start(),
+        EPHEMERAL_STORAGE_MB.end()
+    )
+}
+
+/// Why `mb` cannot be a function's EphemeralStorage.Size, if it cannot.
+pub fn check_ephemeral_storage(mb: u64) -> Result<(), String> {
+    if EPHEMERAL_STORAGE_MB.contains(&mb) {
+        Ok(())
+    } else {
+        Err(format!(
+            "ephemeral storage {mb} MB is out of range: {}",
+            ephemeral_storage_rule()
+        ))
+    }
+}
+
+/// Managed Instances' PerExecutionEnvironmentMaxConcurrency range (LambdaManagedInstancesCapacityProviderConfig).
+pub const MAX_CONCURRENCY: RangeInclusive<u64> = 1..=1600;
+
+/// The rule for `max_concurrency`, as a phrase.
+pub fn max_concurrency_rule() -> String {
+    format!(
+        "Lambda's PerExecutionEnvironmentMaxConcurrency is a whole number from {} to {}",
+        MAX_CONCURRENCY.start(),
+        MAX_CONCURRENCY.end()
+    )
+}
+
+/// Why `n` cannot be a PerExecutionEnvironmentMaxConcurrency, if it cannot.
+pub fn check_max_concurrency(n: u64) -> Result<(), String> {
+    if MAX_CONCURRENCY.contains(&n) {
+        Ok(())
+    } else {
+        Err(format!(
+            "max concurrency {n} is out of range: {}",
+            max_concurrency_rule()
+        ))
+    }
+}
+
+/// Managed Instances' ExecutionEnvironmentMemoryGiBPerVCpu range, in GiB.
+pub const MEMORY_PER_VCPU_GIB: RangeInclusive<f64> = 2.0..=8.0;
+
+/// Why `gib` cannot be an ExecutionEnvironmentMemoryGiBPerVCpu, if it cannot.
+pub fn check_memory_per_vcpu(gib: f64) -> Result<(), String> {
+    if MEMORY_PER_VCPU_GIB.contains(&gib) {
+        Ok(())
+    } else {
+        Err(format!(
+            "memory per vCPU {gib} GiB is out of range: Lambda's ExecutionEnvironmentMemoryGiBPerVCpu is from {} to {} GiB",
+            MEMORY_PER_VCPU_GIB.start(),
+            MEMORY_PER_VCPU_GIB.end()
+        ))
+    }
+}
+
+/// Why `arn` cannot be a CapacityProviderArn, if it cannot: Lambda's pattern
+/// `arn:aws[a-zA-Z-]*:lambda:<region>:<12 digits>:capacity-provider:[a-zA-Z0-9-_]+`, 1-140 characters.
+pub fn check_capacity_provider_arn(arn: &str) -> Result<(), String> {
+    let fields: Vec<&str> = arn.splitn(7, ':').collect();
+    let well_formed = arn.len() <= 140
+        && fields.len() == 7
+        && fields[0] == "arn"
+        && fields[1].starts_with("aws")
+        && fields[2] == "lambda"
+        && !fields[3].is_empty()
+        && fields[4].len() == 12
+        && fields[4].chars().all(|c| c.is_ascii_digit())
+        && fields[5] == "capacity-provider"
+        && !fields[6].is_empty()
+        && fields[6].chars().all(name_char);
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{arn}` is not a capacity provider ARN: Lambda wants \
+             arn:aws:lambda:<region>:<account>:capacity-provider:<name>, at most 140 characters"
+        ))
+    }
+}
+
+/// Tags a Lambda function may carry (AWS's limit for user tags on one resource).
+pub const MAX_TAGS: usize = 50;
+/// Longest tag key and value, in characters.
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+
+/// The characters AWS allows in tag keys and values besides letters and digits (any language).
+fn tag_char(c: char) -> bool {
+    c.is_alphanumeric() || " _.:/=+-@".contains(c)
+}
+
+/// Why `key` cannot be a tag key, if it cannot. `aws:` is AWS's own prefix; `lambda-pack:` is
+/// this tool's (ownership), so neither is the metadata's to set.
+pub fn check_tag_key(key: &str) -> Result<(), String> {
+    let count = key.chars().count();
+    if count == 0 || count > MAX_TAG_KEY_CHARS || !key.chars().all(tag_char) {
+        return Err(format!(
+            "tag key `{key}` is not valid: 1 to {MAX_TAG_KEY_CHARS} letters, digits, spaces and _ . : / = + - @"
+        ));
+    }
+    if key.to_ascii_lowercase().starts_with("aws:") {
+        return Err(format!(
+            "tag key `{key}` starts with `aws:`, which AWS reserves"
+        ));
+    }
+    if key.starts_with("lambda-pack:") {
+        return Err(format!(
+            "tag key `{key}` starts with `lambda-pack:`, which deploy sets itself (ownership)"
+        ));
+    }
+    Ok(())
+}
+
+/// Why `value` cannot be the value of tag `key`, if it cannot.
+pub fn check_tag_value(key: &str, value: &str) -> Result<(), String> {
+    if value.chars().count() > MAX_TAG_VALUE_CHARS || !value.chars().all(tag_char) {
+        return Err(format!(
+            "the value of tag `{key}` is not valid: 0 to {MAX_TAG_VALUE_CHARS} letters, digits, spaces and _ . : / = + - @"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

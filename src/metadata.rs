@@ -153,7 +153,7 @@ pub struct PackageMetadata {
 }
 
 /// Keys a package table and a per-bin table may hold (a package table also holds `bin`).
-const UNIT_KEYS: [&str; 21] = [
+const UNIT_KEYS: [&str; 20] = [
     "arch",
     "runtime",
     "include",
@@ -174,7 +174,6 @@ const UNIT_KEYS: [&str; 21] = [
     "timeout",
     "s3_bucket",
     "handler",
-    "ephemeral_storage",
 ];
 
 /// Keys that make sense as defaults for every package of a workspace.
@@ -217,9 +216,24 @@ impl Level<'_> {
 
     fn keys(&self) -> Vec<&'static str> {
         match self {
-            Level::Workspace => WORKSPACE_KEYS.to_vec(),
-            Level::Package => UNIT_KEYS.iter().copied().chain(["bin"]).collect(),
-            Level::Bin(_) => UNIT_KEYS.to_vec(),
+            Level::Workspace => WORKSPACE_KEYS
+                .iter()
+                .chain(&deploy_keys::MORE_DEPLOY_KEYS)
+                .copied()
+                .collect(),
+            Level::Package => UNIT_KEYS
+                .iter()
+                .chain(&deploy_keys::MORE_DEPLOY_KEYS)
+                .chain(&deploy_keys::MORE_UNIT_KEYS)
+                .copied()
+                .chain(["bin"])
+                .collect(),
+            Level::Bin(_) => UNIT_KEYS
+                .iter()
+                .chain(&deploy_keys::MORE_DEPLOY_KEYS)
+                .chain(&deploy_keys::MORE_UNIT_KEYS)
+                .copied()
+                .collect(),
             Level::Foreign(_) => Vec::new(),
         }
     }
@@ -544,7 +558,7 @@ mod deploy_keys;
 mod include_spec;
 mod lambda_keys;
 mod repository;
-pub use deploy_keys::DeployKeys;
+pub use deploy_keys::{CorsKey, DeployKeys, FunctionUrlKey};
 pub use lambda_keys::{LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES};
 #[cfg(test)]
 mod tests;

@@ -79,7 +79,7 @@ pub async fn connect() -> Result<Aws> {
 
 /// Reads what the plan needs: for each layer the newest version with the wanted CodeSha256, for
 /// each function its configuration, for each S3 upload whether the object is there.
-pub async fn observe(aws: &Aws, desired: &Desired) -> Result<Observed> {
+pub async fn observe(aws: &Aws, desired: &Desired, jobs: usize) -> Result<Observed> {
     let mut observed = Observed::default();
     for layer in &desired.layers {
         if let Some(found) =
@@ -97,20 +97,60 @@ pub async fn observe(aws: &Aws, desired: &Desired) -> Result<Observed> {
                 .insert((bucket.clone(), layer.code.s3_key()));
         }
     }
-    for function in &desired.functions {
-        if let Some(state) = function_state(aws, &function.function_name).await? {
+    // Functions are read `jobs` at a time (GetFunction, and the URL when there is one to read).
+    use futures_util::stream::{self, StreamExt};
+    let reads: Vec<Result<FunctionRead>> = stream::iter(&desired.functions)
+        .map(|function| observe_function(aws, function))
+        .buffered(jobs.max(1))
+        .collect()
+        .await;
+    for (function, read) in desired.functions.iter().zip(reads) {
+        let (state, object) = read?;
+        if let Some(state) = state {
             observed
                 .functions
                 .insert(function.function_name.clone(), state);
         }
-        if let FunctionCode::Zip(zip) = &function.code
-            && let Some(bucket) = &zip.s3_bucket
-            && object_exists(aws, bucket, &zip.s3_key()).await?
-        {
-            observed.objects.insert((bucket.clone(), zip.s3_key()));
+        if let Some(object) = object {
+            observed.objects.insert(object);
         }
     }
     Ok(observed)
+}
+
+/// A function's state (`None`: it does not exist), and the `(bucket, key)` of its ZIP when that
+/// is already uploaded.
+type FunctionRead = (Option<FunctionState>, Option<(String, String)>);
+
+/// One function's state, and the S3 object of its ZIP when that is already uploaded.
+async fn observe_function(
+    aws: &Aws,
+    function: &super::desired::DesiredFunction,
+) -> Result<FunctionRead> {
+    let mut found = None;
+    let mut object = None;
+    if let Some(mut state) = function_state(aws, &function.function_name).await? {
+        // The URL is read when one is wanted, or when this tool made one (to remove it).
+        let made = state.settings.tags.get(super::url::URL_TAG).cloned();
+        let qualifier = match (&function.settings.url, made.as_deref()) {
+            (Some(wanted), _) => Some(wanted.qualifier.clone()),
+            (None, Some("latest")) => Some(None),
+            (None, Some(alias)) => Some(Some(alias.to_string())),
+            (None, None) => None,
+        };
+        if let Some(qualifier) = qualifier {
+            state.settings.url =
+                super::url::observe(aws, &function.function_name, qualifier.as_deref()).await?;
+        }
+        found = Some(state);
+    }
+    if let FunctionCode::Zip(zip) = &function.code
+        && let Some(bucket) = &zip.s3_bucket
+        && object_exists(aws, bucket, &zip.s3_key()).await?
+    {
+        object = Some((bucket.clone(), zip.s3_key()));
+    }
+    Ok((found, object))
 }
 
 /// Which end of a layer's versions a search starts from.
@@ -256,6 +296,7 @@ pub async fn function_state(aws: &Aws, name: &str) -> Result<Option<FunctionStat
             .and_then(|e| e.variables())
             .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_else(BTreeMap::new),
+        settings: super::settings::observed(config, output.tags()),
     }))
 }
 

@@ -123,6 +123,7 @@ mod tests {
             timeout: Some(900),
             env: Some(BTreeMap::from([("STAGE".into(), "prod".into())])),
             iam_role: None,
+            settings: Default::default(),
         }
     }
 
@@ -141,8 +142,10 @@ mod tests {
                 code: zip(),
                 code_sha256: "AAAA".into(),
                 compatible_runtimes: vec!["provided.al2023".into()],
+                description: String::new(),
             }],
             functions: vec![function()],
+            ..Desired::default()
         };
         check(&ok, Path::new("/out/manifest.json")).unwrap();
 

@@ -5,9 +5,11 @@
 //! file, compared with the manifest's (a mismatch is refused, naming the file), and only the
 //! computed ones are used from then on, for the plan's comparisons and the S3 key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use super::settings::{Capacity, FunctionSettings, function_tags, layer_description, workspace_id};
+use super::url::{URL_TAG, UrlWanted};
 use crate::cli::DeployArgs;
 use crate::error::{Error, Result};
 use crate::files::{hex, sha256_file};
@@ -48,6 +50,9 @@ pub struct DesiredLayer {
     /// Base64 SHA-256 of the ZIP, as Lambda reports `Content.CodeSha256` (computed by this run).
     pub code_sha256: String,
     pub compatible_runtimes: Vec<String>,
+    /// Description of a version this run publishes: it records the owner (layers cannot be
+    /// tagged).
+    pub description: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,12 +83,19 @@ pub struct DesiredFunction {
     pub env: Option<BTreeMap<String, String>>,
     /// Needed only to create the function.
     pub iam_role: Option<String>,
+    /// Tags (the ownership tag included), ephemeral storage, Managed Instances, tenancy.
+    pub settings: FunctionSettings,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Desired {
     pub layers: Vec<DesiredLayer>,
     pub functions: Vec<DesiredFunction>,
+    /// The value of the ownership tag of this workspace's functions and layer versions.
+    pub workspace_id: String,
+    /// The account names of every function of this workspace in the manifest, whatever this
+    /// run selects (`--prune` deletes only owned functions outside this set).
+    pub all_function_names: BTreeSet<String>,
 }
 
 /// Picks the manifest's artifacts to deploy and reads their deploy keys.
@@ -149,7 +161,21 @@ pub fn collect(
         })
         .collect();
 
-    let mut desired = Desired::default();
+    let mut desired = Desired {
+        workspace_id: workspace_id(&workspace.root),
+        // Whatever -p, --arch and the names select: every function of this workspace.
+        all_function_names: manifest
+            .artifacts
+            .iter()
+            .filter(|a| Manifest::belongs_to(a, &workspace.root) && a.kind == Role::Function)
+            .map(|a| {
+                deploy_keys(workspace, a)
+                    .function_name
+                    .unwrap_or_else(|| a.name.clone())
+            })
+            .collect(),
+        ..Desired::default()
+    };
     for layer in layers {
         let keys = deploy_keys(workspace, layer);
         let (code, code_sha256) = zip_code(layer, out_dir, manifest_path, &keys, args)?;
@@ -159,6 +185,7 @@ pub fn collect(
             code,
             code_sha256,
             compatible_runtimes: layer.compatible_runtimes.clone().unwrap_or_default(),
+            description: layer_description(&layer.name, layer.arch, &desired.workspace_id),
         });
     }
     for function in functions {
@@ -221,7 +248,8 @@ pub fn collect(
             memory: keys.memory,
             timeout: keys.timeout,
             env: (!function.env.is_empty()).then(|| function.env.clone()),
-            iam_role: args.iam_role.clone().or(keys.iam_role),
+            iam_role: args.iam_role.clone().or(keys.iam_role.clone()),
+            settings: function_settings(&keys, function, &desired.workspace_id, args)?,
         });
     }
     if desired.functions.is_empty() && desired.layers.is_empty() {
@@ -235,6 +263,52 @@ pub fn collect(
         .with_help("pack first (`cargo lambda-pack`, or pass --build), or check -p and --arch"));
     }
     Ok(desired)
+}
+
+/// The settings of `keys` for `function`, checked together (a key may come from another level
+/// than the key it needs).
+fn function_settings(
+    keys: &DeployKeys,
+    function: &ManifestArtifact,
+    workspace_id: &str,
+    args: &DeployArgs,
+) -> Result<FunctionSettings> {
+    let refused = |why: String, help: &str| {
+        Error::config(format!(
+            "the deploy keys of function `{}` ({}) cannot be deployed: {why}",
+            function.name, function.arch
+        ))
+        .with_note("nothing was sent to AWS")
+        .with_help(help.to_string())
+    };
+    let mut tags = function_tags(&keys.tags, workspace_id)
+        .map_err(|why| refused(why, "rename the tag keys in `tags`"))?;
+    let url = keys
+        .function_url
+        .as_ref()
+        .and_then(|key| UrlWanted::from_key(key, args.alias.as_deref()));
+    if let Some(url) = &url {
+        tags.insert(URL_TAG.into(), url.tag_value());
+    }
+    if (keys.max_concurrency.is_some() || keys.memory_per_vcpu_milli.is_some())
+        && keys.capacity_provider.is_none()
+    {
+        return Err(refused(
+            "`max_concurrency` and `memory_per_vcpu` configure Managed Instances, and no `capacity_provider` is set".into(),
+            "set `capacity_provider = \"arn:aws:lambda:<region>:<account>:capacity-provider:<name>\"`, or remove them",
+        ));
+    }
+    Ok(FunctionSettings {
+        tags,
+        ephemeral_storage: keys.ephemeral_storage,
+        capacity: keys.capacity_provider.as_ref().map(|arn| Capacity {
+            arn: arn.clone(),
+            max_concurrency: keys.max_concurrency,
+            memory_per_vcpu_milli: keys.memory_per_vcpu_milli,
+        }),
+        per_tenant: keys.per_tenant,
+        url,
+    })
 }
 
 /// The deploy keys of an artifact's bin, over its package's, over the workspace's.

@@ -14,6 +14,7 @@ use super::aws::{Aws, api_error, error_chain};
 use super::desired::{Desired, DesiredFunction, FunctionCode, ZipCode};
 use super::plan::{DeployPlan, FunctionAction, LayerAction, LayerRef};
 use super::report::{Done, LayerDone};
+use super::settings;
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Shell;
 use crate::target::Arch;
@@ -36,6 +37,7 @@ pub async fn carry_out(
     desired: &Desired,
     finish: &Finish<'_>,
     shell: &Shell,
+    jobs: usize,
     done: &mut Done,
 ) -> Result<()> {
     let mut published: BTreeMap<(String, Arch), String> = BTreeMap::new();
@@ -87,21 +89,13 @@ pub async fn carry_out(
             arn,
         });
     }
+    // Every upload a function needs, first, one at a time (two functions may share an object).
     for step in &plan.functions {
         let function = desired
             .functions
             .iter()
             .find(|f| f.function_name == step.function_name)
             .expect("the plan's functions come from the desired ones");
-        let layers: Vec<String> = step
-            .layers
-            .iter()
-            .map(|l| match l {
-                LayerRef::Existing(arn) => arn.clone(),
-                LayerRef::Published { layer, arch } => published[&(layer.clone(), *arch)].clone(),
-            })
-            .collect();
-        let mut arn = step.arn.clone();
         if let FunctionCode::Zip(zip) = &function.code
             && step
                 .actions
@@ -110,74 +104,195 @@ pub async fn carry_out(
         {
             upload_if_planned(aws, plan, zip, shell, done).await?;
         }
-        for action in &step.actions {
-            match action {
-                FunctionAction::Create => {
-                    shell.status(
-                        "Creating",
-                        format!("function {} ({})", function.function_name, function.arch),
-                    );
-                    arn = Some(create(aws, function, &layers).await?);
-                    wait_active(aws, &function.function_name).await?;
-                }
-                FunctionAction::UpdateCode => {
-                    shell.status(
-                        "Updating",
-                        format!("code of {} ({})", function.function_name, function.arch),
-                    );
-                    retry_on_conflict(aws, &function.function_name, || update_code(aws, function))
-                        .await?;
-                    wait_updated(aws, &function.function_name).await?;
-                }
-                FunctionAction::UpdateConfiguration => {
-                    shell.status(
-                        "Updating",
-                        format!(
-                            "configuration of {} ({})",
-                            function.function_name, function.arch
-                        ),
-                    );
-                    retry_on_conflict(aws, &function.function_name, || {
-                        update_configuration(aws, function, &layers)
-                    })
-                    .await?;
-                    wait_updated(aws, &function.function_name).await?;
-                }
+    }
+    // The functions are independent of one another: `jobs` at a time. `buffered` yields the
+    // results in the plan's order, so the report's order does not depend on which finished first;
+    // every function started is carried to its end before a failure is returned.
+    use futures_util::stream::{self, StreamExt};
+    let published = &published;
+    let results: Vec<(Done, Result<()>)> = stream::iter(&plan.functions)
+        .map(|step| async move {
+            let mut part = Done::default();
+            let result =
+                deploy_function(aws, step, desired, published, finish, shell, &mut part).await;
+            (part, result)
+        })
+        .buffered(jobs.max(1))
+        .collect()
+        .await;
+    let mut first_error = None;
+    for (part, result) in results {
+        done.functions.extend(part.functions);
+        if let Err(error) = result {
+            first_error.get_or_insert(error);
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Creates or updates one function, then publishes, aliases and configures its URL.
+async fn deploy_function(
+    aws: &Aws,
+    step: &super::plan::FunctionStep,
+    desired: &Desired,
+    published: &BTreeMap<(String, Arch), String>,
+    finish: &Finish<'_>,
+    shell: &Shell,
+    done: &mut Done,
+) -> Result<()> {
+    let function = desired
+        .functions
+        .iter()
+        .find(|f| f.function_name == step.function_name)
+        .expect("the plan's functions come from the desired ones");
+    let layers: Vec<String> = step
+        .layers
+        .iter()
+        .map(|l| match l {
+            LayerRef::Existing(arn) => arn.clone(),
+            LayerRef::Published { layer, arch } => published[&(layer.clone(), *arch)].clone(),
+        })
+        .collect();
+    let mut arn = step.arn.clone();
+    for action in &step.actions {
+        match action {
+            // After the version and alias it may belong to exist: below.
+            FunctionAction::FunctionUrl => {
+                done.record_function_unchanged(step, &layers);
+                continue;
             }
-            done.record_function(step, *action, arn.clone(), &layers);
-        }
-        if step.actions.is_empty() {
-            shell.status(
-                "Unchanged",
-                format!("function {} ({})", function.function_name, function.arch),
-            );
-            done.record_function_unchanged(step, &layers);
-        }
-        if finish.publish || finish.alias.is_some() {
-            let version = retry_on_conflict(aws, &function.function_name, || async {
-                let output = aws
-                    .lambda
-                    .publish_version()
-                    .function_name(&function.function_name)
+            FunctionAction::Create => {
+                shell.status(
+                    "Creating",
+                    format!("function {} ({})", function.function_name, function.arch),
+                );
+                arn = Some(create(aws, function, &layers).await?);
+                wait_active(aws, &function.function_name).await?;
+            }
+            FunctionAction::UpdateCode => {
+                shell.status(
+                    "Updating",
+                    format!("code of {} ({})", function.function_name, function.arch),
+                );
+                retry_on_conflict(aws, &function.function_name, || update_code(aws, function))
+                    .await?;
+                wait_updated(aws, &function.function_name).await?;
+            }
+            FunctionAction::Tag => {
+                shell.status(
+                    "Tagging",
+                    format!(
+                        "{} ({}): {}",
+                        function.function_name,
+                        function.arch,
+                        step.tags_set.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                let resource = arn.clone().unwrap_or_default();
+                aws.lambda
+                    .tag_resource()
+                    .resource(&resource)
+                    .set_tags(Some(step.tags_set.clone().into_iter().collect()))
                     .send()
                     .await
-                    .map_err(|err| api_error("PublishVersion", &function.function_name, err))?;
-                Ok(output.version().unwrap_or_default().to_string())
-            })
-            .await?;
-            shell.status(
-                "Published",
-                format!("{} version {version}", function.function_name),
-            );
-            if let Some(alias) = finish.alias {
-                point_alias(aws, &function.function_name, alias, &version).await?;
-                shell.status(
-                    "Aliased",
-                    format!("{}:{alias} → version {version}", function.function_name),
-                );
+                    .map_err(|err| api_error("TagResource", &function.function_name, err))?;
             }
-            done.set_version(&function.function_name, version, finish.alias);
+            FunctionAction::Untag => {
+                shell.status(
+                    "Untagging",
+                    format!(
+                        "{} ({}): {}",
+                        function.function_name,
+                        function.arch,
+                        step.tags_removed.join(", ")
+                    ),
+                );
+                let resource = arn.clone().unwrap_or_default();
+                aws.lambda
+                    .untag_resource()
+                    .resource(&resource)
+                    .set_tag_keys(Some(step.tags_removed.clone()))
+                    .send()
+                    .await
+                    .map_err(|err| api_error("UntagResource", &function.function_name, err))?;
+            }
+            FunctionAction::UpdateConfiguration => {
+                shell.status(
+                    "Updating",
+                    format!(
+                        "configuration of {} ({})",
+                        function.function_name, function.arch
+                    ),
+                );
+                retry_on_conflict(aws, &function.function_name, || {
+                    update_configuration(aws, function, &layers)
+                })
+                .await?;
+                wait_updated(aws, &function.function_name).await?;
+            }
         }
+        done.record_function(step, *action, arn.clone(), &layers);
+    }
+    if step.actions.is_empty() {
+        shell.status(
+            "Unchanged",
+            format!("function {} ({})", function.function_name, function.arch),
+        );
+        done.record_function_unchanged(step, &layers);
+    }
+    if finish.publish || finish.alias.is_some() {
+        let version = retry_on_conflict(aws, &function.function_name, || async {
+            let output = aws
+                .lambda
+                .publish_version()
+                .function_name(&function.function_name)
+                .send()
+                .await
+                .map_err(|err| api_error("PublishVersion", &function.function_name, err))?;
+            Ok(output.version().unwrap_or_default().to_string())
+        })
+        .await?;
+        shell.status(
+            "Published",
+            format!("{} version {version}", function.function_name),
+        );
+        if let Some(alias) = finish.alias {
+            point_alias(aws, &function.function_name, alias, &version).await?;
+            shell.status(
+                "Aliased",
+                format!("{}:{alias} → version {version}", function.function_name),
+            );
+        }
+        done.set_version(&function.function_name, version, finish.alias);
+    }
+    if let Some(url_step) = &step.url {
+        let url = if url_step.changes_something() {
+            shell.status(
+                "Configuring",
+                format!(
+                    "function URL of {} ({})",
+                    function.function_name, function.arch
+                ),
+            );
+            let url = super::url::apply(
+                aws,
+                &function.function_name,
+                function.settings.url.as_ref(),
+                url_step,
+            )
+            .await?;
+            done.record_function(step, FunctionAction::FunctionUrl, arn.clone(), &layers);
+            url
+        } else {
+            url_step.url.clone()
+        };
+        if let Some(url) = &url {
+            shell.status("URL", format!("{} {url}", function.function_name));
+        }
+        done.set_url(&function.function_name, url);
     }
     Ok(())
 }
@@ -275,7 +390,11 @@ async fn create(aws: &Aws, function: &DesiredFunction, layers: &[String]) -> Res
         .architectures(architecture(function.arch))
         .set_memory_size(function.memory.map(|m| m as i32))
         .set_timeout(function.timeout.map(|t| t as i32))
-        .set_environment(environment(function));
+        .set_environment(environment(function))
+        .set_tags(Some(function.settings.tags.clone().into_iter().collect()))
+        .set_ephemeral_storage(settings::ephemeral_storage(&function.settings))
+        .set_capacity_provider_config(settings::capacity_provider_config(&function.settings))
+        .set_tenancy_config(settings::tenancy_config(&function.settings));
     request = match &function.code {
         FunctionCode::Zip(zip) => request
             .package_type(PackageType::Zip)
@@ -337,7 +456,9 @@ async fn update_configuration(
         .function_name(&function.function_name)
         .set_memory_size(function.memory.map(|m| m as i32))
         .set_timeout(function.timeout.map(|t| t as i32))
-        .set_environment(environment(function));
+        .set_environment(environment(function))
+        .set_ephemeral_storage(settings::ephemeral_storage(&function.settings))
+        .set_capacity_provider_config(settings::capacity_provider_config(&function.settings));
     if let FunctionCode::Zip(_) = function.code {
         request = request
             .runtime(lambda::Runtime::from(function.runtime.name()))

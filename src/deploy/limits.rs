@@ -4,6 +4,7 @@
 //! by its config loader); this module sets its timeouts, which it has none of by default but a
 //! connect timeout, and says each retry on stderr as cargo would.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -51,25 +52,40 @@ pub fn timeouts() -> Result<TimeoutConfig> {
 
 /// Says on stderr that the SDK is about to try a call again: why the last attempt failed, the
 /// endpoint, and how long the call has taken so far.
+///
+/// Calls run concurrently (`deploy -j`) on one client, so what an attempt got is kept per call,
+/// and forgotten when the call ends. A call is known by the address of its `ConfigBag`: the SDK
+/// makes one per call and hands the same one to every hook of it, in a pinned future (the sent
+/// request, which carries the call's invocation id, is gone by the time an attempt ends).
 #[derive(Debug)]
 pub struct RetryNotice {
     pub max_attempts: u32,
-    /// What the last failed attempt got (calls are made one at a time, so one slot is enough).
-    last_failure: Mutex<Option<String>>,
+    calls: Mutex<HashMap<usize, CallState>>,
+}
+
+/// What one call's attempts have shown so far.
+#[derive(Debug, Default)]
+struct CallState {
+    /// What the last failed attempt got.
+    last_failure: Option<String>,
     /// When the call's first attempt started.
-    first_attempt: Mutex<Option<Instant>>,
+    first_attempt: Option<Instant>,
     /// Where the last attempt was sent (known once the endpoint is resolved, before transmit).
-    last_endpoint: Mutex<Option<String>>,
+    last_endpoint: Option<String>,
 }
 
 impl RetryNotice {
     pub fn new(max_attempts: u32) -> RetryNotice {
         RetryNotice {
             max_attempts,
-            last_failure: Mutex::new(None),
-            first_attempt: Mutex::new(None),
-            last_endpoint: Mutex::new(None),
+            calls: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn with_call<T>(&self, call: &ConfigBag, f: impl FnOnce(&mut CallState) -> T) -> T {
+        let key = call as *const ConfigBag as usize;
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        f(calls.entry(key).or_default())
     }
 }
 
@@ -96,30 +112,24 @@ impl Intercept for RetryNotice {
         cfg: &mut ConfigBag,
     ) -> std::result::Result<(), BoxError> {
         let attempt = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
-        let mut first = self.first_attempt.lock().unwrap_or_else(|e| e.into_inner());
-        if attempt <= 1 || first.is_none() {
-            *first = Some(Instant::now());
-        }
-        let waited = first.map_or(Duration::ZERO, |at| at.elapsed());
-        drop(first);
+        let (waited, why, endpoint) = self.with_call(cfg, |call| {
+            if attempt <= 1 || call.first_attempt.is_none() {
+                call.first_attempt = Some(Instant::now());
+            }
+            (
+                call.first_attempt.map_or(Duration::ZERO, |at| at.elapsed()),
+                call.last_failure.take(),
+                call.last_endpoint.clone(),
+            )
+        });
         if attempt > 1 {
             let operation = cfg.load::<Metadata>().map_or_else(
                 || "a call".to_string(),
                 |m| format!("{}:{}", m.service().to_lowercase(), m.name()),
             );
-            let why = self
-                .last_failure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-                // A timed-out attempt ends without a response or an error to read.
-                .unwrap_or_else(|| "no answer to the last attempt".into());
-            let endpoint = self
-                .last_endpoint
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .unwrap_or_else(|| "the endpoint".into());
+            // A timed-out attempt ends without a response or an error to read.
+            let why = why.unwrap_or_else(|| "no answer to the last attempt".into());
+            let endpoint = endpoint.unwrap_or_else(|| "the endpoint".into());
             crate::output::warn_stderr(format!(
                 "AWS {operation}: {why}; retrying (attempt {attempt}/{}) at {}, {:.1}s after the first attempt started",
                 self.max_attempts,
@@ -134,10 +144,10 @@ impl Intercept for RetryNotice {
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _: &RuntimeComponents,
-        _: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> std::result::Result<(), BoxError> {
-        *self.last_endpoint.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(endpoint(context.request().uri()));
+        let at = endpoint(context.request().uri());
+        self.with_call(cfg, |call| call.last_endpoint = Some(at));
         Ok(())
     }
 
@@ -145,7 +155,7 @@ impl Intercept for RetryNotice {
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
         _: &RuntimeComponents,
-        _: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> std::result::Result<(), BoxError> {
         let failure = match (context.response(), context.output_or_error()) {
             (Some(response), _) if !response.status().is_success() => {
@@ -154,7 +164,21 @@ impl Intercept for RetryNotice {
             (_, Some(Err(error))) => Some(super::aws::error_chain(error)),
             _ => None,
         };
-        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = failure;
+        self.with_call(cfg, |call| call.last_failure = failure);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let key = &*cfg as *const ConfigBag as usize;
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
         Ok(())
     }
 }

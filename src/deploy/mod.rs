@@ -15,8 +15,11 @@ mod desired;
 mod execute;
 mod limits;
 mod plan;
+mod prune;
 mod publish;
 mod report;
+mod settings;
+mod url;
 
 use std::path::Path;
 
@@ -78,12 +81,25 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
                 aws.region
             ),
         );
-        let observed = aws::observe(&aws, &desired).await?;
-        let plan = plan::plan(&desired, &observed)?;
+        // `-j N`: functions read and deployed at once (with --build, also cargo's jobs).
+        let jobs = options.jobs.map_or(DEFAULT_JOBS, |j| j as usize);
+        let observed = aws::observe(&aws, &desired, jobs).await?;
+        let mut plan = plan::plan(&desired, &observed)?;
+        if args.prune {
+            plan.deletions = prune::find(
+                &aws,
+                &desired,
+                args.prune_layers,
+                &plan.attached_layer_arns(),
+            )
+            .await?;
+        }
         let json = options.message_format == MessageFormat::Json;
         if args.dry_run {
             // The dry run still shows the whole plan; the missing role is what a deploy would stop at.
-            if let Err(error) = check_roles(&plan, &desired) {
+            if let Err(error) =
+                check_roles(&plan, &desired).and(check_runtimes(&plan, &desired, options))
+            {
                 shell.warn(format!(
                     "{}; {}",
                     error.message,
@@ -105,13 +121,19 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
             return Ok(());
         }
         check_roles(&plan, &desired)?;
+        check_runtimes(&plan, &desired, options)?;
         let finish = execute::Finish {
             publish: args.publish,
             alias: args.alias.as_deref(),
         };
         let mut done = report::Done::default();
-        let result = execute::carry_out(&aws, &plan, &desired, &finish, shell, &mut done).await;
+        let result =
+            execute::carry_out(&aws, &plan, &desired, &finish, shell, jobs, &mut done).await;
         if let Err(error) = result {
+            return Err(partial_failure(error, &done));
+        }
+        // Deletions last: what is deleted is no longer listed, so nothing deployed needs it.
+        if let Err(error) = prune::delete(&aws, &plan.deletions, shell, &mut done.deleted).await {
             return Err(partial_failure(error, &done));
         }
         if json {
@@ -130,7 +152,7 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
             "nothing to change".to_string()
         } else {
             format!(
-                "{} layer version(s) published, {} function(s) created or updated",
+                "{} layer version(s) published, {} function(s) created or updated, {} deleted",
                 done.layers
                     .iter()
                     .filter(|l| l.action == plan::LayerAction::Publish)
@@ -138,13 +160,17 @@ pub fn run(args: &DeployArgs, options: &Options, shell: &Shell) -> Result<()> {
                 done.functions
                     .iter()
                     .filter(|f| !f.actions.is_empty())
-                    .count()
+                    .count(),
+                done.deleted.len()
             )
         };
         shell.status("Finished", format!("deploy to {}: {summary}", aws.region));
         Ok(())
     })
 }
+
+/// Functions deployed (and read) at once without `-j`.
+pub const DEFAULT_JOBS: usize = 8;
 
 /// Creating a function needs a role; checked for every function before anything changes.
 fn check_roles(plan: &plan::DeployPlan, desired: &desired::Desired) -> Result<()> {
@@ -175,6 +201,46 @@ fn check_roles(plan: &plan::DeployPlan, desired: &desired::Desired) -> Result<()
     .with_help(
         "pass --iam-role arn:aws:iam::<account>:role/<name>, or set `iam_role` in the metadata",
     ))
+}
+
+/// `provided.al2`'s end of support (the date of lambda-facts' runtime table, AWS's "runtime
+/// deprecation" page); Lambda then blocks creating, and later updating, functions on it.
+pub const PROVIDED_AL2_END_OF_SUPPORT: &str = "2026-07-31";
+
+/// Creating a function on `provided.al2` is refused unless `--allow deprecated-runtime`: its
+/// support has ended, and Lambda stops accepting new functions on it. Existing ones are updated.
+fn check_runtimes(
+    plan: &plan::DeployPlan,
+    desired: &desired::Desired,
+    options: &Options,
+) -> Result<()> {
+    use crate::inspect::codes::DEPRECATED_RUNTIME;
+    if options.allow.iter().any(|a| a == DEPRECATED_RUNTIME) {
+        return Ok(());
+    }
+    let old: Vec<&str> = plan
+        .functions
+        .iter()
+        .filter(|f| f.actions.contains(&plan::FunctionAction::Create))
+        .filter(|f| {
+            desired.functions.iter().any(|d| {
+                d.function_name == f.function_name
+                    && d.runtime == crate::target::Runtime::ProvidedAl2
+                    && matches!(d.code, desired::FunctionCode::Zip(_))
+            })
+        })
+        .map(|f| f.function_name.as_str())
+        .collect();
+    if old.is_empty() {
+        return Ok(());
+    }
+    Err(Error::config(format!(
+        "function(s) {} would be created on provided.al2, whose support ended on {PROVIDED_AL2_END_OF_SUPPORT}",
+        old.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    ))
+    .with_note("Lambda blocks creating functions on a deprecated runtime, and later updating them, on the dates of its runtime deprecation table; Amazon Linux 2 itself ended on 2026-06-30")
+    .with_note("nothing was changed")
+    .with_help("pack for provided.al2023 (--runtime provided.al2023), or pass --allow deprecated-runtime to create it all the same"))
 }
 
 /// A failure part way: the error, with what was already done (the next run will find it done

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::desired::{Desired, DesiredFunction, FunctionCode};
+use super::settings::{self, ObservedSettings};
+use super::url::{UrlStep, plan_url};
 use crate::error::{Error, ErrorKind, Result};
 use crate::target::Arch;
 
@@ -34,6 +36,8 @@ pub struct FunctionState {
     pub memory: Option<i32>,
     pub timeout: Option<i32>,
     pub env: BTreeMap<String, String>,
+    /// Tags, ephemeral storage, Managed Instances, tenancy.
+    pub settings: ObservedSettings,
 }
 
 /// What the account holds of what is to be deployed.
@@ -81,6 +85,12 @@ pub enum FunctionAction {
     Create,
     UpdateCode,
     UpdateConfiguration,
+    /// TagResource: tags added or changed (`tags_set`).
+    Tag,
+    /// UntagResource: the metadata's tags removed since the last deploy (`tags_removed`).
+    Untag,
+    /// The Function URL and its permission statements (`url`), after --publish/--alias.
+    FunctionUrl,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -98,6 +108,15 @@ pub struct FunctionStep {
     /// The function's ARN when it exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// Tags TagResource sets (added or changed values).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags_set: BTreeMap<String, String>,
+    /// Tag keys UntagResource removes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags_removed: Vec<String>,
+    /// The Function URL: what is done to it, and the URL when it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<UrlStep>,
 }
 
 /// An S3 upload a publish or an update needs.
@@ -111,11 +130,33 @@ pub struct UploadStep {
     pub present: bool,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeletionKind {
+    Function,
+    LayerVersion,
+}
+
+/// One deletion `--prune` makes (or, with `--dry-run`, would make).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deletion {
+    pub kind: DeletionKind,
+    /// The function's name, or the layer's name.
+    pub name: String,
+    /// The layer version's number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    pub arn: String,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeployPlan {
     pub uploads: Vec<UploadStep>,
     pub layers: Vec<LayerStep>,
     pub functions: Vec<FunctionStep>,
+    /// With `--prune`: what is deleted after the deploy (found by `prune.rs`).
+    pub deletions: Vec<Deletion>,
 }
 
 impl DeployPlan {
@@ -123,6 +164,21 @@ impl DeployPlan {
         self.uploads.iter().all(|u| u.present)
             && self.layers.iter().all(|l| l.action == LayerAction::Reuse)
             && self.functions.iter().all(|f| f.actions.is_empty())
+            && self.deletions.is_empty()
+    }
+
+    /// The layer version ARNs this plan's functions keep or get attached (not to be pruned).
+    pub fn attached_layer_arns(&self) -> BTreeSet<String> {
+        self.layers
+            .iter()
+            .filter_map(|l| l.arn.clone())
+            .chain(self.functions.iter().flat_map(|f| {
+                f.layers.iter().filter_map(|l| match l {
+                    LayerRef::Existing(arn) => Some(arn.clone()),
+                    LayerRef::Published { .. } => None,
+                })
+            }))
+            .collect()
     }
 }
 
@@ -234,11 +290,23 @@ fn function_step(
         code_sha256: function.code_sha256.clone(),
         layers,
         arn: state.map(|s| s.arn.clone()),
+        tags_set: BTreeMap::new(),
+        tags_removed: Vec::new(),
+        url: None,
     };
     let Some(state) = state else {
         step.actions.push(FunctionAction::Create);
         step.reasons
             .push(format!("`{}` does not exist", function.function_name));
+        step.url = plan_url(
+            function.settings.url.as_ref(),
+            None,
+            false,
+            &mut step.reasons,
+        );
+        if step.url.is_some() {
+            step.actions.push(FunctionAction::FunctionUrl);
+        }
         return Ok(step);
     };
     let image = matches!(function.code, FunctionCode::Image(_));
@@ -275,10 +343,39 @@ fn function_step(
         }
         _ => {}
     }
-    let differences = configuration_differences(function, state, &step.layers);
+    let mut differences = configuration_differences(function, state, &step.layers);
+    differences.extend(settings::differences(&function.settings, &state.settings));
     if !differences.is_empty() {
         step.actions.push(FunctionAction::UpdateConfiguration);
         step.reasons.extend(differences);
+    }
+    let (set, removed) = settings::tag_changes(&function.settings.tags, &state.settings.tags);
+    if !set.is_empty() {
+        step.actions.push(FunctionAction::Tag);
+        step.reasons.push(format!(
+            "tags: {} set",
+            set.keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        step.tags_set = set;
+    }
+    if !removed.is_empty() {
+        step.actions.push(FunctionAction::Untag);
+        step.reasons
+            .push(format!("tags: {} removed", removed.join(", ")));
+        step.tags_removed = removed;
+    }
+    let ours = state.settings.tags.contains_key(super::url::URL_TAG);
+    step.url = plan_url(
+        function.settings.url.as_ref(),
+        state.settings.url.as_ref(),
+        ours,
+        &mut step.reasons,
+    );
+    if step.url.as_ref().is_some_and(UrlStep::changes_something) {
+        step.actions.push(FunctionAction::FunctionUrl);
     }
     if step.actions.is_empty() {
         step.reasons.push(format!(

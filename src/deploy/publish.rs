@@ -43,7 +43,7 @@ pub async fn publish_layer(
             .lambda
             .publish_layer_version()
             .layer_name(&layer.name)
-            .description(format!("cargo-lambda-pack {} ({})", layer.name, layer.arch))
+            .description(&layer.description)
             .content(content.clone())
             .compatible_architectures(lambda::Architecture::from(layer.arch.to_string().as_str()))
             .set_compatible_runtimes(Some(

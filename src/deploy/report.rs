@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::plan::{DeployPlan, FunctionAction, FunctionStep, LayerAction};
+use super::plan::{Deletion, DeletionKind, DeployPlan, FunctionAction, FunctionStep, LayerAction};
 use crate::target::Arch;
 
 /// A layer as this run left it.
@@ -33,6 +33,8 @@ pub struct FunctionDone {
     pub version: Option<String>,
     /// With --alias: the alias now pointing at `version`.
     pub alias: Option<String>,
+    /// The Function URL (`function_url`), when the function has one this tool manages.
+    pub function_url: Option<String>,
 }
 
 /// Everything done so far; on a failure, what the next run need not repeat.
@@ -41,6 +43,8 @@ pub struct Done {
     pub uploaded: Vec<String>,
     pub layers: Vec<LayerDone>,
     pub functions: Vec<FunctionDone>,
+    /// With `--prune`: what was deleted.
+    pub deleted: Vec<Deletion>,
 }
 
 impl Done {
@@ -62,6 +66,7 @@ impl Done {
             layers: layers.to_vec(),
             version: None,
             alias: None,
+            function_url: None,
         });
         self.functions.last_mut().expect("just pushed")
     }
@@ -95,6 +100,16 @@ impl Done {
         }
     }
 
+    pub fn set_url(&mut self, function_name: &str, url: Option<String>) {
+        if let Some(entry) = self
+            .functions
+            .iter_mut()
+            .find(|f| f.function_name == function_name)
+        {
+            entry.function_url = url;
+        }
+    }
+
     /// One line per thing done, for a failure's notes: what the next run will find done.
     pub fn lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self
@@ -111,6 +126,9 @@ impl Done {
             for action in &function.actions {
                 lines.push(format!("{} {}", verb(*action), function.function_name));
             }
+        }
+        for deletion in &self.deleted {
+            lines.push(format!("deleted {}", deletion.arn));
         }
         lines
     }
@@ -139,6 +157,9 @@ fn verb(action: FunctionAction) -> &'static str {
         FunctionAction::Create => "created",
         FunctionAction::UpdateCode => "updated the code of",
         FunctionAction::UpdateConfiguration => "updated the configuration of",
+        FunctionAction::Tag => "tagged",
+        FunctionAction::Untag => "untagged",
+        FunctionAction::FunctionUrl => "changed the function URL of",
     }
 }
 
@@ -180,7 +201,23 @@ pub fn render_plan(plan: &DeployPlan, region: &str) -> String {
             let _ = writeln!(text, "  {:<22}   {reason}", "");
         }
     }
+    for deletion in &plan.deletions {
+        let _ = writeln!(
+            text,
+            "  {:<22} {}: {}",
+            deletion_name(deletion),
+            deletion.arn,
+            deletion.reason
+        );
+    }
     text
+}
+
+fn deletion_name(deletion: &Deletion) -> &'static str {
+    match deletion.kind {
+        DeletionKind::Function => "delete function",
+        DeletionKind::LayerVersion => "delete layer version",
+    }
 }
 
 pub fn action_name(action: FunctionAction) -> &'static str {
@@ -188,6 +225,9 @@ pub fn action_name(action: FunctionAction) -> &'static str {
         FunctionAction::Create => "create",
         FunctionAction::UpdateCode => "update-code",
         FunctionAction::UpdateConfiguration => "update-configuration",
+        FunctionAction::Tag => "tag",
+        FunctionAction::Untag => "untag",
+        FunctionAction::FunctionUrl => "function-url",
     }
 }
 
@@ -228,6 +268,12 @@ pub fn render_done(done: &Done, region: &str) -> String {
                 .unwrap_or_default();
             let _ = writeln!(text, "  {:<20} version {version}{alias}", "");
         }
+        if let Some(url) = &function.function_url {
+            let _ = writeln!(text, "  {:<20} URL {url}", "");
+        }
+    }
+    for deletion in &done.deleted {
+        let _ = writeln!(text, "  deleted  {}", deletion.arn);
     }
     text
 }

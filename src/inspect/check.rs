@@ -91,9 +91,12 @@ pub mod codes {
     /// Not from the ELF structure: a bin with no role set that never reads
     /// `AWS_LAMBDA_RUNTIME_API`, named with `--bin` (`plan::lambda_binary`).
     pub const NOT_LAMBDA_BINARY: &str = "not-lambda-binary";
+    /// Not about a binary: `deploy` creating a function on a runtime past its end of support
+    /// (`provided.al2`).
+    pub const DEPRECATED_RUNTIME: &str = "deprecated-runtime";
 
     /// Every code, for validating `--allow` and `allow = [...]`.
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 16] = [
         ELF_32_BIT,
         WRONG_ARCHITECTURE,
         NOT_EXECUTABLE_ELF,
@@ -109,6 +112,7 @@ pub mod codes {
         CPU_TOO_NEW,
         NO_BOOTSTRAP,
         NOT_LAMBDA_BINARY,
+        DEPRECATED_RUNTIME,
     ];
 }
 

@@ -3,6 +3,8 @@
 //! as well), and the bucket that large ZIPs go through. The pack accepts and validates them (a
 //! typo fails before anything is built).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -23,9 +25,59 @@ pub struct DeployKeys {
     pub timeout: Option<u64>,
     /// Where ZIPs too large to send inline are uploaded.
     pub s3_bucket: Option<String>,
-    /// EphemeralStorage in MB: the size of `/tmp` (package and bin tables only).
+    /// The function's tags (Tags); merged key by key over the levels, the bin's winning.
+    pub tags: BTreeMap<String, String>,
+    /// EphemeralStorage.Size in MB (`/tmp`).
     pub ephemeral_storage: Option<u64>,
+    /// CapacityProviderArn of Managed Instances.
+    pub capacity_provider: Option<String>,
+    /// PerExecutionEnvironmentMaxConcurrency (Managed Instances).
+    pub max_concurrency: Option<u64>,
+    /// ExecutionEnvironmentMemoryGiBPerVCpu (Managed Instances), in thousandths of a GiB so the
+    /// keys stay comparable with `Eq`.
+    pub memory_per_vcpu_milli: Option<u64>,
+    /// `tenancy = "per-tenant"`: TenancyConfig.TenantIsolationMode PER_TENANT.
+    pub per_tenant: bool,
+    /// `function_url = true | false | { auth, invoke_mode, cors }` (package and bin only).
+    pub function_url: Option<FunctionUrlKey>,
 }
+
+/// The `function_url` key: whether the function has a Function URL, and its configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FunctionUrlKey {
+    /// `false` removes a URL this tool created.
+    pub enabled: bool,
+    /// AuthType: `AWS_IAM` (the default) or `NONE`.
+    pub auth: String,
+    /// InvokeMode: `BUFFERED` (the default) or `RESPONSE_STREAM`.
+    pub invoke_mode: String,
+    pub cors: Option<CorsKey>,
+}
+
+/// Lambda's `Cors` of a Function URL, its fields in snake case.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CorsKey {
+    pub allow_credentials: Option<bool>,
+    pub allow_headers: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_origins: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<u64>,
+}
+
+/// Keys only a package or a bin table may hold (not workspace defaults).
+pub(super) const MORE_UNIT_KEYS: [&str; 1] = ["function_url"];
+
+/// The deploy keys a package, a bin and the workspace table may hold besides those listed in
+/// `metadata.rs` (`function_name`, `iam_role`, `memory`, `timeout`, `s3_bucket`).
+pub(super) const MORE_DEPLOY_KEYS: [&str; 6] = [
+    "tags",
+    "ephemeral_storage",
+    "capacity_provider",
+    "max_concurrency",
+    "memory_per_vcpu",
+    "tenancy",
+];
 
 impl DeployKeys {
     /// `self` over `weaker`, key by key (a bin's table over its package's over the workspace's).
@@ -39,7 +91,24 @@ impl DeployKeys {
             memory: self.memory.or(weaker.memory),
             timeout: self.timeout.or(weaker.timeout),
             s3_bucket: self.s3_bucket.clone().or_else(|| weaker.s3_bucket.clone()),
+            tags: weaker
+                .tags
+                .iter()
+                .chain(&self.tags)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             ephemeral_storage: self.ephemeral_storage.or(weaker.ephemeral_storage),
+            capacity_provider: self
+                .capacity_provider
+                .clone()
+                .or_else(|| weaker.capacity_provider.clone()),
+            max_concurrency: self.max_concurrency.or(weaker.max_concurrency),
+            memory_per_vcpu_milli: self.memory_per_vcpu_milli.or(weaker.memory_per_vcpu_milli),
+            per_tenant: self.per_tenant || weaker.per_tenant,
+            function_url: self
+                .function_url
+                .clone()
+                .or_else(|| weaker.function_url.clone()),
         }
     }
 }
@@ -88,14 +157,6 @@ impl Context<'_> {
                 &lambda_rules::memory_rule(),
             )?);
         }
-        if let Some(value) = map.get("ephemeral_storage") {
-            keys.ephemeral_storage = Some(self.in_range(
-                value,
-                "ephemeral_storage",
-                lambda_rules::check_ephemeral_storage,
-                &lambda_rules::ephemeral_storage_rule(),
-            )?);
-        }
         if let Some(value) = map.get("timeout") {
             keys.timeout = Some(self.in_range(
                 value,
@@ -114,7 +175,220 @@ impl Context<'_> {
                 "a bucket name: 3-63 characters of a-z 0-9 . -",
             )?);
         }
+        if let Some(value) = map.get("tags") {
+            keys.tags = self.tags(value)?;
+        }
+        if let Some(value) = map.get("ephemeral_storage") {
+            keys.ephemeral_storage = Some(self.in_range(
+                value,
+                "ephemeral_storage",
+                lambda_rules::check_ephemeral_storage,
+                &lambda_rules::ephemeral_storage_rule(),
+            )?);
+        }
+        if let Some(value) = map.get("capacity_provider") {
+            match value.as_str() {
+                Some(arn) if lambda_rules::check_capacity_provider_arn(arn).is_ok() => {
+                    keys.capacity_provider = Some(arn.to_string());
+                }
+                _ => {
+                    return Err(self.bad_value(
+                        "capacity_provider",
+                        value,
+                        "a capacity provider ARN such as \"arn:aws:lambda:us-east-1:123456789012:capacity-provider:my-provider\"",
+                    ));
+                }
+            }
+        }
+        if let Some(value) = map.get("max_concurrency") {
+            keys.max_concurrency = Some(self.in_range(
+                value,
+                "max_concurrency",
+                lambda_rules::check_max_concurrency,
+                &lambda_rules::max_concurrency_rule(),
+            )?);
+        }
+        if let Some(value) = map.get("memory_per_vcpu") {
+            match value.as_f64() {
+                Some(gib) if lambda_rules::check_memory_per_vcpu(gib).is_ok() => {
+                    keys.memory_per_vcpu_milli = Some((gib * 1000.0).round() as u64);
+                }
+                _ => {
+                    return Err(self.bad_value(
+                        "memory_per_vcpu",
+                        value,
+                        "GiB of memory per vCPU from 2.0 to 8.0 (Lambda's ExecutionEnvironmentMemoryGiBPerVCpu)",
+                    ));
+                }
+            }
+        }
+        if let Some(value) = map.get("tenancy") {
+            if value.as_str() != Some("per-tenant") {
+                return Err(self.bad_value(
+                    "tenancy",
+                    value,
+                    "\"per-tenant\" (Lambda's TenancyConfig with TenantIsolationMode PER_TENANT)",
+                ));
+            }
+            keys.per_tenant = true;
+        }
+        if let Some(value) = map.get("function_url") {
+            keys.function_url = Some(self.function_url(value)?);
+        }
         Ok(keys)
+    }
+
+    /// `function_url = true`, `false`, or `{ auth, invoke_mode, cors = { ... } }`.
+    fn function_url(&self, value: &Value) -> Result<FunctionUrlKey> {
+        let mut key = FunctionUrlKey {
+            enabled: true,
+            auth: "AWS_IAM".into(),
+            invoke_mode: "BUFFERED".into(),
+            cors: None,
+        };
+        let table = match value {
+            Value::Bool(enabled) => {
+                key.enabled = *enabled;
+                return Ok(key);
+            }
+            Value::Object(table) => table,
+            _ => {
+                return Err(self.bad_value(
+                    "function_url",
+                    value,
+                    "true, false, or a table { auth = \"AWS_IAM\" | \"NONE\", invoke_mode = \"BUFFERED\" | \"RESPONSE_STREAM\", cors = { ... } }",
+                ));
+            }
+        };
+        for (name, item) in table {
+            match name.as_str() {
+                "auth" => match item.as_str() {
+                    Some(auth @ ("AWS_IAM" | "NONE")) => key.auth = auth.into(),
+                    _ => {
+                        return Err(self.bad_value(
+                            "function_url.auth",
+                            item,
+                            "\"AWS_IAM\" or \"NONE\" (Lambda's AuthType)",
+                        ));
+                    }
+                },
+                "invoke_mode" => match item.as_str() {
+                    Some(mode @ ("BUFFERED" | "RESPONSE_STREAM")) => key.invoke_mode = mode.into(),
+                    _ => {
+                        return Err(self.bad_value(
+                            "function_url.invoke_mode",
+                            item,
+                            "\"BUFFERED\" or \"RESPONSE_STREAM\" (Lambda's InvokeMode)",
+                        ));
+                    }
+                },
+                "cors" => key.cors = Some(self.cors(item)?),
+                _ => {
+                    return Err(self.bad_value(
+                        &format!("function_url.{name}"),
+                        item,
+                        "one of `auth`, `invoke_mode`, `cors`",
+                    ));
+                }
+            }
+        }
+        Ok(key)
+    }
+
+    /// Lambda's `Cors`: AllowCredentials, AllowHeaders, AllowMethods, AllowOrigins,
+    /// ExposeHeaders, MaxAge (0-86400 s), spelled in snake case.
+    fn cors(&self, value: &Value) -> Result<CorsKey> {
+        let Some(table) = value.as_object() else {
+            return Err(self.bad_value(
+                "function_url.cors",
+                value,
+                "a table of Lambda's Cors fields",
+            ));
+        };
+        let mut cors = CorsKey::default();
+        let strings = |name: &str, item: &Value| -> Result<Vec<String>> {
+            item.as_array()
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .map(|i| {
+                            i.as_str()
+                                .filter(|s| !s.is_empty() && s.len() <= 1024)
+                                .map(str::to_string)
+                        })
+                        .collect::<Option<Vec<_>>>()
+                })
+                .filter(|items| items.len() <= 100)
+                .ok_or_else(|| {
+                    self.bad_value(
+                        &format!("function_url.cors.{name}"),
+                        item,
+                        "a list of at most 100 strings",
+                    )
+                })
+        };
+        for (name, item) in table {
+            match name.as_str() {
+                "allow_credentials" => {
+                    cors.allow_credentials = Some(item.as_bool().ok_or_else(|| {
+                        self.bad_value("function_url.cors.allow_credentials", item, "true or false")
+                    })?);
+                }
+                "allow_headers" => cors.allow_headers = strings(name, item)?,
+                "allow_methods" => cors.allow_methods = strings(name, item)?,
+                "allow_origins" => cors.allow_origins = strings(name, item)?,
+                "expose_headers" => cors.expose_headers = strings(name, item)?,
+                "max_age" => match item.as_u64() {
+                    Some(seconds) if seconds <= 86_400 => cors.max_age = Some(seconds),
+                    _ => {
+                        return Err(self.bad_value(
+                            "function_url.cors.max_age",
+                            item,
+                            "seconds from 0 to 86400 (Lambda's MaxAge)",
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(self.bad_value(
+                        &format!("function_url.cors.{name}"),
+                        item,
+                        "one of allow_credentials, allow_headers, allow_methods, allow_origins, expose_headers, max_age",
+                    ));
+                }
+            }
+        }
+        Ok(cors)
+    }
+
+    /// `tags = { key = "value", ... }`: each key and value as AWS allows them.
+    fn tags(&self, value: &Value) -> Result<BTreeMap<String, String>> {
+        let expected = "a table of tag names to string values, such as { team = \"orders\" }";
+        let Some(table) = value.as_object() else {
+            return Err(self.bad_value("tags", value, expected));
+        };
+        if table.len() > lambda_rules::MAX_TAGS {
+            return Err(self.bad_value(
+                "tags",
+                value,
+                &format!(
+                    "at most {} tags (AWS's limit per resource, the ownership tag included)",
+                    lambda_rules::MAX_TAGS - 1
+                ),
+            ));
+        }
+        let mut tags = BTreeMap::new();
+        for (key, item) in table {
+            let Some(text) = item.as_str() else {
+                return Err(self.bad_value(&format!("tags.{key}"), item, "a string"));
+            };
+            if let Err(why) = lambda_rules::check_tag_key(key)
+                .and_then(|()| lambda_rules::check_tag_value(key, text))
+            {
+                return Err(self.bad_value("tags", value, &why));
+            }
+            tags.insert(key.clone(), text.to_string());
+        }
+        Ok(tags)
     }
 
     fn name_like(
@@ -260,16 +534,13 @@ mod tests {
             "{}",
             error.message
         );
-        let error = parse_workspace(
-            &json!({ "lambda-pack": { "ephemeral_storage": 1024 } }),
+        // A workspace default, like memory and timeout.
+        let workspace = parse_workspace(
+            &json!({ "lambda-pack": { "ephemeral_storage": 2048 } }),
             Path::new("/ws/Cargo.toml"),
         )
-        .unwrap_err();
-        assert!(
-            error.message.contains("ephemeral_storage"),
-            "{}",
-            error.message
-        );
+        .unwrap();
+        assert_eq!(workspace.deploy.ephemeral_storage, Some(2048));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::fault_proxy::FaultProxy;
-use super::moto::{boto, moto};
+use super::moto::{boto, moto, venv};
 use super::{
     Run, fixtures_dir, lambda_pack, manifest, run, sync_tree, verify_functions_target_dir,
 };
@@ -306,4 +306,92 @@ pub fn proxy_to_moto() -> (FaultProxy, String) {
     let proxy = FaultProxy::start(moto().endpoint.strip_prefix("http://").unwrap());
     let endpoint = format!("http://{}", proxy.addr);
     (proxy, endpoint)
+}
+
+/// boto3 reads and writes the settings tests need beyond `moto.rs`'s (tags, ephemeral storage,
+/// layer descriptions, functions made by others).
+const BOTO_SETTINGS: &str = r##"
+import io, json, sys, zipfile
+import boto3
+cmd = json.loads(sys.argv[1])
+op = cmd["op"]
+lam = boto3.client("lambda")
+out = {}
+if op == "function":
+    try:
+        got = lam.get_function(FunctionName=cmd["name"])
+    except lam.exceptions.ResourceNotFoundException:
+        got = None
+    if got is not None:
+        c = got["Configuration"]
+        out = {"Tags": lam.list_tags(Resource=c["FunctionArn"])["Tags"], "EphemeralStorage": c.get("EphemeralStorage"),
+               "MemorySize": c.get("MemorySize"), "FunctionArn": c["FunctionArn"]}
+elif op == "create":
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as z:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        z.writestr(info, "#!/bin/sh\n")
+    out["arn"] = lam.create_function(FunctionName=cmd["name"], Role=cmd["role"], Runtime="provided.al2023", Handler="bootstrap",
+        Code={"ZipFile": data.getvalue()}, Tags=cmd.get("tags", {}))["FunctionArn"]
+elif op == "tag":
+    lam.tag_resource(Resource=cmd["arn"], Tags=cmd["tags"])
+elif op == "delete":
+    lam.delete_function(FunctionName=cmd["name"])
+elif op == "publish":
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as z:
+        z.writestr("bin/tool", cmd["content"])
+    v = lam.publish_layer_version(LayerName=cmd["name"], Description=cmd["description"], Content={"ZipFile": data.getvalue()},
+        CompatibleArchitectures=["x86_64"])
+    out = {"arn": v["LayerVersionArn"], "version": v["Version"]}
+elif op == "url":
+    try:
+        c = lam.get_function_url_config(FunctionName=cmd["name"])
+        out = {"FunctionUrl": c["FunctionUrl"], "AuthType": c["AuthType"], "InvokeMode": c.get("InvokeMode")}
+    except lam.exceptions.ResourceNotFoundException:
+        out = {}
+    try:
+        policy = json.loads(lam.get_policy(FunctionName=cmd["name"])["Policy"])
+        out["Sids"] = sorted(s["Sid"] for s in policy["Statement"])
+    except lam.exceptions.ResourceNotFoundException:
+        out["Sids"] = []
+elif op == "make_url":
+    out = {"FunctionUrl": lam.create_function_url_config(FunctionName=cmd["name"], AuthType="AWS_IAM")["FunctionUrl"]}
+elif op == "layers":
+    for name in cmd["names"]:
+        out[name] = [{"Version": v["Version"], "Description": v.get("Description", "")}
+                     for v in lam.list_layer_versions(LayerName=name)["LayerVersions"]]
+print(json.dumps(out))
+"##;
+
+pub fn boto_settings(region: &str, command: Value) -> Value {
+    let output = Command::new(venv().join("bin/python"))
+        .arg("-c")
+        .arg(BOTO_SETTINGS)
+        .arg(command.to_string())
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", region)
+        .env("AWS_REGION", region)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .expect("run boto3");
+    assert!(
+        output.status.success(),
+        "boto3 {command} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("boto3 printed JSON")
+}
+
+/// The requests of `proxy`'s log that change something (not GET or HEAD).
+pub fn writes(proxy: &FaultProxy) -> Vec<String> {
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|r| !r.starts_with("GET ") && !r.starts_with("HEAD "))
+        .collect()
 }

@@ -56,6 +56,9 @@ impl Rule {
     }
 }
 
+/// `(<method> <target>, body)` of each recorded request.
+type Bodies = Mutex<Vec<(String, Vec<u8>)>>;
+
 pub struct FaultProxy {
     /// `127.0.0.1:<port>`.
     pub addr: String,
@@ -63,6 +66,9 @@ pub struct FaultProxy {
     fired: Arc<Mutex<Vec<String>>>,
     /// `<method> <target>` of every request that reached the proxy, in order.
     requests: Arc<Mutex<Vec<String>>>,
+    /// With `record_bodies`: `<method> <target>` and the body of every request without a fault.
+    bodies: Arc<Bodies>,
+    recording: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FaultProxy {
@@ -73,12 +79,15 @@ impl FaultProxy {
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
         let fired: Arc<Mutex<Vec<String>>> = Arc::default();
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let bodies: Arc<Bodies> = Arc::default();
+        let recording: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let (upstream, rules_, fired_, requests_) = (
             upstream.to_string(),
             rules.clone(),
             fired.clone(),
             requests.clone(),
         );
+        let (bodies_, recording_) = (bodies.clone(), recording.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (upstream, rules, fired, requests) = (
@@ -87,8 +96,18 @@ impl FaultProxy {
                     fired_.clone(),
                     requests_.clone(),
                 );
+                let record = recording_
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    .then(|| bodies_.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(client, &upstream, &rules, &fired, &requests);
+                    let _ = serve(
+                        client,
+                        &upstream,
+                        &rules,
+                        &fired,
+                        &requests,
+                        record.as_deref(),
+                    );
                 });
             }
         });
@@ -97,6 +116,8 @@ impl FaultProxy {
             rules,
             fired,
             requests,
+            bodies,
+            recording,
         }
     }
 
@@ -109,11 +130,36 @@ impl FaultProxy {
         self.rules.lock().unwrap().clear();
         self.fired.lock().unwrap().clear();
         self.requests.lock().unwrap().clear();
+        self.bodies.lock().unwrap().clear();
     }
 
     /// `<method> <target>` of every request since the start (or the last `clear`).
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// From now on, keeps the body of every request that no rule fires on (read whole before it
+    /// is forwarded), for [`FaultProxy::bodies`].
+    pub fn record_bodies(&self) {
+        self.recording
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// `(<method> <target>, body)` of the requests recorded since `record_bodies`, in order.
+    pub fn bodies(&self) -> Vec<(String, Vec<u8>)> {
+        self.bodies.lock().unwrap().clone()
+    }
+
+    /// The JSON bodies of the recorded requests whose `<method> <target>` contains `fragment`.
+    pub fn json_bodies(&self, fragment: &str) -> Vec<serde_json::Value> {
+        self.bodies()
+            .into_iter()
+            .filter(|(request, _)| request.contains(fragment))
+            .map(|(request, body)| {
+                serde_json::from_slice(&body)
+                    .unwrap_or_else(|err| panic!("{request}: body is not JSON: {err}"))
+            })
+            .collect()
     }
 
     /// `<fault> <method> <target>` for each fault that fired, in order.
@@ -128,8 +174,9 @@ fn serve(
     rules: &Mutex<Vec<Rule>>,
     fired: &Mutex<Vec<String>>,
     requests: &Mutex<Vec<String>>,
+    record: Option<&Bodies>,
 ) -> std::io::Result<()> {
-    let (head, early_body) = read_head(&mut client)?;
+    let (head, mut early_body) = read_head(&mut client)?;
     let text = String::from_utf8_lossy(&head).into_owned();
     let mut words = text.split_whitespace();
     let method = words.next().unwrap_or_default().to_string();
@@ -152,6 +199,18 @@ fn serve(
             .lock()
             .unwrap()
             .push(format!("{fault:?} {method} {target}"));
+    }
+    if let (Some(bodies), None) = (record, &fault) {
+        let length = content_length(&text).unwrap_or(0);
+        if early_body.len() < length {
+            let mut rest = vec![0; length - early_body.len()];
+            client.read_exact(&mut rest)?;
+            early_body.extend_from_slice(&rest);
+        }
+        bodies
+            .lock()
+            .unwrap()
+            .push((format!("{method} {target}"), early_body.clone()));
     }
     match fault {
         Some(Fault::Status(code)) => {

@@ -23,6 +23,7 @@ fn layer(name: &str, code_sha256: &str) -> DesiredLayer {
         code: zip(code_sha256, None),
         code_sha256: code_sha256.into(),
         compatible_runtimes: vec!["provided.al2023".into()],
+        description: String::new(),
     }
 }
 
@@ -40,6 +41,7 @@ fn function(name: &str, code_sha256: &str, layers: &[&str]) -> DesiredFunction {
         timeout: None,
         env: None,
         iam_role: Some(ROLE.into()),
+        settings: Default::default(),
     }
 }
 
@@ -59,6 +61,7 @@ fn deployed(desired: &DesiredFunction, layers: &[&str]) -> FunctionState {
         memory: Some(128),
         timeout: Some(3),
         env: BTreeMap::new(),
+        settings: Default::default(),
     }
 }
 
@@ -76,6 +79,7 @@ fn an_empty_account_gets_every_layer_published_and_every_function_created() {
     let desired = Desired {
         layers: vec![layer("tools", "T1")],
         functions: vec![function("orders", "F1", &["tools"])],
+        ..Desired::default()
     };
     let plan = plan(&desired, &Observed::default()).unwrap();
     assert_eq!(plan.layers[0].action, LayerAction::Publish);
@@ -95,6 +99,7 @@ fn matching_content_is_reused_and_an_up_to_date_function_is_left_alone() {
     let desired = Desired {
         layers: vec![layer("tools", "T1")],
         functions: vec![function("orders", "F1", &["tools"])],
+        ..Desired::default()
     };
     let tools = version("tools", 3, "T1");
     let mut observed = Observed::default();
@@ -121,6 +126,7 @@ fn a_new_layer_version_repoints_the_function_without_touching_its_code() {
     let desired = Desired {
         layers: vec![layer("tools", "T2")],
         functions: vec![function("orders", "F1", &["tools"])],
+        ..Desired::default()
     };
     let old = version("tools", 1, "T1");
     let mut observed = Observed::default();
@@ -249,6 +255,7 @@ fn an_s3_upload_is_planned_only_for_code_that_is_sent_and_skipped_when_present()
     let desired = Desired {
         layers: Vec::new(),
         functions: vec![big.clone()],
+        ..Desired::default()
     };
     let key = zip("F2", Some("bucket")).s3_key();
     // Up to date: nothing to upload.
@@ -263,4 +270,46 @@ fn an_s3_upload_is_planned_only_for_code_that_is_sent_and_skipped_when_present()
     assert!(!planned.uploads[0].present);
     observed.objects.insert(("bucket".into(), key));
     assert!(plan(&desired, &observed).unwrap().uploads[0].present);
+}
+
+#[test]
+fn managed_instances_and_ephemeral_storage_update_only_when_the_account_differs() {
+    use crate::deploy::settings::Capacity;
+    let mut wanted = function("orders", "F1", &[]);
+    let capacity = Capacity {
+        arn: "arn:aws:lambda:us-east-1:123456789012:capacity-provider:fleet".into(),
+        max_concurrency: Some(64),
+        memory_per_vcpu_milli: Some(4000),
+    };
+    wanted.settings.capacity = Some(capacity.clone());
+    wanted.settings.ephemeral_storage = Some(2048);
+    let desired = Desired {
+        functions: vec![wanted.clone()],
+        ..Desired::default()
+    };
+    let mut state = deployed(&wanted, &[]);
+    state.settings.capacity = Some(capacity.clone());
+    state.settings.ephemeral_storage = Some(2048);
+    let mut observed = Observed::default();
+    observed.functions.insert("orders".into(), state.clone());
+    let same = plan(&desired, &observed).unwrap();
+    assert!(same.changes_nothing(), "{:?}", same.functions[0].reasons);
+
+    state.settings.capacity = Some(Capacity {
+        max_concurrency: Some(32),
+        ..capacity
+    });
+    state.settings.ephemeral_storage = Some(512);
+    observed.functions.insert("orders".into(), state);
+    let differs = plan(&desired, &observed).unwrap();
+    assert_eq!(
+        differs.functions[0].actions,
+        vec![FunctionAction::UpdateConfiguration]
+    );
+    let reasons = differs.functions[0].reasons.join("\n");
+    assert!(
+        reasons.contains("ephemeral storage: 512 → 2048 MB"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("max concurrency 64"), "{reasons}");
 }
