@@ -524,7 +524,8 @@ fn the_first_build_starts_early_and_is_used_only_when_it_is_the_same_command() {
     assert!(builds[0].contains("--package fn-x86"), "{}", builds[0]);
 }
 
-/// A workspace of one function, `fn-<name>`, whose binary holds `workspace-<name>-code` and
+/// A workspace of one function, `fn-<name>` (its role set: the stand-in never reads the Runtime
+/// API's variable), whose binary holds `workspace-<name>-code` and
 /// whose build script writes `build-script-ran` in the workspace root each time it runs (and,
 /// with `LAMBDA_PACK_TEST_GATE` set, waits for that file to exist first, holding cargo's lock).
 fn marked_workspace(root: &std::path::Path, name: &str) {
@@ -538,7 +539,7 @@ fn marked_workspace(root: &std::path::Path, name: &str) {
     std::fs::write(
         package.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"fn-{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[package.metadata.lambda-pack]\narch = \"x86_64\"\n"
+            "[package]\nname = \"fn-{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[package.metadata.lambda-pack]\narch = \"x86_64\"\nrole = \"function\"\n"
         ),
     )
     .unwrap();
