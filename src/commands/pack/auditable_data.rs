@@ -20,13 +20,14 @@ pub fn prepare(
     workspace: &Workspace,
     options: &Options,
     units: &[Unit],
+    requests: &[crate::build::BuildRequest],
     choices: &Choices,
     rust: &RustToolchain,
 ) -> Result<(BTreeMap<String, DependencyGraph>, bool)> {
     // `cargo metadata --filter-platform` is the first command to run rustc through the user's
     // wrapper: a broken wrapper is named here rather than reported as a metadata failure.
     let graphs =
-        sbom_inputs::dependency_graphs(workspace, options, units, choices).map_err(|err| {
+        sbom_inputs::dependency_graphs(workspace, options, requests).map_err(|err| {
             let wrappers = crate::rustflags::wrapper::user_wrappers(&workspace.root);
             crate::build::wrapper_problem(&rust.rustc, &wrappers.unwrap_or_default()).unwrap_or(err)
         })?;

@@ -4,19 +4,21 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::Choices;
+use crate::build::BuildRequest;
 use crate::error::Result;
 use crate::facts::UnitFacts;
 use crate::sbom::{DependencyGraph, FeatureFlags, GraphQuery, LibraryOrigin};
 use crate::settings::Options;
 use crate::workspace::Workspace;
 
-/// cargo's resolved graph for each Rust target of the run, with the run's feature flags.
+/// cargo's resolved graph for each Rust target of the run, with the run's feature flags and,
+/// per target, the packages its builds name (cargo unifies features across them; a shard's builds
+/// name the whole selection's, so a shard's graph, and the lists embedded from it, are the
+/// unsharded run's).
 pub fn dependency_graphs(
     workspace: &Workspace,
     options: &Options,
-    units: &[crate::units::Unit],
-    choices: &Choices,
+    requests: &[BuildRequest],
 ) -> Result<BTreeMap<String, DependencyGraph>> {
     let mut cargo_flags = Vec::new();
     for (set, flag) in [
@@ -33,24 +35,17 @@ pub fn dependency_graphs(
         all_features: options.all_features,
         no_default_features: options.no_default_features,
     };
-    let mut graphs = BTreeMap::new();
-    for (target, _) in choices.all() {
-        let triple = target.triple();
-        // The packages built for the target: cargo unifies features across them.
-        let mut packages: Vec<String> = units
-            .iter()
-            .filter(|u| {
-                u.archs
-                    .iter()
-                    .any(|arch| choices.for_unit(u, *arch).0 == target)
-            })
-            .map(|u| u.package.clone())
-            .collect();
+    let mut packages_by_triple: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for request in requests {
+        let packages = packages_by_triple
+            .entry(request.target.triple())
+            .or_default();
+        packages.extend(request.packages.iter().cloned());
         packages.sort();
         packages.dedup();
-        if graphs.contains_key(&triple) {
-            continue;
-        }
+    }
+    let mut graphs = BTreeMap::new();
+    for (triple, packages) in packages_by_triple {
         let cache_file =
             crate::cache::dependency_graph(&options.target_dir(&workspace.target_dir), &triple);
         let graph = DependencyGraph::load(GraphQuery {
