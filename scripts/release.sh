@@ -16,8 +16,9 @@
 # Sourced (`. scripts/release.sh`), it only defines its functions: scripts/test.sh makes an
 # archive with `release_archive` from the test build's binary and runs what it unpacks to.
 set -euo pipefail
-# A failing build inside `$(...)` stops the script instead of archiving nothing.
-shopt -s inherit_errexit
+# A failing command inside `$(...)` stops the script (bash 4.4 and later; the steps that matter
+# also check their status themselves, for macOS's bash 3.2).
+shopt -s inherit_errexit 2>/dev/null || true
 
 release_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 release_name=cargo-lambda-pack
@@ -84,7 +85,7 @@ release_build() {
     rustup target add "$triple" >/dev/null
   fi
   release_say Building "wheel and binary for $triple (profile $profile)"
-  (cd "$release_root" && "${maturin[@]}" >&2)
+  (cd "$release_root" && "${maturin[@]}" >&2) || return 1
   local target_dir profile_dir=$profile
   target_dir=$(cargo metadata --no-deps --format-version 1 --manifest-path "$release_root/Cargo.toml" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# The release workflow runs only on a tag: lint it on every run.
+"${LAMBDA_PACK_ACTIONLINT_VENV:-$HOME/.cache/lambda-pack-actionlint}/bin/actionlint" .github/workflows/*.yml
 cargo build --locked --benches
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
