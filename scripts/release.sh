@@ -59,7 +59,7 @@ release_archive() {
     tar_flags=(--sort=name --owner=0 --group=0 --numeric-owner --mtime=@0)
   fi
   # Written under a temporary name and renamed, so an interrupted run leaves no partial archive.
-  tar ${tar_flags[@]+"${tar_flags[@]}"} -C "$staging" -cf - "$name" | gzip -n -9 >"$out_dir/$name.tar.gz.partial"
+  tar ${tar_flags[@]+"${tar_flags[@]}"} -C "$staging" -cf - "$name" | gzip -n >"$out_dir/$name.tar.gz.partial"
   mv "$out_dir/$name.tar.gz.partial" "$out_dir/$name.tar.gz"
   (cd "$out_dir" && release_sha256 "$name.tar.gz" >"$name.tar.gz.sha256.partial" \
     && mv "$name.tar.gz.sha256.partial" "$name.tar.gz.sha256")
