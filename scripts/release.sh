@@ -72,7 +72,7 @@ release_build() {
   local profile=$1 triple=$2 out_dir=$3
   local maturin=(maturin build --locked --profile "$profile" --target "$triple" --out "$out_dir")
   case "$triple" in
-    *-unknown-linux-gnu) maturin+=(--zig --compatibility manylinux2014) ;;
+    *-unknown-linux-gnu) maturin+=(--zig --compatibility manylinux_2_28) ;;
     *-apple-darwin) ;;
     *)
       echo "error: no release build for target \`$triple\`" >&2
