@@ -3,8 +3,10 @@
 # "bin"`: the binary plus a dependency on the `ziglang` wheel) and the cargo-binstall archive
 # `cargo-lambda-pack-<version>-<triple>.tar.gz` (the binary, README.md, LICENSE-MIT,
 # LICENSE-APACHE) with its `.sha256`. One cargo build per triple serves both: the archive holds
-# the binary maturin built. Linux binaries are linked by zig against glibc 2.17 (manylinux2014),
-# so they run on any CI image, and the aarch64 one cross-compiles from x86_64.
+# the binary maturin built. Linux binaries are linked by zig against glibc 2.28 (manylinux_2_28:
+# Debian 10, Ubuntu 18.10, RHEL 8, Amazon Linux 2023 and later), and the aarch64 one
+# cross-compiles from x86_64. Not glibc 2.17 (manylinux2014): against it the aarch64 link fails,
+# the Rust standard library referring to `getrandom`, which glibc added in 2.25.
 #
 #   scripts/release.sh [--profile PROFILE] [TRIPLE...]
 #
@@ -72,8 +74,8 @@ release_build() {
   local profile=$1 triple=$2 out_dir=$3
   local maturin=(maturin build --locked --profile "$profile" --target "$triple" --out "$out_dir")
   case "$triple" in
-    *-unknown-linux-gnu) maturin+=(--zig --compatibility manylinux_2_28) ;;
-    *-apple-darwin) ;;
+    x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu) maturin+=(--zig --compatibility manylinux_2_28) ;;
+    x86_64-apple-darwin | aarch64-apple-darwin) ;;
     *)
       echo "error: no release build for target \`$triple\`" >&2
       echo "help: build one of x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu, x86_64-apple-darwin, aarch64-apple-darwin" >&2
