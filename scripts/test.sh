@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# The test command: installs what the suite needs (scripts/setup.sh), then runs every test.
+# The test command: installs what the suite needs (scripts/setup.sh), lints the workflows, runs
+# every test, then checks the wheel and the binstall archive (scripts/wheel-check.sh).
 # Benchmarks are compiled (so they keep building) but not run; see scripts/bench.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# The release workflow runs only on a tag: lint it on every run.
+"${LAMBDA_PACK_ACTIONLINT_VENV:-$HOME/.cache/lambda-pack-actionlint}/bin/actionlint" .github/workflows/*.yml
 cargo build --locked --benches
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
 cargo test --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The wheel, built from the test build's target directory, installed and used as a user would.
+if [ "$status" -eq 0 ]; then
+  ./scripts/wheel-check.sh || status=$?
+fi
 set -e
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"

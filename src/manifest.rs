@@ -26,6 +26,7 @@ pub const GENERATOR_PREFIX: &str = "cargo-lambda-pack ";
 /// How an artifact is delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub enum Format {
     Zip,
     Image,
@@ -50,6 +51,7 @@ impl std::fmt::Display for Format {
 /// bootstrap lands at `/opt/bootstrap`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub enum LayerType {
     Runtime,
 }
@@ -57,6 +59,7 @@ pub enum LayerType {
 /// How a ZIP reaches Lambda: inline in the API call, or through S3 when it is too large.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub enum Upload {
     Direct,
     S3,
@@ -64,17 +67,26 @@ pub enum Upload {
 
 /// `manifest.json`: every artifact this run wrote, with hashes. Documented in README.md.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Manifest {
     pub schema_version: u32,
     /// Who wrote the manifest: `cargo-lambda-pack <version>` ([`GENERATOR`]). It is what makes a
     /// directory holding a `manifest.json` this tool's (`out_dir::claim_output`). Absent in
     /// manifests written before it was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        test,
+        schemars(
+            description = "Who wrote the manifest: `cargo-lambda-pack <version>`. \
+                                 Absent in manifests written before the field was added."
+        )
+    )]
     pub generator: Option<String>,
     pub artifacts: Vec<ManifestArtifact>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ManifestArtifact {
     pub name: String,
     pub package: String,

@@ -24,6 +24,7 @@ pub const TABLE: &str = "lambda-pack";
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub enum Role {
     Function,
     Extension,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// A Lambda instruction-set architecture, spelled the way Lambda spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub enum Arch {
     #[serde(rename = "x86_64")]
     X86_64,
@@ -99,6 +100,7 @@ impl fmt::Display for GlibcVersion {
 
 /// One of Lambda's OS-only runtimes, the only ones a Rust binary runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub enum Runtime {
     #[serde(rename = "provided.al2023")]
     ProvidedAl2023,

@@ -167,3 +167,39 @@ fn merged_entries_sort_by_architecture_then_name() {
         ]
     );
 }
+
+/// `docs/manifest.schema.json` is the JSON Schema of [`Manifest`], generated from the type, so
+/// that release scripts and infrastructure code can check what they read. Regenerate it with
+/// `LAMBDA_PACK_WRITE_SCHEMA=1 cargo test --lib manifest::`.
+#[test]
+fn json_schema_file_is_the_types_schema() {
+    let schema = schemars::schema_for!(Manifest);
+    let generated = serde_json::to_string_pretty(&schema).expect("schema as JSON") + "\n";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/manifest.schema.json");
+    if std::env::var_os("LAMBDA_PACK_WRITE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).expect("write docs/manifest.schema.json");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is not the schema of `Manifest`; regenerate it with \
+         `LAMBDA_PACK_WRITE_SCHEMA=1 cargo test --lib manifest::`",
+        path.display()
+    );
+    // The schema speaks of the fields the snapshot pins, with their wire names.
+    let properties = &schema.as_value()["$defs"]["ManifestArtifact"]["properties"];
+    for field in [
+        "name",
+        "kind",
+        "arch",
+        "runtime",
+        "code_sha256",
+        "layers",
+        "handler",
+    ] {
+        assert!(
+            properties.get(field).is_some(),
+            "no `{field}` in the schema"
+        );
+    }
+}
