@@ -193,6 +193,20 @@ impl Workspace {
         })
     }
 
+    /// The deploy keys of a package's bin (`None`: the package's own), over its package's, over
+    /// the workspace's: what deploy sends and verify holds a function to, read one way for both.
+    pub fn deploy_keys(&self, package: &str, bin: Option<&str>) -> crate::metadata::DeployKeys {
+        let Some(package) = self.package(package) else {
+            return self.defaults.deploy.clone();
+        };
+        let bin = bin
+            .and_then(|bin| package.metadata.bins.get(bin))
+            .map(|table| table.deploy.clone())
+            .unwrap_or_default();
+        bin.or(&package.metadata.table.deploy)
+            .or(&self.defaults.deploy)
+    }
+
     pub fn package(&self, name: &str) -> Option<&Package> {
         self.members.iter().find(|p| p.name == name)
     }

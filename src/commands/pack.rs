@@ -91,15 +91,14 @@ pub fn plan_run(options: &Options, shell: &Shell, mode: Mode) -> Result<Planned>
     if let Some(sharded) = &shards {
         sharding::unify_features(&mut requests, &sharded.whole);
     }
-    let (dependencies, lists_changed) =
-        auditable_data::prepare(
-            &workspace,
-            options,
-            &resolved.units,
-            &requests,
-            &choices,
-            &rust,
-        )?;
+    let (dependencies, lists_changed) = auditable_data::prepare(
+        &workspace,
+        options,
+        &resolved.units,
+        &requests,
+        &choices,
+        &rust,
+    )?;
     if lists_changed {
         // The early build checked freshness against the old lists: let it finish unadopted.
         build::abandon_early(&mut early, shell);

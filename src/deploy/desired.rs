@@ -169,7 +169,8 @@ pub fn collect(
             .iter()
             .filter(|a| Manifest::belongs_to(a, &workspace.root) && a.kind == Role::Function)
             .map(|a| {
-                deploy_keys(workspace, a)
+                workspace
+                    .deploy_keys(&a.package, a.bin.as_deref())
                     .function_name
                     .unwrap_or_else(|| a.name.clone())
             })
@@ -177,7 +178,7 @@ pub fn collect(
         ..Desired::default()
     };
     for layer in layers {
-        let keys = deploy_keys(workspace, layer);
+        let keys = workspace.deploy_keys(&layer.package, layer.bin.as_deref());
         let (code, code_sha256) = zip_code(layer, out_dir, manifest_path, &keys, args)?;
         desired.layers.push(DesiredLayer {
             name: layer.name.clone(),
@@ -189,7 +190,7 @@ pub fn collect(
         });
     }
     for function in functions {
-        let keys = deploy_keys(workspace, function);
+        let keys = workspace.deploy_keys(&function.package, function.bin.as_deref());
         for name in &function.layers {
             if !desired
                 .layers
@@ -309,25 +310,6 @@ fn function_settings(
         per_tenant: keys.per_tenant,
         url,
     })
-}
-
-/// The deploy keys of an artifact's bin, over its package's, over the workspace's.
-fn deploy_keys(workspace: &Workspace, artifact: &ManifestArtifact) -> DeployKeys {
-    let Some(package) = workspace
-        .members
-        .iter()
-        .find(|p| p.name == artifact.package)
-    else {
-        return workspace.defaults.deploy.clone();
-    };
-    let bin = artifact
-        .bin
-        .as_ref()
-        .and_then(|bin| package.metadata.bins.get(bin))
-        .map(|table| table.deploy.clone())
-        .unwrap_or_default();
-    bin.or(&package.metadata.table.deploy)
-        .or(&workspace.defaults.deploy)
 }
 
 /// The ZIP of `artifact` and its CodeSha256, both from the file as it is now: its hashes are

@@ -22,8 +22,7 @@ use super::{
 };
 use crate::cli::{MessageFormat, VerifyArgs};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{MANIFEST_FILE, Manifest, ManifestArtifact};
-use crate::metadata::DeployKeys;
+use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::output::Shell;
 use crate::output::Verbosity;
 use crate::settings::Options;
@@ -265,7 +264,7 @@ impl RunSettings {
             .as_ref()
             .filter(|_| artifact.memory.is_none() && artifact.ephemeral_storage.is_none())
             .filter(|w| Manifest::belongs_to(artifact, &w.root))
-            .map(|w| function_keys(w, artifact))
+            .map(|w| w.deploy_keys(&artifact.package, artifact.bin.as_deref()))
             .unwrap_or_default();
         keys.memory = artifact.memory.or(keys.memory);
         keys.ephemeral_storage = artifact.ephemeral_storage.or(keys.ephemeral_storage);
@@ -281,26 +280,6 @@ impl RunSettings {
         }
         run.namespace = self.sandbox;
     }
-}
-
-/// The function's settings from the metadata: its bin's table over its package's over the
-/// workspace's (as deploy reads them, so both agree).
-fn function_keys(workspace: &Workspace, artifact: &ManifestArtifact) -> DeployKeys {
-    let Some(package) = workspace
-        .members
-        .iter()
-        .find(|p| p.name == artifact.package)
-    else {
-        return workspace.defaults.deploy.clone();
-    };
-    let bin = artifact
-        .bin
-        .as_ref()
-        .and_then(|bin| package.metadata.bins.get(bin))
-        .map(|table| table.deploy.clone())
-        .unwrap_or_default();
-    bin.or(&package.metadata.table.deploy)
-        .or(&workspace.defaults.deploy)
 }
 
 /// Lambda's tenant ids: 1 to 256 characters, printable ASCII (they travel in a header).

@@ -26,11 +26,10 @@ pub fn prepare(
 ) -> Result<(BTreeMap<String, DependencyGraph>, bool)> {
     // `cargo metadata --filter-platform` is the first command to run rustc through the user's
     // wrapper: a broken wrapper is named here rather than reported as a metadata failure.
-    let graphs =
-        sbom_inputs::dependency_graphs(workspace, options, requests).map_err(|err| {
-            let wrappers = crate::rustflags::wrapper::user_wrappers(&workspace.root);
-            crate::build::wrapper_problem(&rust.rustc, &wrappers.unwrap_or_default()).unwrap_or(err)
-        })?;
+    let graphs = sbom_inputs::dependency_graphs(workspace, options, requests).map_err(|err| {
+        let wrappers = crate::rustflags::wrapper::user_wrappers(&workspace.root);
+        crate::build::wrapper_problem(&rust.rustc, &wrappers.unwrap_or_default()).unwrap_or(err)
+    })?;
     let target_dir = options.target_dir(&workspace.target_dir);
     let changed = write(units, choices, &graphs, &target_dir)?;
     Ok((graphs, changed))
