@@ -45,7 +45,12 @@ fn out() -> &'static PathBuf {
     })
 }
 
+/// Runs of this file take turns: the logs extension listens on lambda_extension's fixed port
+/// (9002) of the host's loopback (verify's environments share the host's network), so two
+/// functions attaching it at once would collide (`AddrInUse`).
 fn verify(args: &[&str]) -> Run {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     verify_with(&verify_functions_workspace(), out(), args)
 }
 
