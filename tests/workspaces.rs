@@ -347,15 +347,7 @@ fn a_bin_with_required_features_is_skipped_until_they_are_enabled() {
         "{}",
         run.stderr
     );
-    let names = |out: &std::path::Path| -> Vec<String> {
-        manifest(out)["artifacts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["name"].as_str().unwrap().to_string())
-            .collect()
-    };
-    assert_eq!(names(&fixture.out_dir()), ["orders"]);
+    assert_eq!(artifact_names(&fixture.out_dir()), ["orders"]);
 
     // The plan says the same, in its JSON too.
     let mut plan_args = vec!["plan", "--message-format", "json"];
@@ -383,7 +375,7 @@ fn a_bin_with_required_features_is_skipped_until_they_are_enabled() {
     let mut with_feature = args.to_vec();
     with_feature.extend(["-F", "orders/__prepare"]);
     fixture.pack(&with_feature).assert_success();
-    assert_eq!(names(&fixture.out_dir()), ["orders", "prepare"]);
+    assert_eq!(artifact_names(&fixture.out_dir()), ["orders", "prepare"]);
 }
 
 /// A local development server beside the Lambda bin, as web projects keep one: it never reads
@@ -401,15 +393,7 @@ fn a_bin_that_is_not_a_lambda_binary_is_skipped_refused_by_name_and_packed_when_
     let warning = "bin `local` of package `reports` (x86_64) is skipped: it is not a Lambda binary (it never reads AWS_LAMBDA_RUNTIME_API";
     assert!(run.stderr.contains(warning), "{}", run.stderr);
     assert!(!run.stderr.contains("bin `reports`"), "{}", run.stderr);
-    let names = |out: &std::path::Path| -> Vec<String> {
-        manifest(out)["artifacts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["name"].as_str().unwrap().to_string())
-            .collect()
-    };
-    assert_eq!(names(&fixture.out_dir()), ["reports"]);
+    assert_eq!(artifact_names(&fixture.out_dir()), ["reports"]);
     let mut plan_args = vec!["plan", "--message-format", "json"];
     plan_args.extend(args);
     let plan = fixture.pack(&plan_args);
@@ -443,5 +427,5 @@ fn a_bin_that_is_not_a_lambda_binary_is_skipped_refused_by_name_and_packed_when_
     toml.push_str("\n[package.metadata.lambda-pack.bin.local]\nrole = \"function\"\n");
     fixture.write("functions/reports/Cargo.toml", &toml);
     fixture.pack(&args).assert_success();
-    assert_eq!(names(&fixture.out_dir()), ["local", "reports"]);
+    assert_eq!(artifact_names(&fixture.out_dir()), ["local", "reports"]);
 }

@@ -213,6 +213,16 @@ pub fn manifest(out_dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The names of the artifacts in `out_dir`'s manifest, in its order.
+pub fn artifact_names(out_dir: &Path) -> Vec<String> {
+    manifest(out_dir)["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub fn artifact<'a>(manifest: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     manifest["artifacts"]
         .as_array()
