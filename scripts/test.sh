@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The test command: installs what the suite needs (scripts/setup.sh), lints the workflows, runs
-# every test, then checks the wheel and the binstall archive (scripts/wheel-check.sh).
+# The test command: installs what the suite needs (scripts/setup.sh), builds and checks the manual
+# (scripts/docs.sh), lints the workflows, runs every test, then checks the wheel and the binstall
+# archive (scripts/wheel-check.sh).
 # Benchmarks are compiled (so they keep building) but not run; see scripts/bench.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# The manual: mdbook must build docs/ cleanly, and every link inside it must resolve.
+./scripts/docs.sh
 # The release workflow runs only on a tag: lint it on every run.
 "${LAMBDA_PACK_ACTIONLINT_VENV:-$HOME/.cache/lambda-pack-actionlint}/bin/actionlint" .github/workflows/*.yml
 cargo build --locked --benches

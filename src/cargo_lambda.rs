@@ -62,7 +62,7 @@ impl Scope {
 }
 
 /// The lambda-pack equivalent of each cargo-lambda key that is not read, or why there is none.
-/// Keys not listed get a note saying they are unknown and not read. README.md shows the same
+/// Keys not listed get a note saying they are unknown and not read. docs/src/cargo-lambda.md shows the same
 /// table.
 fn equivalent(section: &str, key: &str) -> Option<&'static str> {
     const NO_DEPLOY: &str = "none: `cargo lambda-pack deploy` leaves it as it is in the account; set it where the function is managed";
@@ -294,7 +294,7 @@ fn note(header: &str, section: &str, key: &str, file: &str) -> String {
     match equivalent(section, key) {
         Some(equivalent) => format!("{what} is not read; lambda-pack equivalent: {equivalent}"),
         None => format!(
-            "{what} is not a key lambda-pack knows and is not read; README.md lists the cargo-lambda keys it maps"
+            "{what} is not a key lambda-pack knows and is not read; docs/src/cargo-lambda.md lists the cargo-lambda keys it maps"
         ),
     }
 }
@@ -346,7 +346,7 @@ pub fn config_file_notes<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Vec<St
         .filter(|path| path.is_file() && seen.insert(path.clone()))
         .map(|path| {
             format!(
-                "`{}` is cargo-lambda's configuration file and is not read; put its settings in [package.metadata.lambda-pack] or pass them as flags (README.md maps each cargo-lambda key)",
+                "`{}` is cargo-lambda's configuration file and is not read; put its settings in [package.metadata.lambda-pack] or pass them as flags (docs/src/cargo-lambda.md maps each cargo-lambda key)",
                 path.display()
             )
         })

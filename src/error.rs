@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::Path;
 
-/// What class of failure an [`Error`] is; each maps to one exit code, documented in README.md.
+/// What class of failure an [`Error`] is; each maps to one exit code, documented in docs/src/exit-codes.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
     /// A bug or an unexpected I/O failure outside the output directory.

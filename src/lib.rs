@@ -84,7 +84,7 @@ pub fn run_as_rustc_wrapper() -> Option<i32> {
 }
 
 /// Runs a parsed command line and returns the process exit code: the one place an error becomes
-/// one (README.md has the table).
+/// one (docs/src/exit-codes.md has the table).
 pub fn run(cli: CargoCli) -> i32 {
     let (shell, result) = match cli {
         CargoCli::Zig(zig) => (

@@ -65,7 +65,7 @@ pub enum Upload {
     S3,
 }
 
-/// `manifest.json`: every artifact this run wrote, with hashes. Documented in README.md.
+/// `manifest.json`: every artifact this run wrote, with hashes. Documented in docs/src/manifest.md.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Manifest {

@@ -459,7 +459,8 @@ impl Context<'_> {
                 "workspace defaults may set only {}; put other keys in each package's [package.metadata.{TABLE}]",
                 quoted_list(allowed)
             ),
-            None => "remove the key, or check its spelling against README.md".to_string(),
+            None => "remove the key, or check its spelling against docs/src/configuration.md"
+                .to_string(),
         };
         Error::config(format!("unknown key `{key}` in {}", self.location()))
             .with_note(format!("expected one of: {}", quoted_list(allowed)))

@@ -425,7 +425,7 @@ impl Context<'_> {
                 self.location()
             ))
             .with_help(format!(
-                "fix `{key}` (README.md lists deploy's keys), or remove it"
+                "fix `{key}` (docs/src/configuration.md lists deploy's keys), or remove it"
             ))),
         }
     }
@@ -438,7 +438,7 @@ impl Context<'_> {
         ))
         .with_note(format!("expected {expected}"))
         .with_help(format!(
-            "fix `{key}` (README.md lists deploy's keys), or remove it"
+            "fix `{key}` (docs/src/configuration.md lists deploy's keys), or remove it"
         ))
     }
 }
@@ -516,7 +516,7 @@ mod tests {
             "{}",
             error.message
         );
-        assert!(error.help.unwrap().contains("README.md"));
+        assert!(error.help.unwrap().contains("docs/src/configuration.md"));
     }
 
     #[test]
