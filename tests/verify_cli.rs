@@ -891,6 +891,7 @@ fn the_functions_memory_and_ephemeral_storage_hold_and_flags_override_them() {
     assert_eq!(report["sandbox"]["tmp_mb"], 1024, "{report:#}");
     assert_eq!(report["sandbox"]["uid"], 993);
     assert_eq!(report["sandbox"]["pid_namespace"], true);
+    assert_eq!(report["sandbox"]["network_namespace"], true);
     assert_eq!(report["sandbox"]["process_cap"], 1024);
     assert_eq!(report["invocations"][0]["response"]["fill_tmp"], "ok");
 
@@ -928,7 +929,7 @@ fn the_functions_memory_and_ephemeral_storage_hold_and_flags_override_them() {
     run.assert_code(10);
     for wanted in [
         "sandbox: read-only root, uid 993 gid 990 (sbx_user1051), /tmp 512 MB, memory 128 MB \
-         (watched), pid namespace, 1024 processes (function at /var/task, layers at /opt)",
+         (watched), pid namespace, own network, 1024 processes (function at /var/task, layers at /opt)",
         "not applied: memory by the kernel (cgroup memory.max)",
         "Runtime.OutOfMemory: the runtime exited (signal: killed)",
         "Error: Runtime exited with error: signal: killed",

@@ -1,5 +1,6 @@
-//! The execution environment that holds the function's processes: a user, mount and pid
-//! namespace whose first process is a small init of ours.
+//! The execution environment that holds the function's processes: a user, mount, pid and
+//! network namespace whose first process is a small init of ours (the network, its loopback
+//! only, is `network.rs`'s).
 //!
 //! `clone` makes the init (pid 1 inside) in all three namespaces at once; the parent writes the
 //! id maps (the sandbox user, uid 993 / gid 990 as Lambda's `sbx_user1051`, to the host user, or
@@ -22,6 +23,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::namespace::NsPlan;
+use super::network::Network;
 
 /// Lambda's sandbox user and group (`sbx_user1051`).
 pub(crate) const SANDBOX_UID: u32 = 993;
@@ -37,6 +39,10 @@ pub(crate) struct Environment {
     user: OwnedFd,
     mount: OwnedFd,
     pid: OwnedFd,
+    net: OwnedFd,
+    /// Makes sockets in the environment's network (the Runtime API's listener, connections to
+    /// telemetry subscribers).
+    pub network: std::sync::Arc<Network>,
     /// The pid namespace's identity (`pid:[inode]`), to find its processes in `/proc`.
     pub pid_namespace: String,
     /// Who the sandbox user is on the host (`uid`, and how it was chosen).
@@ -157,13 +163,17 @@ impl Environment {
         let (ready_read, ready_write) = pipe().map_err(|e| format!("pipe: {e}"))?;
         let (go_read, go_write) = pipe().map_err(|e| format!("pipe: {e}"))?;
         let devnull = CString::new("/dev/null").unwrap_or_default();
-        let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::SIGCHLD;
+        let flags = libc::CLONE_NEWUSER
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWNET
+            | libc::SIGCHLD;
         // SAFETY: a raw clone without CLONE_VM is a fork: the child gets a copy of this
         // thread's memory and runs only `init_main`, which issues raw system calls.
         let init = unsafe { libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0, 0, 0, 0) };
         if init < 0 {
             return Err(format!(
-                "clone(user|mount|pid): {}",
+                "clone(user|mount|pid|net): {}",
                 io::Error::last_os_error()
             ));
         }
@@ -232,10 +242,16 @@ impl Environment {
             .map(|p| p.display().to_string())
             .map_err(|e| format!("read its pid namespace: {e}"))?;
         guard.pid_namespace = Some(pid_namespace.clone());
+        let user = open("user")?;
+        let net = open("net")?;
+        let network = Network::start(user.as_raw_fd(), net.as_raw_fd())
+            .map_err(|e| format!("bring up its network (loopback): {e}"))?;
         Ok(Environment {
-            user: open("user")?,
+            user,
             mount: open("mnt")?,
             pid: open("pid")?,
+            net,
+            network: std::sync::Arc::new(network),
             pid_namespace,
             host_user,
             init: guard,
@@ -254,6 +270,7 @@ impl Environment {
             user: self.user.as_raw_fd(),
             mount: self.mount.as_raw_fd(),
             pid: self.pid.as_raw_fd(),
+            net: self.net.as_raw_fd(),
             cwd: CString::new(cwd)
                 .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))?,
         })
@@ -394,6 +411,7 @@ pub(crate) struct Entry {
     user: i32,
     mount: i32,
     pid: i32,
+    net: i32,
     cwd: CString,
 }
 
@@ -417,6 +435,7 @@ impl Entry {
             check(libc::setns(self.user, libc::CLONE_NEWUSER) != 0)?;
             check(libc::setns(self.mount, libc::CLONE_NEWNS) != 0)?;
             check(libc::setns(self.pid, libc::CLONE_NEWPID) != 0)?;
+            check(libc::setns(self.net, libc::CLONE_NEWNET) != 0)?;
             check(libc::chdir(self.cwd.as_ptr()) != 0)?;
             let mut all: libc::sigset_t = std::mem::zeroed();
             let mut before: libc::sigset_t = std::mem::zeroed();

@@ -118,6 +118,19 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         tenant_id: run.tenant_id.clone(),
     };
     let shared = Shared::new(config, names.clone());
+    // In the environment's own network the Runtime API listens on its loopback, at the port
+    // the host gave (free there too: the network is new).
+    let listener = match &sandbox.environment {
+        Some(environment) => {
+            let _ = shared.network.set(environment.network.clone());
+            let inside = environment
+                .network
+                .listener(port)
+                .map_err(VerifyError::Server)?;
+            TcpListener::from_std(inside).map_err(VerifyError::Server)?
+        }
+        None => listener,
+    };
     let server = tokio::spawn(api::serve(listener, shared.clone()));
     let report = RunReport {
         function_name: run.function_name.clone(),
