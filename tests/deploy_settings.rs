@@ -19,6 +19,19 @@ fn function(region: &str, name: &str) -> Value {
     boto_settings(region, json!({"op": "function", "name": name}))
 }
 
+/// The latest version of each layer of the fixture says, in its description, that the workspace
+/// `id` published it.
+fn assert_layers_owned_by(region: &str, id: &str) {
+    let layers = boto_settings(
+        region,
+        json!({"op": "layers", "names": ["tools-layer", "recorder"]}),
+    );
+    for name in ["tools-layer", "recorder"] {
+        let description = layers[name][0]["Description"].as_str().unwrap();
+        assert!(description.ends_with(&format!(" {OWNER}={id}")), "{layers}");
+    }
+}
+
 /// Adds `lines` to the tables of `tiny-fn/Cargo.toml` (`package` or `bin.<name>`).
 fn add_keys(packed: &Packed, table: &str, lines: &str) {
     let header = if table == "package" {
@@ -79,17 +92,7 @@ fn tags_and_settings_are_applied_changed_in_place_and_a_second_run_writes_nothin
     assert_eq!(tool_user["Tags"]["stage"], json!("dev"), "{tool_user}");
     assert_eq!(tool_user["Tags"][OWNER], json!("workspace"), "{tool_user}");
     // Layer versions cannot be tagged: their description names the owner.
-    let layers = boto_settings(
-        region,
-        json!({"op": "layers", "names": ["tools-layer", "recorder"]}),
-    );
-    for name in ["tools-layer", "recorder"] {
-        let description = layers[name][0]["Description"].as_str().unwrap();
-        assert!(
-            description.ends_with(" lambda-pack:workspace=workspace"),
-            "{layers}"
-        );
-    }
+    assert_layers_owned_by(region, "workspace");
     // moto keeps no TenancyConfig: what was sent, field by field.
     let creates = proxy.json_bodies("POST /2015-03-31/functions");
     let tiny_create = creates
@@ -593,17 +596,7 @@ fn workspace_id_names_the_owner_in_tags_and_descriptions_and_prune_follows_it() 
         let found = function(region, name);
         assert_eq!(found["Tags"][OWNER], json!("shop-eu"), "{found}");
     }
-    let layers = boto_settings(
-        region,
-        json!({"op": "layers", "names": ["tools-layer", "recorder"]}),
-    );
-    for name in ["tools-layer", "recorder"] {
-        let description = layers[name][0]["Description"].as_str().unwrap();
-        assert!(
-            description.ends_with(" lambda-pack:workspace=shop-eu"),
-            "{layers}"
-        );
-    }
+    assert_layers_owned_by(region, "shop-eu");
 
     // A function of another workspace whose directory has the same name, and one of ours that
     // the manifest no longer lists.
