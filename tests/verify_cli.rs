@@ -993,6 +993,54 @@ fn verify_without_user_namespaces(args: &[&str]) -> Run {
     run(command)
 }
 
+/// `cargo lambda-pack verify <args>` as a user other than root (uid 65534 of a user namespace
+/// whose root may make no network namespace): a kernel that allows user namespaces but refuses
+/// network ones, as far as verify can tell.
+fn verify_without_network_namespaces(args: &[&str]) -> Run {
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args([
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/user/max_net_namespaces && \
+             exec unshare --user --map-user=65534 --map-group=65534 \"$@\"",
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_cargo-lambda-pack"))
+        .args(["lambda-pack", "verify", "--out-dir"])
+        .arg(&packed().out)
+        .args(args)
+        .current_dir(&packed().workspace)
+        .env(
+            "CARGO",
+            std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        );
+    run(command)
+}
+
+#[test]
+fn without_network_namespaces_the_environment_shares_the_hosts_network_and_says_so() {
+    let run = verify_without_network_namespaces(&["echo", "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    let sandbox = &document["functions"][0]["report"]["sandbox"];
+    assert_eq!(sandbox["sandboxed"], true, "{sandbox:#}");
+    assert_eq!(sandbox["pid_namespace"], true, "{sandbox:#}");
+    assert_eq!(sandbox["network_namespace"], false, "{sandbox:#}");
+    assert!(
+        sandbox["not_applied"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with(
+                "own network: the kernel refused a network namespace (No space left on device"
+            )),
+        "{sandbox:#}"
+    );
+}
+
 #[test]
 fn without_user_namespaces_verify_refuses_unless_no_sandbox() {
     let run = verify_without_user_namespaces(&["echo"]);

@@ -71,13 +71,15 @@ impl Containment {
             memory_mb: run.memory_mb,
             memory_enforcement: "watched".into(),
             pid_namespace: true,
-            network_namespace: true,
+            network_namespace: environment.network.is_some(),
             process_cap: Some(PROCESS_CAP),
-            not_applied: vec![format!(
+            not_applied: std::iter::once(format!(
                 "memory by the kernel (cgroup memory.max): verify creates no cgroup, so \
                  resident memory is sampled every {} ms and may overshoot between samples",
                 SAMPLE.as_millis()
-            )],
+            ))
+            .chain(environment.network_refused.clone())
+            .collect(),
         }
     }
 

@@ -88,7 +88,15 @@ impl Network {
         let [high, low] = port.to_be_bytes();
         let request = [kind, high, low];
         // SAFETY: sending from a valid buffer on our socket.
-        if unsafe { libc::send(requests.as_raw_fd(), request.as_ptr().cast(), 3, 0) } != 3 {
+        if unsafe {
+            libc::send(
+                requests.as_raw_fd(),
+                request.as_ptr().cast(),
+                3,
+                libc::MSG_NOSIGNAL,
+            )
+        } != 3
+        {
             return Err(io::Error::last_os_error());
         }
         let mut errno = [0u8; 4];
