@@ -968,19 +968,12 @@ fn no_sandbox_says_what_it_gives_up() {
     );
 }
 
-/// `cargo lambda-pack verify <args>` in a user namespace of its own in which no further user
-/// namespace may be made: a kernel that refuses them, as far as verify can tell.
-fn verify_without_user_namespaces(args: &[&str]) -> Run {
+/// `cargo lambda-pack verify <args>` run by `sh -c script` (which ends `exec "$@"`) in a user
+/// namespace of its own, root there: the script may lower the namespace's limits.
+fn verify_in_user_namespace(script: &str, args: &[&str]) -> Run {
     let mut command = std::process::Command::new("unshare");
     command
-        .args([
-            "--user",
-            "--map-root-user",
-            "sh",
-            "-c",
-            "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"",
-            "sh",
-        ])
+        .args(["--user", "--map-root-user", "sh", "-c", script, "sh"])
         .arg(env!("CARGO_BIN_EXE_cargo-lambda-pack"))
         .args(["lambda-pack", "verify", "--out-dir"])
         .arg(&packed().out)
@@ -993,31 +986,24 @@ fn verify_without_user_namespaces(args: &[&str]) -> Run {
     run(command)
 }
 
+/// `cargo lambda-pack verify <args>` in a user namespace of its own in which no further user
+/// namespace may be made: a kernel that refuses them, as far as verify can tell.
+fn verify_without_user_namespaces(args: &[&str]) -> Run {
+    verify_in_user_namespace(
+        "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"",
+        args,
+    )
+}
+
 /// `cargo lambda-pack verify <args>` as a user other than root (uid 65534 of a user namespace
 /// whose root may make no network namespace): a kernel that allows user namespaces but refuses
 /// network ones, as far as verify can tell.
 fn verify_without_network_namespaces(args: &[&str]) -> Run {
-    let mut command = std::process::Command::new("unshare");
-    command
-        .args([
-            "--user",
-            "--map-root-user",
-            "sh",
-            "-c",
-            "echo 0 > /proc/sys/user/max_net_namespaces && \
-             exec unshare --user --map-user=65534 --map-group=65534 \"$@\"",
-            "sh",
-        ])
-        .arg(env!("CARGO_BIN_EXE_cargo-lambda-pack"))
-        .args(["lambda-pack", "verify", "--out-dir"])
-        .arg(&packed().out)
-        .args(args)
-        .current_dir(&packed().workspace)
-        .env(
-            "CARGO",
-            std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
-        );
-    run(command)
+    verify_in_user_namespace(
+        "echo 0 > /proc/sys/user/max_net_namespaces && \
+         exec unshare --user --map-user=65534 --map-group=65534 \"$@\"",
+        args,
+    )
 }
 
 #[test]
