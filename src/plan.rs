@@ -21,6 +21,7 @@ use crate::build::BuildRequest;
 mod attach;
 mod bootstrap;
 pub mod cpu_floor;
+mod deprecated_runtime;
 mod image;
 mod lambda_binary;
 mod libs_layer;
@@ -269,6 +270,7 @@ pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
         .collect::<Result<Vec<_>>>()?;
     artifacts.sort_by(|a, b| (a.arch, &a.name).cmp(&(b.arch, &b.name)));
     warnings.extend(attach_layers(&mut artifacts)?);
+    warnings.extend(deprecated_runtime::deprecated_runtime_warnings(&artifacts));
     scratch_findings(inputs, &mut artifacts);
     let produced: BTreeSet<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
     let mut stale: Vec<String> = inputs

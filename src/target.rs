@@ -155,6 +155,35 @@ impl Runtime {
     }
 }
 
+/// Where a runtime is in Lambda's deprecation schedule (dates UTC, `YYYY-MM-DD`): after
+/// `deprecated` it gets no more patches, from `create_blocked` Lambda refuses new functions on
+/// it, from `update_blocked` it refuses to update existing ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deprecation {
+    pub deprecated: &'static str,
+    pub create_blocked: &'static str,
+    pub update_blocked: &'static str,
+}
+
+impl Runtime {
+    /// The runtime's deprecation schedule, `None` while Lambda has scheduled none
+    /// (`provided.al2023`).
+    pub fn deprecation(self) -> Option<Deprecation> {
+        match self {
+            Runtime::ProvidedAl2023 => None,
+            // The deprecation date is the end of support of Lambda's runtime table (Amazon Linux 2
+            // itself ended on 2026-06-30). The two block dates follow the table's usual one and
+            // two months after it; they could not be read back from AWS's runtime deprecation
+            // page when written, so re-check them there.
+            Runtime::ProvidedAl2 => Some(Deprecation {
+                deprecated: "2026-07-31",
+                create_blocked: "2026-08-31",
+                update_blocked: "2026-09-30",
+            }),
+        }
+    }
+}
+
 impl fmt::Display for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -36,19 +36,38 @@ fn host_gnu_build_is_rejected_for_al2_and_the_zig_build_is_accepted() {
         "nothing written"
     );
 
-    // The same crate through zig's pinned glibc.
-    fixture
-        .pack(&[
-            "-p",
-            "fn-x86",
-            "--compiler",
-            "zig",
-            "--runtime",
-            "provided.al2",
-        ])
-        .assert_success();
+    // The same crate through zig's pinned glibc, with the warning that provided.al2 is deprecated.
+    let zig_args = [
+        "-p",
+        "fn-x86",
+        "--compiler",
+        "zig",
+        "--runtime",
+        "provided.al2",
+    ];
+    let zig = fixture.pack(&zig_args);
+    zig.assert_success();
     let zig_manifest = manifest(&fixture.out_dir());
     assert_eq!(artifact(&zig_manifest, "fn-x86")["glibc"], "2.26");
+    let deprecated = "warning: `fn-x86` (x86_64): built for provided.al2, which Lambda deprecated \
+                      on 2026-07-31; it blocks creating functions on it from 2026-08-31 and \
+                      updating them from 2026-09-30; help: --runtime provided.al2023";
+    assert!(zig.stderr.contains(deprecated), "{}", zig.stderr);
+    // The plan's JSON has every warning the human output has.
+    let mut plan_args = vec!["plan", "--message-format", "json"];
+    plan_args.extend(zig_args);
+    let plan = fixture.pack(&plan_args);
+    plan.assert_success();
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(
+        plan["warnings"],
+        serde_json::json!([deprecated.strip_prefix("warning: ").unwrap()]),
+        "{plan:#}"
+    );
+    // provided.al2023 has no such warning.
+    let current = fixture.pack(&["plan", "-p", "fn-x86", "--compiler", "zig"]);
+    current.assert_success();
+    assert!(!current.stderr.contains("deprecated"), "{}", current.stderr);
 
     // People who know better can downgrade the finding.
     let allowed = fixture.pack(&[

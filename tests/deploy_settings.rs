@@ -19,6 +19,19 @@ fn function(region: &str, name: &str) -> Value {
     boto_settings(region, json!({"op": "function", "name": name}))
 }
 
+/// The latest version of each layer of the fixture says, in its description, that the workspace
+/// `id` published it.
+fn assert_layers_owned_by(region: &str, id: &str) {
+    let layers = boto_settings(
+        region,
+        json!({"op": "layers", "names": ["tools-layer", "recorder"]}),
+    );
+    for name in ["tools-layer", "recorder"] {
+        let description = layers[name][0]["Description"].as_str().unwrap();
+        assert!(description.ends_with(&format!(" {OWNER}={id}")), "{layers}");
+    }
+}
+
 /// Adds `lines` to the tables of `tiny-fn/Cargo.toml` (`package` or `bin.<name>`).
 fn add_keys(packed: &Packed, table: &str, lines: &str) {
     let header = if table == "package" {
@@ -79,17 +92,7 @@ fn tags_and_settings_are_applied_changed_in_place_and_a_second_run_writes_nothin
     assert_eq!(tool_user["Tags"]["stage"], json!("dev"), "{tool_user}");
     assert_eq!(tool_user["Tags"][OWNER], json!("workspace"), "{tool_user}");
     // Layer versions cannot be tagged: their description names the owner.
-    let layers = boto_settings(
-        region,
-        json!({"op": "layers", "names": ["tools-layer", "recorder"]}),
-    );
-    for name in ["tools-layer", "recorder"] {
-        let description = layers[name][0]["Description"].as_str().unwrap();
-        assert!(
-            description.ends_with(" lambda-pack:workspace=workspace"),
-            "{layers}"
-        );
-    }
+    assert_layers_owned_by(region, "workspace");
     // moto keeps no TenancyConfig: what was sent, field by field.
     let creates = proxy.json_bodies("POST /2015-03-31/functions");
     let tiny_create = creates
@@ -415,7 +418,8 @@ fn creating_a_provided_al2_function_is_refused_unless_allowed() {
     refused.assert_code(3);
     assert!(
         refused.stderr.contains("`tiny` would be created on provided.al2")
-            && refused.stderr.contains("2026-07-31")
+            && refused.stderr.contains("which Lambda deprecated on 2026-07-31")
+            && refused.stderr.contains("Lambda blocks creating functions on provided.al2 from 2026-08-31 and updating them from 2026-09-30")
             && refused.stderr.contains("help: pack for provided.al2023 (--runtime provided.al2023), or pass --allow deprecated-runtime"),
         "{}",
         refused.stderr
@@ -568,4 +572,61 @@ fn a_public_function_url_gets_both_statements_once_is_updated_and_removed_only_w
             .is_none()
     );
     assert_eq!(url("tool-user")["FunctionUrl"], theirs["FunctionUrl"]);
+}
+
+/// `workspace_id` replaces the directory's name in the ownership tag: two workspaces checked out
+/// under the same directory name (both `workspace` here) no longer own each other's functions.
+#[test]
+fn workspace_id_names_the_owner_in_tags_and_descriptions_and_prune_follows_it() {
+    let _moto = shared();
+    let region = "eu-north-1";
+    let packed = Packed::copy("workspace-id");
+    packed.edit("Cargo.toml", |text| {
+        text.replace(
+            "[workspace.metadata.lambda-pack]\n",
+            "[workspace.metadata.lambda-pack]\nworkspace_id = \"shop-eu\"\n",
+        )
+    });
+    packed.pack();
+    let role = role(region);
+    packed
+        .deploy(region, &["--iam-role", &role])
+        .assert_success();
+    for name in ["tiny", "tool-user"] {
+        let found = function(region, name);
+        assert_eq!(found["Tags"][OWNER], json!("shop-eu"), "{found}");
+    }
+    assert_layers_owned_by(region, "shop-eu");
+
+    // A function of another workspace whose directory has the same name, and one of ours that
+    // the manifest no longer lists.
+    boto_settings(
+        region,
+        json!({"op": "create", "name": "same-dir-fn", "role": role, "tags": {OWNER: "workspace"}}),
+    );
+    boto_settings(
+        region,
+        json!({"op": "create", "name": "ours-gone", "role": role, "tags": {OWNER: "shop-eu"}}),
+    );
+    let dry = packed.deploy(
+        region,
+        &["--prune", "--dry-run", "--message-format", "json"],
+    );
+    dry.assert_success();
+    let planned = json_of(&dry);
+    let deleted: Vec<&Value> = planned["deletions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["name"])
+        .collect();
+    assert_eq!(deleted, [&json!("ours-gone")], "{planned}");
+    packed.deploy(region, &["--prune"]).assert_success();
+    assert_eq!(function(region, "ours-gone"), json!({}));
+    for kept in ["same-dir-fn", "tiny", "tool-user"] {
+        assert!(
+            function(region, kept)["FunctionArn"].is_string(),
+            "{kept} was deleted"
+        );
+    }
 }

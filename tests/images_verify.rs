@@ -152,7 +152,7 @@ fn an_x86_64_image_with_a_300_mb_include_and_an_extension_answers_like_its_zip_t
         r#"response {"tool":"tool-from-layer"}"#,
         "expect: every response equals",
         "sandbox: read-only root, uid 993 gid 990 (sbx_user1051), /tmp 512 MB, memory 128 MB \
-         (watched), pid namespace, 1024 processes (the image's root file system as /)",
+         (watched), pid namespace, own network, 1024 processes (the image's root file system as /)",
         "extension recorder: registered for [INVOKE, SHUTDOWN], received [INVOKE, INVOKE, SHUTDOWN], finished shutdown",
     ] {
         assert!(

@@ -891,6 +891,7 @@ fn the_functions_memory_and_ephemeral_storage_hold_and_flags_override_them() {
     assert_eq!(report["sandbox"]["tmp_mb"], 1024, "{report:#}");
     assert_eq!(report["sandbox"]["uid"], 993);
     assert_eq!(report["sandbox"]["pid_namespace"], true);
+    assert_eq!(report["sandbox"]["network_namespace"], true);
     assert_eq!(report["sandbox"]["process_cap"], 1024);
     assert_eq!(report["invocations"][0]["response"]["fill_tmp"], "ok");
 
@@ -928,7 +929,7 @@ fn the_functions_memory_and_ephemeral_storage_hold_and_flags_override_them() {
     run.assert_code(10);
     for wanted in [
         "sandbox: read-only root, uid 993 gid 990 (sbx_user1051), /tmp 512 MB, memory 128 MB \
-         (watched), pid namespace, 1024 processes (function at /var/task, layers at /opt)",
+         (watched), pid namespace, own network, 1024 processes (function at /var/task, layers at /opt)",
         "not applied: memory by the kernel (cgroup memory.max)",
         "Runtime.OutOfMemory: the runtime exited (signal: killed)",
         "Error: Runtime exited with error: signal: killed",
@@ -967,19 +968,12 @@ fn no_sandbox_says_what_it_gives_up() {
     );
 }
 
-/// `cargo lambda-pack verify <args>` in a user namespace of its own in which no further user
-/// namespace may be made: a kernel that refuses them, as far as verify can tell.
-fn verify_without_user_namespaces(args: &[&str]) -> Run {
+/// `cargo lambda-pack verify <args>` run by `sh -c script` (which ends `exec "$@"`) in a user
+/// namespace of its own, root there: the script may lower the namespace's limits.
+fn verify_in_user_namespace(script: &str, args: &[&str]) -> Run {
     let mut command = std::process::Command::new("unshare");
     command
-        .args([
-            "--user",
-            "--map-root-user",
-            "sh",
-            "-c",
-            "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"",
-            "sh",
-        ])
+        .args(["--user", "--map-root-user", "sh", "-c", script, "sh"])
         .arg(env!("CARGO_BIN_EXE_cargo-lambda-pack"))
         .args(["lambda-pack", "verify", "--out-dir"])
         .arg(&packed().out)
@@ -990,6 +984,47 @@ fn verify_without_user_namespaces(args: &[&str]) -> Run {
             std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
         );
     run(command)
+}
+
+/// `cargo lambda-pack verify <args>` in a user namespace of its own in which no further user
+/// namespace may be made: a kernel that refuses them, as far as verify can tell.
+fn verify_without_user_namespaces(args: &[&str]) -> Run {
+    verify_in_user_namespace(
+        "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"",
+        args,
+    )
+}
+
+/// `cargo lambda-pack verify <args>` as a user other than root (uid 65534 of a user namespace
+/// whose root may make no network namespace): a kernel that allows user namespaces but refuses
+/// network ones, as far as verify can tell.
+fn verify_without_network_namespaces(args: &[&str]) -> Run {
+    verify_in_user_namespace(
+        "echo 0 > /proc/sys/user/max_net_namespaces && \
+         exec unshare --user --map-user=65534 --map-group=65534 \"$@\"",
+        args,
+    )
+}
+
+#[test]
+fn without_network_namespaces_the_environment_shares_the_hosts_network_and_says_so() {
+    let run = verify_without_network_namespaces(&["echo", "--message-format", "json"]);
+    run.assert_code(0);
+    let document = json_document(&run);
+    let sandbox = &document["functions"][0]["report"]["sandbox"];
+    assert_eq!(sandbox["sandboxed"], true, "{sandbox:#}");
+    assert_eq!(sandbox["pid_namespace"], true, "{sandbox:#}");
+    assert_eq!(sandbox["network_namespace"], false, "{sandbox:#}");
+    assert!(
+        sandbox["not_applied"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with(
+                "own network: the kernel refused a network namespace (No space left on device"
+            )),
+        "{sandbox:#}"
+    );
 }
 
 #[test]

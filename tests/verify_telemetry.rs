@@ -45,12 +45,9 @@ fn out() -> &'static PathBuf {
     })
 }
 
-/// Runs of this file take turns: the logs extension listens on lambda_extension's fixed port
-/// (9002) of the host's loopback (verify's environments share the host's network), so two
-/// functions attaching it at once would collide (`AddrInUse`).
+/// Runs of this file go at the same time: each environment has its own network, so the logs
+/// extensions of two runs both listen on lambda_extension's fixed port (9002).
 fn verify(args: &[&str]) -> Run {
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     verify_with(&verify_functions_workspace(), out(), args)
 }
 
@@ -593,4 +590,69 @@ fn concurrency_is_refused_for_provided_al2() {
         &["managed", "--concurrency", "1"],
     );
     run.assert_code(0);
+}
+
+/// The Logs API subscription of `function`'s report: on lambda_extension's fixed port 9002, every
+/// record it was sent accepted.
+fn assert_logs_delivered_on_9002(function: &Value) {
+    let subscription = function["report"]["telemetry_subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["extension"] == "logs")
+        .unwrap_or_else(|| panic!("no logs subscription: {function:#}"));
+    assert_eq!(
+        subscription["destination"], "http://sandbox.localdomain:9002",
+        "{subscription:#}"
+    );
+    assert!(
+        subscription["records_sent"].as_u64().unwrap() > 0
+            && subscription["records_accepted"] == subscription["records_sent"],
+        "{subscription:#}"
+    );
+}
+
+/// As on Lambda, each environment has its own network: a second verify, started while a first
+/// one's invocations sleep, runs a function whose logs extension listens on lambda_extension's
+/// fixed port 9002 like the first's; both pass and each extension gets its own records.
+#[test]
+fn two_verifies_at_once_each_have_their_own_network_for_fixed_ports() {
+    let sleeping = json!({"action": "env", "sleep_ms": 2500});
+    let reading = json!({
+        "action": "read",
+        "files": ["/tmp/logs.jsonl"],
+        "until": "platform.report",
+    });
+    let ((first, first_ended), (second, second_ended)) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| {
+            let run = verify_json(&sleeping, &["observed", "--invokes", "2"]);
+            (run, Instant::now())
+        });
+        // The first run's extensions are up well before its 5 s of invocations end.
+        std::thread::sleep(Duration::from_millis(1500));
+        let second = verify_json(&reading, &["observed", "--invokes", "2"]);
+        let second_ended = Instant::now();
+        (first.join().unwrap(), (second, second_ended))
+    });
+    assert!(
+        second_ended < first_ended,
+        "the second run ran inside the first"
+    );
+    let (run, function) = &first;
+    run.assert_code(0);
+    assert_logs_delivered_on_9002(function);
+    let (run, function) = &second;
+    run.assert_code(0);
+    assert_logs_delivered_on_9002(function);
+    let invokes = invocations(function);
+    let first_id = invokes[0]["request_id"].as_str().unwrap();
+    let logs = &invokes[1]["response"]["files"]["/tmp/logs.jsonl"];
+    let line = format!("managed-fn handling {first_id}");
+    assert!(
+        records(logs, "function")
+            .iter()
+            .any(|r| r["record"] == line),
+        "{logs:#}\n{}",
+        run.stderr
+    );
 }

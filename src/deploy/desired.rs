@@ -162,7 +162,12 @@ pub fn collect(
         .collect();
 
     let mut desired = Desired {
-        workspace_id: workspace_id(&workspace.root),
+        workspace_id: workspace
+            .defaults
+            .deploy
+            .workspace_id
+            .clone()
+            .unwrap_or_else(|| workspace_id(&workspace.root)),
         // Whatever -p, --arch and the names select: every function of this workspace.
         all_function_names: manifest
             .artifacts

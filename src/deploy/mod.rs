@@ -203,10 +203,6 @@ fn check_roles(plan: &plan::DeployPlan, desired: &desired::Desired) -> Result<()
     ))
 }
 
-/// `provided.al2`'s end of support (the date of lambda-facts' runtime table, AWS's "runtime
-/// deprecation" page); Lambda then blocks creating, and later updating, functions on it.
-pub const PROVIDED_AL2_END_OF_SUPPORT: &str = "2026-07-31";
-
 /// Creating a function on `provided.al2` is refused unless `--allow deprecated-runtime`: its
 /// support has ended, and Lambda stops accepting new functions on it. Existing ones are updated.
 fn check_runtimes(
@@ -234,11 +230,19 @@ fn check_runtimes(
     if old.is_empty() {
         return Ok(());
     }
+    let runtime = crate::target::Runtime::ProvidedAl2;
+    let Some(deprecation) = runtime.deprecation() else {
+        return Ok(());
+    };
     Err(Error::config(format!(
-        "function(s) {} would be created on provided.al2, whose support ended on {PROVIDED_AL2_END_OF_SUPPORT}",
-        old.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        "function(s) {} would be created on {runtime}, which Lambda deprecated on {}",
+        old.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+        deprecation.deprecated,
     ))
-    .with_note("Lambda blocks creating functions on a deprecated runtime, and later updating them, on the dates of its runtime deprecation table; Amazon Linux 2 itself ended on 2026-06-30")
+    .with_note(format!(
+        "Lambda blocks creating functions on {runtime} from {} and updating them from {}; Amazon Linux 2 itself ended on 2026-06-30",
+        deprecation.create_blocked, deprecation.update_blocked
+    ))
     .with_note("nothing was changed")
     .with_help("pack for provided.al2023 (--runtime provided.al2023), or pass --allow deprecated-runtime to create it all the same"))
 }

@@ -278,6 +278,24 @@ fn cors(key: &Option<CorsKey>) -> Option<lambda::Cors> {
     })
 }
 
+/// Sends a CreateFunctionUrlConfig or UpdateFunctionUrlConfig with the wanted configuration and
+/// evaluates to the URL Lambda answers; a macro because the SDK's two builders share no trait.
+macro_rules! send_url_config {
+    ($builder:expr, $operation:literal, $function:expr, $qualifier:expr, $wanted:expr) => {
+        $builder
+            .function_name($function)
+            .set_qualifier($qualifier)
+            .auth_type(lambda::FunctionUrlAuthType::from($wanted.auth.as_str()))
+            .invoke_mode(lambda::InvokeMode::from($wanted.invoke_mode.as_str()))
+            .set_cors(cors(&$wanted.cors))
+            .send()
+            .await
+            .map_err(|err| api_error($operation, $function, err))?
+            .function_url()
+            .to_string()
+    };
+}
+
 /// Carries out `step` on `function`; returns the URL it has afterwards (`None` once deleted).
 pub async fn apply(
     aws: &Aws,
@@ -289,32 +307,22 @@ pub async fn apply(
     let mut url = step.url.clone();
     match (step.action, wanted) {
         (Some(UrlAction::Create), Some(wanted)) => {
-            let created = aws
-                .lambda
-                .create_function_url_config()
-                .function_name(function)
-                .set_qualifier(qualifier.clone())
-                .auth_type(lambda::FunctionUrlAuthType::from(wanted.auth.as_str()))
-                .invoke_mode(lambda::InvokeMode::from(wanted.invoke_mode.as_str()))
-                .set_cors(cors(&wanted.cors))
-                .send()
-                .await
-                .map_err(|err| api_error("CreateFunctionUrlConfig", function, err))?;
-            url = Some(created.function_url().to_string());
+            url = Some(send_url_config!(
+                aws.lambda.create_function_url_config(),
+                "CreateFunctionUrlConfig",
+                function,
+                qualifier.clone(),
+                wanted
+            ));
         }
         (Some(UrlAction::Update), Some(wanted)) => {
-            let updated = aws
-                .lambda
-                .update_function_url_config()
-                .function_name(function)
-                .set_qualifier(qualifier.clone())
-                .auth_type(lambda::FunctionUrlAuthType::from(wanted.auth.as_str()))
-                .invoke_mode(lambda::InvokeMode::from(wanted.invoke_mode.as_str()))
-                .set_cors(cors(&wanted.cors))
-                .send()
-                .await
-                .map_err(|err| api_error("UpdateFunctionUrlConfig", function, err))?;
-            url = Some(updated.function_url().to_string());
+            url = Some(send_url_config!(
+                aws.lambda.update_function_url_config(),
+                "UpdateFunctionUrlConfig",
+                function,
+                qualifier.clone(),
+                wanted
+            ));
         }
         _ => {}
     }

@@ -40,6 +40,9 @@ pub struct DeployKeys {
     pub per_tenant: bool,
     /// `function_url = true | false | { auth, invoke_mode, cors }` (package and bin only).
     pub function_url: Option<FunctionUrlKey>,
+    /// `workspace_id` (workspace table only): the value of the ownership tag
+    /// `lambda-pack:workspace` instead of the root directory's name.
+    pub workspace_id: Option<String>,
 }
 
 /// The `function_url` key: whether the function has a Function URL, and its configuration.
@@ -67,6 +70,9 @@ pub struct CorsKey {
 
 /// Keys only a package or a bin table may hold (not workspace defaults).
 pub(super) const MORE_UNIT_KEYS: [&str; 1] = ["function_url"];
+
+/// Keys only the workspace table may hold.
+pub(super) const WORKSPACE_ONLY_KEYS: [&str; 1] = ["workspace_id"];
 
 /// The deploy keys a package, a bin and the workspace table may hold besides those listed in
 /// `metadata.rs` (`function_name`, `iam_role`, `memory`, `timeout`, `s3_bucket`).
@@ -109,6 +115,10 @@ impl DeployKeys {
                 .function_url
                 .clone()
                 .or_else(|| weaker.function_url.clone()),
+            workspace_id: self
+                .workspace_id
+                .clone()
+                .or_else(|| weaker.workspace_id.clone()),
         }
     }
 }
@@ -177,6 +187,24 @@ impl Context<'_> {
         }
         if let Some(value) = map.get("tags") {
             keys.tags = self.tags(value)?;
+        }
+        if let Some(value) = map.get("workspace_id") {
+            // It becomes a tag value (and part of layer descriptions): Lambda's rule for those,
+            // and not empty, since an empty id would own nothing recognisable.
+            let id = value.as_str().filter(|id| {
+                !id.is_empty() && lambda_rules::check_tag_value("workspace_id", id).is_ok()
+            });
+            let Some(id) = id else {
+                return Err(self.bad_value(
+                    "workspace_id",
+                    value,
+                    &format!(
+                        "a tag value: 1 to {} letters, digits, spaces and _ . : / = + - @",
+                        lambda_rules::MAX_TAG_VALUE_CHARS
+                    ),
+                ));
+            };
+            keys.workspace_id = Some(id.to_string());
         }
         if let Some(value) = map.get("ephemeral_storage") {
             keys.ephemeral_storage = Some(self.in_range(

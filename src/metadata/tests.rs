@@ -307,3 +307,43 @@ fn an_env_table_lambda_would_refuse_is_refused_when_the_metadata_is_read() {
     let err = parse(json!({ "env": { "STAGE": "a\u{0}b" } })).unwrap_err();
     assert!(err.to_string().contains("NUL byte"), "{err}");
 }
+
+#[test]
+fn workspace_id_is_a_workspace_key_holding_a_tag_value() {
+    let manifest = Path::new("/ws/Cargo.toml");
+    let read =
+        |id: Value| parse_workspace(&json!({ "lambda-pack": { "workspace_id": id } }), manifest);
+    assert_eq!(
+        read(json!("shop-eu"))
+            .unwrap()
+            .deploy
+            .workspace_id
+            .as_deref(),
+        Some("shop-eu")
+    );
+    for bad in [json!(""), json!("a,b"), json!("x".repeat(257)), json!(7)] {
+        let err = read(bad.clone()).unwrap_err();
+        assert!(
+            err.message.contains(
+                "key `workspace_id` in [workspace.metadata.lambda-pack] in `/ws/Cargo.toml`"
+            ),
+            "{bad}: {}",
+            err.message
+        );
+        assert!(
+            err.notes
+                .iter()
+                .any(|n| n.contains("a tag value: 1 to 256")),
+            "{:?}",
+            err.notes
+        );
+        assert!(err.help.as_deref().unwrap().contains("fix `workspace_id`"));
+    }
+    // It names the whole workspace: a package cannot set it.
+    let err = parse(json!({ "workspace_id": "shop" })).unwrap_err();
+    assert!(
+        err.message.contains("unknown key `workspace_id`"),
+        "{}",
+        err.message
+    );
+}

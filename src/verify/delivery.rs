@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::network::Network;
 use super::state::Shared;
 use super::telemetry::{BatchReport, REPORTED_BATCHES, Subscriber};
 
@@ -75,7 +76,8 @@ pub(super) async fn deliver(shared: Arc<Shared>, index: usize) {
             }
         };
         let port = shared.lock().telemetry.subscribers[index].port;
-        let report = post(port, batch).await;
+        let network = shared.network.get().cloned();
+        let report = post(network.as_deref(), port, batch).await;
         shared.update(|s| {
             let subscriber = &mut s.telemetry.subscribers[index];
             subscriber.delivering = false;
@@ -119,8 +121,9 @@ fn take_batch(subscriber: &mut Subscriber) -> Vec<Value> {
     batch
 }
 
-/// POSTs `batch` to `127.0.0.1:port` and reports what happened.
-async fn post(port: u16, batch: Vec<Value>) -> BatchReport {
+/// POSTs `batch` to `127.0.0.1:port` (of `network`, when the environment has its own) and
+/// reports what happened.
+async fn post(network: Option<&Network>, port: u16, batch: Vec<Value>) -> BatchReport {
     let mut types: Vec<String> = Vec::new();
     for record in &batch {
         if let Some(kind) = record.get("type").and_then(Value::as_str)
@@ -133,7 +136,7 @@ async fn post(port: u16, batch: Vec<Value>) -> BatchReport {
     let body = Value::Array(batch).to_string();
     let started = Instant::now();
     let deadline = started + DELIVERY_DEADLINE;
-    let outcome = tokio::time::timeout_at(deadline, exchange(port, &body, deadline)).await;
+    let outcome = tokio::time::timeout_at(deadline, exchange(network, port, &body, deadline)).await;
     let (status, error) = match outcome {
         Ok(Ok(status)) => (Some(status), None),
         Ok(Err(error)) => (None, Some(error)),
@@ -162,10 +165,25 @@ async fn post(port: u16, batch: Vec<Value>) -> BatchReport {
     }
 }
 
+/// A connection to the subscriber's loopback port: the environment's loopback when it has its
+/// own network, else the host's.
+async fn connect(network: Option<&Network>, port: u16) -> std::io::Result<TcpStream> {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    match network {
+        Some(network) => network.stream_socket()?.connect(address).await,
+        None => TcpStream::connect(address).await,
+    }
+}
+
 /// One request on a fresh connection; the status code of the answer.
-async fn exchange(port: u16, body: &str, deadline: Instant) -> Result<u16, String> {
+async fn exchange(
+    network: Option<&Network>,
+    port: u16,
+    body: &str,
+    deadline: Instant,
+) -> Result<u16, String> {
     let mut stream = loop {
-        match TcpStream::connect(("127.0.0.1", port)).await {
+        match connect(network, port).await {
             Ok(stream) => break stream,
             Err(_) if Instant::now() + RECONNECT_PAUSE < deadline => {
                 tokio::time::sleep(RECONNECT_PAUSE).await;

@@ -1,5 +1,6 @@
-//! The execution environment that holds the function's processes: a user, mount and pid
-//! namespace whose first process is a small init of ours.
+//! The execution environment that holds the function's processes: a user, mount, pid and
+//! network namespace whose first process is a small init of ours (the network, its loopback
+//! only, is `network.rs`'s).
 //!
 //! `clone` makes the init (pid 1 inside) in all three namespaces at once; the parent writes the
 //! id maps (the sandbox user, uid 993 / gid 990 as Lambda's `sbx_user1051`, to the host user, or
@@ -22,6 +23,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::namespace::NsPlan;
+use super::network::Network;
 
 /// Lambda's sandbox user and group (`sbx_user1051`).
 pub(crate) const SANDBOX_UID: u32 = 993;
@@ -37,6 +39,12 @@ pub(crate) struct Environment {
     user: OwnedFd,
     mount: OwnedFd,
     pid: OwnedFd,
+    net: Option<OwnedFd>,
+    /// Makes sockets in the environment's network (the Runtime API's listener, connections to
+    /// telemetry subscribers); `None` when the kernel refused a network namespace.
+    pub network: Option<std::sync::Arc<Network>>,
+    /// Why the environment shares the host's network, when it does.
+    pub network_refused: Option<String>,
     /// The pid namespace's identity (`pid:[inode]`), to find its processes in `/proc`.
     pub pid_namespace: String,
     /// Who the sandbox user is on the host (`uid`, and how it was chosen).
@@ -160,7 +168,21 @@ impl Environment {
         let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::SIGCHLD;
         // SAFETY: a raw clone without CLONE_VM is a fork: the child gets a copy of this
         // thread's memory and runs only `init_main`, which issues raw system calls.
-        let init = unsafe { libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0, 0, 0, 0) };
+        let clone = |flags: libc::c_int| unsafe {
+            libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0, 0, 0, 0)
+        };
+        // A kernel (or a seccomp policy) may allow user namespaces but not network ones: the
+        // environment then shares the host's network, and the report says so.
+        let mut network_refused = None;
+        let mut init = clone(flags | libc::CLONE_NEWNET);
+        if init < 0 {
+            network_refused = Some(format!(
+                "own network: the kernel refused a network namespace ({}), so the processes \
+                 share the host's loopback",
+                io::Error::last_os_error()
+            ));
+            init = clone(flags);
+        }
         if init < 0 {
             return Err(format!(
                 "clone(user|mount|pid): {}",
@@ -232,10 +254,23 @@ impl Environment {
             .map(|p| p.display().to_string())
             .map_err(|e| format!("read its pid namespace: {e}"))?;
         guard.pid_namespace = Some(pid_namespace.clone());
+        let user = open("user")?;
+        let (net, network) = match network_refused {
+            Some(_) => (None, None),
+            None => {
+                let net = open("net")?;
+                let network = Network::start(user.as_raw_fd(), net.as_raw_fd())
+                    .map_err(|e| format!("bring up its network (loopback): {e}"))?;
+                (Some(net), Some(std::sync::Arc::new(network)))
+            }
+        };
         Ok(Environment {
-            user: open("user")?,
+            user,
             mount: open("mnt")?,
             pid: open("pid")?,
+            net,
+            network,
+            network_refused,
             pid_namespace,
             host_user,
             init: guard,
@@ -254,6 +289,7 @@ impl Environment {
             user: self.user.as_raw_fd(),
             mount: self.mount.as_raw_fd(),
             pid: self.pid.as_raw_fd(),
+            net: self.net.as_ref().map_or(-1, AsRawFd::as_raw_fd),
             cwd: CString::new(cwd)
                 .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))?,
         })
@@ -394,6 +430,8 @@ pub(crate) struct Entry {
     user: i32,
     mount: i32,
     pid: i32,
+    /// The network namespace to join, -1 when the environment shares the host's.
+    net: i32,
     cwd: CString,
 }
 
@@ -417,6 +455,9 @@ impl Entry {
             check(libc::setns(self.user, libc::CLONE_NEWUSER) != 0)?;
             check(libc::setns(self.mount, libc::CLONE_NEWNS) != 0)?;
             check(libc::setns(self.pid, libc::CLONE_NEWPID) != 0)?;
+            if self.net >= 0 {
+                check(libc::setns(self.net, libc::CLONE_NEWNET) != 0)?;
+            }
             check(libc::chdir(self.cwd.as_ptr()) != 0)?;
             let mut all: libc::sigset_t = std::mem::zeroed();
             let mut before: libc::sigset_t = std::mem::zeroed();

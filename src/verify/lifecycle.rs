@@ -118,6 +118,17 @@ async fn run_async(run: &FunctionRun) -> Result<RunReport, VerifyError> {
         tenant_id: run.tenant_id.clone(),
     };
     let shared = Shared::new(config, names.clone());
+    // In the environment's own network the Runtime API listens on its loopback, at the port
+    // the host gave (free there too: the network is new).
+    let network = sandbox.environment.as_ref().and_then(|e| e.network.clone());
+    let listener = match network {
+        Some(network) => {
+            let inside = network.listener(port).map_err(VerifyError::Server)?;
+            let _ = shared.network.set(network);
+            TcpListener::from_std(inside).map_err(VerifyError::Server)?
+        }
+        None => listener,
+    };
     let server = tokio::spawn(api::serve(listener, shared.clone()));
     let report = RunReport {
         function_name: run.function_name.clone(),

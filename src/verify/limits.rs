@@ -38,6 +38,8 @@ pub struct Containment {
     pub memory_enforcement: String,
     /// Every process in a pid namespace of its own: none outlives the environment.
     pub pid_namespace: bool,
+    /// A network of its own, its loopback only (as each Lambda environment has its own).
+    pub network_namespace: bool,
     /// Processes and threads the sandbox user may have (`RLIMIT_NPROC` in its user namespace).
     pub process_cap: Option<u64>,
     /// Each limit not applied, with why.
@@ -50,8 +52,8 @@ impl Containment {
             memory_mb: run.memory_mb,
             memory_enforcement: "none".into(),
             not_applied: vec![
-                "read-only root, sandbox user, /tmp size, memory, pid namespace and process \
-                 cap: --no-sandbox"
+                "read-only root, sandbox user, /tmp size, memory, pid namespace, own network \
+                 and process cap: --no-sandbox"
                     .into(),
             ],
             ..Containment::default()
@@ -69,12 +71,15 @@ impl Containment {
             memory_mb: run.memory_mb,
             memory_enforcement: "watched".into(),
             pid_namespace: true,
+            network_namespace: environment.network.is_some(),
             process_cap: Some(PROCESS_CAP),
-            not_applied: vec![format!(
+            not_applied: std::iter::once(format!(
                 "memory by the kernel (cgroup memory.max): verify creates no cgroup, so \
                  resident memory is sampled every {} ms and may overshoot between samples",
                 SAMPLE.as_millis()
-            )],
+            ))
+            .chain(environment.network_refused.clone())
+            .collect(),
         }
     }
 
@@ -96,6 +101,9 @@ impl Containment {
         ));
         if self.pid_namespace {
             parts.push("pid namespace".into());
+        }
+        if self.network_namespace {
+            parts.push("own network".into());
         }
         if let Some(cap) = self.process_cap {
             parts.push(format!("{cap} processes"));

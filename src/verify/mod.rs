@@ -44,6 +44,7 @@ mod invoke;
 mod lifecycle;
 mod limits;
 mod namespace;
+mod network;
 mod prepare;
 #[cfg(test)]
 mod protocol_tests;

@@ -100,6 +100,8 @@ impl State {
 pub(crate) struct Shared {
     state: Mutex<State>,
     changed: watch::Sender<u64>,
+    /// The environment's own network, when it has one: telemetry subscribers listen there.
+    pub network: std::sync::OnceLock<Arc<super::network::Network>>,
 }
 
 impl Shared {
@@ -119,6 +121,7 @@ impl Shared {
                 telemetry: Telemetry::default(),
             }),
             changed: watch::channel(0).0,
+            network: std::sync::OnceLock::new(),
         })
     }
 

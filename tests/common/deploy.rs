@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::fault_proxy::FaultProxy;
-use super::moto::{boto, moto, venv};
+use super::moto::{boto, moto};
 use super::{
     Run, fixtures_dir, lambda_pack, manifest, run, sync_tree, verify_functions_target_dir,
 };
@@ -366,25 +366,7 @@ print(json.dumps(out))
 "##;
 
 pub fn boto_settings(region: &str, command: Value) -> Value {
-    let output = Command::new(venv().join("bin/python"))
-        .arg("-c")
-        .arg(BOTO_SETTINGS)
-        .arg(command.to_string())
-        .env("AWS_ENDPOINT_URL", &moto().endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", region)
-        .env("AWS_REGION", region)
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .output()
-        .expect("run boto3");
-    assert!(
-        output.status.success(),
-        "boto3 {command} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("boto3 printed JSON")
+    super::moto::run_boto_script(BOTO_SETTINGS, region, command)
 }
 
 /// The requests of `proxy`'s log that change something (not GET or HEAD).

@@ -142,9 +142,15 @@ print(json.dumps(out))
 "#;
 
 pub fn boto(region: &str, command: Value) -> Value {
+    run_boto_script(BOTO, region, command)
+}
+
+/// Runs the Python `script` with boto3 against moto in `region`, `command` (JSON) its argument;
+/// the JSON it prints.
+pub fn run_boto_script(script: &str, region: &str, command: Value) -> Value {
     let output = Command::new(venv().join("bin/python"))
         .arg("-c")
-        .arg(BOTO)
+        .arg(script)
         .arg(command.to_string())
         .env("AWS_ENDPOINT_URL", &moto().endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")

@@ -59,6 +59,7 @@ fn a_failed_init_shows_the_sandbox_the_init_time_and_lambdas_error() {
             memory_mb: 128,
             memory_enforcement: "watched".into(),
             pid_namespace: true,
+            network_namespace: true,
             process_cap: Some(1024),
             not_applied: vec!["memory by the kernel: no cgroup".into()],
         },
@@ -84,8 +85,8 @@ fn a_failed_init_shows_the_sandbox_the_init_time_and_lambdas_error() {
         [
             "             emulator: /usr/bin/qemu-aarch64",
             "             sandbox: read-only root, uid 993 gid 990 (sbx_user1051), /tmp 512 MB, \
-             memory 128 MB (watched), pid namespace, 1024 processes (function at /var/task, \
-             layers at /opt)",
+             memory 128 MB (watched), pid namespace, own network, 1024 processes (function at \
+             /var/task, layers at /opt)",
             "             not applied: memory by the kernel: no cgroup",
             "             init: 12.3 ms",
         ]
