@@ -198,6 +198,12 @@ pub struct VerifyArgs {
     #[arg(long, help_heading = VERIFY_OPTIONS)]
     pub no_sandbox: bool,
 
+    /// The environment's network: `own` (a loopback of its own: the function reaches nothing
+    /// outside verify, and fixed ports never collide between verifies) or `host` (the host's
+    /// network, to reach a local DynamoDB, LocalStack or moto while verifying)
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = NetworkArg::Own, help_heading = VERIFY_OPTIONS)]
+    pub network: NetworkArg,
+
     #[command(flatten)]
     pub pack: PackArgs,
 }
@@ -256,6 +262,12 @@ pub enum ArchArg {
     X86_64,
     #[value(name = "arm64")]
     Arm64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NetworkArg {
+    Own,
+    Host,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

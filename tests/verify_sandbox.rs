@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cargo_lambda_pack::{FunctionRun, RunReport, run_function};
+use cargo_lambda_pack::{FunctionRun, NamespaceMode, RunReport, run_function};
 use common::verify_bins::{Layout, x86};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -209,4 +209,36 @@ fn a_setsid_grandchild_dies_with_the_environment() {
     let report = running.join().unwrap();
     assert_eq!(answer(&report, 0)["setsid"], "ok");
     assert_eq!(processes(&["sleep", &seconds]), Vec::<u32>::new());
+}
+
+#[test]
+fn the_environment_has_its_own_network_unless_host_network_is_asked_for() {
+    // A server on the host's loopback: inside the environment's own network, the same address is
+    // the environment's own loopback, where nothing listens.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = server.local_addr().unwrap().to_string();
+    let event = json!({ "connect": [address] });
+    let (_layout, run) = probe(std::slice::from_ref(&event));
+    let report = run_function(&run).unwrap();
+    assert_eq!(
+        answer(&report, 0)["connect"][&address],
+        "ECONNREFUSED",
+        "{report:?}"
+    );
+    assert!(report.sandbox.network_namespace, "{:?}", report.sandbox);
+
+    let (_layout, mut run) = probe(&[event]);
+    run.namespace = NamespaceMode::HostNetwork;
+    let report = run_function(&run).unwrap();
+    assert_eq!(answer(&report, 0)["connect"][&address], "ok", "{report:?}");
+    assert!(!report.sandbox.network_namespace, "{:?}", report.sandbox);
+    assert!(
+        report
+            .sandbox
+            .not_applied
+            .iter()
+            .any(|n| n.contains("--network host was given")),
+        "{:?}",
+        report.sandbox
+    );
 }

@@ -20,7 +20,7 @@ use super::select::{read_manifest, select};
 use super::{
     FunctionRun, NamespaceMode, RunReport, VerifyError, extract_zip, run_function, unpack_image,
 };
-use crate::cli::{MessageFormat, VerifyArgs};
+use crate::cli::{MessageFormat, NetworkArg, VerifyArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::output::Shell;
@@ -113,10 +113,10 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
         memory: args.memory,
         ephemeral_storage: args.ephemeral_storage,
         workspace,
-        sandbox: if args.no_sandbox {
-            NamespaceMode::Disabled
-        } else {
-            NamespaceMode::Auto
+        sandbox: match (args.no_sandbox, args.network) {
+            (true, _) => NamespaceMode::Disabled,
+            (false, NetworkArg::Host) => NamespaceMode::HostNetwork,
+            (false, NetworkArg::Own) => NamespaceMode::Auto,
         },
     };
     let human = options.message_format == MessageFormat::Human;

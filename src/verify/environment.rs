@@ -44,7 +44,7 @@ pub(crate) struct Environment {
     /// telemetry subscribers); `None` when the kernel refused a network namespace.
     pub network: Option<std::sync::Arc<Network>>,
     /// Why the environment shares the host's network, when it does.
-    pub network_refused: Option<String>,
+    pub shares_host_network: Option<String>,
     /// The pid namespace's identity (`pid:[inode]`), to find its processes in `/proc`.
     pub pid_namespace: String,
     /// Who the sandbox user is on the host (`uid`, and how it was chosen).
@@ -160,7 +160,8 @@ fn open_ns(init: libc::pid_t, name: &str) -> io::Result<OwnedFd> {
 
 impl Environment {
     /// Starts the init and builds the root; the error names the step the kernel refused.
-    pub fn start(plan: &NsPlan) -> Result<Environment, String> {
+    /// Without `own_network` (`--network host`) the processes share the host's network.
+    pub fn start(plan: &NsPlan, own_network: bool) -> Result<Environment, String> {
         let (uid, gid, deny_setgroups, host_user) = host_ids();
         let (ready_read, ready_write) = pipe().map_err(|e| format!("pipe: {e}"))?;
         let (go_read, go_write) = pipe().map_err(|e| format!("pipe: {e}"))?;
@@ -173,10 +174,19 @@ impl Environment {
         };
         // A kernel (or a seccomp policy) may allow user namespaces but not network ones: the
         // environment then shares the host's network, and the report says so.
-        let mut network_refused = None;
-        let mut init = clone(flags | libc::CLONE_NEWNET);
-        if init < 0 {
-            network_refused = Some(format!(
+        let mut shares_host_network = None;
+        let mut init = if own_network {
+            clone(flags | libc::CLONE_NEWNET)
+        } else {
+            shares_host_network = Some(
+                "own network: --network host was given, so the processes share the host's \
+                 network"
+                    .to_string(),
+            );
+            clone(flags)
+        };
+        if init < 0 && own_network {
+            shares_host_network = Some(format!(
                 "own network: the kernel refused a network namespace ({}), so the processes \
                  share the host's loopback",
                 io::Error::last_os_error()
@@ -255,7 +265,7 @@ impl Environment {
             .map_err(|e| format!("read its pid namespace: {e}"))?;
         guard.pid_namespace = Some(pid_namespace.clone());
         let user = open("user")?;
-        let (net, network) = match network_refused {
+        let (net, network) = match shares_host_network {
             Some(_) => (None, None),
             None => {
                 let net = open("net")?;
@@ -270,7 +280,7 @@ impl Environment {
             pid: open("pid")?,
             net,
             network,
-            network_refused,
+            shares_host_network,
             pid_namespace,
             host_user,
             init: guard,

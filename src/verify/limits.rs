@@ -78,7 +78,7 @@ impl Containment {
                  resident memory is sampled every {} ms and may overshoot between samples",
                 SAMPLE.as_millis()
             ))
-            .chain(environment.network_refused.clone())
+            .chain(environment.shares_host_network.clone())
             .collect(),
         }
     }

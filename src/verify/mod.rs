@@ -86,6 +86,8 @@ pub enum NamespaceMode {
     /// The environment: user, mount and pid namespaces; refuse to run when the kernel refuses.
     #[default]
     Auto,
+    /// `--network host`: the environment, sharing the host's network (no network namespace).
+    HostNetwork,
     /// `--no-sandbox`: no namespaces; run from the temp dirs, as verify's user, unlimited.
     Disabled,
 }

@@ -121,8 +121,8 @@ impl Sandbox {
         if let (Some(emulator), Some(at)) = (&mut sandbox.emulator, emulator_at) {
             emulator.program = at;
         }
-        let environment =
-            Environment::start(&plan).map_err(|why| VerifyError::NoNamespace { why })?;
+        let environment = Environment::start(&plan, run.namespace == NamespaceMode::Auto)
+            .map_err(|why| VerifyError::NoNamespace { why })?;
         sandbox.containment = Containment::sandboxed(run, &environment);
         sandbox.environment = Some(environment);
         sandbox.env = lambda_env(run, api, "/var/task", "/opt", "/var/runtime");
@@ -166,8 +166,8 @@ impl Sandbox {
         .map_err(|e| VerifyError::NoNamespace {
             why: format!("cannot plan the root: {e}"),
         })?;
-        let environment =
-            Environment::start(&plan).map_err(|why| VerifyError::NoNamespace { why })?;
+        let environment = Environment::start(&plan, run.namespace == NamespaceMode::Auto)
+            .map_err(|why| VerifyError::NoNamespace { why })?;
         let mut sandbox = Sandbox {
             task_dir: run.task_dir.clone(),
             opt_dir: run.opt_dir.clone(),
