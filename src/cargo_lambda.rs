@@ -1,7 +1,7 @@
 //! Settings that cargo-lambda users already wrote: `[package.metadata.lambda...]`,
 //! `[workspace.metadata.lambda...]` and `CargoLambda.toml`. The keys that map one-to-one are
 //! honoured when there is no lambda-pack table at the same level: `include`, `env` (package,
-//! `deploy` and per-bin), and `deploy`'s `memory` and `timeout`; every other key gets one note
+//! `deploy` and per-bin), and `deploy`'s `memory`, `timeout` and `layers` (ARNs); every other key gets one note
 //! naming the lambda-pack equivalent, or saying there is none, so that nothing is ignored
 //! silently.
 
@@ -34,6 +34,8 @@ pub struct CargoLambdaSettings {
     pub memory: Option<u64>,
     /// `timeout` of `[package.metadata.lambda.deploy]` (seconds), checked against Lambda's range.
     pub timeout: Option<u64>,
+    /// `layers` of `[package.metadata.lambda.deploy]`: layer version ARNs, attached in order.
+    pub layers: Option<Vec<metadata::LayerEntry>>,
     /// One note per key that is not honoured, for people (printed once per run).
     pub notes: Vec<String>,
 }
@@ -94,7 +96,7 @@ fn equivalent(section: &str, key: &str) -> Option<&'static str> {
             "none needed: a crate with lambda_runtime and lambda-extension is a function with an internal extension"
         }
         ("deploy", "layers") => {
-            "`layers` in [package.metadata.lambda-pack] attaches workspace crates; layer ARNs are a deploy setting (none)"
+            "`layers` in [package.metadata.lambda-pack] (workspace crates and layer version ARNs)"
         }
         ("deploy", "env_file") => "verify --env-file FILE",
         ("deploy", "s3_bucket") => {
@@ -211,7 +213,10 @@ pub fn read(
                         &lambda_rules::timeout_rule(),
                     )?);
                 }
-                "include" | "env" | "memory" | "timeout" if has_own_table => {
+                "layers" if section == "deploy" && !has_own_table => {
+                    settings.layers = Some(metadata::foreign_layers(value, &header, manifest_path)?);
+                }
+                "include" | "env" | "memory" | "timeout" | "layers" if has_own_table => {
                     settings.notes.push(format!(
                         "`{key}` in {header} in `{file}` (cargo-lambda) is not read: {own}, whose `{key}` applies"
                     ))
@@ -514,5 +519,48 @@ mod tests {
         let err =
             read_it(json!({ "lambda": { "deploy": { "timeout": 901 } } }), false).unwrap_err();
         assert!(err.to_string().contains("900"), "{err}");
+    }
+
+    #[test]
+    fn deploy_layers_are_taken_as_arn_entries_and_a_non_arn_is_refused() {
+        let arn = "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:25";
+        let settings = read_it(
+            json!({ "lambda": { "deploy": { "layers": [arn] } } }),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            settings.layers,
+            Some(vec![metadata::LayerEntry::Arn(metadata::ArnLayer {
+                arn: arn.into(),
+                zip: None
+            })])
+        );
+        assert!(settings.notes.is_empty(), "{:#?}", settings.notes);
+        let own = read_it(json!({ "lambda": { "deploy": { "layers": [arn] } } }), true).unwrap();
+        assert_eq!(own.layers, None);
+        assert!(
+            own.notes[0].contains("whose `layers` applies"),
+            "{:#?}",
+            own.notes
+        );
+        let text = read_it(
+            json!({ "lambda": { "deploy": { "layers": ["tools"] } } }),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            text.contains("`layers` in [package.metadata.lambda.deploy] in `/ws/fn/Cargo.toml` (cargo-lambda) holds \"tools\"")
+                && text.contains("help:"),
+            "{text}"
+        );
+        let text = read_it(
+            json!({ "lambda": { "deploy": { "layers": ["arn:aws:lambda:x"] } } }),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(text.contains("not a Lambda layer version ARN"), "{text}");
     }
 }

@@ -59,6 +59,7 @@ pub fn gather(
     let mut include_cache: BTreeMap<(String, String), Vec<include::IncludedFile>> = BTreeMap::new();
     let mut facts = Vec::new();
     for unit in units {
+        let unit = &measure_arn_copies(unit)?;
         let package = workspace
             .package(&unit.package)
             .expect("units come from workspace members");
@@ -129,6 +130,42 @@ pub fn gather(
     }
     find_libraries(&mut facts, shell)?;
     Ok(facts)
+}
+
+/// Measures the local copy (`zip`) of every layer a function attaches by ARN: its unzipped size
+/// counts toward Lambda's 250 MB limit. A copy that is missing or not a ZIP stops the run.
+fn measure_arn_copies(unit: &Unit) -> Result<Unit> {
+    let mut unit = unit.clone();
+    for attached in &mut unit.arn_layers {
+        let Some(zip) = &attached.layer.zip else {
+            continue;
+        };
+        let unreadable = |why: String| {
+            Error::config(format!(
+                "the local copy `{}` of layer {} (`layers` of `{}`) cannot be read: {why}",
+                zip.display(),
+                attached.layer.arn,
+                unit.name
+            ))
+            .with_help("put the layer's ZIP at that path (relative to the Cargo.toml that names it), or remove `zip` from the entry")
+        };
+        let metadata = std::fs::metadata(zip).map_err(|e| unreadable(e.to_string()))?;
+        if !metadata.is_file() {
+            return Err(unreadable("it is not a regular file".to_string()));
+        }
+        let file = std::fs::File::open(zip).map_err(|e| unreadable(e.to_string()))?;
+        let mut archive =
+            zip::ZipArchive::new(file).map_err(|e| unreadable(format!("not a ZIP ({e})")))?;
+        let mut total = 0u64;
+        for index in 0..archive.len() {
+            let entry = archive
+                .by_index_raw(index)
+                .map_err(|e| unreadable(format!("not a ZIP ({e})")))?;
+            total = total.saturating_add(entry.size());
+        }
+        attached.size_unzipped = Some(total);
+    }
+    Ok(unit)
 }
 
 /// For each function whose binary needs shared libraries its runtime lacks, finds them on the

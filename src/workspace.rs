@@ -266,6 +266,9 @@ fn adopt(table: &mut MetadataTable, cargo_lambda: &crate::cargo_lambda::CargoLam
         table.env = Some(cargo_lambda.env.clone());
     }
     table.deploy.memory = table.deploy.memory.or(cargo_lambda.memory);
+    if table.layers.is_none() {
+        table.layers = cargo_lambda.layers.clone();
+    }
     table.deploy.timeout = table.deploy.timeout.or(cargo_lambda.timeout);
 }
 

@@ -45,6 +45,7 @@ mod lifecycle;
 mod limits;
 mod namespace;
 mod prepare;
+mod preview;
 #[cfg(test)]
 mod protocol_tests;
 mod render;
