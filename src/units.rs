@@ -66,17 +66,6 @@ pub struct Unit {
     pub ephemeral_storage: Option<u64>,
 }
 
-/// A layer attached by ARN and where it sits among the function's layers.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct AttachedArn {
-    /// Index in the function's merge order, counting workspace layers and ARNs together.
-    pub position: usize,
-    pub layer: ArnLayer,
-    /// The local copy's content, unzipped, in bytes: measured by the facts stage when the entry
-    /// names a `zip`; `None` before that and for an ARN without a local copy.
-    pub size_unzipped: Option<u64>,
-}
-
 /// What a unit's role rests on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RoleEvidence {
@@ -566,6 +555,7 @@ mod runtime;
 pub use runtime::DEFAULT_HANDLER;
 use runtime::{handler_only_draft, handler_setting, runtime_draft};
 mod settle;
+pub use settle::AttachedArn;
 use settle::{check_unique_names, settle};
 
 /// `--shard K/N`: the roots split are the functions, plus layers and extensions that no selected

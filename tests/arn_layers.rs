@@ -15,7 +15,7 @@ use common::{
     api_gateway_v2_event, artifact, lambda_pack, manifest, python_entries, run, sync_tree,
     verify_functions_target_dir, verify_with,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The adapter layer's published ARN, as `fixtures/web-adapter/web-fn` attaches it.
 const ADAPTER_ARN: &str = "arn:aws:lambda:us-east-1:753240598075:layer:LambdaAdapterLayerX86:25";

@@ -3,6 +3,17 @@
 
 use super::*;
 
+/// A layer attached by ARN and where it sits among the function's layers.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AttachedArn {
+    /// Index in the function's merge order, counting workspace layers and ARNs together.
+    pub position: usize,
+    pub layer: ArnLayer,
+    /// The local copy's content, unzipped, in bytes: measured by the facts stage when the entry
+    /// names a `zip`; `None` before that and for an ARN without a local copy.
+    pub size_unzipped: Option<u64>,
+}
+
 /// Resolves attachments and gives every layer and extension the architectures and runtimes of
 /// the functions that attach it.
 /// What flows from the functions attaching a layer or extension to it.
