@@ -298,3 +298,25 @@ fn deploy_attaches_arn_layers_in_order_with_the_workspace_layers_and_a_second_ru
         function["Layers"]
     );
 }
+
+#[test]
+fn merge_carries_the_arn_layers_of_a_function_through() {
+    let packed = web_adapter();
+    let root = tempfile::tempdir().unwrap();
+    let merged = root.path().join("merged");
+    let mut command = lambda_pack();
+    command
+        .arg("merge")
+        .arg(&packed.out)
+        .arg("--out-dir")
+        .arg(&merged);
+    run(command).assert_success();
+    let before = artifact(&manifest(&packed.out), "web").clone();
+    let after = artifact(&manifest(&merged), "web").clone();
+    assert_eq!(after["arn_layers"], before["arn_layers"], "{after}");
+    assert_eq!(after["arn_layers"][0]["arn"], ADAPTER_ARN);
+    assert_eq!(
+        after["size_unzipped_with_layers"],
+        before["size_unzipped_with_layers"]
+    );
+}
