@@ -1,9 +1,9 @@
 //! Settings that cargo-lambda users already wrote: `[package.metadata.lambda...]`,
 //! `[workspace.metadata.lambda...]` and `CargoLambda.toml`. The keys that map one-to-one are
 //! honoured when there is no lambda-pack table at the same level: `include`, `env` (package,
-//! `deploy` and per-bin), and `deploy`'s `memory`, `timeout` and `layers` (ARNs); every other key gets one note
-//! naming the lambda-pack equivalent, or saying there is none, so that nothing is ignored
-//! silently.
+//! `deploy` and per-bin), and `deploy`'s `memory` and `timeout`; `deploy`'s `layers` (ARNs)
+//! unless lambda-pack's own `layers` is set. Every other key gets one note naming the lambda-pack
+//! equivalent, or saying there is none, so that nothing is ignored silently.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -213,10 +213,12 @@ pub fn read(
                         &lambda_rules::timeout_rule(),
                     )?);
                 }
-                "layers" if section == "deploy" && !has_own_table => {
+                // Read even beside a lambda-pack table: it applies unless that table (or the
+                // bin's) sets `layers` itself (`workspace.rs` decides).
+                "layers" if section == "deploy" => {
                     settings.layers = Some(metadata::foreign_layers(value, &header, manifest_path)?);
                 }
-                "include" | "env" | "memory" | "timeout" | "layers" if has_own_table => {
+                "include" | "env" | "memory" | "timeout" if has_own_table => {
                     settings.notes.push(format!(
                         "`{key}` in {header} in `{file}` (cargo-lambda) is not read: {own}, whose `{key}` applies"
                     ))
@@ -537,13 +539,10 @@ mod tests {
             })])
         );
         assert!(settings.notes.is_empty(), "{:#?}", settings.notes);
+        // Beside a lambda-pack table too: it applies unless that table sets `layers`.
         let own = read_it(json!({ "lambda": { "deploy": { "layers": [arn] } } }), true).unwrap();
-        assert_eq!(own.layers, None);
-        assert!(
-            own.notes[0].contains("whose `layers` applies"),
-            "{:#?}",
-            own.notes
-        );
+        assert_eq!(own.layers, settings.layers);
+        assert!(own.notes.is_empty(), "{:#?}", own.notes);
         let text = read_it(
             json!({ "lambda": { "deploy": { "layers": ["tools"] } } }),
             false,
