@@ -178,6 +178,7 @@ fn unit_facts(i: usize, name: String, role: Role, arch: Arch, layers: Vec<String
                 },
             ],
             layers,
+            arn_layers: Vec::new(),
             format: PackageFormat::Auto,
             allow: vec![],
             base_image: None,

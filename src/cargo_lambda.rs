@@ -1,9 +1,9 @@
 //! Settings that cargo-lambda users already wrote: `[package.metadata.lambda...]`,
 //! `[workspace.metadata.lambda...]` and `CargoLambda.toml`. The keys that map one-to-one are
 //! honoured when there is no lambda-pack table at the same level: `include`, `env` (package,
-//! `deploy` and per-bin), and `deploy`'s `memory` and `timeout`; every other key gets one note
-//! naming the lambda-pack equivalent, or saying there is none, so that nothing is ignored
-//! silently.
+//! `deploy` and per-bin), and `deploy`'s `memory` and `timeout`; `deploy`'s `layers` (ARNs)
+//! unless lambda-pack's own `layers` is set. Every other key gets one note naming the lambda-pack
+//! equivalent, or saying there is none, so that nothing is ignored silently.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,6 +34,8 @@ pub struct CargoLambdaSettings {
     pub memory: Option<u64>,
     /// `timeout` of `[package.metadata.lambda.deploy]` (seconds), checked against Lambda's range.
     pub timeout: Option<u64>,
+    /// `layers` of `[package.metadata.lambda.deploy]`: layer version ARNs, attached in order.
+    pub layers: Option<Vec<metadata::LayerEntry>>,
     /// One note per key that is not honoured, for people (printed once per run).
     pub notes: Vec<String>,
 }
@@ -94,7 +96,7 @@ fn equivalent(section: &str, key: &str) -> Option<&'static str> {
             "none needed: a crate with lambda_runtime and lambda-extension is a function with an internal extension"
         }
         ("deploy", "layers") => {
-            "`layers` in [package.metadata.lambda-pack] attaches workspace crates; layer ARNs are a deploy setting (none)"
+            "`layers` in [package.metadata.lambda-pack] (workspace crates and layer version ARNs)"
         }
         ("deploy", "env_file") => "verify --env-file FILE",
         ("deploy", "s3_bucket") => {
@@ -210,6 +212,11 @@ pub fn read(
                         lambda_rules::check_timeout,
                         &lambda_rules::timeout_rule(),
                     )?);
+                }
+                // Read even beside a lambda-pack table: it applies unless that table (or the
+                // bin's) sets `layers` itself (`workspace.rs` decides).
+                "layers" if section == "deploy" => {
+                    settings.layers = Some(metadata::foreign_layers(value, &header, manifest_path)?);
                 }
                 "include" | "env" | "memory" | "timeout" if has_own_table => {
                     settings.notes.push(format!(
@@ -514,5 +521,45 @@ mod tests {
         let err =
             read_it(json!({ "lambda": { "deploy": { "timeout": 901 } } }), false).unwrap_err();
         assert!(err.to_string().contains("900"), "{err}");
+    }
+
+    #[test]
+    fn deploy_layers_are_taken_as_arn_entries_and_a_non_arn_is_refused() {
+        let arn = "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:25";
+        let settings = read_it(
+            json!({ "lambda": { "deploy": { "layers": [arn] } } }),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            settings.layers,
+            Some(vec![metadata::LayerEntry::Arn(metadata::ArnLayer {
+                arn: arn.into(),
+                zip: None
+            })])
+        );
+        assert!(settings.notes.is_empty(), "{:#?}", settings.notes);
+        // Beside a lambda-pack table too: it applies unless that table sets `layers`.
+        let own = read_it(json!({ "lambda": { "deploy": { "layers": [arn] } } }), true).unwrap();
+        assert_eq!(own.layers, settings.layers);
+        assert!(own.notes.is_empty(), "{:#?}", own.notes);
+        let text = read_it(
+            json!({ "lambda": { "deploy": { "layers": ["tools"] } } }),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            text.contains("`layers` in [package.metadata.lambda.deploy] in `/ws/fn/Cargo.toml` (cargo-lambda) holds \"tools\"")
+                && text.contains("help:"),
+            "{text}"
+        );
+        let text = read_it(
+            json!({ "lambda": { "deploy": { "layers": ["arn:aws:lambda:x"] } } }),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(text.contains("not a Lambda layer version ARN"), "{text}");
     }
 }

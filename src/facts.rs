@@ -59,6 +59,7 @@ pub fn gather(
     let mut include_cache: BTreeMap<(String, String), Vec<include::IncludedFile>> = BTreeMap::new();
     let mut facts = Vec::new();
     for unit in units {
+        let unit = &measure_arn_copies(unit)?;
         let package = workspace
             .package(&unit.package)
             .expect("units come from workspace members");
@@ -131,6 +132,42 @@ pub fn gather(
     Ok(facts)
 }
 
+/// Measures the local copy (`zip`) of every layer a function attaches by ARN: its unzipped size
+/// counts toward Lambda's 250 MB limit. A copy that is missing or not a ZIP stops the run.
+fn measure_arn_copies(unit: &Unit) -> Result<Unit> {
+    let mut unit = unit.clone();
+    for attached in &mut unit.arn_layers {
+        let Some(zip) = &attached.layer.zip else {
+            continue;
+        };
+        let unreadable = |why: String| {
+            Error::config(format!(
+                "the local copy `{}` of layer {} (`layers` of `{}`) cannot be read: {why}",
+                zip.display(),
+                attached.layer.arn,
+                unit.name
+            ))
+            .with_help("put the layer's ZIP at that path (relative to the Cargo.toml that names it), or remove `zip` from the entry")
+        };
+        let metadata = std::fs::metadata(zip).map_err(|e| unreadable(e.to_string()))?;
+        if !metadata.is_file() {
+            return Err(unreadable("it is not a regular file".to_string()));
+        }
+        let file = std::fs::File::open(zip).map_err(|e| unreadable(e.to_string()))?;
+        let mut archive =
+            zip::ZipArchive::new(file).map_err(|e| unreadable(format!("not a ZIP ({e})")))?;
+        let mut total = 0u64;
+        for index in 0..archive.len() {
+            let entry = archive
+                .by_index_raw(index)
+                .map_err(|e| unreadable(format!("not a ZIP ({e})")))?;
+            total = total.saturating_add(entry.size());
+        }
+        attached.size_unzipped = Some(total);
+    }
+    Ok(unit)
+}
+
 /// For each function whose binary needs shared libraries its runtime lacks, finds them on the
 /// build host and records them in its `libraries`; the plan puts them in a layer of their own.
 fn find_libraries(facts: &mut [UnitFacts], shell: &Shell) -> Result<()> {
@@ -174,3 +211,60 @@ fn find_libraries(facts: &mut [UnitFacts], shell: &Shell) -> Result<()> {
 
 #[cfg(test)]
 pub(crate) mod builder;
+
+#[cfg(test)]
+mod arn_copy_tests {
+    use super::*;
+    use crate::metadata::{ArnLayer, Role};
+    use crate::units::AttachedArn;
+
+    fn with_copy(zip: &std::path::Path) -> Unit {
+        let mut unit = builder::unit("web", Role::Function, &[crate::target::Arch::X86_64]);
+        unit.arn_layers = vec![AttachedArn {
+            position: 0,
+            layer: ArnLayer {
+                arn: "arn:aws:lambda:us-east-1:753240598075:layer:Adapter:25".into(),
+                zip: Some(zip.to_path_buf()),
+            },
+            size_unzipped: None,
+        }];
+        unit
+    }
+
+    #[test]
+    fn a_local_copy_is_measured_and_a_missing_or_foreign_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let zip_path = dir.path().join("adapter.zip");
+        let mut writer = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        writer
+            .start_file("extensions/lambda-adapter", options)
+            .unwrap();
+        std::io::Write::write_all(&mut writer, &[7u8; 3000]).unwrap();
+        writer.start_file("bootstrap", options).unwrap();
+        std::io::Write::write_all(&mut writer, b"#!/bin/sh\n").unwrap();
+        writer.finish().unwrap();
+        let measured = measure_arn_copies(&with_copy(&zip_path)).unwrap();
+        assert_eq!(measured.arn_layers[0].size_unzipped, Some(3010));
+
+        let missing = dir.path().join("missing.zip");
+        let text = measure_arn_copies(&with_copy(&missing))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains(&format!("the local copy `{}` of layer arn:aws:lambda:us-east-1:753240598075:layer:Adapter:25 (`layers` of `web`) cannot be read", missing.display()))
+                && text.contains("help:"),
+            "{text}"
+        );
+        let not_zip = dir.path().join("notes.txt");
+        std::fs::write(&not_zip, "not a zip").unwrap();
+        let text = measure_arn_copies(&with_copy(&not_zip))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("not a ZIP"), "{text}");
+        let text = measure_arn_copies(&with_copy(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("not a regular file"), "{text}");
+    }
+}

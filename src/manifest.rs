@@ -185,6 +185,54 @@ pub struct ManifestArtifact {
     pub memory: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage: Option<u64>,
+    /// Functions: layers attached by version ARN (`layers` entries that are ARNs), each with its
+    /// place among all the function's layers; the artifacts of `layers` fill the other places in
+    /// their order ([`merge_order`]). Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arn_layers: Vec<ArnLayerEntry>,
+}
+
+/// A layer a function attaches by version ARN.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct ArnLayerEntry {
+    /// `arn:aws:lambda:<region>:<account>:layer:<name>:<version>`.
+    pub arn: String,
+    /// Index of this layer among all the function's layers, in merge order (0 is merged first).
+    pub position: usize,
+    /// The absolute path of a local copy of the layer's content (`zip` in the metadata): verify
+    /// mounts it at `/opt`. Absent when none was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip: Option<String>,
+    /// The local copy's content in bytes, unzipped, as counted in `size_unzipped_with_layers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_unzipped: Option<u64>,
+}
+
+/// A function's layers in merge order: `positioned` items (ARN layers) at their recorded places,
+/// `in_order` (the workspace's artifacts) filling the others. Positions past the end (an edited
+/// manifest) keep their relative order at the end.
+pub fn merge_order<T>(
+    in_order: impl IntoIterator<Item = T>,
+    positioned: impl IntoIterator<Item = (usize, T)>,
+) -> Vec<T> {
+    let mut positioned: Vec<(usize, T)> = positioned.into_iter().collect();
+    positioned.sort_by_key(|(position, _)| *position);
+    let mut positioned = positioned.into_iter().peekable();
+    let mut in_order = in_order.into_iter().peekable();
+    let mut merged = Vec::new();
+    loop {
+        if let Some((position, _)) = positioned.peek()
+            && (*position <= merged.len() || in_order.peek().is_none())
+        {
+            merged.push(positioned.next().expect("peeked").1);
+        } else if let Some(item) = in_order.next() {
+            merged.push(item);
+        } else {
+            break;
+        }
+    }
+    merged
 }
 
 /// What an earlier run recorded about a ZIP (from its manifest), to skip unchanged work.

@@ -122,7 +122,8 @@ pub struct MetadataTable {
     pub runtime: Option<Runtime>,
     pub include: Option<Vec<IncludeSpec>>,
     pub role: Option<Role>,
-    pub layers: Option<Vec<String>>,
+    /// Workspace crates and layer version ARNs, in merge order.
+    pub layers: Option<Vec<LayerEntry>>,
     pub package: Option<PackageFormat>,
     /// Finding codes downgraded from errors to warnings.
     pub allow: Option<Vec<String>>,
@@ -351,7 +352,7 @@ impl Context<'_> {
             )?);
         }
         if let Some(value) = map.get("layers") {
-            table.layers = Some(self.string_list(value, "layers")?);
+            table.layers = Some(self.layer_entries(value)?);
         }
         if let Some(value) = map.get("allow") {
             let codes = self.string_list(value, "allow")?;
@@ -560,8 +561,10 @@ fn describe(value: &Value) -> &'static str {
 mod deploy_keys;
 mod include_spec;
 mod lambda_keys;
+mod layer_entry;
 mod repository;
 pub use deploy_keys::{CorsKey, DeployKeys, FunctionUrlKey};
 pub use lambda_keys::{LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES};
+pub use layer_entry::{ARN_SHAPE, ArnLayer, LayerEntry, arn_problem, foreign_layers};
 #[cfg(test)]
 mod tests;

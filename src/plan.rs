@@ -168,6 +168,9 @@ pub struct PlannedArtifact {
     pub entries: Vec<Entry>,
     /// Artifact names of the attached layers and extensions, in merge order (functions only).
     pub layers: Vec<String>,
+    /// Layers attached by version ARN, each with its place in the merge order (functions only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub arn_layers: Vec<crate::units::AttachedArn>,
     /// Functions: MemorySize and EphemeralStorage (MB) from the metadata; `None`: Lambda's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<u64>,
@@ -517,6 +520,7 @@ fn plan_unit(facts: &UnitFacts) -> Result<PlannedArtifact> {
         path: format!("{}/{}.zip", facts.arch, unit.name),
         entries,
         layers: unit.layers.clone(),
+        arn_layers: unit.arn_layers.clone(),
         memory: unit.memory,
         ephemeral_storage: unit.ephemeral_storage,
         size_unzipped,

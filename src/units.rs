@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
-use crate::metadata::{IncludeSpec, MetadataTable, PackageFormat, Role};
+use crate::metadata::{ArnLayer, IncludeSpec, LayerEntry, MetadataTable, PackageFormat, Role};
 use crate::settings::{DEFAULT_ARCH, DEFAULT_RUNTIME, Options};
 use crate::shard::{Shard, ShardListing};
 use crate::target::{Arch, Runtime};
@@ -33,6 +33,9 @@ pub struct Unit {
     pub includes: Vec<IncludeSpec>,
     /// Names of the layer and extension artifacts a function attaches, in merge order.
     pub layers: Vec<String>,
+    /// Layers a function attaches by version ARN, each with its place in the merge order among
+    /// all its layers (the workspace artifacts of `layers` fill the other places).
+    pub arn_layers: Vec<AttachedArn>,
     pub format: PackageFormat,
     /// Finding codes downgraded to warnings.
     pub allow: Vec<String>,
@@ -97,8 +100,8 @@ struct Draft {
     /// Sorted, non-empty: one artifact per architecture.
     explicit_arch: Option<(Vec<Arch>, &'static str)>,
     explicit_runtime: Option<Runtime>,
-    /// `layers = [...]` as written: package names.
-    attach: Vec<String>,
+    /// `layers = [...]` as written: package names and ARNs.
+    attach: Vec<LayerEntry>,
     manifest_path: std::path::PathBuf,
 }
 
@@ -126,8 +129,9 @@ pub fn resolve_units(
         let narrow = selected.contains(&package.name);
         let package = &features::buildable(package, options, &mut warnings)?;
         for draft in package_drafts(workspace, package, options, narrow)? {
-            for name in &draft.attach {
-                if let Some(attached) = workspace.package(name)
+            for entry in &draft.attach {
+                if let LayerEntry::Crate(name) = entry
+                    && let Some(attached) = workspace.package(name)
                     && !seen.contains(name)
                 {
                     queue.push(attached);
@@ -394,7 +398,10 @@ fn draft(
     cdylibs: Vec<String>,
     reason: String,
 ) -> Result<Draft> {
+    // Workspace-level layers (cargo-lambda's `[workspace.metadata.lambda.deploy] layers`) are
+    // for the workspace's functions; its layers and extensions attach nothing.
     let attach = pick(tables, |t| t.layers.clone())
+        .filter(|(_, source)| role == Role::Function || *source != "workspace metadata")
         .map(|(v, _)| v)
         .unwrap_or_default();
     if role != Role::Function && !attach.is_empty() {
@@ -447,6 +454,7 @@ fn draft(
                 .map(|(v, _)| v)
                 .unwrap_or_default(),
             layers: Vec::new(),
+            arn_layers: Vec::new(),
             format: pick(tables, |t| t.package)
                 .map(|(v, _)| v)
                 .unwrap_or_default(),
@@ -547,6 +555,7 @@ mod runtime;
 pub use runtime::DEFAULT_HANDLER;
 use runtime::{handler_only_draft, handler_setting, runtime_draft};
 mod settle;
+pub use settle::AttachedArn;
 use settle::{check_unique_names, settle};
 
 /// `--shard K/N`: the roots split are the functions, plus layers and extensions that no selected

@@ -141,6 +141,15 @@ impl Workspace {
                 crate::cargo_lambda::Scope::Package,
             )?;
             let mut notes = cargo_lambda.notes.clone();
+            // cargo-lambda's layers apply unless lambda-pack's own `layers` says otherwise.
+            match (&package_metadata.table.layers, &cargo_lambda.layers) {
+                (None, Some(layers)) => package_metadata.table.layers = Some(layers.clone()),
+                (Some(_), Some(_)) => notes.push(format!(
+                    "`layers` in [package.metadata.lambda.deploy] in `{}` (cargo-lambda) is not read: `layers` in [package.metadata.lambda-pack] applies",
+                    manifest_path.display()
+                )),
+                _ => {}
+            }
             if !has_own_table {
                 adopt(&mut package_metadata.table, &cargo_lambda);
                 package_metadata.table.include = cargo_lambda.include;
@@ -266,6 +275,9 @@ fn adopt(table: &mut MetadataTable, cargo_lambda: &crate::cargo_lambda::CargoLam
         table.env = Some(cargo_lambda.env.clone());
     }
     table.deploy.memory = table.deploy.memory.or(cargo_lambda.memory);
+    if table.layers.is_none() {
+        table.layers = cargo_lambda.layers.clone();
+    }
     table.deploy.timeout = table.deploy.timeout.or(cargo_lambda.timeout);
 }
 

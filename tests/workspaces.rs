@@ -107,6 +107,12 @@ fn cargo_lambda_settings_are_honoured_or_noted() {
     fixture.write("Cargo.toml", &root);
     let mut reports = fixture.read("functions/reports/Cargo.toml");
     reports.push_str("\n[package.metadata.lambda.bin.reports.env]\nREPORT_FORMAT = \"pdf\"\n");
+    // cargo-lambda's deploy.layers: layer version ARNs, attached in order.
+    let observability = "arn:aws:lambda:eu-west-1:123456789012:layer:observability:7";
+    let reports = reports.replace(
+        "timeout = 30\n",
+        &format!("timeout = 30\nlayers = [\"{observability}\"]\n"),
+    );
     fixture.write("functions/reports/Cargo.toml", &reports);
     let run = fixture.pack(&["-p", "reports", "--compiler", "cargo"]);
     run.assert_success();
@@ -167,6 +173,10 @@ fn cargo_lambda_settings_are_honoured_or_noted() {
     );
     // deploy.memory is the function's memory, recorded for verify and deploy alike.
     assert_eq!(artifact(&manifest, "reports")["memory"], 256);
+    assert_eq!(
+        artifact(&manifest, "reports")["arn_layers"],
+        serde_json::json!([{ "arn": observability, "position": 0 }])
+    );
 }
 
 #[test]

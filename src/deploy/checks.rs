@@ -9,7 +9,7 @@ use std::path::Path;
 use super::desired::{Desired, FunctionCode};
 use crate::error::{Error, Result};
 use crate::lambda_rules::{self, NameKind};
-use crate::metadata::{LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES};
+use crate::metadata::{ARN_SHAPE, LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES, arn_problem};
 use crate::plan::MAX_LAYERS;
 
 /// Refuses the first value of `desired` that Lambda would refuse (exit 3, nothing called).
@@ -68,14 +68,22 @@ pub fn check(desired: &Desired, manifest_path: &Path) -> Result<()> {
                 refused(what(), format!("its handler `{}`: {why}", function.handler))
             })?;
         }
-        if function.layers.len() > MAX_LAYERS {
+        let layer_count = function.layers.len() + function.arn_layers.len();
+        if layer_count > MAX_LAYERS {
             return Err(refused(
                 what(),
-                format!(
-                    "it attaches {} layers; Lambda allows at most {MAX_LAYERS}",
-                    function.layers.len()
-                ),
+                format!("it attaches {layer_count} layers; Lambda allows at most {MAX_LAYERS}"),
             ));
+        }
+        for (_, arn) in &function.arn_layers {
+            if let Some(problem) = arn_problem(arn) {
+                return Err(refused(
+                    what(),
+                    format!(
+                        "it attaches \"{arn}\", which is not a layer version ARN ({ARN_SHAPE}): {problem}"
+                    ),
+                ));
+            }
         }
         if let Some(env) = &function.env {
             lambda_rules::check_env(env)
@@ -118,6 +126,7 @@ mod tests {
             code: FunctionCode::Zip(zip()),
             code_sha256: "AAAA".into(),
             layers: Vec::new(),
+            arn_layers: Vec::new(),
             handler: "bootstrap".into(),
             memory: Some(128),
             timeout: Some(900),
@@ -182,6 +191,16 @@ mod tests {
             layers.contains("it attaches 6 layers; Lambda allows at most 5"),
             "{layers}"
         );
+        // ARN layers count in the limit, and a hand-edited ARN is refused before any call.
+        let arn = "arn:aws:lambda:eu-west-1:753240598075:layer:Adapter:25".to_string();
+        let mixed = with(&|f| {
+            f.layers = (1..=4).map(|n| format!("l{n}")).collect();
+            f.arn_layers = vec![(0, arn.clone()), (5, arn.clone())];
+        });
+        assert!(mixed.contains("it attaches 6 layers"), "{mixed}");
+        let bad =
+            with(&|f| f.arn_layers = vec![(0, "arn:aws:lambda:eu-west-1:1:layer:x:1".into())]);
+        assert!(bad.contains("12-digit account"), "{bad}");
         let timeout = with(&|f| f.timeout = Some(0));
         assert!(timeout.contains("from 1 to 900"), "{timeout}");
         // An image's handler is not sent, so not checked.

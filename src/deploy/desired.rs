@@ -74,6 +74,9 @@ pub struct DesiredFunction {
     pub code_sha256: String,
     /// Artifact names of the attached layers, in merge order (all of `arch`).
     pub layers: Vec<String>,
+    /// Layer version ARNs attached as they are, each with its place among all the layers
+    /// (the manifest's `arn_layers`).
+    pub arn_layers: Vec<(usize, String)>,
     /// Handler: the manifest's `handler` (what the runtime gets as `_HANDLER`), `bootstrap`
     /// when the manifest predates the key.
     pub handler: String,
@@ -247,6 +250,11 @@ pub fn collect(
             code,
             code_sha256,
             layers: function.layers.clone(),
+            arn_layers: function
+                .arn_layers
+                .iter()
+                .map(|a| (a.position, a.arn.clone()))
+                .collect(),
             handler: function
                 .handler
                 .clone()

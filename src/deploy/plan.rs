@@ -227,24 +227,28 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<DeployPlan> {
         });
     }
     for function in &desired.functions {
-        let layers: Vec<LayerRef> = function
-            .layers
-            .iter()
-            .map(|name| {
-                let step = plan
-                    .layers
-                    .iter()
-                    .find(|l| &l.name == name && l.arch == function.arch)
-                    .expect("desired::collect checked every attachment");
-                match &step.arn {
-                    Some(arn) => LayerRef::Existing(arn.clone()),
-                    None => LayerRef::Published {
-                        layer: name.clone(),
-                        arch: function.arch,
-                    },
-                }
-            })
-            .collect();
+        let workspace_layers = function.layers.iter().map(|name| {
+            let step = plan
+                .layers
+                .iter()
+                .find(|l| &l.name == name && l.arch == function.arch)
+                .expect("desired::collect checked every attachment");
+            match &step.arn {
+                Some(arn) => LayerRef::Existing(arn.clone()),
+                None => LayerRef::Published {
+                    layer: name.clone(),
+                    arch: function.arch,
+                },
+            }
+        });
+        // Layers attached by ARN are taken as they are, at their places in the merge order.
+        let layers: Vec<LayerRef> = crate::manifest::merge_order(
+            workspace_layers,
+            function
+                .arn_layers
+                .iter()
+                .map(|(position, arn)| (*position, LayerRef::Existing(arn.clone()))),
+        );
         let step = function_step(
             function,
             observed.functions.get(&function.function_name),

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use super::Emitted;
-use crate::manifest::{Format, GENERATOR, Manifest, ManifestArtifact, SCHEMA_VERSION};
+use crate::manifest::{
+    ArnLayerEntry, Format, GENERATOR, Manifest, ManifestArtifact, SCHEMA_VERSION,
+};
 use crate::metadata::Role;
 use crate::plan::{Plan, PlannedArtifact, finding_line};
 
@@ -75,6 +77,20 @@ pub fn manifest(plan: &Plan, emitted: &[Emitted], workspace_root: &Path) -> Mani
             handler: artifact.handler.clone(),
             memory: artifact.memory,
             ephemeral_storage: artifact.ephemeral_storage,
+            arn_layers: artifact
+                .arn_layers
+                .iter()
+                .map(|attached| ArnLayerEntry {
+                    arn: attached.layer.arn.clone(),
+                    position: attached.position,
+                    zip: attached
+                        .layer
+                        .zip
+                        .as_ref()
+                        .map(|zip| zip.display().to_string()),
+                    size_unzipped: attached.size_unzipped,
+                })
+                .collect(),
         })
         .collect();
     Manifest {

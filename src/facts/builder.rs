@@ -36,6 +36,7 @@ pub fn unit(name: &str, role: Role, archs: &[Arch]) -> Unit {
             dest: None,
         }],
         layers: vec![],
+        arn_layers: vec![],
         format: PackageFormat::Auto,
         allow: vec![],
         base_image: None,

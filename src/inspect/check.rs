@@ -94,9 +94,12 @@ pub mod codes {
     /// Not about a binary: `deploy` creating a function on a runtime past its end of support
     /// (`provided.al2`).
     pub const DEPRECATED_RUNTIME: &str = "deprecated-runtime";
+    /// Not about a binary: a function attaching more than Lambda's 5 layers when some are
+    /// attached by ARN, which a container image cannot carry instead (`plan::attach`).
+    pub const TOO_MANY_LAYERS: &str = "too-many-layers";
 
     /// Every code, for validating `--allow` and `allow = [...]`.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         ELF_32_BIT,
         WRONG_ARCHITECTURE,
         NOT_EXECUTABLE_ELF,
@@ -113,6 +116,7 @@ pub mod codes {
         NO_BOOTSTRAP,
         NOT_LAMBDA_BINARY,
         DEPRECATED_RUNTIME,
+        TOO_MANY_LAYERS,
     ];
 }
 

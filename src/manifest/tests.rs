@@ -40,6 +40,12 @@ fn full_manifest() -> Manifest {
         handler: Some("bootstrap".into()),
         memory: Some(512),
         ephemeral_storage: Some(1024),
+        arn_layers: vec![ArnLayerEntry {
+            arn: "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:25".into(),
+            position: 0,
+            zip: Some("/ws/orders/layers/adapter.zip".into()),
+            size_unzipped: Some(3_000),
+        }],
     };
     let layer = ManifestArtifact {
         name: "codec".into(),
@@ -64,6 +70,7 @@ fn full_manifest() -> Manifest {
         handler: None,
         memory: None,
         ephemeral_storage: None,
+        arn_layers: vec![],
         ..zip.clone()
     };
     let image = ManifestArtifact {
@@ -74,6 +81,7 @@ fn full_manifest() -> Manifest {
         format: Format::Image,
         path: "x86_64/big".into(),
         layers: vec![],
+        arn_layers: vec![],
         upload: None,
         dockerfile: Some("x86_64/big/Dockerfile".into()),
         image_size: Some(70_000_000),
@@ -202,4 +210,15 @@ fn json_schema_file_is_the_types_schema() {
             "no `{field}` in the schema"
         );
     }
+}
+
+#[test]
+fn merge_order_puts_arn_layers_at_their_places() {
+    let merged = merge_order(["a", "b", "libs"], [(0, "arn0"), (2, "arn2"), (9, "arn9")]);
+    assert_eq!(merged, ["arn0", "a", "arn2", "b", "libs", "arn9"]);
+    assert_eq!(
+        merge_order(Vec::<&str>::new(), [(1, "x"), (0, "y")]),
+        ["y", "x"]
+    );
+    assert_eq!(merge_order(["a"], Vec::<(usize, &str)>::new()), ["a"]);
 }

@@ -37,7 +37,7 @@ fn full_table_parses() {
     );
     assert_eq!(
         parsed.table.layers.as_deref(),
-        Some(&["tools".to_string()][..])
+        Some(&[LayerEntry::krate("tools")][..])
     );
     assert_eq!(parsed.bins["other"].arch, Some(vec![Arch::X86_64]));
 }
@@ -182,10 +182,7 @@ fn base_image_and_bundle_libs_are_validated() {
 #[test]
 fn wrong_types_are_reported() {
     let err = parse(json!({ "layers": "tools" })).unwrap_err();
-    assert!(
-        err.to_string().contains("must be an array of strings"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("must be an array"), "{err}");
     let err = parse(json!("arm64")).unwrap_err();
     assert!(
         err.to_string().contains("must be a table, found a string"),
@@ -346,4 +343,85 @@ fn workspace_id_is_a_workspace_key_holding_a_tag_value() {
         "{}",
         err.message
     );
+}
+
+const ADAPTER_ARN: &str = "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:25";
+
+#[test]
+fn layers_take_crates_arns_and_arn_tables_in_order() {
+    let parsed = parse(json!({
+        "layers": ["tools", ADAPTER_ARN, { "arn": ADAPTER_ARN.replace(":25", ":26"), "zip": "layers/adapter.zip" }]
+    }))
+    .unwrap();
+    assert_eq!(
+        parsed.table.layers.unwrap(),
+        vec![
+            LayerEntry::krate("tools"),
+            LayerEntry::Arn(ArnLayer {
+                arn: ADAPTER_ARN.into(),
+                zip: None
+            }),
+            LayerEntry::Arn(ArnLayer {
+                arn: ADAPTER_ARN.replace(":25", ":26"),
+                // Relative to the directory of the Cargo.toml that names it.
+                zip: Some("/ws/fn-a/layers/adapter.zip".into()),
+            }),
+        ]
+    );
+}
+
+#[test]
+fn a_bad_layer_arn_names_the_file_the_key_and_the_shape() {
+    for (arn, why) in [
+        (
+            "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86",
+            "8",
+        ),
+        (
+            "arn:aws:lambda:eu-west-1:753240598075:function:web:1",
+            "names a `function`",
+        ),
+        (
+            "arn:aws:lambda:eu-west-1:7532405980:layer:x:1",
+            "12-digit account",
+        ),
+        (
+            "arn:aws:lambda:eu-west-1:753240598075:layer:x:latest",
+            "version number",
+        ),
+        (
+            "arn:aws:s3:eu-west-1:753240598075:layer:x:1",
+            "not `lambda`",
+        ),
+        ("arn:aws:lambda:EU:753240598075:layer:x:1", "region"),
+    ] {
+        let text = parse(json!({ "layers": [arn] })).unwrap_err().to_string();
+        assert!(
+            text.contains("`layers` in [package.metadata.lambda-pack] in `/ws/fn-a/Cargo.toml`")
+                && text.contains(why)
+                && text.contains("arn:aws:lambda:<region>:<account>:layer:<name>:<version>")
+                && text.contains("help:"),
+            "{arn}: {text}"
+        );
+    }
+    let text = parse(json!({ "layers": [{ "zip": "a.zip" }] }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("needs `arn`") && text.contains("help:"),
+        "{text}"
+    );
+    let text = parse(json!({ "layers": [{ "arn": ADAPTER_ARN, "zipp": "a.zip" }] }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("unknown key `zipp` in a `layers` entry"),
+        "{text}"
+    );
+    let text = parse(json!({ "layers": [{ "arn": ADAPTER_ARN, "zip": 3 }] }))
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("key `zip` of layer"), "{text}");
+    let text = parse(json!({ "layers": [3] })).unwrap_err().to_string();
+    assert!(text.contains("found a number 3"), "{text}");
 }

@@ -53,8 +53,25 @@ pub(super) fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<Str
             )
             .with_help("attach fewer extensions"));
         }
-        let total = artifact.size_unzipped + layers.iter().map(|l| l.size).sum::<u64>();
+        let arn_sizes: u64 = artifact
+            .arn_layers
+            .iter()
+            .filter_map(|a| a.size_unzipped)
+            .sum();
+        let total = artifact.size_unzipped + layers.iter().map(|l| l.size).sum::<u64>() + arn_sizes;
         artifact.size_unzipped_with_layers = Some(total);
+        let unmeasured: Vec<&str> = artifact
+            .arn_layers
+            .iter()
+            .filter(|a| a.size_unzipped.is_none())
+            .map(|a| a.layer.arn.as_str())
+            .collect();
+        if !unmeasured.is_empty() {
+            artifact.reasons.push(format!(
+                "the size check left out {} (no local copy: add `zip = \"path.zip\"` to the entry to count it)",
+                unmeasured.join(", ")
+            ));
+        }
         // A library an attached layer puts in /opt/lib (on LD_LIBRARY_PATH) is no longer missing.
         let mut satisfied = Vec::new();
         artifact.findings.retain(|finding| {
@@ -76,10 +93,16 @@ pub(super) fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<Str
             }
         });
         artifact.reasons.extend(satisfied);
-        let too_many_layers = layers.len() > MAX_LAYERS;
-        let too_big = total > MAX_UNZIPPED_BYTES;
+        let layer_count = layers.len() + artifact.arn_layers.len();
+        let arn_attached = !artifact.arn_layers.is_empty();
+        if arn_attached {
+            // A container image cannot attach layers, so a function with ARN layers stays a ZIP.
+            arn_limits(artifact, layer_count, total > MAX_UNZIPPED_BYTES, total)?;
+        }
+        let too_big = !arn_attached && total > MAX_UNZIPPED_BYTES;
+        let too_many_layers = !arn_attached && layer_count > MAX_LAYERS;
         let why_image = match artifact.requested_format {
-            PackageFormat::Image => Some("package = \"image\"".to_string()),
+            PackageFormat::Image if !arn_attached => Some("package = \"image\"".to_string()),
             PackageFormat::Auto if too_big => Some(format!(
                 "{} unzipped > {} limit",
                 human_bytes(total),
@@ -148,6 +171,7 @@ pub(super) fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<Str
             }
         }
         match why_image {
+            None if arn_attached => zip_reason(artifact, total),
             None => artifact.reasons.push(if artifact.layers.is_empty() {
                 format!(
                     "zip: {} unzipped, within the {} limit",
@@ -166,4 +190,87 @@ pub(super) fn attach_layers(artifacts: &mut [PlannedArtifact]) -> Result<Vec<Str
         }
     }
     Ok(warnings)
+}
+
+/// Lambda's limits for a function that attaches layers by ARN. Such a function cannot become a
+/// container image (an image has no layers), so more than five layers is a `too-many-layers`
+/// finding, and too large or `package = "image"` is an error.
+fn arn_limits(
+    artifact: &mut PlannedArtifact,
+    layer_count: usize,
+    too_big: bool,
+    total: u64,
+) -> Result<()> {
+    let arns: Vec<&str> = artifact
+        .arn_layers
+        .iter()
+        .map(|a| a.layer.arn.as_str())
+        .collect();
+    if artifact.requested_format == PackageFormat::Image || too_big {
+        let why = if too_big {
+            format!(
+                "is {} unzipped with its layers, over Lambda's {} limit",
+                human_bytes(total),
+                human_bytes(MAX_UNZIPPED_BYTES)
+            )
+        } else {
+            "has package = \"image\"".to_string()
+        };
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "function `{}` ({}) {why}, and it attaches layers by ARN ({}), which a container image cannot attach",
+                artifact.name,
+                artifact.arch,
+                arns.join(", ")
+            ),
+        )
+        .with_help("shrink the function or its layers to fit a ZIP, or build the layer's content as a workspace layer crate so the image can hold it"));
+    }
+    if layer_count > MAX_LAYERS {
+        let names = crate::manifest::merge_order(
+            artifact.layers.iter().map(String::as_str),
+            artifact
+                .arn_layers
+                .iter()
+                .map(|a| (a.position, a.layer.arn.as_str())),
+        );
+        let code = crate::inspect::codes::TOO_MANY_LAYERS;
+        artifact.findings.push(PlannedFinding {
+            entry: "layers".into(),
+            allowed: artifact.allow.iter().any(|a| a == code),
+            finding: crate::inspect::Finding {
+                code,
+                severity: crate::inspect::Severity::Error,
+                message: format!(
+                    "function `{}` attaches {layer_count} layers ({}); Lambda allows at most {MAX_LAYERS}",
+                    artifact.name,
+                    names.join(", ")
+                ),
+                lambda_error: Some(format!(
+                    "Cannot add more than {MAX_LAYERS} layers to your function."
+                )),
+                help: "attach fewer layers, or merge workspace layer crates into one; a container image cannot replace layers attached by ARN".into(),
+                soname: None,
+            },
+        });
+    }
+    Ok(())
+}
+
+/// The reason line of a function with ARN layers, which stays a ZIP.
+fn zip_reason(artifact: &mut PlannedArtifact, total: u64) {
+    let names = crate::manifest::merge_order(
+        artifact.layers.iter().map(String::as_str),
+        artifact
+            .arn_layers
+            .iter()
+            .map(|a| (a.position, a.layer.arn.as_str())),
+    );
+    artifact.reasons.push(format!(
+        "zip: {} unzipped with layers {}, within the {} limit",
+        human_bytes(total),
+        names.join(", "),
+        human_bytes(MAX_UNZIPPED_BYTES)
+    ));
 }

@@ -55,6 +55,13 @@ pub(super) fn choose_bootstrap<'a>(
             ));
             Some((layer, entry))
         }
+        (false, None) if !function.arn_layers.is_empty() => {
+            // The layers attached by ARN are not known here; one of them may bring the runtime.
+            function.reasons.push(
+                "bootstrap: none among the workspace's layers; /opt/bootstrap must come from a layer attached by ARN".to_string(),
+            );
+            None
+        }
         (false, None) => {
             let finding = no_bootstrap(function);
             function.findings.push(PlannedFinding {

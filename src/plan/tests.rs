@@ -628,3 +628,68 @@ fn a_guessed_bin_that_never_reads_the_runtime_api_is_left_out_or_refused_by_name
         assert!(planned.warnings.is_empty(), "{:?}", planned.warnings);
     }
 }
+
+/// `function_with_layers(n)` with ARN layers at `positions`, the first with a measured local copy.
+fn with_arn_layers(n: usize, positions: &[usize]) -> Vec<UnitFacts> {
+    let mut units = function_with_layers(n);
+    let function = &mut units.last_mut().unwrap().unit;
+    for (i, position) in positions.iter().enumerate() {
+        function.arn_layers.push(crate::units::AttachedArn {
+            position: *position,
+            layer: crate::metadata::ArnLayer {
+                arn: format!("arn:aws:lambda:us-east-1:123456789012:layer:ext-{i}:1"),
+                zip: (i == 0).then(|| "/ws/adapter.zip".into()),
+            },
+            size_unzipped: (i == 0).then_some(5_000),
+        });
+    }
+    units
+}
+
+#[test]
+fn arn_layers_count_in_the_limits_and_keep_the_function_a_zip() {
+    let plan = super::plan(&inputs(with_arn_layers(2, &[0, 3]))).unwrap();
+    let function = find(&plan, "fn-a", Arch::X86_64);
+    assert_eq!(function.format, Format::Zip);
+    // The local copy counts; the ARN without one is left out, and plan says so.
+    assert_eq!(
+        function.size_unzipped_with_layers,
+        Some(1000 + 2 * 101 + 5_000)
+    );
+    let reasons = function.reasons.join("\n");
+    assert!(
+        reasons.contains("the size check left out arn:aws:lambda:us-east-1:123456789012:layer:ext-1:1 (no local copy"),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains("with layers arn:aws:lambda:us-east-1:123456789012:layer:ext-0:1, layer-0, layer-1, arn:aws:lambda:us-east-1:123456789012:layer:ext-1:1,"),
+        "{reasons}"
+    );
+    assert!(function.findings.is_empty(), "{:?}", function.findings);
+
+    // Six with ARNs: a finding (an image cannot carry ARN layers), which `allow` downgrades.
+    let plan = super::plan(&inputs(with_arn_layers(4, &[0, 5]))).unwrap();
+    let function = find(&plan, "fn-a", Arch::X86_64);
+    assert_eq!(function.format, Format::Zip);
+    let finding = &function.findings[0];
+    assert_eq!(finding.finding.code, "too-many-layers");
+    assert!(finding.is_blocking());
+    assert!(
+        finding.finding.message.contains("attaches 6 layers"),
+        "{finding:?}"
+    );
+    let mut allowed = with_arn_layers(4, &[0, 5]);
+    allowed.last_mut().unwrap().unit.allow = vec!["too-many-layers".into()];
+    let plan = super::plan(&inputs(allowed)).unwrap();
+    assert!(!find(&plan, "fn-a", Arch::X86_64).findings[0].is_blocking());
+
+    // package = "image" cannot hold an ARN layer.
+    let mut image = with_arn_layers(1, &[1]);
+    image.last_mut().unwrap().unit.format = PackageFormat::Image;
+    let err = super::plan(&inputs(image)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("which a container image cannot attach"),
+        "{err}"
+    );
+}

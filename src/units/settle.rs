@@ -3,6 +3,17 @@
 
 use super::*;
 
+/// A layer attached by ARN and where it sits among the function's layers.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AttachedArn {
+    /// Index in the function's merge order, counting workspace layers and ARNs together.
+    pub position: usize,
+    pub layer: ArnLayer,
+    /// The local copy's content, unzipped, in bytes: measured by the facts stage when the entry
+    /// names a `zip`; `None` before that and for an ARN without a local copy.
+    pub size_unzipped: Option<u64>,
+}
+
 /// Resolves attachments and gives every layer and extension the architectures and runtimes of
 /// the functions that attach it.
 /// What flows from the functions attaching a layer or extension to it.
@@ -25,9 +36,22 @@ pub(super) fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Un
         }
     }
     let mut resolved_layers: Vec<Vec<String>> = Vec::new();
+    let mut resolved_arns: Vec<Vec<AttachedArn>> = Vec::new();
     for draft in &drafts {
         let mut names = Vec::new();
-        for crate_name in &draft.attach {
+        let mut arns = Vec::new();
+        for entry in &draft.attach {
+            let crate_name = match entry {
+                LayerEntry::Crate(name) => name,
+                LayerEntry::Arn(layer) => {
+                    arns.push(AttachedArn {
+                        position: names.len() + arns.len(),
+                        layer: layer.clone(),
+                        size_unzipped: None,
+                    });
+                    continue;
+                }
+            };
             let location = format!("`layers` in `{}`", draft.manifest_path.display());
             if *crate_name == draft.unit.package {
                 return Err(Error::config(format!("{location} attaches `{crate_name}`, the function's own package"))
@@ -56,6 +80,7 @@ pub(super) fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Un
             }
         }
         resolved_layers.push(names);
+        resolved_arns.push(arns);
     }
     // Architectures and runtimes flow from functions to what they attach.
     let mut flows: BTreeMap<String, Flow> = BTreeMap::new();
@@ -79,9 +104,21 @@ pub(super) fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Un
         }
     }
     let mut units = Vec::new();
-    for (draft, layers) in drafts.into_iter().zip(resolved_layers) {
+    for ((draft, layers), arn_layers) in drafts.into_iter().zip(resolved_layers).zip(resolved_arns)
+    {
         let mut unit = draft.unit;
         unit.layers = layers;
+        unit.arn_layers = arn_layers;
+        for arn in &unit.arn_layers {
+            unit.reasons.push(match &arn.layer.zip {
+                Some(zip) => format!(
+                    "attaches layer {} by ARN (local copy {})",
+                    arn.layer.arn,
+                    zip.display()
+                ),
+                None => format!("attaches layer {} by ARN", arn.layer.arn),
+            });
+        }
         let flow = flows.get(&unit.name);
         let mut archs: BTreeSet<Arch> = flow.map(|f| f.archs.clone()).unwrap_or_default();
         let mut runtimes: BTreeSet<Runtime> = flow.map(|f| f.runtimes.clone()).unwrap_or_default();

@@ -53,7 +53,7 @@ fn resolve(ws: &Workspace) -> Result<Resolved> {
 
 fn layers(names: &[&str]) -> MetadataTable {
     MetadataTable {
-        layers: Some(names.iter().map(|s| s.to_string()).collect()),
+        layers: Some(names.iter().map(|s| LayerEntry::krate(s)).collect()),
         ..Default::default()
     }
 }
@@ -436,7 +436,7 @@ fn env_merges_workspace_package_bin_and_compatible_runtimes_keep_the_attachers()
         &["lambda_runtime"],
         MetadataTable {
             env: env(&[("STAGE", "package"), ("TABLE", "orders")]),
-            layers: Some(vec!["ext".into()]),
+            layers: Some(vec![LayerEntry::krate("ext")]),
             ..Default::default()
         },
     );
@@ -706,5 +706,47 @@ fn lambda_crates_reached_through_a_workspace_library_settle_the_role() {
     assert_eq!(
         unit("local").role_evidence,
         RoleEvidence::Guessed { named: false }
+    );
+}
+
+#[test]
+fn arn_layers_keep_their_place_among_workspace_layers() {
+    let arn = |version: u32| ArnLayer {
+        arn: format!("arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:{version}"),
+        zip: None,
+    };
+    let web = MetadataTable {
+        layers: Some(vec![
+            LayerEntry::Arn(arn(1)),
+            LayerEntry::krate("tools"),
+            LayerEntry::Arn(arn(2)),
+        ]),
+        ..Default::default()
+    };
+    let layer = MetadataTable {
+        role: Some(Role::Layer),
+        ..Default::default()
+    };
+    let ws = workspace(vec![
+        package("web", &["web"], &[], &["lambda_runtime"], web),
+        package("tools", &["tool"], &[], &[], layer),
+    ]);
+    let units = resolve(&ws).unwrap().units;
+    let web = units.iter().find(|u| u.name == "web").unwrap();
+    assert_eq!(web.layers, ["tools"]);
+    assert_eq!(
+        web.arn_layers,
+        [
+            AttachedArn {
+                position: 0,
+                layer: arn(1),
+                size_unzipped: None
+            },
+            AttachedArn {
+                position: 2,
+                layer: arn(2),
+                size_unzipped: None
+            },
+        ]
     );
 }

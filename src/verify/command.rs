@@ -123,8 +123,15 @@ pub fn run(args: &VerifyArgs, options: &Options, shell: &Shell) -> Result<()> {
     let mut results = Vec::new();
     for function in &prepared {
         shell.status("Verifying", function.describe());
+        for arn in &function.unmounted {
+            shell.warn(format!(
+                "{} ({}) attaches layer {arn} by ARN without a local copy: verify could not mount it at /opt, so the function runs without it (add `zip = \"path.zip\"` to its `layers` entry)",
+                function.artifact.name, function.arch
+            ));
+        }
         let started = Instant::now();
-        let result = verify_function(function, &settings);
+        let mut result = verify_function(function, &settings);
+        result.unmounted_layers = function.unmounted.clone();
         // Interrupted: the environment is already dead and verify ends by the signal, once
         // its folders are gone; this run's result is not one to report.
         super::interrupt::wait_if_interrupted();
@@ -213,13 +220,26 @@ fn outcome(results: &[FunctionResult]) -> Result<()> {
             results.len()
         ),
     );
-    for result in failed {
+    for result in &failed {
         error = error.with_note(format!(
             "{} ({}): {}",
             result.name,
             result.arch,
             result.failure_summary()
         ));
+    }
+    // An init that timed out while a layer was missing: most likely that layer is what the
+    // function waits for (an extension that answers the Runtime API, a runtime).
+    let missing: Vec<String> = failed
+        .iter()
+        .filter(|r| r.init_timed_out() && !r.unmounted_layers.is_empty())
+        .map(|r| format!("{} ({}): {}", r.name, r.arch, r.unmounted_layers.join(", ")))
+        .collect();
+    if !missing.is_empty() {
+        return Err(error.with_help(format!(
+            "init timed out while verify ran without layers it could not mount, attached by ARN without a local copy ({}); if the function needs one of them to start (an adapter or runtime layer), add `zip = \"path.zip\"` with that layer's content to its `layers` entry and pack again",
+            missing.join("; ")
+        )));
     }
     Err(error.with_help(
         "the output above shows each invoke, any expected and actual responses and the runtime's \
@@ -316,9 +336,22 @@ pub(super) struct FunctionResult {
     /// The `help:` of a setup failure that has its own.
     #[serde(skip)]
     pub(super) setup_help: Option<String>,
+    /// Layers attached by ARN that verify could not mount (no local copy).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) unmounted_layers: Vec<String>,
 }
 
 impl FunctionResult {
+    /// Whether the run failed because init did not finish in time.
+    fn init_timed_out(&self) -> bool {
+        self.report.as_ref().is_some_and(|r| {
+            r.error_type.as_deref() == Some("Sandbox.Timeout")
+                && r.error_message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("Init timed out"))
+        })
+    }
+
     pub(super) fn failure_summary(&self) -> String {
         if let Some(error) = &self.error {
             return error.clone();
@@ -362,6 +395,7 @@ fn verify_function(function: &Prepared<'_>, settings: &RunSettings) -> FunctionR
         error: None,
         setup_kind: None,
         setup_help: None,
+        unmounted_layers: Vec::new(),
     };
     let report = match lay_out_and_run(function, settings) {
         Ok(report) => report,

@@ -46,6 +46,7 @@ mod limits;
 mod namespace;
 mod network;
 mod prepare;
+mod preview;
 #[cfg(test)]
 mod protocol_tests;
 mod render;

@@ -18,6 +18,8 @@ pub(super) struct Prepared<'a> {
     /// An image: its OCI layout and the image digest the manifest records.
     pub(super) image: Option<(PathBuf, String)>,
     pub(super) layers: Vec<PathBuf>,
+    /// Layers the function attaches by ARN without a local copy: not mounted at `/opt`.
+    pub(super) unmounted: Vec<String>,
     /// An extension no function attaches, run against a stand-in function.
     pub(super) standalone: bool,
 }
@@ -59,6 +61,7 @@ pub(super) fn prepare<'a>(
             zip: layout.clone(),
             image: Some((layout, digest)),
             layers: Vec::new(),
+            unmounted: Vec::new(),
             standalone: false,
         });
     }
@@ -89,14 +92,47 @@ pub(super) fn prepare<'a>(
         check_sha256(layer, &path, checked)?;
         layers.push(path);
     }
+    // Layers attached by ARN: their local copies (outside the output directory, named in the
+    // metadata) take their places in the merge order; the others cannot be mounted.
+    let mut copies = Vec::new();
+    let mut unmounted = Vec::new();
+    let mut in_order: Vec<_> = artifact.arn_layers.iter().collect();
+    in_order.sort_by_key(|a| a.position);
+    for attached in in_order {
+        match &attached.zip {
+            // Positions count the unmounted layers too, which are not in this list.
+            Some(zip) => copies.push((
+                attached.position.saturating_sub(unmounted.len()),
+                arn_copy(artifact, &attached.arn, zip)?,
+            )),
+            None => unmounted.push(attached.arn.clone()),
+        }
+    }
+    let layers = crate::manifest::merge_order(layers, copies);
     Ok(Prepared {
         artifact,
         arch,
         zip,
         image: None,
         layers,
+        unmounted,
         standalone: !is_function(artifact),
     })
+}
+
+/// The local copy of a layer attached by ARN: a regular file (not through a symlink's last
+/// component), which verify only reads.
+fn arn_copy(artifact: &ManifestArtifact, arn: &str, zip: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(zip);
+    let is_file = std::fs::symlink_metadata(&path).map(|m| m.is_file());
+    if !path.is_absolute() || !matches!(is_file, Ok(true)) {
+        return Err(Error::config(format!(
+            "function `{}` ({}) attaches layer {arn} with the local copy `{zip}`, which is not a regular file",
+            artifact.name, artifact.arch
+        ))
+        .with_help("put the layer's ZIP back at that path, or pack again after fixing `zip` in its `layers` entry"));
+    }
+    Ok(path)
 }
 
 /// An image function's OCI layout, read through [`crate::manifest_paths::resolve`] like every

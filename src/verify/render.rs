@@ -7,8 +7,6 @@ use super::command::FunctionResult;
 use super::expect::ExpectReport;
 use super::{InvokeOutcome, RunReport, ShutdownStatus};
 
-/// Bytes of a response shown in the human output.
-const PREVIEW_BYTES: usize = 200;
 /// Lines of a failed process's stderr shown in the human output.
 const STDERR_TAIL_LINES: usize = 20;
 /// Characters of each JSON value shown for an expect mismatch.
@@ -100,21 +98,16 @@ fn render_report(report: &RunReport, lines: &mut Vec<String>) {
         let what = match &invoke.outcome {
             InvokeOutcome::Response {
                 len,
-                preview,
+                body,
                 streamed,
                 ..
             } => {
-                let more = if *len as usize > PREVIEW_BYTES {
-                    format!("… ({len} bytes)")
-                } else {
-                    String::new()
-                };
                 let kind = if *streamed {
                     "streamed response"
                 } else {
                     "response"
                 };
-                format!("{kind} {}{more}", preview.replace('\n', "\\n"))
+                format!("{kind} {}", super::preview::preview(body, *len))
             }
             InvokeOutcome::FunctionError {
                 error_type,

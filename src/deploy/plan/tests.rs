@@ -36,6 +36,7 @@ fn function(name: &str, code_sha256: &str, layers: &[&str]) -> DesiredFunction {
         code: FunctionCode::Zip(zip(code_sha256, None)),
         code_sha256: code_sha256.into(),
         layers: layers.iter().map(|l| l.to_string()).collect(),
+        arn_layers: Vec::new(),
         handler: "bootstrap".into(),
         memory: None,
         timeout: None,
@@ -312,4 +313,47 @@ fn managed_instances_and_ephemeral_storage_update_only_when_the_account_differs(
         "{reasons}"
     );
     assert!(reasons.contains("max concurrency 64"), "{reasons}");
+}
+
+#[test]
+fn arn_layers_keep_their_places_and_an_up_to_date_function_is_left_alone() {
+    let adapter = "arn:aws:lambda:us-east-1:753240598075:layer:LambdaAdapterLayerX86:25";
+    let mut function = function("web", "F1", &["tools"]);
+    function.arn_layers = vec![(0, adapter.to_string())];
+    let desired = Desired {
+        layers: vec![layer("tools", "T1")],
+        functions: vec![function],
+        ..Desired::default()
+    };
+    let fresh = plan(&desired, &Observed::default()).unwrap();
+    assert_eq!(
+        fresh.functions[0].layers,
+        vec![
+            LayerRef::Existing(adapter.into()),
+            LayerRef::Published {
+                layer: "tools".into(),
+                arch: Arch::X86_64
+            }
+        ]
+    );
+    let tools = version("tools", 3, "T1");
+    let mut observed = Observed::default();
+    observed
+        .layer_matches
+        .insert(("tools".into(), Arch::X86_64), tools.clone());
+    observed.functions.insert(
+        "web".into(),
+        deployed(&desired.functions[0], &[adapter, &tools.arn]),
+    );
+    assert!(plan(&desired, &observed).unwrap().changes_nothing());
+    // The same layers in another order are a configuration change.
+    observed.functions.insert(
+        "web".into(),
+        deployed(&desired.functions[0], &[&tools.arn, adapter]),
+    );
+    let reordered = plan(&desired, &observed).unwrap();
+    assert_eq!(
+        reordered.functions[0].actions,
+        vec![FunctionAction::UpdateConfiguration]
+    );
 }

@@ -15,6 +15,7 @@ fn result(report: Option<RunReport>, error: Option<&str>) -> FunctionResult {
         error: error.map(String::from),
         setup_kind: None,
         setup_help: None,
+        unmounted_layers: Vec::new(),
     }
 }
 
