@@ -260,6 +260,7 @@ fn package_drafts(
     let mut runtime_bins: Vec<(String, String)> = Vec::new();
     for bin in &package.bins {
         let bin_table = package.metadata.bins.get(bin).unwrap_or(&empty);
+        let arn_attached = attaches_arn_layer(package, bin_table);
         let (role, reason) = match bin_table.role {
             Some(Role::Layer) => {
                 return Err(Error::config(format!(
@@ -288,6 +289,7 @@ fn package_drafts(
                     };
                     (Role::Function, reason)
                 }
+                None if arn_attached => (Role::Function, ARN_LAYER_REASON.to_string()),
                 None => (
                     Role::Function,
                     "a binary with no role set and no Lambda crate among its dependencies: a function if the binary reads AWS_LAMBDA_RUNTIME_API".to_string(),
@@ -323,6 +325,7 @@ fn package_drafts(
         if bin_table.role.is_none()
             && package_role.is_none()
             && !RUNTIME_CRATES.iter().any(|c| depends(c))
+            && !arn_attached
         {
             bin_draft.unit.role_evidence = RoleEvidence::Guessed {
                 named: options.selection.bins.contains(bin),
@@ -550,7 +553,7 @@ fn lambda_settings(
 
 mod features;
 mod reach;
-use reach::reached_crates;
+use reach::{ARN_LAYER_REASON, attaches_arn_layer, reached_crates};
 mod runtime;
 pub use runtime::DEFAULT_HANDLER;
 use runtime::{handler_only_draft, handler_setting, runtime_draft};

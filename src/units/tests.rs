@@ -710,6 +710,39 @@ fn lambda_crates_reached_through_a_workspace_library_settle_the_role() {
 }
 
 #[test]
+fn a_bin_attaching_a_layer_by_arn_is_a_function_whatever_its_binary_reads() {
+    let adapter = || MetadataTable {
+        layers: Some(vec![LayerEntry::Arn(ArnLayer {
+            arn: "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:25".into(),
+            zip: None,
+        })]),
+        ..MetadataTable::default()
+    };
+    // A web server behind the Lambda Web Adapter: the package's only bin.
+    let mut two_bins = package("tools", &["serve", "migrate"], &[], &["axum"], adapter());
+    two_bins.metadata.bins.insert("serve".into(), adapter());
+    let ws = workspace(vec![
+        package("web", &["web"], &[], &["axum"], adapter()),
+        two_bins,
+    ]);
+    let resolved = resolve(&ws).unwrap();
+    let unit = |name: &str| resolved.units.iter().find(|u| u.name == name).unwrap();
+    assert_eq!(unit("web").role, Role::Function);
+    assert_eq!(unit("web").role_evidence, RoleEvidence::Settled);
+    assert!(
+        unit("web").reasons[0].contains("attaches a layer by ARN"),
+        "{:?}",
+        unit("web").reasons
+    );
+    // The bin table's ARN settles that bin; the package's does not settle its other bins.
+    assert_eq!(unit("serve").role_evidence, RoleEvidence::Settled);
+    assert_eq!(
+        unit("migrate").role_evidence,
+        RoleEvidence::Guessed { named: false }
+    );
+}
+
+#[test]
 fn arn_layers_keep_their_place_among_workspace_layers() {
     let arn = |version: u32| ArnLayer {
         arn: format!("arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:{version}"),
