@@ -359,3 +359,66 @@ fn a_binary_without_a_runtime_crate_that_reads_the_runtime_api_is_packed_without
     let manifest = manifest(&fixture.out_dir());
     assert_eq!(artifact(&manifest, "fn-arm")["kind"], "function");
 }
+
+#[test]
+fn an_extension_listing_an_amazon_linux_2_runtime_is_built_for_its_glibc() {
+    // An extension meant for Node.js 18 and Python 3.13 functions: Node.js 18 runs on Amazon
+    // Linux 2 (glibc 2.26), so a binary linked for provided.al2023's glibc 2.34 (the workspace's
+    // runtime) would stop there with "version `GLIBC_2.34' not found".
+    let fixture = Fixture::copy("basic");
+    let root = fixture.read("Cargo.toml").replace(
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\"]",
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\", \"node-ext\"]",
+    );
+    fixture.write("Cargo.toml", &root);
+    fixture.write(
+        "node-ext/Cargo.toml",
+        "[package]\nname = \"node-ext\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [package.metadata.lambda-pack]\nrole = \"extension\"\n\
+         compatible_runtimes = [\"nodejs18.x\", \"python3.13\"]\n",
+    );
+    fixture.write(
+        "node-ext/src/main.rs",
+        "fn main() {\n    println!(\"{:?}\", std::env::var(\"AWS_LAMBDA_RUNTIME_API\"));\n}\n",
+    );
+    let run = fixture.pack(&["-p", "node-ext", "--compiler", "zig", "-v"]);
+    run.assert_success();
+    assert!(
+        run.stderr.contains("glibc 2.26"),
+        "the build names its glibc pin: {}",
+        run.stderr
+    );
+    let out = fixture.out_dir();
+    let manifest = manifest(&out);
+    let entry = artifact(&manifest, "node-ext");
+    assert_eq!(entry["kind"], "extension");
+    assert_eq!(
+        entry["compatible_runtimes"],
+        serde_json::json!(["nodejs18.x", "python3.13"])
+    );
+    let binary = fixture.path().join("node-ext.elf");
+    unzip_entry(
+        &out.join(entry["path"].as_str().unwrap()),
+        "extensions/node-ext",
+        &binary,
+    );
+    let newest = newest_glibc_by_objdump(&binary).expect("a glibc binary");
+    assert!(newest <= (2, 26), "needs GLIBC_{}.{}", newest.0, newest.1);
+
+    // plan says why, and lists both runtimes it checked the binary against.
+    let plan = fixture.pack(&["plan", "-p", "node-ext", "--compiler", "zig"]);
+    plan.assert_success();
+    assert!(
+        plan.stderr.contains(
+            "nodejs18.x runs on the Amazon Linux of provided.al2 (glibc 2.26): built and checked for it too"
+        ),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stderr
+            .contains("runtime provided.al2023, provided.al2"),
+        "{}",
+        plan.stderr
+    );
+}
