@@ -73,6 +73,10 @@ pub enum RoleEvidence {
     /// plan leaves out one that never reads `AWS_LAMBDA_RUNTIME_API` (a development server, a
     /// tool), or, when `--bin` named it, gives it the `not-lambda-binary` finding.
     Guessed { named: bool },
+    /// No `role` key: the package reaches lambda_runtime or lambda_http (and not
+    /// lambda-extension). Some external extensions are built on these too (one that serves the
+    /// Runtime API for a web server), which the binary tells (`plan::lambda_binary`).
+    RuntimeCrate,
 }
 
 /// The units of a run, with the warnings met while resolving them.
@@ -316,12 +320,15 @@ fn package_drafts(
             Vec::new(),
             reason,
         )?;
-        if bin_table.role.is_none()
-            && package_role.is_none()
-            && !RUNTIME_CRATES.iter().any(|c| depends(c))
-        {
-            bin_draft.unit.role_evidence = RoleEvidence::Guessed {
-                named: options.selection.bins.contains(bin),
+        if bin_table.role.is_none() && package_role.is_none() {
+            bin_draft.unit.role_evidence = if !RUNTIME_CRATES.iter().any(|c| depends(c)) {
+                RoleEvidence::Guessed {
+                    named: options.selection.bins.contains(bin),
+                }
+            } else if depends(EXTENSION_CRATE) {
+                RoleEvidence::Settled
+            } else {
+                RoleEvidence::RuntimeCrate
             };
         }
         drafts.push(bin_draft);

@@ -422,3 +422,60 @@ fn an_extension_listing_an_amazon_linux_2_runtime_is_built_for_its_glibc() {
         plan.stderr
     );
 }
+
+#[test]
+fn a_bin_that_registers_as_an_extension_is_a_function_with_a_warning_until_its_role_says() {
+    // Shaped like a Runtime API proxy extension: no Lambda crate, a binary that reads
+    // AWS_LAMBDA_RUNTIME_API and registers with the Extensions API under its own name.
+    let fixture = Fixture::copy("basic");
+    let root = fixture.read("Cargo.toml").replace(
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\"]",
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\", \"proxy\"]",
+    );
+    fixture.write("Cargo.toml", &root);
+    let manifest_text = "[package]\nname = \"proxy\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                         [[bin]]\nname = \"lrap\"\npath = \"src/main.rs\"\n";
+    fixture.write("proxy/Cargo.toml", manifest_text);
+    fixture.write(
+        "proxy/src/main.rs",
+        "fn main() {\n    let api = std::env::var(\"AWS_LAMBDA_RUNTIME_API\").unwrap_or_default();\n    \
+         println!(\"POST http://{api}/2020-01-01/extension/register Lambda-Extension-Name: lrap\");\n}\n",
+    );
+    let plan = fixture.pack(&[
+        "plan",
+        "-p",
+        "proxy",
+        "--compiler",
+        "cargo",
+        "--message-format",
+        "json",
+    ]);
+    plan.assert_success();
+    let warning = "bin `lrap` of package `proxy` is packed as a function, but its binary registers with the Extensions API (it sends `Lambda-Extension-Name`), as an external extension does; if it runs from /opt/extensions, set role = \"extension\" in [package.metadata.lambda-pack.bin.lrap]";
+    assert!(plan.stderr.contains(warning), "{}", plan.stderr);
+    let document: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let warnings = document["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(warning)),
+        "{warnings:?}"
+    );
+
+    // Its role written down: an extension layer, `extensions/lrap`, and nothing to warn of.
+    fixture.write(
+        "proxy/Cargo.toml",
+        &format!(
+            "{manifest_text}\n[package.metadata.lambda-pack.bin.lrap]\nrole = \"extension\"\n"
+        ),
+    );
+    let run = fixture.pack(&["-p", "proxy", "--compiler", "cargo"]);
+    run.assert_success();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let manifest = manifest(&fixture.out_dir());
+    let entry = artifact(&manifest, "lrap");
+    assert_eq!(entry["kind"], "extension");
+    let zip = fixture.out_dir().join(entry["path"].as_str().unwrap());
+    let names: Vec<String> = python_entries(&zip).into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["extensions/", "extensions/lrap"]);
+}
