@@ -244,6 +244,7 @@ fn elf(arch: Arch, size: u64, shared: bool) -> BinaryFacts {
         debug_info: false,
         size,
         runtime_api: !shared,
+        extension_api: false,
     }
 }
 

@@ -321,15 +321,14 @@ fn package_drafts(
             reason,
         )?;
         if bin_table.role.is_none() && package_role.is_none() {
-            bin_draft.unit.role_evidence = if !RUNTIME_CRATES.iter().any(|c| depends(c)) {
-                RoleEvidence::Guessed {
-                    named: options.selection.bins.contains(bin),
-                }
-            } else if depends(EXTENSION_CRATE) {
-                RoleEvidence::Settled
-            } else {
-                RoleEvidence::RuntimeCrate
-            };
+            let runtime_crate = RUNTIME_CRATES.iter().any(|c| depends(c));
+            let named = options.selection.bins.contains(bin);
+            reach::infer_evidence(
+                &mut bin_draft,
+                runtime_crate,
+                depends(EXTENSION_CRATE),
+                named,
+            );
         }
         drafts.push(bin_draft);
     }

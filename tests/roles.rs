@@ -479,3 +479,55 @@ fn a_bin_that_registers_as_an_extension_is_a_function_with_a_warning_until_its_r
     let names: Vec<String> = python_entries(&zip).into_iter().map(|e| e.name).collect();
     assert_eq!(names, ["extensions/", "extensions/lrap"]);
 }
+
+#[test]
+fn a_web_server_without_a_lambda_crate_that_attaches_a_layer_is_a_function() {
+    // Shaped like a web app behind the Lambda Web Adapter: a plain HTTP server (no Lambda crate,
+    // never reads AWS_LAMBDA_RUNTIME_API) that attaches the adapter's layer with `layers`. It was
+    // skipped as "not a Lambda binary" while the layer it attaches was still packed for it.
+    let fixture = Fixture::copy("basic");
+    let root = fixture.read("Cargo.toml").replace(
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\"]",
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\", \"web\", \"adapter\"]",
+    );
+    fixture.write("Cargo.toml", &root);
+    fixture.write(
+        "web/Cargo.toml",
+        "[package]\nname = \"web\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [package.metadata.lambda-pack]\nlayers = [\"adapter\"]\n",
+    );
+    fixture.write(
+        "web/src/main.rs",
+        "fn main() {\n    println!(\"listening on 0.0.0.0:8080\");\n}\n",
+    );
+    fixture.write(
+        "adapter/Cargo.toml",
+        "[package]\nname = \"adapter\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [package.metadata.lambda-pack]\nrole = \"layer\"\ninclude = [\"bootstrap\", \"extensions/*\"]\n",
+    );
+    fixture.write("adapter/src/lib.rs", "");
+    // As the adapter's layer: an exec wrapper at /opt/bootstrap (for managed runtimes, unused
+    // beside the function's own binary, so no warning) and the extension itself.
+    fixture.write("adapter/bootstrap", "#!/bin/sh\nexec \"$@\"\n");
+    fixture.write("adapter/extensions/adapter", "#!/bin/sh\nexit 0\n");
+    let plan = fixture.pack(&["plan", "-p", "web", "--compiler", "cargo"]);
+    plan.assert_success();
+    assert!(!plan.stderr.contains("skipped"), "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains(
+            "function: a binary that attaches adapter (`layers`), with no role set and no Lambda crate among its dependencies"
+        ),
+        "{}",
+        plan.stderr
+    );
+    let run = fixture.pack(&["-p", "web", "--compiler", "cargo"]);
+    run.assert_success();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let manifest = manifest(&fixture.out_dir());
+    assert_eq!(artifact(&manifest, "web")["kind"], "function");
+    assert_eq!(
+        artifact(&manifest, "web")["layers"],
+        serde_json::json!(["adapter"])
+    );
+    assert_eq!(artifact(&manifest, "adapter")["kind"], "layer");
+}

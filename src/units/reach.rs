@@ -28,3 +28,28 @@ pub(super) fn reached_crates<'a>(
     }
     reached
 }
+
+/// What a bin's inferred role (no `role` key anywhere) rests on: a runtime crate reached (with
+/// lambda-extension beside it, an in-process extension, settled), `layers` (a function's key: a
+/// web server whose Runtime API client comes from a layer, such as the Lambda Web Adapter, never
+/// reads the variable itself), or else the built binary (`Guessed`).
+pub(super) fn infer_evidence(
+    draft: &mut super::Draft,
+    runtime_crate: bool,
+    extension_crate: bool,
+    named: bool,
+) {
+    draft.unit.role_evidence = if runtime_crate && extension_crate {
+        super::RoleEvidence::Settled
+    } else if runtime_crate {
+        super::RoleEvidence::RuntimeCrate
+    } else if !draft.attach.is_empty() {
+        draft.unit.reasons[0] = format!(
+            "function: a binary that attaches {} (`layers`), with no role set and no Lambda crate among its dependencies: its Runtime API client may come from a layer",
+            draft.attach.join(", ")
+        );
+        super::RoleEvidence::Settled
+    } else {
+        super::RoleEvidence::Guessed { named }
+    };
+}
