@@ -245,6 +245,7 @@ fn elf(arch: Arch, size: u64, shared: bool) -> BinaryFacts {
         debug_info: false,
         size,
         runtime_api: !shared,
+        extension_api: false,
     }
 }
 

@@ -172,6 +172,10 @@ pub struct BinaryFacts {
     /// The file holds the string `AWS_LAMBDA_RUNTIME_API`: the variable every Lambda runtime
     /// client and extension reads to find its API. A program without it never speaks to Lambda.
     pub runtime_api: bool,
+    /// The file holds `Lambda-Extension-Name`, the header a process registers with the
+    /// Extensions API under: extensions have it, functions do not (unless they run an extension
+    /// in their own process).
+    pub extension_api: bool,
 }
 
 impl BinaryFacts {
@@ -364,11 +368,15 @@ fn inspect_elf<Elf: FileHeader<Endian = Endianness>>(
         debug_info,
         size,
         runtime_api: memchr::memmem::find(bytes, RUNTIME_API_VARIABLE.as_bytes()).is_some(),
+        extension_api: memchr::memmem::find(bytes, EXTENSION_NAME_HEADER.as_bytes()).is_some(),
     })
 }
 
 /// What Lambda names its Runtime API's address in, for every runtime and extension.
 pub const RUNTIME_API_VARIABLE: &str = "AWS_LAMBDA_RUNTIME_API";
+
+/// The header an extension sends to register (`POST /2020-01-01/extension/register`).
+pub const EXTENSION_NAME_HEADER: &str = "Lambda-Extension-Name";
 
 /// What the dynamic table and the version needs say.
 #[derive(Default)]

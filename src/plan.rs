@@ -255,6 +255,7 @@ impl Plan {
 pub fn plan(inputs: &PlanInputs) -> Result<Plan> {
     let mut warnings = Vec::new();
     let units = lambda_binary::leave_out_non_lambda(&inputs.units, &mut warnings);
+    lambda_binary::warn_of_extensions_packed_as_functions(&units, &mut warnings);
     let mut artifacts = with_libs_layers(&units)?
         .iter()
         .map(|facts| {

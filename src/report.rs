@@ -83,12 +83,23 @@ fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
 pub fn plan_listing(plan: &Plan, out_dir: &Path) -> String {
     let mut text = String::new();
     for build in &plan.builds {
-        text.push_str(&format!(
-            "build {}: packages {}; bins {}\n",
+        // Only the kinds of target the build has: an example-only build listed `bins ` empty.
+        let mut line = format!(
+            "build {}: packages {}",
             build.describe(),
-            build.packages.join(", "),
-            build.bins.join(", ")
-        ));
+            build.packages.join(", ")
+        );
+        for (kind, names) in [
+            ("bins", &build.bins),
+            ("examples", &build.examples),
+            ("cdylibs", &build.cdylibs),
+        ] {
+            if !names.is_empty() {
+                line.push_str(&format!("; {kind} {}", names.join(", ")));
+            }
+        }
+        text.push_str(&line);
+        text.push('\n');
     }
     for artifact in &plan.artifacts {
         text.push_str(&artifact_listing(artifact, out_dir));

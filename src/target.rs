@@ -122,6 +122,54 @@ impl Runtime {
         Runtime::ALL.into_iter().find(|r| r.name() == value)
     }
 
+    /// The OS-only runtime with the Amazon Linux (and so the glibc) that the Lambda runtime `id`
+    /// runs on: a layer that lists `nodejs18.x` among its compatible runtimes is loaded on Amazon
+    /// Linux 2, with glibc 2.26, whatever the runtime of the workspace's functions. `None` for the
+    /// runtimes of the first Amazon Linux (glibc 2.17, all deprecated) and names it does not know.
+    pub fn of_lambda_runtime(id: &str) -> Option<Runtime> {
+        const AMAZON_LINUX_2: [&str; 17] = [
+            "nodejs10.x",
+            "nodejs12.x",
+            "nodejs14.x",
+            "nodejs16.x",
+            "nodejs18.x",
+            "python3.8",
+            "python3.9",
+            "python3.10",
+            "python3.11",
+            "java8.al2",
+            "java11",
+            "java17",
+            "ruby2.7",
+            "ruby3.2",
+            "dotnetcore3.1",
+            "dotnet6",
+            "provided.al2",
+        ];
+        const AMAZON_LINUX_2023: [&str; 13] = [
+            "nodejs20.x",
+            "nodejs22.x",
+            "nodejs24.x",
+            "python3.12",
+            "python3.13",
+            "python3.14",
+            "java21",
+            "java25",
+            "ruby3.3",
+            "ruby3.4",
+            "dotnet8",
+            "dotnet10",
+            "provided.al2023",
+        ];
+        if AMAZON_LINUX_2.contains(&id) {
+            Some(Runtime::ProvidedAl2)
+        } else if AMAZON_LINUX_2023.contains(&id) {
+            Some(Runtime::ProvidedAl2023)
+        } else {
+            None
+        }
+    }
+
     /// The glibc the runtime's Amazon Linux ships: the newest `GLIBC_x.y` symbol version a
     /// binary may need and still load there.
     pub fn glibc(self) -> GlibcVersion {
@@ -334,6 +382,36 @@ pub const RUNTIME_LIBRARIES: RuntimeLibraries = RuntimeLibraries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lambda_runtimes_map_to_the_amazon_linux_they_run_on() {
+        assert_eq!(
+            Runtime::of_lambda_runtime("nodejs18.x"),
+            Some(Runtime::ProvidedAl2)
+        );
+        assert_eq!(
+            Runtime::of_lambda_runtime("python3.11"),
+            Some(Runtime::ProvidedAl2)
+        );
+        assert_eq!(
+            Runtime::of_lambda_runtime("java17"),
+            Some(Runtime::ProvidedAl2)
+        );
+        assert_eq!(
+            Runtime::of_lambda_runtime("nodejs20.x"),
+            Some(Runtime::ProvidedAl2023)
+        );
+        assert_eq!(
+            Runtime::of_lambda_runtime("python3.12"),
+            Some(Runtime::ProvidedAl2023)
+        );
+        assert_eq!(
+            Runtime::of_lambda_runtime("provided.al2023"),
+            Some(Runtime::ProvidedAl2023)
+        );
+        assert_eq!(Runtime::of_lambda_runtime("python3.7"), None);
+        assert_eq!(Runtime::of_lambda_runtime("go1.x"), None);
+    }
 
     #[test]
     fn triples_round_trip() {

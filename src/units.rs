@@ -76,6 +76,10 @@ pub enum RoleEvidence {
     /// plan leaves out one that never reads `AWS_LAMBDA_RUNTIME_API` (a development server, a
     /// tool), or, when `--bin` named it, gives it the `not-lambda-binary` finding.
     Guessed { named: bool },
+    /// No `role` key: the package reaches lambda_runtime or lambda_http (and not
+    /// lambda-extension). Some external extensions are built on these too (one that serves the
+    /// Runtime API for a web server), which the binary tells (`plan::lambda_binary`).
+    RuntimeCrate,
 }
 
 /// The units of a run, with the warnings met while resolving them.
@@ -260,7 +264,7 @@ fn package_drafts(
     let mut runtime_bins: Vec<(String, String)> = Vec::new();
     for bin in &package.bins {
         let bin_table = package.metadata.bins.get(bin).unwrap_or(&empty);
-        let arn_attached = attaches_arn_layer(package, bin_table);
+        let attached = attaches_layers(package, bin_table);
         let (role, reason) = match bin_table.role {
             Some(Role::Layer) => {
                 return Err(Error::config(format!(
@@ -289,7 +293,7 @@ fn package_drafts(
                     };
                     (Role::Function, reason)
                 }
-                None if arn_attached => (Role::Function, ARN_LAYER_REASON.to_string()),
+                None if attached => (Role::Function, LAYERS_REASON.to_string()),
                 None => (
                     Role::Function,
                     "a binary with no role set and no Lambda crate among its dependencies: a function if the binary reads AWS_LAMBDA_RUNTIME_API".to_string(),
@@ -322,14 +326,13 @@ fn package_drafts(
             Vec::new(),
             reason,
         )?;
-        if bin_table.role.is_none()
-            && package_role.is_none()
-            && !RUNTIME_CRATES.iter().any(|c| depends(c))
-            && !arn_attached
-        {
-            bin_draft.unit.role_evidence = RoleEvidence::Guessed {
-                named: options.selection.bins.contains(bin),
-            };
+        if bin_table.role.is_none() && package_role.is_none() {
+            bin_draft.unit.role_evidence = infer_evidence(
+                RUNTIME_CRATES.iter().any(|c| depends(c)),
+                depends(EXTENSION_CRATE),
+                attached,
+                options.selection.bins.contains(bin),
+            );
         }
         drafts.push(bin_draft);
     }
@@ -553,7 +556,7 @@ fn lambda_settings(
 
 mod features;
 mod reach;
-use reach::{ARN_LAYER_REASON, attaches_arn_layer, reached_crates};
+use reach::{LAYERS_REASON, attaches_layers, infer_evidence, reached_crates};
 mod runtime;
 pub use runtime::DEFAULT_HANDLER;
 use runtime::{handler_only_draft, handler_setting, runtime_draft};

@@ -359,3 +359,175 @@ fn a_binary_without_a_runtime_crate_that_reads_the_runtime_api_is_packed_without
     let manifest = manifest(&fixture.out_dir());
     assert_eq!(artifact(&manifest, "fn-arm")["kind"], "function");
 }
+
+#[test]
+fn an_extension_listing_an_amazon_linux_2_runtime_is_built_for_its_glibc() {
+    // An extension meant for Node.js 18 and Python 3.13 functions: Node.js 18 runs on Amazon
+    // Linux 2 (glibc 2.26), so a binary linked for provided.al2023's glibc 2.34 (the workspace's
+    // runtime) would stop there with "version `GLIBC_2.34' not found".
+    let fixture = Fixture::copy("basic");
+    let root = fixture.read("Cargo.toml").replace(
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\"]",
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\", \"node-ext\"]",
+    );
+    fixture.write("Cargo.toml", &root);
+    fixture.write(
+        "node-ext/Cargo.toml",
+        "[package]\nname = \"node-ext\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [package.metadata.lambda-pack]\nrole = \"extension\"\n\
+         compatible_runtimes = [\"nodejs18.x\", \"python3.13\"]\n",
+    );
+    fixture.write(
+        "node-ext/src/main.rs",
+        "fn main() {\n    println!(\"{:?}\", std::env::var(\"AWS_LAMBDA_RUNTIME_API\"));\n}\n",
+    );
+    let run = fixture.pack(&["-p", "node-ext", "--compiler", "zig", "-v"]);
+    run.assert_success();
+    assert!(
+        run.stderr.contains("glibc 2.26"),
+        "the build names its glibc pin: {}",
+        run.stderr
+    );
+    let out = fixture.out_dir();
+    let manifest = manifest(&out);
+    let entry = artifact(&manifest, "node-ext");
+    assert_eq!(entry["kind"], "extension");
+    assert_eq!(
+        entry["compatible_runtimes"],
+        serde_json::json!(["nodejs18.x", "python3.13"])
+    );
+    let binary = fixture.path().join("node-ext.elf");
+    unzip_entry(
+        &out.join(entry["path"].as_str().unwrap()),
+        "extensions/node-ext",
+        &binary,
+    );
+    let newest = newest_glibc_by_objdump(&binary).expect("a glibc binary");
+    assert!(newest <= (2, 26), "needs GLIBC_{}.{}", newest.0, newest.1);
+
+    // plan says why, and lists both runtimes it checked the binary against.
+    let plan = fixture.pack(&["plan", "-p", "node-ext", "--compiler", "zig"]);
+    plan.assert_success();
+    assert!(
+        plan.stderr.contains(
+            "nodejs18.x runs on the Amazon Linux of provided.al2 (glibc 2.26): built and checked for it too"
+        ),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stderr
+            .contains("runtime provided.al2023, provided.al2"),
+        "{}",
+        plan.stderr
+    );
+}
+
+#[test]
+fn a_bin_that_registers_as_an_extension_is_a_function_with_a_warning_until_its_role_says() {
+    // Shaped like a Runtime API proxy extension: no Lambda crate, a binary that reads
+    // AWS_LAMBDA_RUNTIME_API and registers with the Extensions API under its own name.
+    let fixture = Fixture::copy("basic");
+    let root = fixture.read("Cargo.toml").replace(
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\"]",
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\", \"proxy\"]",
+    );
+    fixture.write("Cargo.toml", &root);
+    let manifest_text = "[package]\nname = \"proxy\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                         [[bin]]\nname = \"lrap\"\npath = \"src/main.rs\"\n";
+    fixture.write("proxy/Cargo.toml", manifest_text);
+    fixture.write(
+        "proxy/src/main.rs",
+        "fn main() {\n    let api = std::env::var(\"AWS_LAMBDA_RUNTIME_API\").unwrap_or_default();\n    \
+         println!(\"POST http://{api}/2020-01-01/extension/register Lambda-Extension-Name: lrap\");\n}\n",
+    );
+    let plan = fixture.pack(&[
+        "plan",
+        "-p",
+        "proxy",
+        "--compiler",
+        "cargo",
+        "--message-format",
+        "json",
+    ]);
+    plan.assert_success();
+    let warning = "bin `lrap` of package `proxy` is packed as a function, but its binary registers with the Extensions API (it sends `Lambda-Extension-Name`), as an external extension does; if it runs from /opt/extensions, set role = \"extension\" in [package.metadata.lambda-pack.bin.lrap]";
+    assert!(plan.stderr.contains(warning), "{}", plan.stderr);
+    let document: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let warnings = document["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(warning)),
+        "{warnings:?}"
+    );
+
+    // Its role written down: an extension layer, `extensions/lrap`, and nothing to warn of.
+    fixture.write(
+        "proxy/Cargo.toml",
+        &format!(
+            "{manifest_text}\n[package.metadata.lambda-pack.bin.lrap]\nrole = \"extension\"\n"
+        ),
+    );
+    let run = fixture.pack(&["-p", "proxy", "--compiler", "cargo"]);
+    run.assert_success();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let manifest = manifest(&fixture.out_dir());
+    let entry = artifact(&manifest, "lrap");
+    assert_eq!(entry["kind"], "extension");
+    let zip = fixture.out_dir().join(entry["path"].as_str().unwrap());
+    let names: Vec<String> = python_entries(&zip).into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["extensions/", "extensions/lrap"]);
+}
+
+#[test]
+fn a_web_server_without_a_lambda_crate_that_attaches_a_layer_is_a_function() {
+    // Shaped like a web app behind the Lambda Web Adapter: a plain HTTP server (no Lambda crate,
+    // never reads AWS_LAMBDA_RUNTIME_API) that attaches the adapter's layer with `layers`. It was
+    // skipped as "not a Lambda binary" while the layer it attaches was still packed for it.
+    let fixture = Fixture::copy("basic");
+    let root = fixture.read("Cargo.toml").replace(
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\"]",
+        "members = [\"fn-x86\", \"fn-arm\", \"multi\", \"shared\", \"web\", \"adapter\"]",
+    );
+    fixture.write("Cargo.toml", &root);
+    fixture.write(
+        "web/Cargo.toml",
+        "[package]\nname = \"web\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [package.metadata.lambda-pack]\nlayers = [\"adapter\"]\n",
+    );
+    fixture.write(
+        "web/src/main.rs",
+        "fn main() {\n    println!(\"listening on 0.0.0.0:8080\");\n}\n",
+    );
+    fixture.write(
+        "adapter/Cargo.toml",
+        "[package]\nname = \"adapter\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [package.metadata.lambda-pack]\nrole = \"layer\"\ninclude = [\"bootstrap\", \"extensions/*\"]\n",
+    );
+    fixture.write("adapter/src/lib.rs", "");
+    // As the adapter's layer: an exec wrapper at /opt/bootstrap (for managed runtimes, unused
+    // beside the function's own binary, so no warning) and the extension itself.
+    fixture.write("adapter/bootstrap", "#!/bin/sh\nexec \"$@\"\n");
+    fixture.write("adapter/extensions/adapter", "#!/bin/sh\nexit 0\n");
+    let plan = fixture.pack(&["plan", "-p", "web", "--compiler", "cargo"]);
+    plan.assert_success();
+    assert!(!plan.stderr.contains("skipped"), "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains(
+            "function: a binary that attaches layers (`layers`), with no Lambda crate among its dependencies: its Runtime API client may come from a layer"
+        ),
+        "{}",
+        plan.stderr
+    );
+    let run = fixture.pack(&["-p", "web", "--compiler", "cargo"]);
+    run.assert_success();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let manifest = manifest(&fixture.out_dir());
+    assert_eq!(artifact(&manifest, "web")["kind"], "function");
+    assert_eq!(
+        artifact(&manifest, "web")["layers"],
+        serde_json::json!(["adapter"])
+    );
+    assert_eq!(artifact(&manifest, "adapter")["kind"], "layer");
+}

@@ -439,3 +439,43 @@ fn a_bin_that_is_not_a_lambda_binary_is_skipped_refused_by_name_and_packed_when_
     fixture.pack(&args).assert_success();
     assert_eq!(artifact_names(&fixture.out_dir()), ["local", "reports"]);
 }
+
+#[test]
+fn a_library_that_keeps_its_function_as_an_example_is_told_to_ask_for_it() {
+    // A library crate whose Lambda function is `examples/demo.rs` (as axum integration crates
+    // ship theirs): nothing to pack by default, and the error says how to pack the example.
+    let fixture = Fixture::copy("basic");
+    fixture.write(
+        "shared/examples/demo.rs",
+        "fn main() {\n    println!(\"{:?}\", std::env::var(\"AWS_LAMBDA_RUNTIME_API\"));\n}\n",
+    );
+    let run = fixture.pack(&["-p", "shared", "--compiler", "cargo"]);
+    run.assert_code(5);
+    assert!(
+        run.stderr.contains(
+            "note: examples of the selection: `demo` (package `shared`), built only when asked for, as cargo builds them (`--example demo`, or `--examples` for all)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!fixture.out_dir().join("manifest.json").exists());
+    // What it says works; plan's build line names the example (it listed an empty `bins `).
+    let plan = fixture.pack(&[
+        "plan",
+        "-p",
+        "shared",
+        "--example",
+        "demo",
+        "--compiler",
+        "cargo",
+    ]);
+    plan.assert_success();
+    assert!(
+        plan.stderr.contains(": packages shared; examples demo\n"),
+        "{}",
+        plan.stderr
+    );
+    let run = fixture.pack(&["-p", "shared", "--example", "demo", "--compiler", "cargo"]);
+    run.assert_success();
+    assert_eq!(artifact_names(&fixture.out_dir()), ["demo"]);
+}

@@ -39,6 +39,7 @@ impl FactsBuilder {
             debug_info: false,
             size: 1_000_000,
             runtime_api: true,
+            extension_api: false,
         })
     }
 

@@ -42,6 +42,19 @@ pub(super) fn choose_bootstrap<'a>(
             function.reasons.push(format!(
                 "bootstrap: /var/task/bootstrap, the function's own binary (layer `{layer}`'s /opt/bootstrap is never used)"
             ));
+            // A layer that also brings an extension is attached for it: the Lambda Web
+            // Adapter's layer holds an exec wrapper at /opt/bootstrap for managed runtimes,
+            // unused beside a binary, while its extension serves this function.
+            let brings_extension = layers.iter().any(|(name, attached)| {
+                *name == layer
+                    && attached
+                        .entries
+                        .iter()
+                        .any(|e| e.path.starts_with("extensions/") && e.source.is_some())
+            });
+            if brings_extension {
+                return None;
+            }
             warnings.push(format!(
                 "function `{}` ({}) has its own bootstrap and attaches layer `{layer}`, which provides /opt/bootstrap: Lambda runs /var/task/bootstrap, so the layer's bootstrap is never used (detach the layer, or make the function handler-only: a package without a binary)",
                 function.name, function.arch

@@ -6,8 +6,8 @@
 //! `not-lambda-binary` finding, which stops the pack unless allowed.
 
 use super::*;
-use crate::inspect::RUNTIME_API_VARIABLE;
 use crate::inspect::codes::NOT_LAMBDA_BINARY;
+use crate::inspect::{EXTENSION_NAME_HEADER, RUNTIME_API_VARIABLE};
 use crate::units::RoleEvidence;
 
 /// A bin whose role was guessed and whose binary never reads the Runtime API's variable.
@@ -40,6 +40,35 @@ pub(super) fn leave_out_non_lambda(
         }
     }
     kept
+}
+
+/// A bin packed as a function by inference (no `role`; lambda_runtime or lambda_http reached, or
+/// no Lambda crate at all) whose binary registers with the Extensions API, as an external
+/// extension does: the Lambda Web Adapter runs lambda_http from `/opt/extensions`, a Runtime API
+/// proxy uses no Lambda crate. A warning, once per bin, saying how to pack it as one.
+pub(super) fn warn_of_extensions_packed_as_functions(
+    units: &[UnitFacts],
+    warnings: &mut Vec<String>,
+) {
+    let mut warned = BTreeSet::new();
+    for facts in units {
+        let inferred = matches!(
+            facts.unit.role_evidence,
+            RoleEvidence::RuntimeCrate | RoleEvidence::Guessed { .. }
+        );
+        if facts.unit.role != Role::Function
+            || !inferred
+            || !facts.binaries.iter().any(|b| b.facts.extension_api)
+            || !warned.insert(facts.unit.name.clone())
+        {
+            continue;
+        }
+        let bin = &facts.unit.bins[0];
+        warnings.push(format!(
+            "bin `{bin}` of package `{}` is packed as a function, but its binary registers with the Extensions API (it sends `{EXTENSION_NAME_HEADER}`), as an external extension does; if it runs from /opt/extensions, set role = \"extension\" in [package.metadata.lambda-pack.bin.{bin}] (role = \"function\" there keeps it a function, without this warning)",
+            facts.unit.package,
+        ));
+    }
 }
 
 /// The finding of a bin named with `--bin` that is not a Lambda binary.

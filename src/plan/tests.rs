@@ -1,6 +1,7 @@
 use super::*;
 use crate::facts::builder::{elf, facts, include, unit};
 use crate::metadata::PackageFormat;
+use crate::units::RoleEvidence;
 
 fn inputs(units: Vec<UnitFacts>) -> PlanInputs {
     PlanInputs {
@@ -692,4 +693,49 @@ fn arn_layers_count_in_the_limits_and_keep_the_function_a_zip() {
             .contains("which a container image cannot attach"),
         "{err}"
     );
+}
+
+#[test]
+fn a_function_by_inference_whose_binary_registers_as_an_extension_gets_a_warning() {
+    // The Lambda Web Adapter: lambda_http reached, run from /opt/extensions.
+    let adapter = |evidence: RoleEvidence, extension_api: bool| {
+        let mut unit = unit(
+            "lambda-adapter",
+            Role::Function,
+            &[Arch::X86_64, Arch::Arm64],
+        );
+        unit.role_evidence = evidence;
+        let mut units = Vec::new();
+        for arch in [Arch::X86_64, Arch::Arm64] {
+            let mut facts = facts(unit.clone(), arch, vec![]);
+            facts.binaries[0].facts.extension_api = extension_api;
+            units.push(facts);
+        }
+        plan(&inputs(units)).unwrap()
+    };
+    let planned = adapter(RoleEvidence::RuntimeCrate, true);
+    // Packed as inferred, with one warning for both architectures.
+    assert_eq!(planned.artifacts.len(), 2, "{:?}", planned.artifacts);
+    assert_eq!(planned.warnings.len(), 1, "{:?}", planned.warnings);
+    assert!(
+        planned.warnings[0].starts_with("bin `lambda-adapter` of package `pkg-lambda-adapter` is packed as a function, but its binary registers with the Extensions API (it sends `Lambda-Extension-Name`)")
+            && planned.warnings[0].contains("set role = \"extension\" in [package.metadata.lambda-pack.bin.lambda-adapter]"),
+        "{}",
+        planned.warnings[0]
+    );
+    // A hand-written extension that uses no Lambda crate (a Runtime API proxy).
+    let planned = adapter(RoleEvidence::Guessed { named: false }, true);
+    assert_eq!(planned.warnings.len(), 1, "{:?}", planned.warnings);
+    // A plain function, a role written down, or an in-process extension: nothing to say.
+    for (evidence, extension_api) in [
+        (RoleEvidence::RuntimeCrate, false),
+        (RoleEvidence::Settled, true),
+    ] {
+        let planned = adapter(evidence, extension_api);
+        assert!(
+            planned.warnings.is_empty(),
+            "{evidence:?}: {:?}",
+            planned.warnings
+        );
+    }
 }

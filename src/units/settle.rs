@@ -204,6 +204,19 @@ pub(super) fn settle(workspace: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Un
             }
             unit.reasons
                 .push(format!("compatible runtimes: {}", ids.join(", ")));
+            // A layer is loaded by every runtime it lists: it must link against the glibc of the
+            // oldest Amazon Linux among them, and is checked against each.
+            for id in ids.iter() {
+                if let Some(runtime) = Runtime::of_lambda_runtime(id)
+                    && runtimes.insert(runtime)
+                {
+                    unit.reasons.push(format!(
+                        "{id} runs on the Amazon Linux of {} (glibc {}): built and checked for it too",
+                        runtime.name(),
+                        runtime.glibc()
+                    ));
+                }
+            }
         }
         unit.archs = archs.into_iter().collect();
         unit.runtimes = runtimes.into_iter().collect();

@@ -167,6 +167,10 @@ fn a_runtime_crate_beside_lambda_extension_makes_a_function_with_an_internal_ext
         ]
     );
     assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
+    // lambda-extension beside a runtime crate settles it: an internal extension, no doubt left.
+    for unit in &resolved.units {
+        assert_eq!(unit.role_evidence, RoleEvidence::Settled, "{}", unit.name);
+    }
     // An explicit role still wins over the inference.
     let explicit = workspace(vec![package(
         "both",
@@ -693,7 +697,8 @@ fn lambda_crates_reached_through_a_workspace_library_settle_the_role() {
     assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
     let unit = |name: &str| resolved.units.iter().find(|u| u.name == name).unwrap();
     assert_eq!(unit("api").role, Role::Function);
-    assert_eq!(unit("api").role_evidence, RoleEvidence::Settled);
+    // Inferred from the crate: the binary may still say it is an external extension.
+    assert_eq!(unit("api").role_evidence, RoleEvidence::RuntimeCrate);
     assert!(
         unit("api").reasons[0].contains("depends on lambda_http"),
         "{:?}",
@@ -730,7 +735,7 @@ fn a_bin_attaching_a_layer_by_arn_is_a_function_whatever_its_binary_reads() {
     assert_eq!(unit("web").role, Role::Function);
     assert_eq!(unit("web").role_evidence, RoleEvidence::Settled);
     assert!(
-        unit("web").reasons[0].contains("attaches a layer by ARN"),
+        unit("web").reasons[0].contains("attaches layers (`layers`)"),
         "{:?}",
         unit("web").reasons
     );

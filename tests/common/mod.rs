@@ -509,3 +509,38 @@ pub fn run_within(mut command: Command, limit: std::time::Duration) -> Run {
     }
     Run::new(child.wait_with_output().unwrap())
 }
+
+/// The newest `GLIBC_x.y` symbol version an ELF file needs, as binutils' `objdump -T` lists its
+/// dynamic symbols (an independent reading of what `inspect` reports), as `(x, y)`.
+pub fn newest_glibc_by_objdump(path: &Path) -> Option<(u32, u32)> {
+    let output = Command::new("objdump")
+        .arg("-T")
+        .arg(path)
+        .output()
+        .expect("objdump (binutils, installed with gcc)");
+    assert!(output.status.success(), "objdump -T {}", path.display());
+    String::from_utf8_lossy(&output.stdout)
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter_map(|word| word.strip_prefix("GLIBC_"))
+        .filter_map(|version| {
+            let (major, minor) = version.split_once('.')?;
+            Some((major.parse().ok()?, minor.split('.').next()?.parse().ok()?))
+        })
+        .max()
+}
+
+/// One entry of a ZIP, extracted by Info-ZIP's `unzip -p` into `dest`.
+pub fn unzip_entry(archive: &Path, name: &str, dest: &Path) {
+    let output = Command::new("unzip")
+        .arg("-p")
+        .arg(archive)
+        .arg(name)
+        .output()
+        .expect("unzip (Info-ZIP)");
+    assert!(
+        output.status.success(),
+        "unzip -p {} {name}",
+        archive.display()
+    );
+    std::fs::write(dest, output.stdout).unwrap();
+}

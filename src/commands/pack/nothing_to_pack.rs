@@ -26,6 +26,27 @@ pub(super) fn nothing_to_pack(workspace: &Workspace, selected: &[&Package]) -> E
         "workspace: `{}`",
         workspace.root_manifest.display()
     ));
+    // A library that keeps its function as an example (`examples/main.rs`): cargo builds
+    // examples only when asked, and so does this tool; say how to ask.
+    let examples: Vec<(&str, &str)> = selected
+        .iter()
+        .flat_map(|p| p.examples.iter().map(|e| (p.name.as_str(), e.as_str())))
+        .collect();
+    let error = match examples.as_slice() {
+        [] => error,
+        [(_, example), ..] => error
+            .with_note(format!(
+                "examples of the selection: {}, built only when asked for, as cargo builds them (`--example {example}`, or `--examples` for all)",
+                examples
+                    .iter()
+                    .map(|(package, example)| format!("`{example}` (package `{package}`)"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .with_help(format!(
+                "pack one as a function with `--example {example}`, or all of them with `--examples`"
+            )),
+    };
     let others: Vec<&Package> = workspace
         .members
         .iter()
@@ -33,6 +54,7 @@ pub(super) fn nothing_to_pack(workspace: &Workspace, selected: &[&Package]) -> E
         .filter(|p| !p.bins.is_empty() || !p.cdylibs.is_empty())
         .collect();
     match others.as_slice() {
+        [] if !examples.is_empty() => error,
         [] => error.with_help(
             "a Lambda function is a binary crate (src/main.rs or [[bin]]); select one with -p, or add one",
         ),
