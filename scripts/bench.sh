@@ -22,7 +22,11 @@
 #      on fixtures/verify-functions' Cargo.lock (offline), packed whole vs as 4 shards one after
 #      another (cold), then through a private sccache (local disk): empty cache, warm cache for the
 #      whole pack and for the largest shard, with sccache's hit rate and the load average around
-#      each run. `BENCH_SECTIONS=shards` alone updates only that section, as for images.
+#      each run. `BENCH_SECTIONS=shards` alone updates only that section, as for images;
+#   8. the tool's own binary: its size built in the debug, release and dist profiles (and dist
+#      without `deploy`), and the pack time of example/ with each, a no-op run and a run that
+#      writes every ZIP again. `BENCH_SECTIONS=binary` alone updates only that section, as for
+#      images. It builds the release and dist profiles: most of an hour cold on 2 cores.
 #
 # Installs what is missing: scripts/setup.sh (zig, Rust targets, Info-ZIP), hyperfine and cmake
 # (apt-get; cmake builds zlib-ng for the backend comparison), cargo-lambda (cargo install --locked).
@@ -36,7 +40,7 @@
 # BENCH_SHARD_FUNCTIONS (200) for the shards section, BENCH_NO_DEPLOY=1 to build the tool without
 # its `deploy` feature (nothing measured uses it; it saves most of a cold release build),
 # BENCH_OUTPUT (default BENCHMARKS.md in the repository), BENCH_REPORT_ONLY=RESULTS_DIR to only
-# rewrite the report from an earlier run's results, BENCH_SECTIONS=zip,backends,mixed,noop,scale,plan,image,shards
+# rewrite the report from an earlier run's results, BENCH_SECTIONS=zip,backends,mixed,noop,scale,plan,image,shards,binary
 # to run only some sections (noop needs mixed's workspace; other sections' results are kept).
 # Sections of the existing report whose heading says "(measured by hand)" are carried over.
 # cargo-lambda-pack itself is built into $CARGO_TARGET_DIR (default target/).
@@ -98,18 +102,21 @@ if { want mixed || want noop; } && ! command -v cargo-lambda >/dev/null; then
   cargo install cargo-lambda --locked --quiet
 fi
 
-say Building "cargo-lambda-pack (release)"
 # BENCH_NO_DEPLOY=1 leaves out the `deploy` feature (the AWS SDK, the longest part of a cold
 # release build); nothing the benchmarks run uses it.
 tool_features=()
 [ "${BENCH_NO_DEPLOY:-0}" = 1 ] && tool_features=(--no-default-features)
-CARGO_TARGET_DIR=$TOOL_TARGET_DIR cargo build --release --quiet "${tool_features[@]}"
-mkdir -p "$WORK/bin"
-ln -sf "$TOOL_TARGET_DIR/release/cargo-lambda-pack" "$WORK/bin/cargo-lambda-pack"
-export PATH="$WORK/bin:$PATH"
+if [ "$SECTIONS" != binary ]; then
+  # (The binary section builds each profile it measures itself.)
+  say Building "cargo-lambda-pack (release)"
+  CARGO_TARGET_DIR=$TOOL_TARGET_DIR cargo build --release --quiet "${tool_features[@]}"
+  mkdir -p "$WORK/bin"
+  ln -sf "$TOOL_TARGET_DIR/release/cargo-lambda-pack" "$WORK/bin/cargo-lambda-pack"
+  export PATH="$WORK/bin:$PATH"
+  [ "$(command -v cargo-lambda-pack)" = "$WORK/bin/cargo-lambda-pack" ] || { echo "cargo-lambda-pack on PATH is not the one just built" >&2; exit 1; }
+fi
 # The generated workspaces choose their own target directories.
 unset CARGO_TARGET_DIR
-[ "$(command -v cargo-lambda-pack)" = "$WORK/bin/cargo-lambda-pack" ] || { echo "cargo-lambda-pack on PATH is not the one just built" >&2; exit 1; }
 
 # Machine and versions.
 {
@@ -658,6 +665,65 @@ EOF
 
 fi
 # ---------------------------------------------------------------------------------------------
+if want binary; then
+say Measuring "the tool's own binary: debug, release and dist, sizes and the pack time of example/"
+BIN=$WORK/binary
+BIN_ENV=$RESULTS/binary.env
+rm -rf "$BIN"
+mkdir -p "$BIN/bin"
+: >"$BIN_ENV"
+# One build at a time; `dist` without `deploy` in a target directory of its own, since the
+# features of shared crates (tokio, hyper, http) differ and would replace the default build's.
+# BENCH_BINARY_PROFILES (default "debug release dist") leaves profiles out: a cold release
+# build is most of an hour on 2 cores.
+BIN_PROFILES=${BENCH_BINARY_PROFILES:-debug release dist}
+echo "profiles=$BIN_PROFILES" >>"$BIN_ENV"
+for profile in $BIN_PROFILES; do
+  cargo_profile=$profile
+  [ "$profile" = debug ] && cargo_profile=dev  # cargo's name for what it builds into debug/
+  (cd "$ROOT" && CARGO_TARGET_DIR=$TOOL_TARGET_DIR cargo build --locked --quiet --profile "$cargo_profile")
+  cp "$TOOL_TARGET_DIR/$profile/cargo-lambda-pack" "$BIN/$profile"
+  echo "size_$profile=$(stat -c %s "$BIN/$profile")" >>"$BIN_ENV"
+  if [ "$profile" = release ]; then
+    strip -o "$BIN/release-stripped" "$BIN/release"
+    echo "size_release-stripped=$(stat -c %s "$BIN/release-stripped")" >>"$BIN_ENV"
+  fi
+done
+if [[ " $BIN_PROFILES " == *" dist "* ]]; then
+  (cd "$ROOT" && CARGO_TARGET_DIR=$TOOL_TARGET_DIR/no-deploy cargo build --locked --quiet --profile dist --no-default-features)
+  cp "$TOOL_TARGET_DIR/no-deploy/dist/cargo-lambda-pack" "$BIN/dist-no-deploy"
+  echo "size_dist-no-deploy=$(stat -c %s "$BIN/dist-no-deploy")" >>"$BIN_ENV"
+  # Sections of the dist binary (`size -A`): what the bytes are.
+  size -A "$BIN/dist" >"$RESULTS/binary_dist_sections.txt"
+fi
+
+# example/'s x86_64 half in the dev profile (what scripts/wheel-check.sh packs), in a target
+# directory all binaries share. Each binary is copied in turn to the same path: the tool's
+# path is cargo's rustc wrapper, part of its fingerprints, so a path of its own would rebuild
+# the example for each. A no-op run (everything up to date) times the tool's own work and
+# cargo's freshness checks; a run after deleting the output directory (the target directory
+# kept, so nothing is compiled) adds writing every ZIP: deflate and sha256 of the binaries.
+cp -R "$ROOT/example" "$BIN/example"
+BIN_PACK="cargo lambda-pack --locked --quiet --profile dev --target-dir ../example-target -p orders -p welcome"
+echo "pack_cmd=$BIN_PACK" >>"$BIN_ENV"
+for binary in $BIN_PROFILES; do
+  cp "$BIN/$binary" "$BIN/bin/cargo-lambda-pack"
+  (cd "$BIN/example" && export PATH="$BIN/bin:$PATH" && $BIN_PACK)  # the first one builds the example
+  (cd "$BIN/example" && export PATH="$BIN/bin:$PATH" && hf "binary_noop_$binary" --runs "$RUNS" --warmup 2 -n "$binary" "$BIN_PACK")
+  (cd "$BIN/example" && export PATH="$BIN/bin:$PATH" && hf "binary_rewrite_$binary" --runs "$RUNS" --warmup 1 \
+    --prepare "rm -rf $BIN/example-target/lambda-pack" -n "$binary" "$BIN_PACK")
+done
+python3 - "$BIN/example-target/lambda-pack/manifest.json" >>"$BIN_ENV" <<'EOF'
+import json, sys
+artifacts = json.load(open(sys.argv[1]))["artifacts"]
+print(f"example_artifacts={len(artifacts)}")
+print(f"example_zipped={sum(a.get('size_zipped', 0) for a in artifacts)}")
+print(f"example_unzipped={sum(a.get('size_unzipped', 0) for a in artifacts)}")
+EOF
+echo "load_binary_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$BIN_ENV"
+
+fi
+# ---------------------------------------------------------------------------------------------
 if want plan; then
 say Measuring "the planner (divan)"
 (cd "$ROOT" && CARGO_TARGET_DIR=$TOOL_TARGET_DIR cargo bench --quiet --bench plan) >"$RESULTS/divan_plan.txt" 2>/dev/null
@@ -1179,6 +1245,79 @@ if whole:
 else:
     w("not run\n")
 
+# ---- the tool's own binary
+w("## The tool's own binary: size and pack time\n")
+bn = env("binary.env")
+if bn:
+    w("The tool built in its three profiles from the same commit: `debug` (`cargo build`), `release`")
+    w("(`cargo build --release`: `codegen-units = 4`, not stripped; what `cargo install` builds) and `dist`")
+    w("(`cargo build --profile dist`: fat LTO, one codegen unit, stripped, opt-level \"s\" but 3 for the")
+    w("deflate, hashing and gzip crates; what the release archives and wheels ship), and `dist` without")
+    w("the `deploy` feature (`--no-default-features`, no AWS SDK).")
+    w("`release, stripped` is the release binary through `strip`, to tell what stripping alone gives.\n")
+    w("```sh\ncargo build --locked --profile dist\ncargo build --locked --profile dist --no-default-features --target-dir target/no-deploy\n```\n")
+    base_key = "release-stripped" if "size_release-stripped" in bn else "dist"
+    base = int(bn[f"size_{base_key}"])
+    labels = [("debug", "debug"), ("release", "release"), ("release-stripped", "release, stripped"),
+              ("dist", "dist"), ("dist-no-deploy", "dist, `--no-default-features`")]
+    w(f"| binary | bytes | MB (10^6 B) | vs {dict(labels)[base_key]} |")
+    w("|---|---|---|---|")
+    for key, label in labels:
+        if f"size_{key}" in bn:
+            n = int(bn[f"size_{key}"])
+            w(f"| {label} | {n:,} | {mb(n)} | {n / base:.2f}x |")
+    w("")
+    if bn.get("profiles", "debug release dist") != "debug release dist":
+        w(f"Only the profiles `{bn['profiles']}` were built (`BENCH_BINARY_PROFILES`).\n")
+if "size_dist" in bn:
+    dist_size = int(bn["size_dist"])
+    summary.append(("tool binary: dist profile, default features", f"{dist_size:,} B = {mb(dist_size)}", "≤ 15 MB", verdict(dist_size, 15e6)))
+if "size_dist" in bn and "size_dist-no-deploy" in bn:
+    bare = int(bn["size_dist-no-deploy"])
+    notes["tool binary: dist profile, default features"] = (f"the AWS SDK (`deploy`) is {mb(dist_size - bare)} of it: without it the "
+                                                            f"dist binary is {mb(bare)}")
+    summary.append(("tool binary: dist profile, `--no-default-features`", f"{bare:,} B = {mb(bare)}", "(no target)", "—"))
+if bn:
+    sections_txt = R / "binary_dist_sections.txt"
+    if sections_txt.exists():
+        rows = []
+        for line in sections_txt.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit() and int(parts[1]) >= 100_000:
+                rows.append((int(parts[1]), parts[0]))
+        if rows:
+            w("The dist binary's largest sections (`size -A`): " + ", ".join(f"`{name}` {mb(n)}" for n, name in sorted(rows, reverse=True)) + ".\n")
+    w(f"The pack time of example/'s x86_64 half ({bn.get('example_artifacts', '?')} artifacts, {mb(bn.get('example_unzipped', 0))} of")
+    w(f"binaries deflated to {mb(bn.get('example_zipped', 0))}), in the dev profile, with each binary in turn copied to the same path on")
+    w("`PATH` (the tool is cargo's rustc wrapper, so its path is part of cargo's fingerprints), in one")
+    w("target directory the example was built in once: a no-op run (everything up to date: the tool's own")
+    w("work and cargo's freshness checks) and a run after deleting the output directory (nothing compiles;")
+    w("every ZIP is written again: deflate and sha256 of the binaries). Command, in a copy of example/:\n")
+    w(f"```sh\n{bn.get('pack_cmd', '?')}\n```\n")
+    w("| binary | no-op | output deleted |")
+    w("|---|---|---|")
+    times = {}
+    for key in ("debug", "release", "dist"):
+        noop_r, rewrite_r = one(f"binary_noop_{key}"), one(f"binary_rewrite_{key}")
+        if noop_r and rewrite_r:
+            times[key] = (noop_r, rewrite_r)
+            w(f"| {key} | {spread(noop_r)}, CPU {secs(cpu(noop_r))} | {spread(rewrite_r)}, CPU {secs(cpu(rewrite_r))} |")
+    w("")
+    if "release" in times and "dist" in times:
+        (rn, rr), (dn, dr) = times["release"], times["dist"]
+        w(f"dist vs release: no-op {dn['median'] / rn['median']:.2f}x, output deleted {dr['median'] / rr['median']:.2f}x"
+          + (f"; debug vs release, output deleted: {times['debug'][1]['median'] / rr['median']:.2f}x" if "debug" in times else "")
+          + f". Load average at the end of this section: {bn.get('load_binary_end', '?')}.\n")
+        ratio = dr["median"] / rr["median"]
+        summary.append(("tool binary: pack of example/ with the output deleted, dist vs release",
+                        f"{secs(dr['median'])} vs {secs(rr['median'])} = {ratio:.2f}x", "≤ 1.05x (no slower, within noise)", verdict(ratio, 1.05)))
+    elif "debug" in times and "dist" in times:
+        (gn, gr), (dn, dr) = times["debug"], times["dist"]
+        w(f"dist vs debug: no-op {dn['median'] / gn['median']:.2f}x, output deleted {dr['median'] / gr['median']:.2f}x."
+          f" Load average at the end of this section: {bn.get('load_binary_end', '?')}.\n")
+else:
+    w("not run\n")
+
 # ---- planner
 w("## Planner\n")
 w("`cargo bench --bench plan` (divan): `plan::plan` on generated inputs of 50 and 500 units")
@@ -1196,6 +1335,7 @@ PYEOF
 case $SECTIONS in
   image) SPLICE_HEADING="## Writing an OCI image" SPLICE_ROWS="| OCI image" ;;
   shards) SPLICE_HEADING="## Sharding and a shared sccache" SPLICE_ROWS="| shards:" ;;
+  binary) SPLICE_HEADING="## The tool's own binary" SPLICE_ROWS="| tool binary:" ;;
   *) SPLICE_HEADING="" SPLICE_ROWS="" ;;
 esac
 if [ -n "$SPLICE_HEADING" ] && [ -f "$OUTPUT" ] && [ ! -f "$RESULTS/machine-earlier.env" ]; then

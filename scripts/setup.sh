@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what cargo-lambda-pack and its test suite need on a fresh Debian/Ubuntu machine with
-# rustup: Rust targets for both Lambda architectures, zig (from PyPI) for glibc-pinned builds,
-# Info-ZIP (an independent ZIP reader for the tests), qemu-user (to run arm64 binaries), and for the
-# image tests a real registry (docker-registry), skopeo, umoci and buildah (independent OCI
-# readers, writers and a Dockerfile builder) and busybox-static (the shell of the suite's stand-in base image).
+# rustup: Rust targets for both Lambda architectures (and for macOS, where the tool is
+# type-checked), zig (from PyPI) for glibc-pinned builds, Info-ZIP (an independent ZIP reader
+# for the tests), qemu-user (to run arm64 binaries), and for the image tests a real registry
+# (docker-registry), skopeo, umoci and buildah (independent OCI readers, writers and a
+# Dockerfile builder) and busybox-static (the shell of the suite's stand-in base image).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -49,6 +50,8 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 targets=(x86_64-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-gnu aarch64-unknown-linux-musl)
+# The tool itself for macOS: scripts/check-macos.sh type-checks it for both (zig compiles its C).
+targets+=(aarch64-apple-darwin x86_64-apple-darwin)
 installed=$(rustup target list --installed)
 for target in "${targets[@]}"; do
   if ! grep -qx "$target" <<<"$installed"; then

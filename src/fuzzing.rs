@@ -91,7 +91,8 @@ pub fn merge(inputs: &[PathBuf], out_dir: &Path) -> Result<(), String> {
 /// destination URI and its port.
 pub type Subscription = (Vec<String>, [u64; 3], String, u16);
 
-/// Parses a subscription body as `verify` does.
+/// Parses a subscription body as `verify` does (which exists on Linux only).
+#[cfg(target_os = "linux")]
 pub fn telemetry_subscription(logs_api: bool, body: &[u8]) -> Result<Subscription, String> {
     let api = if logs_api {
         crate::verify::TelemetryApi::Logs
@@ -103,6 +104,7 @@ pub fn telemetry_subscription(logs_api: bool, body: &[u8]) -> Result<Subscriptio
 }
 
 /// Lambda's `(min, max)` of `timeoutMs`, `maxBytes` and `maxItems`.
+#[cfg(target_os = "linux")]
 pub fn subscription_buffering_bounds() -> [(u64, u64); 3] {
     crate::verify::buffering_bounds()
 }

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::lambda_rules::{check_env_key, env_key_help};
+use crate::lambda_rules::check_env_key;
 
 /// Parses a dotenv file: `KEY=VALUE` lines, blank lines and `#` comments, an optional `export `
 /// prefix, values in single quotes (taken as written) or double quotes (with `\n`, `\t`, `\"`,
@@ -103,7 +103,8 @@ fn check_trailing(rest: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// Parses one `--env KEY=VALUE` flag.
+/// Parses one `--env KEY=VALUE` flag (verify's, which exists on Linux only).
+#[cfg(any(target_os = "linux", test))]
 pub fn parse_env_flag(flag: &str) -> Result<(String, String)> {
     let Some((key, value)) = flag.split_once('=') else {
         return Err(
@@ -115,7 +116,7 @@ pub fn parse_env_flag(flag: &str) -> Result<(String, String)> {
         Error::config(format!(
             "--env `{flag}` names a variable Lambda refuses: {why}"
         ))
-        .with_help(env_key_help(key))
+        .with_help(crate::lambda_rules::env_key_help(key))
     })?;
     Ok((key.to_string(), value.to_string()))
 }

@@ -44,6 +44,9 @@ mod suggest;
 mod target;
 mod toolchain;
 mod units;
+// verify runs the packaged Linux binaries in Linux namespaces: there is nothing of it to build
+// elsewhere (commands::verify says so on other systems).
+#[cfg(target_os = "linux")]
 mod verify;
 mod workspace;
 
@@ -64,11 +67,13 @@ pub use plan::{BOOTSTRAP, Entry, MODE_EXECUTABLE, PlanInputs, plan};
 pub use target::{Arch, GlibcVersion, Libc, Runtime, RustTarget};
 pub use toolchain::Linker;
 pub use units::Unit;
+#[cfg(target_os = "linux")]
 pub use verify::{
     Containment, FunctionRun, InvokeOutcome, NamespaceMode, RunReport, ShutdownStatus, VerifyError,
     extract_zip, run_function,
 };
 // verify's image reader (manifest, config, layer tars), for the `image_layers` fuzz target.
+#[cfg(target_os = "linux")]
 #[doc(hidden)]
 pub use verify::{ImageRoot, unpack_image};
 

@@ -39,6 +39,8 @@ use crate::metadata::{PackageFormat, Role};
 use crate::target::{Arch, Runtime};
 use crate::toolchain::Linker;
 pub use timestamp::ZipTimestamp;
+// verify's (log stream names, telemetry timestamps), which exists on Linux only.
+#[cfg(target_os = "linux")]
 pub(crate) use timestamp::civil_from_days;
 
 /// The file name Lambda's OS-only runtimes execute.

@@ -6,7 +6,6 @@
 //! rename), and at most `cap` bytes are read or mapped.
 
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -51,8 +50,10 @@ fn open_regular(path: &Path, cap: u64) -> Result<(File, u64), InputError> {
     Ok((file, meta.len()))
 }
 
-/// The bytes of the regular file at `path`, at most `cap` of them.
+/// The bytes of the regular file at `path`, at most `cap` of them. verify's (Linux only).
+#[cfg(any(target_os = "linux", test))]
 pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
+    use std::io::Read;
     let (file, _) = open_regular(path, cap)?;
     // A file that grew past the cap since `metadata` is still refused.
     let mut bytes = Vec::new();
