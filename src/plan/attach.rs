@@ -228,13 +228,7 @@ fn arn_limits(
         .with_help("shrink the function or its layers to fit a ZIP, or build the layer's content as a workspace layer crate so the image can hold it"));
     }
     if layer_count > MAX_LAYERS {
-        let names = crate::manifest::merge_order(
-            artifact.layers.iter().map(String::as_str),
-            artifact
-                .arn_layers
-                .iter()
-                .map(|a| (a.position, a.layer.arn.as_str())),
-        );
+        let names = layer_names(artifact);
         let code = crate::inspect::codes::TOO_MANY_LAYERS;
         artifact.findings.push(PlannedFinding {
             entry: "layers".into(),
@@ -258,15 +252,20 @@ fn arn_limits(
     Ok(())
 }
 
-/// The reason line of a function with ARN layers, which stays a ZIP.
-fn zip_reason(artifact: &mut PlannedArtifact, total: u64) {
-    let names = crate::manifest::merge_order(
+/// Every layer a function attaches, workspace artifacts and ARNs, in merge order.
+fn layer_names(artifact: &PlannedArtifact) -> Vec<&str> {
+    crate::manifest::merge_order(
         artifact.layers.iter().map(String::as_str),
         artifact
             .arn_layers
             .iter()
             .map(|a| (a.position, a.layer.arn.as_str())),
-    );
+    )
+}
+
+/// The reason line of a function with ARN layers, which stays a ZIP.
+fn zip_reason(artifact: &mut PlannedArtifact, total: u64) {
+    let names = layer_names(artifact);
     artifact.reasons.push(format!(
         "zip: {} unzipped with layers {}, within the {} limit",
         human_bytes(total),
