@@ -563,8 +563,15 @@ mod include_spec;
 mod lambda_keys;
 mod layer_entry;
 mod repository;
-pub use deploy_keys::{CorsKey, DeployKeys, FunctionUrlKey};
-pub use lambda_keys::{LAMBDA_RUNTIME_IDS, MAX_COMPATIBLE_RUNTIMES};
-pub use layer_entry::{ARN_SHAPE, ArnLayer, LayerEntry, arn_problem, foreign_layers};
+pub use deploy_keys::DeployKeys;
+pub use lambda_keys::MAX_COMPATIBLE_RUNTIMES;
+pub use layer_entry::{ArnLayer, LayerEntry, foreign_layers};
+// Read only by deploy (its checks before the first call, and the Function URL it sends).
+#[cfg(feature = "deploy")]
+pub use deploy_keys::{CorsKey, FunctionUrlKey};
+#[cfg(feature = "deploy")]
+pub use lambda_keys::LAMBDA_RUNTIME_IDS;
+#[cfg(feature = "deploy")]
+pub use layer_entry::{ARN_SHAPE, arn_problem};
 #[cfg(test)]
 mod tests;

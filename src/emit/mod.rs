@@ -13,7 +13,10 @@ pub mod zip;
 pub use record::manifest;
 pub use transaction::{CarriedOut, carry_out};
 
-pub use crate::out_dir::{DEPLOY_LOCK_FILE, LOCK_FILE};
+pub use crate::out_dir::LOCK_FILE;
+// Only deploy takes the deploy lock.
+#[cfg(feature = "deploy")]
+pub use crate::out_dir::DEPLOY_LOCK_FILE;
 
 use std::collections::BTreeMap;
 use std::fs::File;
